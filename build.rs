@@ -1,0 +1,29 @@
+//! Records the git commit and rustc version the binary was built from, for the environment
+//! block of every result file. Either may be unknown (a source tarball, a container build).
+
+use std::process::Command;
+
+fn output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn main() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    if let Some(v) = output(&rustc, &["--version"]) {
+        println!("cargo:rustc-env=IPCBENCH_RUSTC_VERSION={v}");
+    }
+    if let Some(c) = output("git", &["rev-parse", "--short=12", "HEAD"]) {
+        let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"])
+            .is_some_and(|s| !s.is_empty());
+        println!(
+            "cargo:rustc-env=IPCBENCH_GIT_COMMIT={c}{}",
+            if dirty { "-dirty" } else { "" }
+        );
+    }
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/index");
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,65 @@
+//! Files a run creates (socket and mapping files) and child processes it starts, removed or
+//! killed on every exit path: normal return, error, and Ctrl-C/SIGTERM.
+//!
+//! Owners register what they create and unregister it when they clean it up themselves (in
+//! `Drop`); [`install_signal_handler`] cleans whatever is still registered when a signal arrives.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rustix::process::{kill_process, Pid, Signal};
+
+static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+pub fn register_file(path: &Path) {
+    FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.to_path_buf());
+}
+
+/// Removes `path` (if it is still there) and forgets it.
+pub fn remove_file(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| p != path);
+}
+
+pub fn register_child(pid: u32) {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(pid as i32);
+}
+
+pub fn forget_child(pid: u32) {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&p| p != pid as i32);
+}
+
+/// Kills registered children and removes registered files. Safe to call more than once.
+pub fn run_all() {
+    for pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        if let Some(pid) = Pid::from_raw(pid) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
+    for path in FILES.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// On SIGINT/SIGTERM: clean up, say so on one line, and exit 130. Results of runs that
+/// finished are already on disk (the summary is rewritten after every run).
+pub fn install_signal_handler(what: &'static str) {
+    let _ = ctrlc::set_handler(move || {
+        run_all();
+        eprintln!("Error: interrupted; {what} stopped, its socket and mapping files removed");
+        std::process::exit(130);
+    });
+}

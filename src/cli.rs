@@ -1,0 +1,116 @@
+//! The command line: clap derive types only. [`crate::config`] turns them into a validated run.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Zero-copy IPC benchmarking harness: Unix sockets, TCP loopback and shared memory.
+///
+/// With no command, runs the default matrix (every transport, round-trip and one-way,
+/// 64 B / 1 KiB / 64 KiB) and writes the summary under output/.
+#[derive(Debug, Parser)]
+#[command(name = "ipcbench", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark transports between this process and a peer process it starts.
+    Run(Box<RunArgs>),
+    /// The peer side of `run`, started by it: control channel on stdin/stdout.
+    #[command(hide = true)]
+    Peer {
+        /// Seconds any wait may last.
+        #[arg(long, default_value_t = 10)]
+        timeout_s: u64,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Transports, comma-separated: uds, tcp, or all.
+    #[arg(long, short, default_value = "all", value_delimiter = ',')]
+    pub transport: Vec<String>,
+
+    /// Patterns, comma-separated: round-trip, one-way, throughput, or all.
+    #[arg(
+        long,
+        short,
+        default_value = "round-trip,one-way",
+        value_delimiter = ','
+    )]
+    pub pattern: Vec<String>,
+
+    /// Message sizes in bytes including the 16-byte header, comma-separated (a list is a
+    /// sweep); suffixes K/KiB and M/MiB are powers of 1024.
+    #[arg(long, short, default_value = "64,1KiB,64KiB", value_delimiter = ',')]
+    pub size: Vec<String>,
+
+    /// Recorded messages per run [default: 20000].
+    #[arg(long, short = 'n', conflicts_with = "duration")]
+    pub count: Option<u64>,
+
+    /// Record for this long per run instead of a count (e.g. 500ms, 10s).
+    #[arg(long, short)]
+    pub duration: Option<String>,
+
+    /// Messages sent before recording starts.
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: u64,
+
+    /// Pin the initiator and the peer to these CPUs: A,B.
+    #[arg(long, value_delimiter = ',')]
+    pub pin: Option<Vec<usize>>,
+
+    /// How both sides wait for data: block (sleep in the kernel) or spin (busy-poll).
+    #[arg(long, default_value = "block")]
+    pub wait: String,
+
+    /// Open loop: send this many messages per second, latency from the intended send time.
+    #[arg(long)]
+    pub rate: Option<u64>,
+
+    /// Fill every payload with a pattern and check it on arrival.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Repeat every configuration this many times.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+
+    /// Directory for socket files (created if it is the default and missing).
+    #[arg(long, default_value = "sockets")]
+    pub socket_dir: PathBuf,
+
+    /// JSON summary file, rewritten after every run; `-` for stdout
+    /// [default: output/ipcbench-<time>.json].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+
+    /// Write every recorded message to this JSON-lines file (`-` for stdout).
+    #[arg(long)]
+    pub stream_json: Option<PathBuf>,
+
+    /// Write every recorded message to this CSV file (`-` for stdout).
+    #[arg(long)]
+    pub stream_csv: Option<PathBuf>,
+
+    /// Seconds any single wait may last (peer start, connect, a message) before giving up.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_s: u64,
+
+    /// No table, no progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        match Cli::parse_from(["ipcbench", "run"]).command {
+            Some(Command::Run(args)) => *args,
+            _ => unreachable!("`run` parses to Command::Run"),
+        }
+    }
+}

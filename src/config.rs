@@ -1,0 +1,269 @@
+//! A validated run configuration, built from the parsed flags. Everything a user can get wrong
+//! is caught here, before any process starts, with a one-line error naming the flag.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::RunArgs;
+use crate::pattern::{Pattern, Stop};
+use crate::transport::{TransportKind, WaitStrategy, HEADER_BYTES};
+
+/// The largest message size accepted.
+pub const MAX_SIZE_BYTES: usize = 256 << 20;
+const DEFAULT_COUNT: u64 = 20_000;
+
+/// Everything `ipcbench run` needs, checked.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub transports: Vec<TransportKind>,
+    pub patterns: Vec<Pattern>,
+    pub sizes: Vec<usize>,
+    pub stop: Stop,
+    pub warmup: u64,
+    /// (initiator CPU, peer CPU).
+    pub pin: Option<(usize, usize)>,
+    pub wait: WaitStrategy,
+    pub rate_per_s: Option<u64>,
+    pub verify: bool,
+    pub repeat: u32,
+    pub socket_dir: PathBuf,
+    pub out: PathBuf,
+    pub stream_json: Option<PathBuf>,
+    pub stream_csv: Option<PathBuf>,
+    pub timeout: Duration,
+    pub quiet: bool,
+}
+
+impl RunConfig {
+    pub fn from_args(a: &RunArgs) -> Result<RunConfig> {
+        let transports = parse_list(&a.transport, "--transport", TransportKind::ALL)?;
+        let patterns = parse_list(&a.pattern, "--pattern", Pattern::ALL)?;
+        let sizes = a
+            .size
+            .iter()
+            .map(|s| parse_size(s))
+            .collect::<Result<Vec<_>>>()?;
+        let stop = match (&a.duration, a.count) {
+            (Some(d), _) => {
+                let d = humantime::parse_duration(d).map_err(|e| {
+                    anyhow::anyhow!("--duration '{d}' is not a duration like 500ms or 10s: {e}")
+                })?;
+                if d.is_zero() {
+                    bail!("--duration must be longer than 0");
+                }
+                Stop::DurationNs(d.as_nanos().min(u64::MAX as u128) as u64)
+            }
+            (None, Some(0)) => bail!("--count must be at least 1"),
+            (None, Some(n)) => Stop::Count(n),
+            (None, None) => Stop::Count(DEFAULT_COUNT),
+        };
+        let wait = match a.wait.as_str() {
+            "block" => WaitStrategy::Block,
+            "spin" => WaitStrategy::Spin,
+            w => bail!("unknown --wait '{w}' (expected block or spin)"),
+        };
+        let pin = match a.pin.as_deref() {
+            None => None,
+            Some([x, y]) => {
+                let allowed = crate::sys::allowed_cpus();
+                for cpu in [x, y] {
+                    if !allowed.contains(cpu) {
+                        bail!("--pin: CPU {cpu} is not available to this process (allowed: {allowed:?})");
+                    }
+                }
+                Some((*x, *y))
+            }
+            Some(other) => bail!(
+                "--pin takes two CPUs, initiator and peer (e.g. --pin 0,1), got {} value(s)",
+                other.len()
+            ),
+        };
+        if a.rate == Some(0) {
+            bail!("--rate must be at least 1 message per second");
+        }
+        if a.repeat == 0 {
+            bail!("--repeat must be at least 1");
+        }
+        if a.timeout_s == 0 {
+            bail!("--timeout-s must be at least 1");
+        }
+        let socket_dir = check_socket_dir(&a.socket_dir)?;
+        let out = match &a.out {
+            Some(p) => p.clone(),
+            None => {
+                std::fs::create_dir_all("output")
+                    .context("creating the output directory output/")?;
+                let stamp =
+                    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+                PathBuf::from(format!(
+                    "output/ipcbench-{}.json",
+                    stamp.replace(':', "").trim_end_matches('Z')
+                ))
+            }
+        };
+        for path in std::iter::once(&out)
+            .chain(a.stream_json.iter())
+            .chain(a.stream_csv.iter())
+        {
+            check_writable(path)?;
+        }
+        Ok(RunConfig {
+            transports,
+            patterns,
+            sizes,
+            stop,
+            warmup: a.warmup,
+            pin,
+            wait,
+            rate_per_s: a.rate,
+            verify: a.verify,
+            repeat: a.repeat,
+            socket_dir,
+            out,
+            stream_json: a.stream_json.clone(),
+            stream_csv: a.stream_csv.clone(),
+            timeout: Duration::from_secs(a.timeout_s),
+            quiet: a.quiet,
+        })
+    }
+}
+
+/// Parses a comma list where `all` means every value.
+fn parse_list<T>(items: &[String], flag: &str, all: &[T]) -> Result<Vec<T>>
+where
+    T: std::str::FromStr<Err = String> + Copy + PartialEq,
+{
+    let mut out = Vec::new();
+    for item in items.iter().map(|s| s.trim()) {
+        if item == "all" {
+            out.extend_from_slice(all);
+        } else {
+            out.push(
+                item.parse::<T>()
+                    .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?,
+            );
+        }
+    }
+    if out.is_empty() {
+        bail!("{flag} needs at least one value");
+    }
+    let mut unique = Vec::new();
+    for v in out {
+        if !unique.contains(&v) {
+            unique.push(v);
+        }
+    }
+    Ok(unique)
+}
+
+/// Parses `64`, `4K`, `4KiB`, `1M`, `1MiB` into bytes and checks the bounds.
+pub fn parse_size(text: &str) -> Result<usize> {
+    let t = text.trim();
+    let (digits, mult) = [
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("K", 1 << 10),
+        ("M", 1 << 20),
+        ("k", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|d| (d, *m)))
+    .unwrap_or((t, 1usize));
+    let n: usize = digits
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--size '{text}' is not a size like 64, 4KiB or 1MiB"))?;
+    let bytes = n.checked_mul(mult).filter(|&b| b <= MAX_SIZE_BYTES);
+    match bytes {
+        Some(b) if b >= HEADER_BYTES => Ok(b),
+        Some(b) => bail!("--size {b} is below the {HEADER_BYTES}-byte message header (sequence number and timestamp)"),
+        None => bail!("--size '{text}' exceeds the {} MiB limit", MAX_SIZE_BYTES >> 20),
+    }
+}
+
+/// The socket directory must be a writable directory; the default one is created if missing.
+fn check_socket_dir(dir: &Path) -> Result<PathBuf> {
+    if dir == Path::new("sockets") && !dir.exists() {
+        std::fs::create_dir_all(dir).context("creating the socket directory sockets/")?;
+    }
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("socket directory {} does not exist", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("socket directory {} is not a directory", dir.display());
+    }
+    rustix::fs::access(
+        dir,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    )
+    .map_err(|_| anyhow::anyhow!("socket directory {} is not writable", dir.display()))?;
+    Ok(dir.to_path_buf())
+}
+
+/// An output file must be creatable: its directory exists and is writable.
+fn check_writable(path: &Path) -> Result<()> {
+    if path == Path::new("-") {
+        return Ok(());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    if path.is_dir() {
+        bail!("cannot write {}: it is a directory", path.display());
+    }
+    rustix::fs::access(parent, rustix::fs::Access::WRITE_OK).map_err(|_| {
+        anyhow::anyhow!(
+            "cannot write {}: directory {} is not writable",
+            path.display(),
+            parent.display()
+        )
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes_and_refuse_less_than_a_header() {
+        assert_eq!(parse_size("64").unwrap(), 64);
+        assert_eq!(parse_size("4KiB").unwrap(), 4096);
+        assert_eq!(parse_size("64K").unwrap(), 65536);
+        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+        assert!(parse_size("8")
+            .unwrap_err()
+            .to_string()
+            .contains("below the 16-byte"));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots")
+            .unwrap_err()
+            .to_string()
+            .contains("not a size"));
+        assert!(parse_size("999999M")
+            .unwrap_err()
+            .to_string()
+            .contains("limit"));
+    }
+
+    #[test]
+    fn all_expands_and_duplicates_collapse() {
+        let v = parse_list(
+            &["uds".into(), "all".into()],
+            "--transport",
+            TransportKind::ALL,
+        )
+        .unwrap();
+        assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp]);
+    }
+}

@@ -1,0 +1,110 @@
+//! The peer: follows the initiator's plan over a control channel, taking the echoing or
+//! receiving side of every test. Runs as the hidden `ipcbench peer` (stdin/stdout are the
+//! control channel, so it never prints to stdout).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::{Channel, ControlError, Message, PeerReport};
+use crate::pattern::{one_way, round_trip, throughput, Params, Pattern, SideResult};
+use crate::transport::{socket, SocketTransport, TransportError};
+
+/// Serves one control session until `Bye`. On failure, tells the initiator why before
+/// returning the error.
+pub fn serve(ch: &mut Channel) -> Result<()> {
+    let result = serve_inner(ch);
+    if let Err(e) = &result {
+        // Best effort: the initiator may be gone already.
+        let _ = ch.send(&Message::Error {
+            message: format!("{e:#}"),
+        });
+    }
+    result
+}
+
+fn serve_inner(ch: &mut Channel) -> Result<()> {
+    ch.handshake()?;
+    let (wait, timeout) = match ch.recv("plan")? {
+        Message::Plan {
+            pin_cpu,
+            wait,
+            timeout_ms,
+        } => {
+            if let Some(cpu) = pin_cpu {
+                crate::sys::pin_current_thread(cpu)
+                    .with_context(|| format!("pinning the peer to CPU {cpu}"))?;
+            }
+            (wait, Duration::from_millis(timeout_ms))
+        }
+        other => bail!(ControlError::Unexpected {
+            who: "host",
+            expected: "plan",
+            got: other.kind().into()
+        }),
+    };
+    loop {
+        // Between tests the initiator may take a while (writing streams): wait generously.
+        match ch.recv_within("prepare or bye", timeout * 6)? {
+            Message::Prepare {
+                test_id,
+                transport,
+                endpoint,
+                params,
+            } => {
+                let fd = socket::connect(&endpoint, timeout)
+                    .with_context(|| format!("connecting the {transport} data channel"))?;
+                let mut t = SocketTransport::new(fd, params.size_bytes, wait, timeout)?;
+                ch.send(&Message::Ready { test_id })?;
+                let r = take_part(&mut t, &params).with_context(|| {
+                    format!(
+                        "{} over {transport} with {} B messages",
+                        params.pattern, params.size_bytes
+                    )
+                })?;
+                let report = PeerReport {
+                    sent: r.sent,
+                    received: r.received,
+                    out_of_order: r.out_of_order,
+                    corrupt: r.corrupt,
+                    first_recv_ns: r.first_recv_ns,
+                    last_recv_ns: r.last_recv_ns,
+                    start_ns: r.start_ns,
+                    end_ns: r.end_ns,
+                    cpu_observed: crate::sys::current_cpu(),
+                };
+                ch.send(&Message::Done { test_id, report })?;
+                let hist = if r.histogram.is_empty() {
+                    Vec::new()
+                } else {
+                    r.histogram.to_bytes()
+                };
+                ch.send_block(&hist)?;
+                ch.send_block(&crate::pattern::Sample::encode_all(&r.samples))?;
+            }
+            Message::Bye => return Ok(()),
+            other => bail!(ControlError::Unexpected {
+                who: "host",
+                expected: "prepare or bye",
+                got: other.kind().into()
+            }),
+        }
+    }
+}
+
+fn take_part(t: &mut SocketTransport, p: &Params) -> Result<SideResult, TransportError> {
+    match p.pattern {
+        Pattern::RoundTrip => round_trip::respond(t, p),
+        Pattern::OneWay => one_way::receive(t, p),
+        Pattern::Throughput => throughput::receive(t, p),
+    }
+}
+
+/// Runs the peer on this process's stdin/stdout (the hidden `ipcbench peer` command).
+pub fn run_on_stdio(timeout: Duration) -> Result<()> {
+    use std::os::fd::AsFd;
+    let rx = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let tx = std::io::stdout().as_fd().try_clone_to_owned()?;
+    let mut ch = Channel::new(rx, tx, "host", timeout);
+    serve(&mut ch)
+}

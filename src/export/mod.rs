@@ -1,0 +1,97 @@
+//! Result sinks. Each output format is one [`Exporter`]; the [`ExportManager`] fans every
+//! finished run out to all of them. Exporters run between runs, never inside a timed loop.
+
+pub mod csv;
+pub mod json;
+pub mod jsonl;
+pub mod table;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::config::RunConfig;
+use crate::measure::summary::{RunResult, Summary};
+use crate::pattern::Sample;
+
+/// Version of the per-message stream layouts (JSON lines and CSV).
+pub const STREAM_SCHEMA_VERSION: u32 = 1;
+
+/// A sink for results. Hooks default to doing nothing.
+pub trait Exporter {
+    /// A run finished: `run` is also the last entry of `summary.runs`; `samples` are its
+    /// per-message records (empty unless streaming was asked for).
+    fn run_finished(
+        &mut self,
+        _summary: &Summary,
+        _run: &RunResult,
+        _samples: &[Sample],
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// The invocation is over, successfully or not (`summary.error` says which).
+    fn finished(&mut self, _summary: &Summary) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Fans results out to every configured exporter.
+pub struct ExportManager {
+    exporters: Vec<Box<dyn Exporter>>,
+}
+
+impl ExportManager {
+    /// Opens every output the configuration names. Output files are created now, so an
+    /// unwritable path fails before any measuring.
+    pub fn from_config(cfg: &RunConfig) -> Result<ExportManager> {
+        let mut exporters: Vec<Box<dyn Exporter>> =
+            vec![Box::new(json::JsonExporter::new(&cfg.out))];
+        if let Some(p) = &cfg.stream_json {
+            exporters.push(Box::new(jsonl::JsonLinesExporter::new(open_sink(p)?)));
+        }
+        if let Some(p) = &cfg.stream_csv {
+            exporters.push(Box::new(csv::CsvExporter::new(open_sink(p)?)));
+        }
+        if !cfg.quiet {
+            let any_stdout = [
+                Some(&cfg.out),
+                cfg.stream_json.as_ref(),
+                cfg.stream_csv.as_ref(),
+            ]
+            .iter()
+            .flatten()
+            .any(|p| p.as_os_str() == "-");
+            exporters.push(Box::new(table::TableExporter::new(any_stdout)));
+        }
+        Ok(ExportManager { exporters })
+    }
+
+    pub fn run_finished(&mut self, summary: &Summary, samples: &[Sample]) -> Result<()> {
+        let run = summary
+            .runs
+            .last()
+            .expect("run_finished follows a pushed run");
+        self.exporters
+            .iter_mut()
+            .try_for_each(|e| e.run_finished(summary, run, samples))
+    }
+
+    pub fn finished(&mut self, summary: &Summary) -> Result<()> {
+        self.exporters
+            .iter_mut()
+            .try_for_each(|e| e.finished(summary))
+    }
+}
+
+/// A buffered writer to a file (created or truncated) or to stdout for `-`.
+pub fn open_sink(path: &Path) -> Result<BufWriter<Box<dyn Write>>> {
+    let w: Box<dyn Write> = if path == Path::new("-") {
+        Box::new(io::stdout())
+    } else {
+        Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)
+    };
+    Ok(BufWriter::with_capacity(1 << 20, w))
+}

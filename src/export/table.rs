@@ -1,0 +1,140 @@
+//! The terminal table: one aligned row per finished run, in human units.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::Exporter;
+use crate::measure::summary::{RunResult, Summary};
+use crate::pattern::Sample;
+
+pub struct TableExporter {
+    to_stderr: bool,
+    header_done: bool,
+}
+
+impl TableExporter {
+    /// `to_stderr` when stdout carries a data stream.
+    pub fn new(to_stderr: bool) -> Self {
+        TableExporter {
+            to_stderr,
+            header_done: false,
+        }
+    }
+
+    fn emit(&self, line: &str) {
+        if self.to_stderr {
+            eprintln!("{line}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+const HEADER: &str = "transport  pattern     size       count   wait    p50        p99        p99.9      max        msg/s       MB/s";
+
+impl Exporter for TableExporter {
+    fn run_finished(
+        &mut self,
+        _summary: &Summary,
+        run: &RunResult,
+        _samples: &[Sample],
+    ) -> Result<()> {
+        if !self.header_done {
+            self.emit(HEADER);
+            self.header_done = true;
+        }
+        self.emit(&row(run));
+        Ok(())
+    }
+
+    fn finished(&mut self, summary: &Summary) -> Result<()> {
+        if let Some(first) = summary.runs.first() {
+            let p = &first.placement;
+            let pin = match (p.initiator_cpu, p.peer_cpu) {
+                (Some(a), Some(b)) => format!("pinned to CPUs {a},{b}"),
+                _ => format!(
+                    "unpinned (ran on CPUs {},{})",
+                    p.initiator_cpu_observed, p.peer_cpu_observed
+                ),
+            };
+            self.emit(&format!(
+                "wait {}, {pin}; latency counts one clock read of ~{} ns",
+                first.wait, summary.environment.clock_read_overhead_ns
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One table row.
+pub fn row(r: &RunResult) -> String {
+    let lat = |f: fn(&crate::measure::histogram::LatencyStats) -> u64| {
+        r.latency_ns
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
+    };
+    format!(
+        "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {:.1}",
+        r.transport.name(),
+        r.pattern.name(),
+        format_bytes(r.size_bytes as u64),
+        r.integrity.received,
+        r.wait.name(),
+        lat(|l| l.p50),
+        lat(|l| l.p99),
+        lat(|l| l.p99_9),
+        lat(|l| l.max),
+        format_rate(r.throughput.messages_per_s),
+        r.throughput.bytes_per_s / 1e6,
+    )
+}
+
+/// 950 ns, 12.3 µs, 4.56 ms, 1.20 s.
+pub fn format_ns(ns: u64) -> String {
+    match ns {
+        0..=9_999 => format!("{ns} ns"),
+        10_000..=9_999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        10_000_000..=9_999_999_999 => format!("{:.2} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+/// 64 B, 4 KiB, 1 MiB.
+pub fn format_bytes(b: u64) -> String {
+    if b >= 1 << 20 && b % (1 << 20) == 0 {
+        format!("{} MiB", b >> 20)
+    } else if b >= 1 << 10 && b % (1 << 10) == 0 {
+        format!("{} KiB", b >> 10)
+    } else {
+        format!("{b} B")
+    }
+}
+
+fn format_rate(per_s: f64) -> String {
+    if per_s >= 1e6 {
+        format!("{:.2}M", per_s / 1e6)
+    } else if per_s >= 1e3 {
+        format!("{:.1}k", per_s / 1e3)
+    } else {
+        format!("{per_s:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units_switch_at_the_right_places() {
+        assert_eq!(format_ns(950), "950 ns");
+        assert_eq!(format_ns(12_345), "12.3 µs");
+        assert_eq!(format_ns(45_600_000), "45.60 ms");
+        assert_eq!(format_bytes(64), "64 B");
+        assert_eq!(format_bytes(4096), "4 KiB");
+        assert_eq!(format_bytes(1 << 20), "1 MiB");
+        assert_eq!(format_bytes(1000), "1000 B");
+    }
+}

@@ -1,0 +1,113 @@
+//! The environment block stored with every result: enough to tell whether two results were
+//! taken on comparable machines, and to reproduce a run.
+
+use serde::{Deserialize, Serialize};
+
+use super::clock;
+
+/// Where and with what a result was measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// `uname -srm`.
+    pub kernel: String,
+    /// The `model name` of the first CPU in /proc/cpuinfo.
+    pub cpu_model: String,
+    /// Online CPUs.
+    pub cores: usize,
+    /// CPUs this process may run on (its affinity mask at start).
+    pub allowed_cpus: Vec<usize>,
+    pub hostname: String,
+    pub ipcbench_version: String,
+    /// `git rev-parse --short HEAD` at build time (`-dirty` with local changes), when known.
+    pub git_commit: Option<String>,
+    /// `rustc --version` at build time, when known.
+    pub rustc_version: Option<String>,
+    /// Median cost of one `CLOCK_MONOTONIC` read in ns: included once per latency sample.
+    pub clock_read_overhead_ns: u64,
+    /// Whether this process runs inside a container (Podman, Docker or another runtime).
+    pub in_container: bool,
+    /// What gave the container away (`/run/.containerenv`, `/.dockerenv`, `cgroup`), if anything.
+    pub container_evidence: Option<String>,
+}
+
+impl Environment {
+    /// Describes the machine this process runs on.
+    pub fn detect() -> Environment {
+        let u = rustix::system::uname();
+        let kernel = format!(
+            "{} {} {}",
+            u.sysname().to_string_lossy(),
+            u.release().to_string_lossy(),
+            u.machine().to_string_lossy()
+        );
+        let container_evidence = container_evidence();
+        Environment {
+            kernel,
+            cpu_model: cpu_model().unwrap_or_else(|| "unknown".into()),
+            cores: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .max(online_cpus()),
+            allowed_cpus: crate::sys::allowed_cpus(),
+            hostname: u.nodename().to_string_lossy().into_owned(),
+            ipcbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: option_env!("IPCBENCH_GIT_COMMIT").map(str::to_string),
+            rustc_version: option_env!("IPCBENCH_RUSTC_VERSION").map(str::to_string),
+            clock_read_overhead_ns: clock::read_overhead_ns(),
+            in_container: container_evidence.is_some(),
+            container_evidence,
+        }
+    }
+}
+
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+fn online_cpus() -> usize {
+    // "0-1" or "0,2-5": count the CPUs in each range.
+    let Ok(text) = std::fs::read_to_string("/sys/devices/system/cpu/online") else {
+        return 0;
+    };
+    text.trim()
+        .split(',')
+        .filter_map(|r| match r.split_once('-') {
+            Some((a, b)) => Some(b.parse::<usize>().ok()? - a.parse::<usize>().ok()? + 1),
+            None => r.parse::<usize>().ok().map(|_| 1),
+        })
+        .sum()
+}
+
+fn container_evidence() -> Option<String> {
+    if std::path::Path::new("/run/.containerenv").exists() {
+        return Some("/run/.containerenv".into());
+    }
+    if std::path::Path::new("/.dockerenv").exists() {
+        return Some("/.dockerenv".into());
+    }
+    if let Ok(c) = std::env::var("container") {
+        return Some(format!("container={c}"));
+    }
+    let cgroup = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    ["docker", "libpod", "containerd", "kubepods"]
+        .iter()
+        .find(|k| cgroup.contains(*k))
+        .map(|k| format!("cgroup mentions {k}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_describes_this_machine() {
+        let e = Environment::detect();
+        assert!(e.kernel.starts_with("Linux "), "{}", e.kernel);
+        assert!(e.cores >= 1);
+        assert!(!e.allowed_cpus.is_empty());
+        assert_eq!(e.ipcbench_version, env!("CARGO_PKG_VERSION"));
+    }
+}

@@ -1,0 +1,257 @@
+//! Latency histograms: HdrHistogram at nanosecond resolution, 3 significant digits.
+//!
+//! Recording is a few nanoseconds and never allocates (the bucket array is sized once for
+//! 1 ns .. 1 hour). Histograms from several workers are merged bucket by bucket with [`add`],
+//! never summarised by picking one. Values beyond the range are clamped to the top bucket and
+//! counted in [`LatencyHistogram::clamped`], so a pathological stall is visible, not dropped.
+//!
+//! [`add`]: LatencyHistogram::add
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// The largest latency tracked exactly: one hour.
+pub const MAX_TRACKABLE_NS: u64 = 3_600_000_000_000;
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A latency histogram in nanoseconds.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram {
+    inner: Histogram<u64>,
+    clamped: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn new() -> Self {
+        let inner = Histogram::new_with_bounds(1, MAX_TRACKABLE_NS, SIGNIFICANT_DIGITS)
+            .expect("static histogram bounds are valid");
+        Self { inner, clamped: 0 }
+    }
+
+    /// Records one latency. Zero (two reads within one clock tick) is recorded as 1 ns.
+    #[inline(always)]
+    pub fn record(&mut self, latency_ns: u64) {
+        let v = latency_ns.clamp(1, MAX_TRACKABLE_NS);
+        if v != latency_ns && latency_ns != 0 {
+            self.clamped += 1;
+        }
+        // Cannot fail: v is within the bounds the histogram was created with.
+        let _ = self.inner.record(v);
+    }
+
+    /// Adds every sample of `other` into `self`.
+    pub fn add(&mut self, other: &LatencyHistogram) {
+        // Cannot fail: both histograms have identical bounds.
+        let _ = self.inner.add(&other.inner);
+        self.clamped += other.clamped;
+    }
+
+    pub fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+
+    /// The value at quantile `q` (0..=1): the smallest recorded value that at least `q` of all
+    /// samples are less than or equal to, to 3 significant digits.
+    pub fn value_at_quantile(&self, q: f64) -> u64 {
+        self.inner.value_at_quantile(q)
+    }
+
+    /// The summary statistics of the recorded samples.
+    pub fn stats(&self) -> LatencyStats {
+        let h = &self.inner;
+        LatencyStats {
+            samples: h.len(),
+            min: h.min(),
+            mean: h.mean().round() as u64,
+            stddev: h.stdev().round() as u64,
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            p99_99: h.value_at_quantile(0.9999),
+            max: h.max(),
+        }
+    }
+
+    /// The histogram in HdrHistogram's V2 wire format (portable across implementations).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        V2Serializer::new()
+            .serialize(&self.inner, &mut out)
+            .expect("serializing to a Vec cannot fail");
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let inner: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .context("decoding an HdrHistogram V2 blob")?;
+        let mut h = Self::new();
+        h.inner
+            .add(&inner)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .context("histogram bounds do not fit")?;
+        Ok(h)
+    }
+
+    /// [`to_bytes`](Self::to_bytes) as base64, for the JSON summary.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.to_bytes())
+    }
+
+    pub fn from_base64(text: &str) -> Result<Self> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .context("histogram is not valid base64")?;
+        Self::from_bytes(&bytes)
+    }
+}
+
+/// Latency statistics in nanoseconds. Percentiles come from the histogram (3 significant digits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Number of recorded samples (warm-up excluded).
+    pub samples: u64,
+    /// Smallest sample.
+    pub min: u64,
+    /// Arithmetic mean, rounded to the nearest ns.
+    pub mean: u64,
+    /// Population standard deviation, rounded to the nearest ns.
+    pub stddev: u64,
+    /// Median.
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p99_9: u64,
+    /// 99.99th percentile.
+    pub p99_99: u64,
+    /// Largest sample.
+    pub max: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nearest-rank percentile on sorted data: the smallest value with at least q of samples <= it.
+    fn exact_quantile(sorted: &[u64], q: f64) -> u64 {
+        let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+        sorted[rank - 1]
+    }
+
+    fn within_precision(got: u64, want: u64) -> bool {
+        // 3 significant digits: bucket width is at most 1/1024 of the value.
+        got.abs_diff(want) as f64 <= want as f64 / 1000.0 + 1.0
+    }
+
+    fn known_data() -> Vec<u64> {
+        // A skewed, heavy-tailed sample: a deterministic LCG so the test is repeatable.
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        (0..100_000)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (x >> 33) as f64 / (1u64 << 31) as f64;
+                (1_000.0 / (1.0 - u * 0.999)) as u64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn percentiles_match_an_exact_nearest_rank_computation() {
+        let data = known_data();
+        let mut h = LatencyHistogram::new();
+        data.iter().for_each(|&v| h.record(v));
+        let mut sorted = data.clone();
+        sorted.sort_unstable();
+        for q in [0.5, 0.9, 0.99, 0.999, 0.9999] {
+            let (got, want) = (h.value_at_quantile(q), exact_quantile(&sorted, q));
+            assert!(within_precision(got, want), "q={q}: hdr {got} exact {want}");
+        }
+        let s = h.stats();
+        assert!(within_precision(s.min, sorted[0]));
+        assert!(within_precision(s.max, *sorted.last().unwrap()));
+        let mean = data.iter().sum::<u64>() as f64 / data.len() as f64;
+        assert!(
+            (s.mean as f64 - mean).abs() / mean < 0.001,
+            "mean {} vs {mean}",
+            s.mean
+        );
+        let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / data.len() as f64;
+        let sd = var.sqrt();
+        assert!(
+            (s.stddev as f64 - sd).abs() / sd < 0.01,
+            "stddev {} vs {sd}",
+            s.stddev
+        );
+        assert_eq!(s.samples, data.len() as u64);
+    }
+
+    #[test]
+    fn merged_histograms_equal_one_histogram_of_all_samples() {
+        let data = known_data();
+        let (a, b) = data.split_at(30_000);
+        let (mut ha, mut hb, mut all) = (
+            LatencyHistogram::new(),
+            LatencyHistogram::new(),
+            LatencyHistogram::new(),
+        );
+        a.iter().for_each(|&v| ha.record(v));
+        b.iter().for_each(|&v| hb.record(v));
+        data.iter().for_each(|&v| all.record(v));
+        ha.add(&hb);
+        assert_eq!(ha.stats(), all.stats());
+        // Merging is not "pick one": the merged median differs from either part's when parts differ.
+        let mut low = LatencyHistogram::new();
+        let mut high = LatencyHistogram::new();
+        (0..1000).for_each(|_| low.record(100));
+        (0..3000).for_each(|_| high.record(10_000));
+        low.add(&high);
+        assert!(within_precision(low.stats().p50, 10_000));
+        assert!(within_precision(low.value_at_quantile(0.25), 100));
+    }
+
+    #[test]
+    fn histogram_survives_a_round_trip_through_base64() {
+        let mut h = LatencyHistogram::new();
+        known_data().iter().for_each(|&v| h.record(v));
+        let back = LatencyHistogram::from_base64(&h.to_base64()).unwrap();
+        assert_eq!(back.stats(), h.stats());
+    }
+
+    #[test]
+    fn out_of_range_samples_are_clamped_and_counted() {
+        let mut h = LatencyHistogram::new();
+        h.record(0);
+        h.record(u64::MAX);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.clamped(), 1);
+        assert_eq!(h.stats().min, 1);
+    }
+
+    #[test]
+    fn garbage_is_not_a_histogram() {
+        assert!(LatencyHistogram::from_base64("bm90IGEgaGlzdG9ncmFt").is_err());
+        assert!(LatencyHistogram::from_base64("%%%").is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! The JSON summary: these serde types *are* the schema of a result file.
+//!
+//! Integers are nanoseconds or bytes, with the unit in the name. Bump [`SCHEMA_VERSION`] on any
+//! change that an older reader would misread.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::env::Environment;
+use super::histogram::LatencyStats;
+use crate::pattern::Pattern;
+use crate::transport::{TransportKind, WaitStrategy};
+
+/// Version of the result-file layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A result file: one invocation of ipcbench, every run it finished.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    /// Layout version of this file ([`SCHEMA_VERSION`] when written).
+    pub schema_version: u32,
+    /// Always `"ipcbench"`: tells a result file from any other JSON.
+    pub tool: String,
+    /// When the invocation started, RFC 3339 UTC.
+    pub started_at: String,
+    /// The command line exactly as given.
+    pub command: Vec<String>,
+    /// The machine the initiator ran on.
+    pub environment: Environment,
+    /// The machine the peer ran on (differs from `environment` across a container boundary).
+    pub peer_environment: Option<Environment>,
+    /// One entry per finished (transport, pattern, size, repetition), in run order.
+    pub runs: Vec<RunResult>,
+    /// Set when the invocation stopped early: what went wrong. The runs above still stand.
+    pub error: Option<String>,
+}
+
+/// One measured configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub transport: TransportKind,
+    pub pattern: Pattern,
+    /// Message size including the 16-byte header.
+    pub size_bytes: usize,
+    /// 0-based repetition of this configuration.
+    pub repetition: u32,
+    /// Messages sent before recording started.
+    pub warmup: u64,
+    /// How both sides wait for data.
+    pub wait: WaitStrategy,
+    /// Where the two processes ran.
+    pub placement: Placement,
+    /// Open-loop send rate, if any (latency then counts from the intended send time).
+    pub rate_per_s: Option<u64>,
+    /// Whether payloads were filled and checked.
+    pub verify: bool,
+    /// Length of the recorded phase on the recording side.
+    pub duration_ns: u64,
+    /// Which side recorded latencies: `initiator` (round-trip) or `peer` (one-way);
+    /// `none` for throughput.
+    pub latency_source: String,
+    /// Latency statistics over recorded messages; absent for throughput.
+    pub latency_ns: Option<LatencyStats>,
+    /// The full latency histogram, HdrHistogram V2 encoding in base64 (for CDFs and merging).
+    pub histogram_v2: Option<String>,
+    pub throughput: Throughput,
+    pub integrity: Integrity,
+}
+
+/// Requested and observed CPUs of both sides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// CPU the initiator was pinned to (`--pin A,_`), or none.
+    pub initiator_cpu: Option<usize>,
+    /// CPU the peer was pinned to (`--pin _,B`), or none.
+    pub peer_cpu: Option<usize>,
+    /// CPU the initiator was running on when the run ended.
+    pub initiator_cpu_observed: usize,
+    /// CPU the peer was running on when the run ended.
+    pub peer_cpu_observed: usize,
+}
+
+/// Rates as the receiving side saw them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub messages_per_s: f64,
+    pub bytes_per_s: f64,
+}
+
+/// What arrived, and in what shape. Counts exclude warm-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integrity {
+    /// Recorded messages the initiator sent.
+    pub sent: u64,
+    /// Recorded messages that arrived at the recording side.
+    pub received: u64,
+    /// Messages whose sequence number was not the next one expected.
+    pub out_of_order: u64,
+    /// Messages that failed the payload check (`--verify`) or echoes of another message.
+    pub corrupt: u64,
+}
+
+impl Summary {
+    /// Writes the summary to `path` atomically (a temporary file renamed over it), so a reader
+    /// or a crash never sees half a file. `-` writes to stdout.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        if path == Path::new("-") {
+            print!("{text}");
+            return Ok(());
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    }
+
+    /// Reads a result file, refusing anything that is not an ipcbench result of this schema.
+    pub fn read(path: &Path) -> Result<Summary> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        if value.get("tool").and_then(|t| t.as_str()) != Some("ipcbench") {
+            bail!("{} is not an ipcbench result file", path.display());
+        }
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => bail!(
+                "{} has schema version {v}; this ipcbench reads version {SCHEMA_VERSION}",
+                path.display()
+            ),
+            None => bail!("{} has no schema_version", path.display()),
+        }
+        serde_json::from_value(value)
+            .with_context(|| format!("{} does not match the result schema", path.display()))
+    }
+}

@@ -1,0 +1,73 @@
+//! One way: the initiator stamps and sends; the peer records receive − send on the shared
+//! monotonic clock. Closed loop by default (each message is acknowledged, untimed, before the
+//! next leaves, so no queue builds up); open loop with `--rate`.
+
+use super::{drive, Params, Progress, Reply, Sample, SampleBuf, SeqCheck, SideResult};
+use crate::measure::clock::now_ns;
+use crate::transport::{check_pattern, Header, Transport, TransportResult, HEADER_BYTES, STOP_SEQ};
+
+/// Whether the peer acknowledges each message (closed-loop one-way).
+pub fn acked(p: &Params) -> bool {
+    p.pattern == super::Pattern::OneWay && p.rate_per_s.is_none()
+}
+
+/// The initiator's side.
+pub fn send<T: Transport>(
+    t: &mut T,
+    p: &Params,
+    progress: &Progress,
+) -> TransportResult<SideResult> {
+    drive(
+        t,
+        p,
+        if acked(p) { Reply::Ack } else { Reply::Nothing },
+        progress,
+    )
+}
+
+/// The receiving peer's side (one-way and throughput): record every message until the stop.
+pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
+    let ack = acked(p);
+    let mut r = SideResult::default();
+    let mut samples = SampleBuf::new(p.keep_samples);
+    samples.prepare(super::expected_samples(p, 0));
+    let mut order = SeqCheck { expected: 0 };
+    r.start_ns = now_ns();
+    loop {
+        let rx = t.recv()?;
+        let recv_ns = now_ns();
+        let h = Header::read(rx);
+        let intact = !p.verify || h.seq == STOP_SEQ || check_pattern(h.seq, &rx[HEADER_BYTES..]);
+        t.release();
+        if ack {
+            let buf = t.send_buf()?;
+            Header {
+                seq: h.seq,
+                send_ns: recv_ns,
+            }
+            .write(buf);
+            t.send()?;
+        }
+        if h.seq == STOP_SEQ {
+            break;
+        }
+        r.out_of_order += u64::from(order.out_of_order(h.seq));
+        if h.seq >= p.warmup {
+            r.received += 1;
+            r.corrupt += u64::from(!intact);
+            r.histogram.record(recv_ns.saturating_sub(h.send_ns));
+            samples.push(Sample {
+                seq: h.seq,
+                send_ns: h.send_ns,
+                recv_ns,
+            });
+            if r.first_recv_ns == 0 {
+                r.first_recv_ns = recv_ns;
+            }
+            r.last_recv_ns = recv_ns;
+        }
+    }
+    r.end_ns = now_ns();
+    r.samples = samples.v;
+    Ok(r)
+}

@@ -1,0 +1,37 @@
+//! Round trip: the initiator stamps and sends, the peer echoes the whole message, the initiator
+//! records echo arrival − send.
+
+use super::{drive, Params, Progress, Reply, SeqCheck, SideResult};
+use crate::measure::clock::now_ns;
+use crate::transport::{Transport, TransportResult, STOP_SEQ};
+
+/// The initiator's side.
+pub fn initiate<T: Transport>(
+    t: &mut T,
+    p: &Params,
+    progress: &Progress,
+) -> TransportResult<SideResult> {
+    drive(t, p, Reply::Echo, progress)
+}
+
+/// The peer's side: echo every message until (and including) the stop message.
+pub fn respond<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
+    let mut r = SideResult {
+        start_ns: now_ns(),
+        ..Default::default()
+    };
+    let mut order = SeqCheck { expected: 0 };
+    loop {
+        let h = t.echo()?;
+        if h.seq == STOP_SEQ {
+            break;
+        }
+        r.out_of_order += u64::from(order.out_of_order(h.seq));
+        if h.seq >= p.warmup {
+            r.received += 1;
+            r.sent += 1;
+        }
+    }
+    r.end_ns = now_ns();
+    Ok(r)
+}

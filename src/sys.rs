@@ -1,0 +1,58 @@
+//! The few raw system interfaces the harness needs beyond std: waiting on an fd with a timeout,
+//! CPU pinning, and where this thread runs. Each wraps one rustix call and returns `io::Error`.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::thread::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
+use rustix::time::Timespec;
+
+/// Waits until `fd` is readable (or at EOF/error) or `timeout` passes; true when readable.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    Ok(wait_readable_any(&[fd], timeout)?.is_some())
+}
+
+/// Waits until one of `fds` is readable (or at EOF/error); the index of the first such fd, or
+/// `None` when `timeout` passes first.
+pub fn wait_readable_any(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Result<Option<usize>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut polled: Vec<PollFd<'_>> = fds
+            .iter()
+            .map(|&fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
+            .collect();
+        match poll(&mut polled, Some(&ts)) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(polled.iter().position(|p| !p.revents().is_empty())),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    let mut set = CpuSet::new();
+    set.set(cpu);
+    sched_setaffinity(None, &set).map_err(io::Error::from)
+}
+
+/// The CPUs this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    match sched_getaffinity(None) {
+        Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+        Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+/// The CPU the calling thread is running on right now.
+pub fn current_cpu() -> usize {
+    sched_getcpu()
+}

@@ -1,0 +1,213 @@
+//! The [`Transport`] trait and the transports behind it.
+//!
+//! A transport moves fixed-size messages between exactly two processes. Its API is a *loan*:
+//! the sender is lent a buffer to fill in place ([`Transport::send_buf`], then
+//! [`Transport::send`]) and the receiver is lent the received bytes in place
+//! ([`Transport::recv`], then [`Transport::release`]). Socket transports copy through the kernel
+//! underneath, but nothing in the trait forces a copy, so a shared-memory ring can lend its slots
+//! directly and move the payload with zero copies.
+//!
+//! Every message starts with a [`Header`] (sequence number and send timestamp); the rest is
+//! payload, either untouched or, with `--verify`, a pattern the receiver checks.
+
+pub mod socket;
+
+use std::fmt;
+use std::io;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use socket::{Endpoint, Listener, SocketTransport};
+
+/// Bytes taken by the [`Header`] at the start of every message: the smallest message size.
+pub const HEADER_BYTES: usize = 16;
+
+/// The sequence number that tells the receiver the run is over.
+pub const STOP_SEQ: u64 = u64::MAX;
+
+/// The header every message carries, little-endian at offset 0.
+///
+/// | bytes | field |
+/// |---|---|
+/// | 0..8 | `seq`: 0, 1, 2, ... in send order; [`STOP_SEQ`] ends the run |
+/// | 8..16 | `send_ns`: `CLOCK_MONOTONIC` when sent (with `--rate`: when it was *meant* to be sent) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub seq: u64,
+    pub send_ns: u64,
+}
+
+impl Header {
+    #[inline(always)]
+    pub fn write(&self, buf: &mut [u8]) {
+        buf[0..8].copy_from_slice(&self.seq.to_le_bytes());
+        buf[8..16].copy_from_slice(&self.send_ns.to_le_bytes());
+    }
+
+    #[inline(always)]
+    pub fn read(buf: &[u8]) -> Header {
+        let seq = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
+        let send_ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+        Header { seq, send_ns }
+    }
+}
+
+/// The payload pattern `--verify` writes and checks: byte `i` of message `seq` is `seq + i`.
+#[inline]
+pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
+    let base = seq as u8;
+    for (i, b) in payload.iter_mut().enumerate() {
+        *b = base.wrapping_add(i as u8);
+    }
+}
+
+/// Whether `payload` holds the pattern [`fill_pattern`] writes for `seq`.
+#[inline]
+pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
+    let base = seq as u8;
+    payload
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == base.wrapping_add(i as u8))
+}
+
+/// What can go wrong moving a message. Callers branch on the kind: a closed peer mid-run is
+/// reported differently from a timeout.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("the peer closed the connection")]
+    PeerClosed,
+    #[error("no progress for {0:?} (peer stalled or gone)")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+pub type TransportResult<T> = Result<T, TransportError>;
+
+/// A bidirectional channel of fixed-size messages between two processes, with loaned buffers.
+///
+/// Call order on each side: `send_buf` then `send`; `recv` then `release`. A buffer lent by
+/// `send_buf` or `recv` is valid until the matching `send` or `release`.
+pub trait Transport {
+    /// Lends the buffer for the next outgoing message: exactly the configured size.
+    fn send_buf(&mut self) -> TransportResult<&mut [u8]>;
+
+    /// Sends the message written into the buffer lent by [`send_buf`](Self::send_buf).
+    fn send(&mut self) -> TransportResult<()>;
+
+    /// Waits for the next message and lends its bytes in place until [`release`](Self::release).
+    fn recv(&mut self) -> TransportResult<&[u8]>;
+
+    /// Gives back the bytes lent by [`recv`](Self::recv).
+    fn release(&mut self);
+
+    /// Receives one message and sends its bytes straight back; returns its header.
+    ///
+    /// Each transport does this with as few copies as it can (a socket writes back the buffer
+    /// it read into).
+    fn echo(&mut self) -> TransportResult<Header>;
+}
+
+/// Which transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// Unix domain stream socket in the socket directory.
+    Uds,
+    /// TCP over 127.0.0.1 with TCP_NODELAY.
+    Tcp,
+}
+
+impl TransportKind {
+    pub const ALL: &'static [TransportKind] = &[TransportKind::Uds, TransportKind::Tcp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Uds => "uds",
+            TransportKind::Tcp => "tcp",
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TransportKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TransportKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown transport '{s}' (expected one of: uds, tcp, all)"))
+    }
+}
+
+/// How a side waits for a message that has not arrived yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitStrategy {
+    /// Sleep in the kernel until data arrives (blocking socket calls).
+    Block,
+    /// Busy-poll with non-blocking calls: burns a core, avoids the wake-up cost.
+    Spin,
+}
+
+impl WaitStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitStrategy::Block => "block",
+            WaitStrategy::Spin => "spin",
+        }
+    }
+}
+
+impl fmt::Display for WaitStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_through_bytes() {
+        let mut buf = [0u8; 64];
+        let h = Header {
+            seq: 0x0102_0304_0506_0708,
+            send_ns: u64::MAX - 7,
+        };
+        h.write(&mut buf);
+        assert_eq!(Header::read(&buf), h);
+        assert_eq!(buf[0], 0x08, "little-endian");
+    }
+
+    #[test]
+    fn pattern_check_catches_a_flipped_byte_and_a_wrong_sequence() {
+        let mut p = vec![0u8; 300];
+        fill_pattern(7, &mut p);
+        assert!(check_pattern(7, &p));
+        assert!(!check_pattern(8, &p));
+        p[299] ^= 1;
+        assert!(!check_pattern(7, &p));
+    }
+
+    #[test]
+    fn transport_names_parse_back() {
+        for k in TransportKind::ALL {
+            assert_eq!(k.name().parse::<TransportKind>().unwrap(), *k);
+        }
+        assert!("pipe"
+            .parse::<TransportKind>()
+            .unwrap_err()
+            .contains("unknown transport 'pipe'"));
+    }
+}

@@ -1,0 +1,389 @@
+//! Stream-socket transports: Unix domain stream sockets and TCP over loopback.
+//!
+//! Both are a connected stream fd moving fixed-size messages with `read`/`write`, exactly what a
+//! hand-written ping-pong does. With [`WaitStrategy::Spin`] the fd is non-blocking and the
+//! reader busy-polls on `EAGAIN`; with [`WaitStrategy::Block`] it sleeps in the kernel with
+//! `SO_RCVTIMEO`/`SO_SNDTIMEO` set, so a stalled peer is a timeout, never a hang.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rustix::io::Errno;
+use rustix::net::sockopt::{self, Timeout};
+use serde::{Deserialize, Serialize};
+
+use super::{Header, Transport, TransportError, TransportResult, WaitStrategy};
+use crate::cleanup;
+use crate::sys;
+
+/// Where the receiving side of a data channel listens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+/// A listening socket. A Unix socket file is removed when the listener is dropped.
+pub enum Listener {
+    Unix {
+        listener: UnixListener,
+        path: PathBuf,
+    },
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    /// Listens on a Unix socket at `path`.
+    ///
+    /// A socket file left by a crashed run (nobody accepts on it) is replaced; a live socket, a
+    /// symlink or any other kind of file at `path` is an error and is left alone.
+    pub fn bind_unix(path: &Path) -> Result<Listener> {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
+                Ok(_) => bail!("{} is in use by another running process", path.display()),
+                Err(_) => {
+                    eprintln!(
+                        "note: removed stale socket {} left by an earlier run",
+                        path.display()
+                    );
+                    std::fs::remove_file(path)
+                        .with_context(|| format!("removing stale socket {}", path.display()))?;
+                }
+            },
+            Ok(_) => bail!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
+        }
+        let listener = UnixListener::bind(path)
+            .with_context(|| format!("binding Unix socket {}", path.display()))?;
+        cleanup::register_file(path);
+        Ok(Listener::Unix {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Listens on an ephemeral TCP port of 127.0.0.1.
+    pub fn bind_tcp_loopback() -> Result<Listener> {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding TCP on 127.0.0.1")?;
+        Ok(Listener::Tcp(l))
+    }
+
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        Ok(match self {
+            Listener::Unix { path, .. } => Endpoint::Unix(path.clone()),
+            Listener::Tcp(l) => Endpoint::Tcp(l.local_addr()?),
+        })
+    }
+
+    /// The listening fd, to wait on it together with other fds.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Listener::Unix { listener, .. } => listener.as_fd(),
+            Listener::Tcp(l) => l.as_fd(),
+        }
+    }
+
+    /// Accepts one connection, waiting at most `timeout`.
+    pub fn accept(&self, timeout: Duration) -> Result<OwnedFd> {
+        if !sys::wait_readable(self.fd(), timeout)? {
+            bail!(
+                "the peer did not connect to {} within {timeout:?}",
+                self.endpoint()?
+            );
+        }
+        Ok(match self {
+            Listener::Unix { listener, .. } => listener.accept()?.0.into(),
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                s.into()
+            }
+        })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix { path, .. } = self {
+            cleanup::remove_file(path);
+        }
+    }
+}
+
+/// Connects to `endpoint`, retrying until `timeout` while it is not there yet.
+pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
+    let deadline = Instant::now() + timeout;
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        let attempt: io::Result<OwnedFd> = match endpoint {
+            Endpoint::Unix(p) => UnixStream::connect(p).map(Into::into),
+            Endpoint::Tcp(a) => TcpStream::connect(a).and_then(|s| {
+                s.set_nodelay(true)?;
+                Ok(s.into())
+            }),
+        };
+        match attempt {
+            Ok(fd) => return Ok(fd),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(e).with_context(|| format!("connecting to {endpoint} for {timeout:?}"))
+            }
+            Err(_) => {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// A connected stream socket moving messages of one fixed size.
+pub struct SocketTransport {
+    fd: OwnedFd,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    wait: WaitStrategy,
+    timeout: Duration,
+}
+
+impl SocketTransport {
+    /// Wraps a connected stream socket for messages of `size` bytes.
+    pub fn new(
+        fd: OwnedFd,
+        size: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> io::Result<Self> {
+        match wait {
+            WaitStrategy::Spin => rustix::io::ioctl_fionbio(&fd, true)?,
+            WaitStrategy::Block => {
+                sockopt::set_socket_timeout(&fd, Timeout::Recv, Some(timeout))?;
+                sockopt::set_socket_timeout(&fd, Timeout::Send, Some(timeout))?;
+            }
+        }
+        Ok(SocketTransport {
+            fd,
+            tx: vec![0; size],
+            rx: vec![0; size],
+            wait,
+            timeout,
+        })
+    }
+}
+
+/// Fills `buf` from the socket, waiting as `wait` says.
+#[inline]
+fn read_full(
+    fd: &OwnedFd,
+    buf: &mut [u8],
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> TransportResult<()> {
+    let mut off = 0;
+    let mut spins: u32 = 0;
+    let mut spin_start: Option<Instant> = None;
+    while off < buf.len() {
+        match rustix::io::read(fd, &mut buf[off..]) {
+            Ok(0) => return Err(TransportError::PeerClosed),
+            Ok(n) => off += n,
+            Err(Errno::AGAIN) if wait == WaitStrategy::Spin => {
+                std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins % 65_536 == 0 {
+                    let start = *spin_start.get_or_insert_with(Instant::now);
+                    if start.elapsed() >= timeout {
+                        return Err(TransportError::Timeout(timeout));
+                    }
+                }
+            }
+            Err(Errno::AGAIN) => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(map_errno(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` to the socket, waiting as `wait` says when the socket buffer is full.
+#[inline]
+fn write_full(
+    fd: &OwnedFd,
+    buf: &[u8],
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> TransportResult<()> {
+    let mut off = 0;
+    let mut spin_start: Option<Instant> = None;
+    while off < buf.len() {
+        match rustix::io::write(fd, &buf[off..]) {
+            Ok(n) => off += n,
+            Err(Errno::AGAIN) if wait == WaitStrategy::Spin => {
+                std::hint::spin_loop();
+                let start = *spin_start.get_or_insert_with(Instant::now);
+                if start.elapsed() >= timeout {
+                    return Err(TransportError::Timeout(timeout));
+                }
+            }
+            Err(Errno::AGAIN) => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(map_errno(e)),
+        }
+    }
+    Ok(())
+}
+
+fn map_errno(e: Errno) -> TransportError {
+    match e {
+        Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN => TransportError::PeerClosed,
+        e => TransportError::Io(e.into()),
+    }
+}
+
+impl Transport for SocketTransport {
+    #[inline]
+    fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
+        Ok(&mut self.tx)
+    }
+
+    #[inline]
+    fn send(&mut self) -> TransportResult<()> {
+        write_full(&self.fd, &self.tx, self.wait, self.timeout)
+    }
+
+    #[inline]
+    fn recv(&mut self) -> TransportResult<&[u8]> {
+        read_full(&self.fd, &mut self.rx, self.wait, self.timeout)?;
+        Ok(&self.rx)
+    }
+
+    #[inline]
+    fn release(&mut self) {}
+
+    #[inline]
+    fn echo(&mut self) -> TransportResult<Header> {
+        read_full(&self.fd, &mut self.rx, self.wait, self.timeout)?;
+        write_full(&self.fd, &self.rx, self.wait, self.timeout)?;
+        Ok(Header::read(&self.rx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::fill_pattern;
+
+    fn pair(
+        kind: &str,
+        wait: WaitStrategy,
+        size: usize,
+    ) -> (SocketTransport, SocketTransport, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = match kind {
+            "uds" => Listener::bind_unix(&dir.path().join("t.sock")).unwrap(),
+            _ => Listener::bind_tcp_loopback().unwrap(),
+        };
+        let ep = listener.endpoint().unwrap();
+        let client = std::thread::spawn(move || connect(&ep, Duration::from_secs(5)).unwrap());
+        let server = listener.accept(Duration::from_secs(5)).unwrap();
+        let client = client.join().unwrap();
+        let t = Duration::from_secs(5);
+        (
+            SocketTransport::new(server, size, wait, t).unwrap(),
+            SocketTransport::new(client, size, wait, t).unwrap(),
+            dir,
+        )
+    }
+
+    #[test]
+    fn echo_returns_every_byte_over_both_socket_kinds_and_waits() {
+        for kind in ["uds", "tcp"] {
+            for wait in [WaitStrategy::Block, WaitStrategy::Spin] {
+                // 256 KiB exceeds the socket buffer, so reads and writes come back partial.
+                let size = 256 * 1024;
+                let (mut a, mut b, _dir) = pair(kind, wait, size);
+                let echoer = std::thread::spawn(move || {
+                    for _ in 0..3 {
+                        b.echo().unwrap();
+                    }
+                });
+                for seq in 0..3u64 {
+                    let buf = a.send_buf().unwrap();
+                    fill_pattern(seq, &mut buf[16..]);
+                    Header { seq, send_ns: 42 }.write(buf);
+                    a.send().unwrap();
+                    let got = a.recv().unwrap();
+                    assert_eq!(
+                        Header::read(got),
+                        Header { seq, send_ns: 42 },
+                        "{kind} {wait}"
+                    );
+                    assert!(
+                        crate::transport::check_pattern(seq, &got[16..]),
+                        "{kind} {wait}"
+                    );
+                    a.release();
+                }
+                echoer.join().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_closed_peer_is_reported_as_peer_closed() {
+        for wait in [WaitStrategy::Block, WaitStrategy::Spin] {
+            let (mut a, b, _dir) = pair("uds", wait, 64);
+            drop(b);
+            assert!(matches!(a.recv(), Err(TransportError::PeerClosed)));
+        }
+    }
+
+    #[test]
+    fn a_silent_peer_is_a_timeout_not_a_hang() {
+        for wait in [WaitStrategy::Block, WaitStrategy::Spin] {
+            let dir = tempfile::tempdir().unwrap();
+            let listener = Listener::bind_unix(&dir.path().join("t.sock")).unwrap();
+            let ep = listener.endpoint().unwrap();
+            let _client = connect(&ep, Duration::from_secs(5)).unwrap();
+            let fd = listener.accept(Duration::from_secs(5)).unwrap();
+            let mut t = SocketTransport::new(fd, 64, wait, Duration::from_millis(200)).unwrap();
+            let start = Instant::now();
+            assert!(matches!(t.recv(), Err(TransportError::Timeout(_))));
+            assert!(start.elapsed() < Duration::from_secs(5));
+        }
+    }
+
+    #[test]
+    fn a_stale_socket_file_is_replaced_but_a_live_one_or_a_regular_file_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        drop(UnixListener::bind(&path).unwrap()); // leaves the file behind, like a crash
+        assert!(path.exists());
+        let live = Listener::bind_unix(&path).unwrap();
+        let err = Listener::bind_unix(&path).err().unwrap();
+        assert!(err.to_string().contains("in use"), "{err}");
+        drop(live);
+        assert!(!path.exists(), "listener removes its socket file");
+        std::fs::write(&path, b"data").unwrap();
+        let err = Listener::bind_unix(&path).err().unwrap();
+        assert!(err.to_string().contains("not a socket"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+    }
+}
