@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// With no command, runs the default matrix (every transport, round-trip and one-way,
 /// 64 B / 1 KiB / 64 KiB) and writes the summary under output/.
 #[derive(Debug, Parser)]
-#[command(name = "ipcbench", version, about, long_about = None)]
+#[command(name = "ipcbench", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

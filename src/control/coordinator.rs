@@ -43,6 +43,7 @@ pub fn run(cfg: &RunConfig, command: Vec<String>) -> Result<Summary> {
         summary.write(&cfg.out)?; // an unwritable --out fails here, before anything is measured
     }
     cleanup::install_signal_handler("ipcbench run");
+    crate::transport::socket::remove_stale_sockets(&cfg.socket_dir);
     let outcome = run_matrix(cfg, &mut summary, &mut exporters);
     if let Err(e) = &outcome {
         summary.error = Some(format!("{e:#}"));
@@ -110,10 +111,10 @@ fn run_one(
     label: &str,
 ) -> Result<(RunResult, Vec<Sample>)> {
     let listener = match transport {
-        TransportKind::Uds => {
-            let name = format!("ipcbench-{}-{test_id}.sock", std::process::id());
-            Listener::bind_unix(&cfg.socket_dir.join(name))?
-        }
+        TransportKind::Uds => Listener::bind_unix(
+            &cfg.socket_dir
+                .join(crate::transport::socket::socket_file_name(test_id)),
+        )?,
         TransportKind::Tcp => Listener::bind_tcp_loopback()?,
     };
     let ch = &mut peer.channel;

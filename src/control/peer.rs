@@ -23,7 +23,48 @@ pub fn serve(ch: &mut Channel) -> Result<()> {
     result
 }
 
+/// Faults the peer can be told to inject (through `IPCBENCH_PEER_FAULT`), so tests can check
+/// how the initiator copes with a peer that misbehaves. Checked only between runs, never in a
+/// timed loop.
+///
+/// | value | the peer ... |
+/// |---|---|
+/// | `silent` | never says hello |
+/// | `exit-at-test:N` | exits with status 3 when asked to prepare test N |
+/// | `hang-at-test:N` | never connects to test N |
+#[derive(Debug, PartialEq, Eq)]
+enum Fault {
+    None,
+    Silent,
+    ExitAt(u32),
+    HangAt(u32),
+}
+
+impl Fault {
+    fn from_env() -> Fault {
+        let v = std::env::var("IPCBENCH_PEER_FAULT").unwrap_or_default();
+        let at = |prefix: &str| v.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
+        match v.as_str() {
+            "silent" => Fault::Silent,
+            _ => at("exit-at-test:")
+                .map(Fault::ExitAt)
+                .or_else(|| at("hang-at-test:").map(Fault::HangAt))
+                .unwrap_or(Fault::None),
+        }
+    }
+
+    fn hang() -> ! {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
 fn serve_inner(ch: &mut Channel) -> Result<()> {
+    let fault = Fault::from_env();
+    if fault == Fault::Silent {
+        Fault::hang();
+    }
     ch.handshake()?;
     let (wait, timeout) = match ch.recv("plan")? {
         Message::Plan {
@@ -52,6 +93,11 @@ fn serve_inner(ch: &mut Channel) -> Result<()> {
                 endpoint,
                 params,
             } => {
+                match fault {
+                    Fault::ExitAt(n) if n == test_id => std::process::exit(3),
+                    Fault::HangAt(n) if n == test_id => Fault::hang(),
+                    _ => {}
+                }
                 let fd = socket::connect(&endpoint, timeout)
                     .with_context(|| format!("connecting the {transport} data channel"))?;
                 let mut t = SocketTransport::new(fd, params.size_bytes, wait, timeout)?;

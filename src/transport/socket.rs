@@ -130,6 +130,40 @@ impl Drop for Listener {
     }
 }
 
+/// The name of a data socket in the socket directory: `ipcbench-<pid>-<test>.sock`.
+pub fn socket_file_name(test_id: u32) -> String {
+    format!("ipcbench-{}-{test_id}.sock", std::process::id())
+}
+
+/// Removes data sockets in `dir` left by ipcbench processes that no longer exist (a crash or a
+/// SIGKILL skips cleanup), saying so on stderr. Sockets of live processes are left alone.
+pub fn remove_stale_sockets(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("ipcbench-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let is_socket = entry.file_type().is_ok_and(|t| t.is_socket());
+        let alive = rustix::process::Pid::from_raw(pid)
+            .is_some_and(|p| !matches!(rustix::process::test_kill_process(p), Err(Errno::SRCH)));
+        if is_socket && !alive && UnixStream::connect(entry.path()).is_err() {
+            eprintln!(
+                "note: removed stale socket {} left by an earlier run",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Connects to `endpoint`, retrying until `timeout` while it is not there yet.
 pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
     let deadline = Instant::now() + timeout;
