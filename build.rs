@@ -5,9 +5,7 @@ use std::process::Command;
 
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn main() {
@@ -16,12 +14,9 @@ fn main() {
         println!("cargo:rustc-env=IPCBENCH_RUSTC_VERSION={v}");
     }
     if let Some(c) = output("git", &["rev-parse", "--short=12", "HEAD"]) {
-        let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"])
-            .is_some_and(|s| !s.is_empty());
-        println!(
-            "cargo:rustc-env=IPCBENCH_GIT_COMMIT={c}{}",
-            if dirty { "-dirty" } else { "" }
-        );
+        let dirty =
+            output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        println!("cargo:rustc-env=IPCBENCH_GIT_COMMIT={c}{}", if dirty { "-dirty" } else { "" });
     }
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");

@@ -1,1 +1,86 @@
-fn main() {}
+//! Criterion benches: a round trip over each transport at 64 B, 4 KiB and 64 KiB (both ends
+//! in this process, one echo thread), and the harness's own per-message work (stamping a
+//! header, recording a latency). Quick mode for CI: `cargo bench -- --quick`, or
+//! `--warm-up-time 1 --measurement-time 2`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+use ipcbench::measure::clock::now_ns;
+use ipcbench::measure::histogram::LatencyHistogram;
+use ipcbench::transport::socket::connect;
+use ipcbench::transport::{Header, Listener, SocketTransport, Transport, WaitStrategy, STOP_SEQ};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected pair with an echo thread on one end; returns the other end and the thread.
+fn echo_pair(
+    kind: &str,
+    size: usize,
+    dir: &std::path::Path,
+) -> (SocketTransport, std::thread::JoinHandle<()>) {
+    let listener = match kind {
+        "uds" => Listener::bind_unix(&dir.join(format!("bench-{size}.sock"))).unwrap(),
+        _ => Listener::bind_tcp_loopback().unwrap(),
+    };
+    let ep = listener.endpoint().unwrap();
+    let echo = std::thread::spawn(move || {
+        let fd = connect(&ep, TIMEOUT).unwrap();
+        let mut t = SocketTransport::new(fd, size, WaitStrategy::Block, TIMEOUT).unwrap();
+        while t.echo().unwrap().seq != STOP_SEQ {}
+    });
+    let fd = listener.accept(TIMEOUT).unwrap();
+    (SocketTransport::new(fd, size, WaitStrategy::Block, TIMEOUT).unwrap(), echo)
+}
+
+fn round_trip(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("round_trip");
+    for kind in ["uds", "tcp"] {
+        for size in [64usize, 4096, 65536] {
+            let (mut t, echo) = echo_pair(kind, size, dir.path());
+            group.throughput(Throughput::Bytes(2 * size as u64));
+            let mut seq = 0u64;
+            group.bench_with_input(BenchmarkId::new(kind, size), &size, |b, _| {
+                b.iter(|| {
+                    Header { seq, send_ns: now_ns() }.write(t.send_buf().unwrap());
+                    t.send().unwrap();
+                    black_box(Header::read(t.recv().unwrap()));
+                    t.release();
+                    seq += 1;
+                })
+            });
+            Header { seq: STOP_SEQ, send_ns: 0 }.write(t.send_buf().unwrap());
+            t.send().unwrap();
+            echo.join().unwrap();
+        }
+    }
+    group.finish();
+}
+
+fn harness_hot_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("harness");
+    let mut h = LatencyHistogram::new();
+    let mut v = 1u64;
+    group.bench_function("record_latency", |b| {
+        b.iter(|| {
+            v = v.wrapping_mul(6364136223846793005).wrapping_add(1) >> 44;
+            h.record(black_box(v));
+        })
+    });
+    let mut buf = vec![0u8; 64];
+    group.bench_function("stamp_header", |b| {
+        b.iter(|| Header { seq: black_box(7), send_ns: now_ns() }.write(black_box(&mut buf)))
+    });
+    group.bench_function("clock_read", |b| b.iter(now_ns));
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = round_trip, harness_hot_path
+}
+criterion_main!(benches);

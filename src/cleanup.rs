@@ -13,33 +13,21 @@ static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 pub fn register_file(path: &Path) {
-    FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(path.to_path_buf());
+    FILES.lock().unwrap_or_else(|e| e.into_inner()).push(path.to_path_buf());
 }
 
 /// Removes `path` (if it is still there) and forgets it.
 pub fn remove_file(path: &Path) {
     let _ = std::fs::remove_file(path);
-    FILES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|p| p != path);
+    FILES.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != path);
 }
 
 pub fn register_child(pid: u32) {
-    CHILDREN
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(pid as i32);
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid as i32);
 }
 
 pub fn forget_child(pid: u32) {
-    CHILDREN
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|&p| p != pid as i32);
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != pid as i32);
 }
 
 /// Kills registered children and removes registered files. Safe to call more than once.

@@ -35,12 +35,7 @@ pub struct RunArgs {
     pub transport: Vec<String>,
 
     /// Patterns, comma-separated: round-trip, one-way, throughput, or all.
-    #[arg(
-        long,
-        short,
-        default_value = "round-trip,one-way",
-        value_delimiter = ','
-    )]
+    #[arg(long, short, default_value = "round-trip,one-way", value_delimiter = ',')]
     pub pattern: Vec<String>,
 
     /// Message sizes in bytes including the 16-byte header, comma-separated (a list is a

@@ -40,11 +40,7 @@ impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<RunConfig> {
         let transports = parse_list(&a.transport, "--transport", TransportKind::ALL)?;
         let patterns = parse_list(&a.pattern, "--pattern", Pattern::ALL)?;
-        let sizes = a
-            .size
-            .iter()
-            .map(|s| parse_size(s))
-            .collect::<Result<Vec<_>>>()?;
+        let sizes = a.size.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>>>()?;
         let stop = match (&a.duration, a.count) {
             (Some(d), _) => {
                 let d = humantime::parse_duration(d).map_err(|e| {
@@ -93,20 +89,15 @@ impl RunConfig {
         let out = match &a.out {
             Some(p) => p.clone(),
             None => {
-                std::fs::create_dir_all("output")
-                    .context("creating the output directory output/")?;
-                let stamp =
-                    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+                std::fs::create_dir_all("output").context("creating the output directory output/")?;
+                let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
                 PathBuf::from(format!(
                     "output/ipcbench-{}.json",
                     stamp.replace(':', "").trim_end_matches('Z')
                 ))
             }
         };
-        for path in std::iter::once(&out)
-            .chain(a.stream_json.iter())
-            .chain(a.stream_csv.iter())
-        {
+        for path in std::iter::once(&out).chain(a.stream_json.iter()).chain(a.stream_csv.iter()) {
             check_writable(path)?;
         }
         Ok(RunConfig {
@@ -140,10 +131,7 @@ where
         if item == "all" {
             out.extend_from_slice(all);
         } else {
-            out.push(
-                item.parse::<T>()
-                    .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?,
-            );
+            out.push(item.parse::<T>().map_err(|e| anyhow::anyhow!("{flag}: {e}"))?);
         }
     }
     if out.is_empty() {
@@ -161,17 +149,11 @@ where
 /// Parses `64`, `4K`, `4KiB`, `1M`, `1MiB` into bytes and checks the bounds.
 pub fn parse_size(text: &str) -> Result<usize> {
     let t = text.trim();
-    let (digits, mult) = [
-        ("KiB", 1 << 10),
-        ("MiB", 1 << 20),
-        ("K", 1 << 10),
-        ("M", 1 << 20),
-        ("k", 1 << 10),
-        ("B", 1),
-    ]
-    .iter()
-    .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|d| (d, *m)))
-    .unwrap_or((t, 1usize));
+    let (digits, mult) =
+        [("KiB", 1 << 10), ("MiB", 1 << 20), ("K", 1 << 10), ("M", 1 << 20), ("k", 1 << 10), ("B", 1)]
+            .iter()
+            .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|d| (d, *m)))
+            .unwrap_or((t, 1usize));
     let n: usize = digits
         .trim()
         .parse()
@@ -179,7 +161,9 @@ pub fn parse_size(text: &str) -> Result<usize> {
     let bytes = n.checked_mul(mult).filter(|&b| b <= MAX_SIZE_BYTES);
     match bytes {
         Some(b) if b >= HEADER_BYTES => Ok(b),
-        Some(b) => bail!("--size {b} is below the {HEADER_BYTES}-byte message header (sequence number and timestamp)"),
+        Some(b) => bail!(
+            "--size {b} is below the {HEADER_BYTES}-byte message header (sequence number and timestamp)"
+        ),
         None => bail!("--size '{text}' exceeds the {} MiB limit", MAX_SIZE_BYTES >> 20),
     }
 }
@@ -194,11 +178,8 @@ fn check_socket_dir(dir: &Path) -> Result<PathBuf> {
     if !meta.is_dir() {
         bail!("socket directory {} is not a directory", dir.display());
     }
-    rustix::fs::access(
-        dir,
-        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
-    )
-    .map_err(|_| anyhow::anyhow!("socket directory {} is not writable", dir.display()))?;
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK)
+        .map_err(|_| anyhow::anyhow!("socket directory {} is not writable", dir.display()))?;
     Ok(dir.to_path_buf())
 }
 
@@ -212,21 +193,13 @@ fn check_writable(path: &Path) -> Result<()> {
         _ => Path::new("."),
     };
     if !parent.is_dir() {
-        bail!(
-            "cannot write {}: directory {} does not exist",
-            path.display(),
-            parent.display()
-        );
+        bail!("cannot write {}: directory {} does not exist", path.display(), parent.display());
     }
     if path.is_dir() {
         bail!("cannot write {}: it is a directory", path.display());
     }
     rustix::fs::access(parent, rustix::fs::Access::WRITE_OK).map_err(|_| {
-        anyhow::anyhow!(
-            "cannot write {}: directory {} is not writable",
-            path.display(),
-            parent.display()
-        )
+        anyhow::anyhow!("cannot write {}: directory {} is not writable", path.display(), parent.display())
     })?;
     Ok(())
 }
@@ -241,29 +214,15 @@ mod tests {
         assert_eq!(parse_size("4KiB").unwrap(), 4096);
         assert_eq!(parse_size("64K").unwrap(), 65536);
         assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
-        assert!(parse_size("8")
-            .unwrap_err()
-            .to_string()
-            .contains("below the 16-byte"));
+        assert!(parse_size("8").unwrap_err().to_string().contains("below the 16-byte"));
         assert!(parse_size("0").is_err());
-        assert!(parse_size("lots")
-            .unwrap_err()
-            .to_string()
-            .contains("not a size"));
-        assert!(parse_size("999999M")
-            .unwrap_err()
-            .to_string()
-            .contains("limit"));
+        assert!(parse_size("lots").unwrap_err().to_string().contains("not a size"));
+        assert!(parse_size("999999M").unwrap_err().to_string().contains("limit"));
     }
 
     #[test]
     fn all_expands_and_duplicates_collapse() {
-        let v = parse_list(
-            &["uds".into(), "all".into()],
-            "--transport",
-            TransportKind::ALL,
-        )
-        .unwrap();
+        let v = parse_list(&["uds".into(), "all".into()], "--transport", TransportKind::ALL).unwrap();
         assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp]);
     }
 }

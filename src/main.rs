@@ -28,11 +28,7 @@ fn run_bench(args: &RunArgs) -> anyhow::Result<()> {
     let cfg = RunConfig::from_args(args)?;
     let summary = ipcbench::control::coordinator::run(&cfg, std::env::args().collect())?;
     if !cfg.quiet && cfg.out.as_os_str() != "-" {
-        eprintln!(
-            "{} runs written to {}",
-            summary.runs.len(),
-            cfg.out.display()
-        );
+        eprintln!("{} runs written to {}", summary.runs.len(), cfg.out.display());
     }
     Ok(())
 }

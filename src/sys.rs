@@ -20,14 +20,9 @@ pub fn wait_readable_any(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Resul
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ts = Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as i64,
-        };
-        let mut polled: Vec<PollFd<'_>> = fds
-            .iter()
-            .map(|&fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
-            .collect();
+        let ts = Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
+        let mut polled: Vec<PollFd<'_>> =
+            fds.iter().map(|&fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)).collect();
         match poll(&mut polled, Some(&ts)) {
             Ok(0) => return Ok(None),
             Ok(_) => return Ok(polled.iter().position(|p| !p.revents().is_empty())),

@@ -20,15 +20,8 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
     let out = s.run().args(args).output().unwrap();
     assert!(!out.status.success(), "{args:?} succeeded");
     let line = error_line(&out);
-    assert!(
-        line.contains(needle),
-        "{args:?}: {line:?} does not mention {needle:?}"
-    );
-    assert!(
-        s.leftovers().is_empty(),
-        "{args:?} left {:?}",
-        s.leftovers()
-    );
+    assert!(line.contains(needle), "{args:?}: {line:?} does not mention {needle:?}");
+    assert!(s.leftovers().is_empty(), "{args:?} left {:?}", s.leftovers());
 }
 
 #[test]
@@ -106,15 +99,8 @@ fn fails_on_an_unwritable_out_before_measuring_anything() {
         .unwrap();
     assert!(!out.status.success());
     assert!(error_line(&out).contains("/proc/ipcbench.json"));
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "failed fast, not after measuring"
-    );
-    let out = s
-        .run()
-        .args(["--stream-csv", "/nonexistent-dir/m.csv"])
-        .output()
-        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "failed fast, not after measuring");
+    let out = s.run().args(["--stream-csv", "/nonexistent-dir/m.csv"]).output().unwrap();
     assert!(error_line(&out).contains("/nonexistent-dir/m.csv"));
 }
 
@@ -125,18 +111,12 @@ fn a_stale_socket_from_a_crashed_run_is_removed_and_a_live_one_kept() {
     let stale = s.sockets().join("ipcbench-2147483600-0.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     // A socket of a live process (this test), still listening.
-    let live = s
-        .sockets()
-        .join(format!("ipcbench-{}-0.sock", std::process::id()));
+    let live = s.sockets().join(format!("ipcbench-{}-0.sock", std::process::id()));
     let _listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
-    s.run()
-        .args(["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "10"])
-        .assert()
-        .success()
-        .stderr(
-            predicate::str::contains("removed stale socket")
-                .and(predicate::str::contains("ipcbench-2147483600-0.sock")),
-        );
+    s.run().args(["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "10"]).assert().success().stderr(
+        predicate::str::contains("removed stale socket")
+            .and(predicate::str::contains("ipcbench-2147483600-0.sock")),
+    );
     assert!(!stale.exists());
     assert!(live.exists());
 }
@@ -145,18 +125,11 @@ fn a_stale_socket_from_a_crashed_run_is_removed_and_a_live_one_kept() {
 fn a_peer_that_never_says_hello_times_out() {
     let s = Scratch::new();
     let started = Instant::now();
-    let out = s
-        .run()
-        .env("IPCBENCH_PEER_FAULT", "silent")
-        .args(["--timeout-s", "1", "-n", "5"])
-        .output()
-        .unwrap();
+    let out =
+        s.run().env("IPCBENCH_PEER_FAULT", "silent").args(["--timeout-s", "1", "-n", "5"]).output().unwrap();
     assert!(!out.status.success());
     let line = error_line(&out);
-    assert!(
-        line.contains("no message from the peer") && line.contains("hello"),
-        "{line}"
-    );
+    assert!(line.contains("no message from the peer") && line.contains("hello"), "{line}");
     assert!(started.elapsed() < Duration::from_secs(8));
 }
 
@@ -166,25 +139,11 @@ fn a_peer_that_never_connects_times_out_naming_the_run() {
     let out = s
         .run()
         .env("IPCBENCH_PEER_FAULT", "hang-at-test:0")
-        .args([
-            "-t",
-            "uds",
-            "-p",
-            "round-trip",
-            "-s",
-            "64",
-            "-n",
-            "5",
-            "--timeout-s",
-            "1",
-        ])
+        .args(["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "5", "--timeout-s", "1"])
         .output()
         .unwrap();
     let line = error_line(&out);
-    assert!(
-        line.contains("did not connect") && line.contains("round-trip over uds with 64 B"),
-        "{line}"
-    );
+    assert!(line.contains("did not connect") && line.contains("round-trip over uds with 64 B"), "{line}");
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
 
@@ -194,30 +153,14 @@ fn a_peer_that_exits_keeps_earlier_results_and_names_the_failed_run() {
     let out = s
         .run()
         .env("IPCBENCH_PEER_FAULT", "exit-at-test:2")
-        .args([
-            "-t",
-            "uds",
-            "-p",
-            "round-trip",
-            "-s",
-            "64,128,256,512",
-            "-n",
-            "20",
-        ])
+        .args(["-t", "uds", "-p", "round-trip", "-s", "64,128,256,512", "-n", "20"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let line = error_line(&out);
-    assert!(
-        line.contains("256 B") && line.contains("exit status: 3"),
-        "{line}"
-    );
+    assert!(line.contains("256 B") && line.contains("exit status: 3"), "{line}");
     let sum = s.summary();
-    assert_eq!(
-        sum["runs"].as_array().unwrap().len(),
-        2,
-        "the two finished runs are kept"
-    );
+    assert_eq!(sum["runs"].as_array().unwrap().len(), 2, "the two finished runs are kept");
     assert!(sum["error"].as_str().unwrap().contains("256 B"));
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
@@ -282,10 +225,7 @@ fn wait_for_peer(host: u32) -> u32 {
             std::thread::sleep(Duration::from_millis(500));
             return pid;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "peer never started"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "peer never started");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -296,18 +236,12 @@ fn a_peer_killed_mid_run_is_reported_within_the_timeout() {
         let s = Scratch::new();
         let mut host = spawn_long_run(&s, wait);
         let peer = wait_for_peer(host.id());
-        std::process::Command::new("kill")
-            .args(["-9", &peer.to_string()])
-            .status()
-            .unwrap();
+        std::process::Command::new("kill").args(["-9", &peer.to_string()]).status().unwrap();
         let status = wait_for_exit(&mut host, Duration::from_secs(10));
         assert_eq!(status.code(), Some(1), "{wait}");
         let mut stderr = String::new();
         std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-        assert!(
-            stderr.contains("Error:") && stderr.contains("round-trip over uds"),
-            "{wait}: {stderr}"
-        );
+        assert!(stderr.contains("Error:") && stderr.contains("round-trip over uds"), "{wait}: {stderr}");
         assert!(stderr.contains("peer"), "{wait}: {stderr}");
         assert!(s.summary()["error"].is_string());
         assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
@@ -319,15 +253,11 @@ fn ctrl_c_stops_the_run_kills_the_peer_and_leaves_nothing_behind() {
     let s = Scratch::new();
     let mut host = spawn_long_run(&s, "block");
     let peer = wait_for_peer(host.id());
-    std::process::Command::new("kill")
-        .args(["-INT", &host.id().to_string()])
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").args(["-INT", &host.id().to_string()]).status().unwrap();
     let status = wait_for_exit(&mut host, Duration::from_secs(10));
     assert_eq!(status.code(), Some(130));
     let start = Instant::now();
-    while std::path::Path::new(&format!("/proc/{peer}")).exists()
-        && start.elapsed() < Duration::from_secs(5)
+    while std::path::Path::new(&format!("/proc/{peer}")).exists() && start.elapsed() < Duration::from_secs(5)
     {
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -9,9 +9,7 @@ use predicates::prelude::*;
 fn every_transport_and_pattern_records_exactly_the_requested_count() {
     let s = Scratch::new();
     s.run()
-        .args([
-            "-t", "all", "-p", "all", "-s", "64,4KiB", "-n", "300", "--warmup", "50", "--verify",
-        ])
+        .args(["-t", "all", "-p", "all", "-s", "64,4KiB", "-n", "300", "--warmup", "50", "--verify"])
         .assert()
         .success();
     let sum = s.summary();
@@ -29,16 +27,10 @@ fn every_transport_and_pattern_records_exactly_the_requested_count() {
         assert_eq!(i["corrupt"], 0, "{what}");
         assert_eq!(r["warmup"], 50);
         assert!(r["duration_ns"].as_u64().unwrap() > 0, "{what}");
-        assert!(
-            r["throughput"]["messages_per_s"].as_f64().unwrap() > 0.0,
-            "{what}"
-        );
+        assert!(r["throughput"]["messages_per_s"].as_f64().unwrap() > 0.0, "{what}");
         let bytes_per_s = r["throughput"]["bytes_per_s"].as_f64().unwrap();
         let msgs_per_s = r["throughput"]["messages_per_s"].as_f64().unwrap();
-        assert!(
-            (bytes_per_s - msgs_per_s * r["size_bytes"].as_f64().unwrap()).abs() < 1.0,
-            "{what}"
-        );
+        assert!((bytes_per_s - msgs_per_s * r["size_bytes"].as_f64().unwrap()).abs() < 1.0, "{what}");
         if r["pattern"] == "throughput" {
             assert!(r["latency_ns"].is_null(), "{what}");
         } else {
@@ -50,10 +42,7 @@ fn every_transport_and_pattern_records_exactly_the_requested_count() {
                 l["p99"].as_u64().unwrap(),
                 l["max"].as_u64().unwrap(),
             );
-            assert!(
-                min > 0 && min <= p50 && p50 <= p99 && p99 <= max,
-                "{what}: {l}"
-            );
+            assert!(min > 0 && min <= p50 && p50 <= p99 && p99 <= max, "{what}: {l}");
             assert!(r["histogram_v2"].is_string(), "{what}");
         }
     }
@@ -79,54 +68,26 @@ fn streams_hold_every_recorded_message_exactly_once() {
     let s = Scratch::new();
     let (jl, csv) = (s.path("m.jsonl"), s.path("m.csv"));
     s.run()
-        .args([
-            "-t",
-            "uds,tcp",
-            "-p",
-            "round-trip,one-way",
-            "-s",
-            "64",
-            "-n",
-            "200",
-            "--warmup",
-            "20",
-        ])
+        .args(["-t", "uds,tcp", "-p", "round-trip,one-way", "-s", "64", "-n", "200", "--warmup", "20"])
         .arg("--stream-json")
         .arg(&jl)
         .arg("--stream-csv")
         .arg(&csv)
         .assert()
         .success();
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jl)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&jl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 4 * 200);
     let mut rdr = csv::Reader::from_path(&csv).unwrap();
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
-    for col in [
-        "seq",
-        "transport",
-        "pattern",
-        "size_bytes",
-        "send_ns",
-        "recv_ns",
-        "latency_ns",
-    ] {
-        assert!(
-            header.contains(&col.to_string()),
-            "CSV lacks {col}: {header:?}"
-        );
+    for col in ["seq", "transport", "pattern", "size_bytes", "send_ns", "recv_ns", "latency_ns"] {
+        assert!(header.contains(&col.to_string()), "CSV lacks {col}: {header:?}");
     }
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 4 * 200);
-    for (transport, pattern) in [
-        ("uds", "round-trip"),
-        ("uds", "one-way"),
-        ("tcp", "round-trip"),
-        ("tcp", "one-way"),
-    ] {
+    for (transport, pattern) in
+        [("uds", "round-trip"), ("uds", "one-way"), ("tcp", "round-trip"), ("tcp", "one-way")]
+    {
         let mut seqs: Vec<u64> = lines
             .iter()
             .filter(|l| l["transport"] == transport && l["pattern"] == pattern)
@@ -158,39 +119,21 @@ fn streams_hold_every_recorded_message_exactly_once() {
     uds_rt.sort_unstable();
     let exact_p50 = uds_rt[99] as f64;
     let hdr_p50 = sum["runs"][0]["latency_ns"]["p50"].as_f64().unwrap();
-    assert!(
-        (hdr_p50 - exact_p50).abs() <= exact_p50 / 500.0 + 1.0,
-        "hdr {hdr_p50} vs exact {exact_p50}"
-    );
+    assert!((hdr_p50 - exact_p50).abs() <= exact_p50 / 500.0 + 1.0, "hdr {hdr_p50} vs exact {exact_p50}");
 }
 
 #[test]
 fn a_sweep_runs_sizes_in_order_and_repeats_each_configuration() {
     let s = Scratch::new();
     s.run()
-        .args([
-            "-t",
-            "uds",
-            "-p",
-            "round-trip",
-            "-s",
-            "64,128,1K",
-            "-n",
-            "50",
-            "--repeat",
-            "2",
-        ])
+        .args(["-t", "uds", "-p", "round-trip", "-s", "64,128,1K", "-n", "50", "--repeat", "2"])
         .assert()
         .success();
     let sum = s.summary();
     let sizes: Vec<u64> = configs(&sum).iter().map(|c| c.2).collect();
     assert_eq!(sizes, vec![64, 64, 128, 128, 1024, 1024]);
-    let reps: Vec<u64> = sum["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["repetition"].as_u64().unwrap())
-        .collect();
+    let reps: Vec<u64> =
+        sum["runs"].as_array().unwrap().iter().map(|r| r["repetition"].as_u64().unwrap()).collect();
     assert_eq!(reps, vec![0, 1, 0, 1, 0, 1]);
 }
 
@@ -198,18 +141,7 @@ fn a_sweep_runs_sizes_in_order_and_repeats_each_configuration() {
 fn duration_mode_records_for_about_the_requested_time() {
     let s = Scratch::new();
     s.run()
-        .args([
-            "-t",
-            "uds",
-            "-p",
-            "round-trip",
-            "-s",
-            "64",
-            "--duration",
-            "300ms",
-            "--warmup",
-            "10",
-        ])
+        .args(["-t", "uds", "-p", "round-trip", "-s", "64", "--duration", "300ms", "--warmup", "10"])
         .assert()
         .success();
     let r = &s.summary()["runs"][0];
@@ -225,20 +157,7 @@ fn spin_wait_and_pinning_are_recorded_with_the_result() {
     let cpus = std::thread::available_parallelism().unwrap().get();
     let pin = if cpus > 1 { "0,1" } else { "0,0" };
     s.run()
-        .args([
-            "-t",
-            "uds,tcp",
-            "-p",
-            "round-trip",
-            "-s",
-            "64",
-            "-n",
-            "200",
-            "--wait",
-            "spin",
-            "--pin",
-            pin,
-        ])
+        .args(["-t", "uds,tcp", "-p", "round-trip", "-s", "64", "-n", "200", "--wait", "spin", "--pin", pin])
         .assert()
         .success();
     for r in s.summary()["runs"].as_array().unwrap() {
@@ -274,17 +193,9 @@ fn open_loop_rate_schedules_sends_and_counts_from_the_intended_time() {
     for r in s.summary()["runs"].as_array().unwrap() {
         assert_eq!(r["rate_per_s"], 2000);
         let d = r["duration_ns"].as_u64().unwrap();
-        assert!(
-            d >= 99_000_000,
-            "{}: {d} ns is faster than the schedule allows",
-            r["pattern"]
-        );
+        assert!(d >= 99_000_000, "{}: {d} ns is faster than the schedule allows", r["pattern"]);
         let mps = r["throughput"]["messages_per_s"].as_f64().unwrap();
-        assert!(
-            mps < 2_100.0,
-            "{}: {mps} msg/s beats a 2000/s schedule",
-            r["pattern"]
-        );
+        assert!(mps < 2_100.0, "{}: {mps} msg/s beats a 2000/s schedule", r["pattern"]);
     }
 }
 
@@ -296,18 +207,7 @@ fn the_default_table_names_every_run_and_the_wait_strategy() {
     let mut plain = assert_cmd::Command::cargo_bin("ipcbench").unwrap();
     plain
         .current_dir(s.dir.path())
-        .args([
-            "run",
-            "-t",
-            "uds,tcp",
-            "-p",
-            "round-trip",
-            "-s",
-            "64",
-            "-n",
-            "100",
-            "--socket-dir",
-        ])
+        .args(["run", "-t", "uds,tcp", "-p", "round-trip", "-s", "64", "-n", "100", "--socket-dir"])
         .arg(s.sockets())
         .arg("--out")
         .arg(s.out());
@@ -332,20 +232,7 @@ fn results_go_to_stdout_with_a_dash() {
     let out = assert_cmd::Command::cargo_bin("ipcbench")
         .unwrap()
         .current_dir(s.dir.path())
-        .args([
-            "run",
-            "-t",
-            "uds",
-            "-p",
-            "round-trip",
-            "-s",
-            "64",
-            "-n",
-            "20",
-            "--out",
-            "-",
-            "--socket-dir",
-        ])
+        .args(["run", "-t", "uds", "-p", "round-trip", "-s", "64", "-n", "20", "--out", "-", "--socket-dir"])
         .arg(s.sockets())
         .output()
         .unwrap();

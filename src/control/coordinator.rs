@@ -17,12 +17,8 @@ use crate::config::RunConfig;
 use crate::export::ExportManager;
 use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
-use crate::measure::summary::{
-    Integrity, Placement, RunResult, Summary, Throughput, SCHEMA_VERSION,
-};
-use crate::pattern::{
-    one_way, round_trip, throughput, Params, Pattern, Progress, Sample, SideResult, Stop,
-};
+use crate::measure::summary::{Integrity, Placement, RunResult, Summary, Throughput, SCHEMA_VERSION};
+use crate::pattern::{one_way, round_trip, throughput, Params, Pattern, Progress, Sample, SideResult, Stop};
 use crate::transport::{Listener, SocketTransport, TransportError, TransportKind};
 
 /// Runs the whole matrix of `cfg`. The summary is on disk after every finished run, and once
@@ -54,8 +50,7 @@ pub fn run(cfg: &RunConfig, command: Vec<String>) -> Result<Summary> {
 
 fn run_matrix(cfg: &RunConfig, summary: &mut Summary, exporters: &mut ExportManager) -> Result<()> {
     if let Some((cpu, _)) = cfg.pin {
-        crate::sys::pin_current_thread(cpu)
-            .with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
+        crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
     }
     let mut peer = PeerProcess::spawn(cfg.timeout)?;
     let ch = &mut peer.channel;
@@ -84,11 +79,10 @@ fn run_matrix(cfg: &RunConfig, summary: &mut Summary, exporters: &mut ExportMana
                         keep_samples: cfg.stream_json.is_some() || cfg.stream_csv.is_some(),
                     };
                     let label = format!("{pattern} over {transport} with {size_bytes} B messages");
-                    let (run, samples) = run_one(
-                        &mut peer, cfg, test_id, transport, &params, repetition, &label,
-                    )
-                    .map_err(|e| peer.explain(e))
-                    .with_context(|| format!("{label} (repetition {repetition})"))?;
+                    let (run, samples) =
+                        run_one(&mut peer, cfg, test_id, transport, &params, repetition, &label)
+                            .map_err(|e| peer.explain(e))
+                            .with_context(|| format!("{label} (repetition {repetition})"))?;
                     summary.runs.push(run);
                     exporters.run_finished(summary, &samples)?;
                     test_id += 1;
@@ -111,10 +105,9 @@ fn run_one(
     label: &str,
 ) -> Result<(RunResult, Vec<Sample>)> {
     let listener = match transport {
-        TransportKind::Uds => Listener::bind_unix(
-            &cfg.socket_dir
-                .join(crate::transport::socket::socket_file_name(test_id)),
-        )?,
+        TransportKind::Uds => {
+            Listener::bind_unix(&cfg.socket_dir.join(crate::transport::socket::socket_file_name(test_id)))?
+        }
         TransportKind::Tcp => Listener::bind_tcp_loopback()?,
     };
     let ch = &mut peer.channel;
@@ -130,11 +123,7 @@ fn run_one(
         Some(_) => bail!(expect_ready(ch, test_id)
             .err()
             .unwrap_or_else(|| anyhow!("the peer answered before connecting"))),
-        None => bail!(
-            "the peer did not connect to {} within {:?}",
-            listener.endpoint()?,
-            cfg.timeout
-        ),
+        None => bail!("the peer did not connect to {} within {:?}", listener.endpoint()?, cfg.timeout),
     }
     let fd: OwnedFd = listener.accept(cfg.timeout)?;
     drop(listener); // removes the socket file: nothing is left in the socket directory
@@ -155,23 +144,13 @@ fn run_one(
 
     let ch = &mut peer.channel;
     let report = match ch.recv("done")? {
-        Message::Done {
-            test_id: id,
-            report,
-        } if id == test_id => report,
-        other => bail!(ControlError::Unexpected {
-            who: "peer",
-            expected: "done",
-            got: other.kind().into()
-        }),
+        Message::Done { test_id: id, report } if id == test_id => report,
+        other => bail!(ControlError::Unexpected { who: "peer", expected: "done", got: other.kind().into() }),
     };
     let hist_bytes = ch.recv_block("histogram")?;
     let peer_samples = Sample::decode_all(&ch.recv_block("samples")?)?;
-    let peer_hist = if hist_bytes.is_empty() {
-        None
-    } else {
-        Some(LatencyHistogram::from_bytes(&hist_bytes)?)
-    };
+    let peer_hist =
+        if hist_bytes.is_empty() { None } else { Some(LatencyHistogram::from_bytes(&hist_bytes)?) };
 
     let placement = Placement {
         initiator_cpu: cfg.pin.map(|p| p.0),
@@ -179,17 +158,7 @@ fn run_one(
         initiator_cpu_observed: cpu,
         peer_cpu_observed: report.cpu_observed,
     };
-    Ok(merge(
-        transport,
-        params,
-        repetition,
-        cfg,
-        placement,
-        mine,
-        report,
-        peer_hist,
-        peer_samples,
-    ))
+    Ok(merge(transport, params, repetition, cfg, placement, mine, report, peer_hist, peer_samples))
 }
 
 fn expect_ready(ch: &mut Channel, test_id: u32) -> Result<()> {
@@ -198,11 +167,7 @@ fn expect_ready(ch: &mut Channel, test_id: u32) -> Result<()> {
         Message::Ready { test_id: id } => {
             bail!("the peer is ready for test {id}, expected test {test_id}")
         }
-        other => bail!(ControlError::Unexpected {
-            who: "peer",
-            expected: "ready",
-            got: other.kind().into()
-        }),
+        other => bail!(ControlError::Unexpected { who: "peer", expected: "ready", got: other.kind().into() }),
     }
 }
 
@@ -228,16 +193,8 @@ fn merge(
             mine.end_ns.saturating_sub(mine.start_ns),
         ),
         Pattern::OneWay | Pattern::Throughput => (
-            if p.pattern == Pattern::OneWay {
-                "peer"
-            } else {
-                "none"
-            },
-            if p.pattern == Pattern::OneWay {
-                peer_hist
-            } else {
-                None
-            },
+            if p.pattern == Pattern::OneWay { "peer" } else { "none" },
+            if p.pattern == Pattern::OneWay { peer_hist } else { None },
             peer_samples,
             peer.received,
             peer.last_recv_ns.saturating_sub(peer.first_recv_ns),
@@ -263,10 +220,7 @@ fn merge(
         latency_source: if hist.is_some() { source } else { "none" }.into(),
         latency_ns: hist.as_ref().map(|h| h.stats()),
         histogram_v2: hist.as_ref().map(|h| h.to_base64()),
-        throughput: Throughput {
-            messages_per_s,
-            bytes_per_s: messages_per_s * p.size_bytes as f64,
-        },
+        throughput: Throughput { messages_per_s, bytes_per_s: messages_per_s * p.size_bytes as f64 },
         integrity: Integrity {
             sent: mine.sent,
             received,
@@ -285,8 +239,7 @@ struct PeerProcess {
 
 impl PeerProcess {
     fn spawn(timeout: Duration) -> Result<PeerProcess> {
-        let exe =
-            std::env::current_exe().context("locating the ipcbench binary to start the peer")?;
+        let exe = std::env::current_exe().context("locating the ipcbench binary to start the peer")?;
         let mut child = Command::new(&exe)
             .args(["peer", "--timeout-s", &timeout.as_secs().to_string()])
             .stdin(Stdio::piped())
@@ -299,18 +252,14 @@ impl PeerProcess {
         cleanup::register_child(child.id());
         let rx: OwnedFd = child.stdout.take().expect("piped").into();
         let tx: OwnedFd = child.stdin.take().expect("piped").into();
-        Ok(PeerProcess {
-            child,
-            channel: Channel::new(rx, tx, "peer", timeout),
-        })
+        Ok(PeerProcess { child, channel: Channel::new(rx, tx, "peer", timeout) })
     }
 
     /// After a data-channel failure: the peer's own explanation if it sent one, else how the
     /// peer process ended, else the transport error itself.
     fn transport_failure(&mut self, e: TransportError) -> anyhow::Error {
-        if let Err(ControlError::Remote { message, .. }) = self
-            .channel
-            .recv_within("error", Duration::from_millis(300))
+        if let Err(ControlError::Remote { message, .. }) =
+            self.channel.recv_within("error", Duration::from_millis(300))
         {
             return anyhow!("{e}: the peer reported: {message}");
         }
@@ -341,10 +290,7 @@ impl PeerProcess {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!(
-                    "the peer process did not exit within {:?} after the last run",
-                    self.channel.timeout
-                );
+                bail!("the peer process did not exit within {:?} after the last run", self.channel.timeout);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -395,10 +341,8 @@ impl ProgressDisplay {
                 None => indicatif::ProgressBar::new_spinner(),
             };
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar.set_message(label);
             // Acquire: pairs with the Release store in `finish`.
@@ -408,10 +352,7 @@ impl ProgressDisplay {
             }
             bar.finish_and_clear();
         });
-        ProgressDisplay {
-            done,
-            thread: Some(thread),
-        }
+        ProgressDisplay { done, thread: Some(thread) }
     }
 
     fn finish(mut self) {

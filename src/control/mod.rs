@@ -60,12 +60,7 @@ pub enum Message {
         timeout_ms: u64,
     },
     /// Initiator to peer: connect to `endpoint` and take the peer's part of `params`.
-    Prepare {
-        test_id: u32,
-        transport: TransportKind,
-        endpoint: Endpoint,
-        params: Params,
-    },
+    Prepare { test_id: u32, transport: TransportKind, endpoint: Endpoint, params: Params },
     /// Peer to initiator: connected and in its loop (the start barrier).
     Ready { test_id: u32 },
     /// Peer to initiator: its part is over. Followed by two blocks: its histogram (HdrHistogram
@@ -122,33 +117,17 @@ pub enum ControlError {
     #[error("the {0} closed the control channel")]
     Closed(&'static str),
     #[error("no message from the {who} within {timeout:?} while waiting for {waiting_for}")]
-    Timeout {
-        who: &'static str,
-        timeout: Duration,
-        waiting_for: &'static str,
-    },
+    Timeout { who: &'static str, timeout: Duration, waiting_for: &'static str },
     #[error("malformed control frame from the {who}: {detail}")]
     Malformed { who: &'static str, detail: String },
     #[error("control frame of {len} bytes from the {who} exceeds the {max}-byte limit")]
-    Oversized {
-        who: &'static str,
-        len: usize,
-        max: usize,
-    },
+    Oversized { who: &'static str, len: usize, max: usize },
     #[error("the {who} speaks control protocol version {theirs}; this ipcbench {ours} speaks version {PROTOCOL_VERSION}")]
-    VersionMismatch {
-        who: &'static str,
-        theirs: u32,
-        ours: &'static str,
-    },
+    VersionMismatch { who: &'static str, theirs: u32, ours: &'static str },
     #[error("the {who} is not an ipcbench peer (bad magic {magic:?})")]
     BadMagic { who: &'static str, magic: String },
     #[error("expected a {expected} message from the {who}, got {got}")]
-    Unexpected {
-        who: &'static str,
-        expected: &'static str,
-        got: String,
-    },
+    Unexpected { who: &'static str, expected: &'static str, got: String },
     #[error("the {who} failed: {message}")]
     Remote { who: &'static str, message: String },
     #[error("control channel I/O: {0}")]
@@ -166,12 +145,7 @@ pub struct Channel {
 
 impl Channel {
     pub fn new(rx: OwnedFd, tx: OwnedFd, who: &'static str, timeout: Duration) -> Channel {
-        Channel {
-            rx,
-            tx,
-            who,
-            timeout,
-        }
+        Channel { rx, tx, who, timeout }
     }
 
     pub fn rx_fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -182,15 +156,13 @@ impl Channel {
         let mut head = [0u8; 5];
         head[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         head[4] = kind;
-        write_all(&self.tx, &head)
-            .and_then(|_| write_all(&self.tx, payload))
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    ControlError::Closed(self.who)
-                } else {
-                    ControlError::Io(e)
-                }
-            })
+        write_all(&self.tx, &head).and_then(|_| write_all(&self.tx, payload)).map_err(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                ControlError::Closed(self.who)
+            } else {
+                ControlError::Io(e)
+            }
+        })
     }
 
     pub fn send(&mut self, msg: &Message) -> Result<(), ControlError> {
@@ -223,11 +195,7 @@ impl Channel {
             }
         };
         if len > max {
-            return Err(ControlError::Oversized {
-                who: self.who,
-                len,
-                max,
-            });
+            return Err(ControlError::Oversized { who: self.who, len, max });
         }
         let mut payload = vec![0u8; len];
         self.read_exact(&mut payload, deadline, waiting_for, timeout)?;
@@ -245,11 +213,7 @@ impl Channel {
         while off < buf.len() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || !crate::sys::wait_readable(self.rx.as_fd(), left)? {
-                return Err(ControlError::Timeout {
-                    who: self.who,
-                    timeout,
-                    waiting_for,
-                });
+                return Err(ControlError::Timeout { who: self.who, timeout, waiting_for });
             }
             match rustix::io::read(&self.rx, &mut buf[off..]) {
                 Ok(0) => return Err(ControlError::Closed(self.who)),
@@ -276,19 +240,12 @@ impl Channel {
                 detail: format!("binary block where {waiting_for} was due"),
             });
         }
-        let msg: Message =
-            serde_json::from_slice(&payload).map_err(|e| ControlError::Malformed {
-                who: self.who,
-                detail: format!(
-                    "{e} in {:?}",
-                    String::from_utf8_lossy(&payload[..payload.len().min(120)])
-                ),
-            })?;
+        let msg: Message = serde_json::from_slice(&payload).map_err(|e| ControlError::Malformed {
+            who: self.who,
+            detail: format!("{e} in {:?}", String::from_utf8_lossy(&payload[..payload.len().min(120)])),
+        })?;
         match msg {
-            Message::Error { message } => Err(ControlError::Remote {
-                who: self.who,
-                message,
-            }),
+            Message::Error { message } => Err(ControlError::Remote { who: self.who, message }),
             m => Ok(m),
         }
     }
@@ -313,16 +270,9 @@ impl Channel {
         self.send(&Message::hello())?;
         let theirs = self.recv("hello")?;
         match &theirs {
-            Message::Hello {
-                magic,
-                protocol_version,
-                ..
-            } => {
+            Message::Hello { magic, protocol_version, .. } => {
                 if magic != MAGIC {
-                    return Err(ControlError::BadMagic {
-                        who: self.who,
-                        magic: magic.clone(),
-                    });
+                    return Err(ControlError::BadMagic { who: self.who, magic: magic.clone() });
                 }
                 if *protocol_version != PROTOCOL_VERSION {
                     return Err(ControlError::VersionMismatch {
@@ -333,11 +283,9 @@ impl Channel {
                 }
                 Ok(theirs)
             }
-            other => Err(ControlError::Unexpected {
-                who: self.who,
-                expected: "hello",
-                got: other.kind().into(),
-            }),
+            other => {
+                Err(ControlError::Unexpected { who: self.who, expected: "hello", got: other.kind().into() })
+            }
         }
     }
 }
@@ -363,10 +311,7 @@ mod tests {
         let t = Duration::from_millis(500);
         let a2 = a.try_clone().unwrap();
         let b2 = b.try_clone().unwrap();
-        (
-            Channel::new(a.into(), a2.into(), "peer", t),
-            Channel::new(b.into(), b2.into(), "host", t),
-        )
+        (Channel::new(a.into(), a2.into(), "peer", t), Channel::new(b.into(), b2.into(), "host", t))
     }
 
     #[test]
@@ -383,34 +328,22 @@ mod tests {
     fn handshake_refuses_another_protocol_version_naming_both() {
         let (mut a, b) = pair();
         let mut hello = Message::hello();
-        if let Message::Hello {
-            protocol_version, ..
-        } = &mut hello
-        {
+        if let Message::Hello { protocol_version, .. } = &mut hello {
             *protocol_version = 99;
         }
         let mut b = b;
         b.send(&hello).unwrap();
         let err = a.handshake().unwrap_err().to_string();
-        assert!(
-            err.contains("version 99") && err.contains(&format!("version {PROTOCOL_VERSION}")),
-            "{err}"
-        );
+        assert!(err.contains("version 99") && err.contains(&format!("version {PROTOCOL_VERSION}")), "{err}");
     }
 
     #[test]
     fn garbage_oversized_and_unknown_frames_are_named() {
         let (mut a, b) = pair();
         write_all(&b.tx, &[3, 0, 0, 0, KIND_JSON, b'{', b'x', b'}']).unwrap();
-        assert!(matches!(
-            a.recv("hello"),
-            Err(ControlError::Malformed { .. })
-        ));
+        assert!(matches!(a.recv("hello"), Err(ControlError::Malformed { .. })));
         write_all(&b.tx, &[0xff, 0xff, 0xff, 0x7f, KIND_JSON]).unwrap();
-        assert!(matches!(
-            a.recv("hello"),
-            Err(ControlError::Oversized { .. })
-        ));
+        assert!(matches!(a.recv("hello"), Err(ControlError::Oversized { .. })));
         let (mut a, b) = pair();
         write_all(&b.tx, &[0, 0, 0, 0, 9]).unwrap();
         let err = a.recv("hello").unwrap_err().to_string();
@@ -438,10 +371,7 @@ mod tests {
     #[test]
     fn a_peer_error_message_becomes_a_remote_error() {
         let (mut a, mut b) = pair();
-        b.send(&Message::Error {
-            message: "cannot pin to CPU 9".into(),
-        })
-        .unwrap();
+        b.send(&Message::Error { message: "cannot pin to CPU 9".into() }).unwrap();
         let err = a.recv("ready").unwrap_err().to_string();
         assert_eq!(err, "the peer failed: cannot pin to CPU 9");
     }

@@ -16,9 +16,7 @@ pub fn serve(ch: &mut Channel) -> Result<()> {
     let result = serve_inner(ch);
     if let Err(e) = &result {
         // Best effort: the initiator may be gone already.
-        let _ = ch.send(&Message::Error {
-            message: format!("{e:#}"),
-        });
+        let _ = ch.send(&Message::Error { message: format!("{e:#}") });
     }
     result
 }
@@ -67,32 +65,19 @@ fn serve_inner(ch: &mut Channel) -> Result<()> {
     }
     ch.handshake()?;
     let (wait, timeout) = match ch.recv("plan")? {
-        Message::Plan {
-            pin_cpu,
-            wait,
-            timeout_ms,
-        } => {
+        Message::Plan { pin_cpu, wait, timeout_ms } => {
             if let Some(cpu) = pin_cpu {
                 crate::sys::pin_current_thread(cpu)
                     .with_context(|| format!("pinning the peer to CPU {cpu}"))?;
             }
             (wait, Duration::from_millis(timeout_ms))
         }
-        other => bail!(ControlError::Unexpected {
-            who: "host",
-            expected: "plan",
-            got: other.kind().into()
-        }),
+        other => bail!(ControlError::Unexpected { who: "host", expected: "plan", got: other.kind().into() }),
     };
     loop {
         // Between tests the initiator may take a while (writing streams): wait generously.
         match ch.recv_within("prepare or bye", timeout * 6)? {
-            Message::Prepare {
-                test_id,
-                transport,
-                endpoint,
-                params,
-            } => {
+            Message::Prepare { test_id, transport, endpoint, params } => {
                 match fault {
                     Fault::ExitAt(n) if n == test_id => std::process::exit(3),
                     Fault::HangAt(n) if n == test_id => Fault::hang(),
@@ -103,10 +88,7 @@ fn serve_inner(ch: &mut Channel) -> Result<()> {
                 let mut t = SocketTransport::new(fd, params.size_bytes, wait, timeout)?;
                 ch.send(&Message::Ready { test_id })?;
                 let r = take_part(&mut t, &params).with_context(|| {
-                    format!(
-                        "{} over {transport} with {} B messages",
-                        params.pattern, params.size_bytes
-                    )
+                    format!("{} over {transport} with {} B messages", params.pattern, params.size_bytes)
                 })?;
                 let report = PeerReport {
                     sent: r.sent,
@@ -120,11 +102,7 @@ fn serve_inner(ch: &mut Channel) -> Result<()> {
                     cpu_observed: crate::sys::current_cpu(),
                 };
                 ch.send(&Message::Done { test_id, report })?;
-                let hist = if r.histogram.is_empty() {
-                    Vec::new()
-                } else {
-                    r.histogram.to_bytes()
-                };
+                let hist = if r.histogram.is_empty() { Vec::new() } else { r.histogram.to_bytes() };
                 ch.send_block(&hist)?;
                 ch.send_block(&crate::pattern::Sample::encode_all(&r.samples))?;
             }

@@ -28,10 +28,7 @@ pub struct CsvExporter {
 
 impl CsvExporter {
     pub fn new(out: BufWriter<Box<dyn Write>>) -> Self {
-        CsvExporter {
-            out: csv::WriterBuilder::new().from_writer(out),
-            header_written: false,
-        }
+        CsvExporter { out: csv::WriterBuilder::new().from_writer(out), header_written: false }
     }
 
     fn ensure_header(&mut self) -> Result<()> {
@@ -44,18 +41,10 @@ impl CsvExporter {
 }
 
 impl Exporter for CsvExporter {
-    fn run_finished(
-        &mut self,
-        _summary: &Summary,
-        run: &RunResult,
-        samples: &[Sample],
-    ) -> Result<()> {
+    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, samples: &[Sample]) -> Result<()> {
         self.ensure_header()?;
-        let (version, size, rep) = (
-            STREAM_SCHEMA_VERSION.to_string(),
-            run.size_bytes.to_string(),
-            run.repetition.to_string(),
-        );
+        let (version, size, rep) =
+            (STREAM_SCHEMA_VERSION.to_string(), run.size_bytes.to_string(), run.repetition.to_string());
         for s in samples {
             self.out.write_record([
                 version.as_str(),

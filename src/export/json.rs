@@ -14,19 +14,12 @@ pub struct JsonExporter {
 
 impl JsonExporter {
     pub fn new(path: &Path) -> JsonExporter {
-        JsonExporter {
-            path: path.to_path_buf(),
-        }
+        JsonExporter { path: path.to_path_buf() }
     }
 }
 
 impl Exporter for JsonExporter {
-    fn run_finished(
-        &mut self,
-        summary: &Summary,
-        _run: &RunResult,
-        _samples: &[Sample],
-    ) -> Result<()> {
+    fn run_finished(&mut self, summary: &Summary, _run: &RunResult, _samples: &[Sample]) -> Result<()> {
         if self.path.as_os_str() == "-" {
             return Ok(()); // stdout gets the summary once, at the end
         }

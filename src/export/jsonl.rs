@@ -34,12 +34,7 @@ impl JsonLinesExporter {
 }
 
 impl Exporter for JsonLinesExporter {
-    fn run_finished(
-        &mut self,
-        _summary: &Summary,
-        run: &RunResult,
-        samples: &[Sample],
-    ) -> Result<()> {
+    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, samples: &[Sample]) -> Result<()> {
         for s in samples {
             let line = Line {
                 schema_version: STREAM_SCHEMA_VERSION,

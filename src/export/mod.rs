@@ -23,12 +23,7 @@ pub const STREAM_SCHEMA_VERSION: u32 = 1;
 pub trait Exporter {
     /// A run finished: `run` is also the last entry of `summary.runs`; `samples` are its
     /// per-message records (empty unless streaming was asked for).
-    fn run_finished(
-        &mut self,
-        _summary: &Summary,
-        _run: &RunResult,
-        _samples: &[Sample],
-    ) -> Result<()> {
+    fn run_finished(&mut self, _summary: &Summary, _run: &RunResult, _samples: &[Sample]) -> Result<()> {
         Ok(())
     }
 
@@ -47,8 +42,7 @@ impl ExportManager {
     /// Opens every output the configuration names. Output files are created now, so an
     /// unwritable path fails before any measuring.
     pub fn from_config(cfg: &RunConfig) -> Result<ExportManager> {
-        let mut exporters: Vec<Box<dyn Exporter>> =
-            vec![Box::new(json::JsonExporter::new(&cfg.out))];
+        let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(json::JsonExporter::new(&cfg.out))];
         if let Some(p) = &cfg.stream_json {
             exporters.push(Box::new(jsonl::JsonLinesExporter::new(open_sink(p)?)));
         }
@@ -56,33 +50,22 @@ impl ExportManager {
             exporters.push(Box::new(csv::CsvExporter::new(open_sink(p)?)));
         }
         if !cfg.quiet {
-            let any_stdout = [
-                Some(&cfg.out),
-                cfg.stream_json.as_ref(),
-                cfg.stream_csv.as_ref(),
-            ]
-            .iter()
-            .flatten()
-            .any(|p| p.as_os_str() == "-");
+            let any_stdout = [Some(&cfg.out), cfg.stream_json.as_ref(), cfg.stream_csv.as_ref()]
+                .iter()
+                .flatten()
+                .any(|p| p.as_os_str() == "-");
             exporters.push(Box::new(table::TableExporter::new(any_stdout)));
         }
         Ok(ExportManager { exporters })
     }
 
     pub fn run_finished(&mut self, summary: &Summary, samples: &[Sample]) -> Result<()> {
-        let run = summary
-            .runs
-            .last()
-            .expect("run_finished follows a pushed run");
-        self.exporters
-            .iter_mut()
-            .try_for_each(|e| e.run_finished(summary, run, samples))
+        let run = summary.runs.last().expect("run_finished follows a pushed run");
+        self.exporters.iter_mut().try_for_each(|e| e.run_finished(summary, run, samples))
     }
 
     pub fn finished(&mut self, summary: &Summary) -> Result<()> {
-        self.exporters
-            .iter_mut()
-            .try_for_each(|e| e.finished(summary))
+        self.exporters.iter_mut().try_for_each(|e| e.finished(summary))
     }
 }
 

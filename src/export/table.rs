@@ -16,10 +16,7 @@ pub struct TableExporter {
 impl TableExporter {
     /// `to_stderr` when stdout carries a data stream.
     pub fn new(to_stderr: bool) -> Self {
-        TableExporter {
-            to_stderr,
-            header_done: false,
-        }
+        TableExporter { to_stderr, header_done: false }
     }
 
     fn emit(&self, line: &str) {
@@ -36,12 +33,7 @@ impl TableExporter {
 const HEADER: &str = "transport  pattern     size       count   wait    p50        p99        p99.9      max        msg/s       MB/s";
 
 impl Exporter for TableExporter {
-    fn run_finished(
-        &mut self,
-        _summary: &Summary,
-        run: &RunResult,
-        _samples: &[Sample],
-    ) -> Result<()> {
+    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, _samples: &[Sample]) -> Result<()> {
         if !self.header_done {
             self.emit(HEADER);
             self.header_done = true;
@@ -55,10 +47,7 @@ impl Exporter for TableExporter {
             let p = &first.placement;
             let pin = match (p.initiator_cpu, p.peer_cpu) {
                 (Some(a), Some(b)) => format!("pinned to CPUs {a},{b}"),
-                _ => format!(
-                    "unpinned (ran on CPUs {},{})",
-                    p.initiator_cpu_observed, p.peer_cpu_observed
-                ),
+                _ => format!("unpinned (ran on CPUs {},{})", p.initiator_cpu_observed, p.peer_cpu_observed),
             };
             self.emit(&format!(
                 "wait {}, {pin}; latency counts one clock read of ~{} ns",
@@ -72,9 +61,7 @@ impl Exporter for TableExporter {
 /// One table row.
 pub fn row(r: &RunResult) -> String {
     let lat = |f: fn(&crate::measure::histogram::LatencyStats) -> u64| {
-        r.latency_ns
-            .as_ref()
-            .map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
+        r.latency_ns.as_ref().map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
     };
     format!(
         "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {:.1}",

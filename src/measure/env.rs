@@ -44,9 +44,7 @@ impl Environment {
         Environment {
             kernel,
             cpu_model: cpu_model().unwrap_or_else(|| "unknown".into()),
-            cores: std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .max(online_cpus()),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()).max(online_cpus()),
             allowed_cpus: crate::sys::allowed_cpus(),
             hostname: u.nodename().to_string_lossy().into_owned(),
             ipcbench_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -93,9 +93,7 @@ impl LatencyHistogram {
     /// The histogram in HdrHistogram's V2 wire format (portable across implementations).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        V2Serializer::new()
-            .serialize(&self.inner, &mut out)
-            .expect("serializing to a Vec cannot fail");
+        V2Serializer::new().serialize(&self.inner, &mut out).expect("serializing to a Vec cannot fail");
         out
     }
 
@@ -105,10 +103,7 @@ impl LatencyHistogram {
             .map_err(|e| anyhow::anyhow!("{e:?}"))
             .context("decoding an HdrHistogram V2 blob")?;
         let mut h = Self::new();
-        h.inner
-            .add(&inner)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .context("histogram bounds do not fit")?;
+        h.inner.add(&inner).map_err(|e| anyhow::anyhow!("{e:?}")).context("histogram bounds do not fit")?;
         Ok(h)
     }
 
@@ -168,9 +163,7 @@ mod tests {
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         (0..100_000)
             .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 let u = (x >> 33) as f64 / (1u64 << 31) as f64;
                 (1_000.0 / (1.0 - u * 0.999)) as u64
             })
@@ -192,18 +185,10 @@ mod tests {
         assert!(within_precision(s.min, sorted[0]));
         assert!(within_precision(s.max, *sorted.last().unwrap()));
         let mean = data.iter().sum::<u64>() as f64 / data.len() as f64;
-        assert!(
-            (s.mean as f64 - mean).abs() / mean < 0.001,
-            "mean {} vs {mean}",
-            s.mean
-        );
+        assert!((s.mean as f64 - mean).abs() / mean < 0.001, "mean {} vs {mean}", s.mean);
         let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / data.len() as f64;
         let sd = var.sqrt();
-        assert!(
-            (s.stddev as f64 - sd).abs() / sd < 0.01,
-            "stddev {} vs {sd}",
-            s.stddev
-        );
+        assert!((s.stddev as f64 - sd).abs() / sd < 0.01, "stddev {} vs {sd}", s.stddev);
         assert_eq!(s.samples, data.len() as u64);
     }
 
@@ -211,11 +196,8 @@ mod tests {
     fn merged_histograms_equal_one_histogram_of_all_samples() {
         let data = known_data();
         let (a, b) = data.split_at(30_000);
-        let (mut ha, mut hb, mut all) = (
-            LatencyHistogram::new(),
-            LatencyHistogram::new(),
-            LatencyHistogram::new(),
-        );
+        let (mut ha, mut hb, mut all) =
+            (LatencyHistogram::new(), LatencyHistogram::new(), LatencyHistogram::new());
         a.iter().for_each(|&v| ha.record(v));
         b.iter().for_each(|&v| hb.record(v));
         data.iter().for_each(|&v| all.record(v));

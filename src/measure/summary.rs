@@ -119,10 +119,9 @@ impl Summary {
 
     /// Reads a result file, refusing anything that is not an ipcbench result of this schema.
     pub fn read(path: &Path) -> Result<Summary> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
         if value.get("tool").and_then(|t| t.as_str()) != Some("ipcbench") {
             bail!("{} is not an ipcbench result file", path.display());
         }

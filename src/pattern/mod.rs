@@ -58,15 +58,9 @@ impl fmt::Display for Pattern {
 impl FromStr for Pattern {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Pattern::ALL
-            .iter()
-            .copied()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown pattern '{s}' (expected one of: round-trip, one-way, throughput, all)"
-                )
-            })
+        Pattern::ALL.iter().copied().find(|p| p.name() == s).ok_or_else(|| {
+            format!("unknown pattern '{s}' (expected one of: round-trip, one-way, throughput, all)")
+        })
     }
 }
 
@@ -134,11 +128,7 @@ impl Sample {
         let word = |c: &[u8], i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().unwrap());
         Ok(bytes
             .chunks_exact(Self::BYTES)
-            .map(|c| Sample {
-                seq: word(c, 0),
-                send_ns: word(c, 1),
-                recv_ns: word(c, 2),
-            })
+            .map(|c| Sample { seq: word(c, 0), send_ns: word(c, 1), recv_ns: word(c, 2) })
             .collect())
     }
 }
@@ -192,10 +182,7 @@ struct SampleBuf {
 
 impl SampleBuf {
     fn new(keep: bool) -> Self {
-        SampleBuf {
-            keep,
-            v: Vec::new(),
-        }
+        SampleBuf { keep, v: Vec::new() }
     }
 
     /// Makes room for `n` samples and touches every page, so recording never faults or grows.
@@ -239,10 +226,7 @@ struct Pacer {
 
 impl Pacer {
     fn new(rate_per_s: Option<u64>) -> Self {
-        Pacer {
-            interval_ns: rate_per_s.map(|r| (1_000_000_000 / r).max(1)),
-            start_ns: now_ns(),
-        }
+        Pacer { interval_ns: rate_per_s.map(|r| (1_000_000_000 / r).max(1)), start_ns: now_ns() }
     }
 
     /// Waits until message `k` is due and returns its send time: now in closed loop, the
@@ -281,11 +265,7 @@ fn stamp(buf: &mut [u8], seq: u64, send_ns: u64, verify: bool) {
 /// Sends the stop message.
 fn send_stop<T: Transport>(t: &mut T) -> TransportResult<()> {
     let buf = t.send_buf()?;
-    Header {
-        seq: STOP_SEQ,
-        send_ns: now_ns(),
-    }
-    .write(buf);
+    Header { seq: STOP_SEQ, send_ns: now_ns() }.write(buf);
     t.send()
 }
 
@@ -310,18 +290,8 @@ mod tests {
 
     #[test]
     fn samples_survive_encoding() {
-        let s = vec![
-            Sample {
-                seq: 1,
-                send_ns: 2,
-                recv_ns: 3,
-            },
-            Sample {
-                seq: u64::MAX,
-                send_ns: 5,
-                recv_ns: 9,
-            },
-        ];
+        let s =
+            vec![Sample { seq: 1, send_ns: 2, recv_ns: 3 }, Sample { seq: u64::MAX, send_ns: 5, recv_ns: 9 }];
         assert_eq!(Sample::decode_all(&Sample::encode_all(&s)).unwrap(), s);
         assert!(Sample::decode_all(&[0u8; 25]).is_err());
     }
@@ -350,16 +320,7 @@ mod tests {
         };
         // 1000 warm-up messages in 1 ms = 1M/s; 2 s -> 2M, plus half again.
         assert_eq!(expected_samples(&p, 1_000_000), 3_000_000 + 1024);
-        assert_eq!(
-            expected_samples(
-                &Params {
-                    stop: Stop::Count(77),
-                    ..p
-                },
-                0
-            ),
-            77
-        );
+        assert_eq!(expected_samples(&Params { stop: Stop::Count(77), ..p }, 0), 77);
     }
 }
 
@@ -420,19 +381,15 @@ fn drive<T: Transport>(
             Reply::Echo => {
                 let rx = t.recv()?;
                 let h = Header::read(rx);
-                let intact = h.seq == seq
-                    && (!p.verify || crate::transport::check_pattern(seq, &rx[HEADER_BYTES..]));
+                let intact =
+                    h.seq == seq && (!p.verify || crate::transport::check_pattern(seq, &rx[HEADER_BYTES..]));
                 t.release();
                 let recv_ns = now_ns();
                 if recorded {
                     r.received += 1;
                     r.corrupt += u64::from(!intact);
                     r.histogram.record(recv_ns - send_ns);
-                    samples.push(Sample {
-                        seq,
-                        send_ns,
-                        recv_ns,
-                    });
+                    samples.push(Sample { seq, send_ns, recv_ns });
                     if r.first_recv_ns == 0 {
                         r.first_recv_ns = recv_ns;
                     }

@@ -12,17 +12,8 @@ pub fn acked(p: &Params) -> bool {
 }
 
 /// The initiator's side.
-pub fn send<T: Transport>(
-    t: &mut T,
-    p: &Params,
-    progress: &Progress,
-) -> TransportResult<SideResult> {
-    drive(
-        t,
-        p,
-        if acked(p) { Reply::Ack } else { Reply::Nothing },
-        progress,
-    )
+pub fn send<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
+    drive(t, p, if acked(p) { Reply::Ack } else { Reply::Nothing }, progress)
 }
 
 /// The receiving peer's side (one-way and throughput): record every message until the stop.
@@ -41,11 +32,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
         t.release();
         if ack {
             let buf = t.send_buf()?;
-            Header {
-                seq: h.seq,
-                send_ns: recv_ns,
-            }
-            .write(buf);
+            Header { seq: h.seq, send_ns: recv_ns }.write(buf);
             t.send()?;
         }
         if h.seq == STOP_SEQ {
@@ -56,11 +43,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
             r.received += 1;
             r.corrupt += u64::from(!intact);
             r.histogram.record(recv_ns.saturating_sub(h.send_ns));
-            samples.push(Sample {
-                seq: h.seq,
-                send_ns: h.send_ns,
-                recv_ns,
-            });
+            samples.push(Sample { seq: h.seq, send_ns: h.send_ns, recv_ns });
             if r.first_recv_ns == 0 {
                 r.first_recv_ns = recv_ns;
             }

@@ -6,20 +6,13 @@ use crate::measure::clock::now_ns;
 use crate::transport::{Transport, TransportResult, STOP_SEQ};
 
 /// The initiator's side.
-pub fn initiate<T: Transport>(
-    t: &mut T,
-    p: &Params,
-    progress: &Progress,
-) -> TransportResult<SideResult> {
+pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
     drive(t, p, Reply::Echo, progress)
 }
 
 /// The peer's side: echo every message until (and including) the stop message.
 pub fn respond<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
-    let mut r = SideResult {
-        start_ns: now_ns(),
-        ..Default::default()
-    };
+    let mut r = SideResult { start_ns: now_ns(), ..Default::default() };
     let mut order = SeqCheck { expected: 0 };
     loop {
         let h = t.echo()?;

@@ -5,11 +5,7 @@ use super::{one_way, Params, Progress, SideResult};
 use crate::transport::{Transport, TransportResult};
 
 /// The initiator's side: stream without waiting for replies.
-pub fn send<T: Transport>(
-    t: &mut T,
-    p: &Params,
-    progress: &Progress,
-) -> TransportResult<SideResult> {
+pub fn send<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
     one_way::send(t, p, progress)
 }
 

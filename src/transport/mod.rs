@@ -67,10 +67,7 @@ pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
 #[inline]
 pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
     let base = seq as u8;
-    payload
-        .iter()
-        .enumerate()
-        .all(|(i, &b)| b == base.wrapping_add(i as u8))
+    payload.iter().enumerate().all(|(i, &b)| b == base.wrapping_add(i as u8))
 }
 
 /// What can go wrong moving a message. Callers branch on the kind: a closed peer mid-run is
@@ -181,10 +178,7 @@ mod tests {
     #[test]
     fn header_round_trips_through_bytes() {
         let mut buf = [0u8; 64];
-        let h = Header {
-            seq: 0x0102_0304_0506_0708,
-            send_ns: u64::MAX - 7,
-        };
+        let h = Header { seq: 0x0102_0304_0506_0708, send_ns: u64::MAX - 7 };
         h.write(&mut buf);
         assert_eq!(Header::read(&buf), h);
         assert_eq!(buf[0], 0x08, "little-endian");
@@ -205,9 +199,6 @@ mod tests {
         for k in TransportKind::ALL {
             assert_eq!(k.name().parse::<TransportKind>().unwrap(), *k);
         }
-        assert!("pipe"
-            .parse::<TransportKind>()
-            .unwrap_err()
-            .contains("unknown transport 'pipe'"));
+        assert!("pipe".parse::<TransportKind>().unwrap_err().contains("unknown transport 'pipe'"));
     }
 }

@@ -41,10 +41,7 @@ impl std::fmt::Display for Endpoint {
 
 /// A listening socket. A Unix socket file is removed when the listener is dropped.
 pub enum Listener {
-    Unix {
-        listener: UnixListener,
-        path: PathBuf,
-    },
+    Unix { listener: UnixListener, path: PathBuf },
     Tcp(TcpListener),
 }
 
@@ -58,28 +55,19 @@ impl Listener {
             Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
                 Ok(_) => bail!("{} is in use by another running process", path.display()),
                 Err(_) => {
-                    eprintln!(
-                        "note: removed stale socket {} left by an earlier run",
-                        path.display()
-                    );
+                    eprintln!("note: removed stale socket {} left by an earlier run", path.display());
                     std::fs::remove_file(path)
                         .with_context(|| format!("removing stale socket {}", path.display()))?;
                 }
             },
-            Ok(_) => bail!(
-                "{} exists and is not a socket; refusing to replace it",
-                path.display()
-            ),
+            Ok(_) => bail!("{} exists and is not a socket; refusing to replace it", path.display()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
         }
-        let listener = UnixListener::bind(path)
-            .with_context(|| format!("binding Unix socket {}", path.display()))?;
+        let listener =
+            UnixListener::bind(path).with_context(|| format!("binding Unix socket {}", path.display()))?;
         cleanup::register_file(path);
-        Ok(Listener::Unix {
-            listener,
-            path: path.to_path_buf(),
-        })
+        Ok(Listener::Unix { listener, path: path.to_path_buf() })
     }
 
     /// Listens on an ephemeral TCP port of 127.0.0.1.
@@ -106,10 +94,7 @@ impl Listener {
     /// Accepts one connection, waiting at most `timeout`.
     pub fn accept(&self, timeout: Duration) -> Result<OwnedFd> {
         if !sys::wait_readable(self.fd(), timeout)? {
-            bail!(
-                "the peer did not connect to {} within {timeout:?}",
-                self.endpoint()?
-            );
+            bail!("the peer did not connect to {} within {timeout:?}", self.endpoint()?);
         }
         Ok(match self {
             Listener::Unix { listener, .. } => listener.accept()?.0.into(),
@@ -155,10 +140,7 @@ pub fn remove_stale_sockets(dir: &Path) {
         let alive = rustix::process::Pid::from_raw(pid)
             .is_some_and(|p| !matches!(rustix::process::test_kill_process(p), Err(Errno::SRCH)));
         if is_socket && !alive && UnixStream::connect(entry.path()).is_err() {
-            eprintln!(
-                "note: removed stale socket {} left by an earlier run",
-                entry.path().display()
-            );
+            eprintln!("note: removed stale socket {} left by an earlier run", entry.path().display());
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -200,12 +182,7 @@ pub struct SocketTransport {
 
 impl SocketTransport {
     /// Wraps a connected stream socket for messages of `size` bytes.
-    pub fn new(
-        fd: OwnedFd,
-        size: usize,
-        wait: WaitStrategy,
-        timeout: Duration,
-    ) -> io::Result<Self> {
+    pub fn new(fd: OwnedFd, size: usize, wait: WaitStrategy, timeout: Duration) -> io::Result<Self> {
         match wait {
             WaitStrategy::Spin => rustix::io::ioctl_fionbio(&fd, true)?,
             WaitStrategy::Block => {
@@ -213,24 +190,13 @@ impl SocketTransport {
                 sockopt::set_socket_timeout(&fd, Timeout::Send, Some(timeout))?;
             }
         }
-        Ok(SocketTransport {
-            fd,
-            tx: vec![0; size],
-            rx: vec![0; size],
-            wait,
-            timeout,
-        })
+        Ok(SocketTransport { fd, tx: vec![0; size], rx: vec![0; size], wait, timeout })
     }
 }
 
 /// Fills `buf` from the socket, waiting as `wait` says.
 #[inline]
-fn read_full(
-    fd: &OwnedFd,
-    buf: &mut [u8],
-    wait: WaitStrategy,
-    timeout: Duration,
-) -> TransportResult<()> {
+fn read_full(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
     let mut off = 0;
     let mut spins: u32 = 0;
     let mut spin_start: Option<Instant> = None;
@@ -258,12 +224,7 @@ fn read_full(
 
 /// Writes all of `buf` to the socket, waiting as `wait` says when the socket buffer is full.
 #[inline]
-fn write_full(
-    fd: &OwnedFd,
-    buf: &[u8],
-    wait: WaitStrategy,
-    timeout: Duration,
-) -> TransportResult<()> {
+fn write_full(fd: &OwnedFd, buf: &[u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
     let mut off = 0;
     let mut spin_start: Option<Instant> = None;
     while off < buf.len() {
@@ -364,15 +325,8 @@ mod tests {
                     Header { seq, send_ns: 42 }.write(buf);
                     a.send().unwrap();
                     let got = a.recv().unwrap();
-                    assert_eq!(
-                        Header::read(got),
-                        Header { seq, send_ns: 42 },
-                        "{kind} {wait}"
-                    );
-                    assert!(
-                        crate::transport::check_pattern(seq, &got[16..]),
-                        "{kind} {wait}"
-                    );
+                    assert_eq!(Header::read(got), Header { seq, send_ns: 42 }, "{kind} {wait}");
+                    assert!(crate::transport::check_pattern(seq, &got[16..]), "{kind} {wait}");
                     a.release();
                 }
                 echoer.join().unwrap();
