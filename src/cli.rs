@@ -30,7 +30,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Transports, comma-separated: uds, tcp, or all.
+    /// Transports, comma-separated: uds, tcp, shm, or all.
     #[arg(long, short, default_value = "all", value_delimiter = ',')]
     pub transport: Vec<String>,
 
@@ -59,7 +59,8 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub pin: Option<Vec<usize>>,
 
-    /// How both sides wait for data: block (sleep in the kernel) or spin (busy-poll).
+    /// How both sides wait for data: block (sleep in the kernel), spin (busy-poll), or hybrid
+    /// (spin 50 µs, then sleep).
     #[arg(long, default_value = "block")]
     pub wait: String,
 
@@ -78,6 +79,19 @@ pub struct RunArgs {
     /// Directory for socket files (created if it is the default and missing).
     #[arg(long, default_value = "sockets")]
     pub socket_dir: PathBuf,
+
+    /// Directory for shared-memory mapping files [default: the socket directory].
+    #[arg(long)]
+    pub shm_dir: Option<PathBuf>,
+
+    /// Slots per shared-memory ring [default: about 1 MiB of slots, 2 to 64].
+    #[arg(long)]
+    pub shm_slots: Option<usize>,
+
+    /// Shared memory only: add one explicit copy on each side (private buffer <-> slot), to see
+    /// what zero-copy buys.
+    #[arg(long)]
+    pub copy: bool,
 
     /// JSON summary file, rewritten after every run; `-` for stdout
     /// [default: output/ipcbench-<time>.json].

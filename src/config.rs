@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
 use crate::pattern::{Pattern, Stop};
-use crate::transport::{TransportKind, WaitStrategy, HEADER_BYTES};
+use crate::transport::{ChannelOptions, TransportKind, WaitStrategy, HEADER_BYTES};
 
 /// The largest message size accepted.
 pub const MAX_SIZE_BYTES: usize = 256 << 20;
@@ -29,6 +29,8 @@ pub struct RunConfig {
     pub verify: bool,
     pub repeat: u32,
     pub socket_dir: PathBuf,
+    /// Where data channels are made (socket dir, shm dir, ring slots, copy).
+    pub channels: ChannelOptions,
     pub out: PathBuf,
     pub stream_json: Option<PathBuf>,
     pub stream_csv: Option<PathBuf>,
@@ -58,7 +60,8 @@ impl RunConfig {
         let wait = match a.wait.as_str() {
             "block" => WaitStrategy::Block,
             "spin" => WaitStrategy::Spin,
-            w => bail!("unknown --wait '{w}' (expected block or spin)"),
+            "hybrid" => WaitStrategy::Hybrid,
+            w => bail!("unknown --wait '{w}' (expected block, spin or hybrid)"),
         };
         let pin = match a.pin.as_deref() {
             None => None,
@@ -86,6 +89,24 @@ impl RunConfig {
             bail!("--timeout-s must be at least 1");
         }
         let socket_dir = check_socket_dir(&a.socket_dir)?;
+        let shm_dir = match &a.shm_dir {
+            Some(d) => check_dir(d, "shared-memory directory")?,
+            None => socket_dir.clone(),
+        };
+        if a.shm_slots.is_some_and(|n| !(1..=65_536).contains(&n)) {
+            bail!("--shm-slots must be between 1 and 65536");
+        }
+        if let Some(&big) = sizes.iter().find(|&&s| s.div_ceil(64) * 64 * a.shm_slots.unwrap_or(2) > 1 << 30)
+        {
+            if transports.contains(&TransportKind::Shm) {
+                bail!("--size {big} with --shm-slots {} needs rings over 1 GiB", a.shm_slots.unwrap_or(2));
+            }
+        }
+        if a.copy && !transports.contains(&TransportKind::Shm) {
+            bail!("--copy applies to the shm transport only; add --transport shm");
+        }
+        let channels =
+            ChannelOptions { socket_dir: socket_dir.clone(), shm_dir, shm_slots: a.shm_slots, copy: a.copy };
         let out = match &a.out {
             Some(p) => p.clone(),
             None => {
@@ -112,6 +133,7 @@ impl RunConfig {
             verify: a.verify,
             repeat: a.repeat,
             socket_dir,
+            channels,
             out,
             stream_json: a.stream_json.clone(),
             stream_csv: a.stream_csv.clone(),
@@ -173,13 +195,17 @@ fn check_socket_dir(dir: &Path) -> Result<PathBuf> {
     if dir == Path::new("sockets") && !dir.exists() {
         std::fs::create_dir_all(dir).context("creating the socket directory sockets/")?;
     }
-    let meta = std::fs::metadata(dir)
-        .with_context(|| format!("socket directory {} does not exist", dir.display()))?;
+    check_dir(dir, "socket directory")
+}
+
+/// `dir` must be an existing, writable directory.
+fn check_dir(dir: &Path, what: &str) -> Result<PathBuf> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("{what} {} does not exist", dir.display()))?;
     if !meta.is_dir() {
-        bail!("socket directory {} is not a directory", dir.display());
+        bail!("{what} {} is not a directory", dir.display());
     }
     rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK)
-        .map_err(|_| anyhow::anyhow!("socket directory {} is not writable", dir.display()))?;
+        .map_err(|_| anyhow::anyhow!("{what} {} is not writable", dir.display()))?;
     Ok(dir.to_path_buf())
 }
 
@@ -223,6 +249,6 @@ mod tests {
     #[test]
     fn all_expands_and_duplicates_collapse() {
         let v = parse_list(&["uds".into(), "all".into()], "--transport", TransportKind::ALL).unwrap();
-        assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp]);
+        assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm]);
     }
 }

@@ -51,3 +51,11 @@ pub fn allowed_cpus() -> Vec<usize> {
 pub fn current_cpu() -> usize {
     sched_getcpu()
 }
+
+/// Whether a process with this pid exists (in this pid namespace).
+pub fn process_exists(pid: u32) -> bool {
+    match rustix::process::Pid::from_raw(pid as i32) {
+        Some(p) => !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH)),
+        None => false,
+    }
+}

@@ -17,7 +17,7 @@ fn every_transport_and_pattern_records_exactly_the_requested_count() {
     assert_eq!(sum["tool"], "ipcbench");
     assert!(sum["error"].is_null());
     let runs = sum["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2 * 3 * 2);
+    assert_eq!(runs.len(), 3 * 3 * 2);
     for r in runs {
         let what = format!("{} {} {}", r["transport"], r["pattern"], r["size_bytes"]);
         let i = &r["integrity"];

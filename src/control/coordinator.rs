@@ -18,8 +18,8 @@ use crate::export::ExportManager;
 use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::summary::{Integrity, Placement, RunResult, Summary, Throughput, SCHEMA_VERSION};
-use crate::pattern::{one_way, round_trip, throughput, Params, Pattern, Progress, Sample, SideResult, Stop};
-use crate::transport::{Listener, SocketTransport, TransportError, TransportKind};
+use crate::pattern::{throughput, Params, Pattern, Progress, Sample, SideResult, Stop};
+use crate::transport::{Connection, DataListener, TransportError, TransportKind};
 
 /// Runs the whole matrix of `cfg`. The summary is on disk after every finished run, and once
 /// more at the end, with `error` set if the invocation failed.
@@ -39,7 +39,8 @@ pub fn run(cfg: &RunConfig, command: Vec<String>) -> Result<Summary> {
         summary.write(&cfg.out)?; // an unwritable --out fails here, before anything is measured
     }
     cleanup::install_signal_handler("ipcbench run");
-    crate::transport::socket::remove_stale_sockets(&cfg.socket_dir);
+    crate::transport::socket::remove_stale_files(&cfg.socket_dir);
+    crate::transport::socket::remove_stale_files(&cfg.channels.shm_dir);
     let outcome = run_matrix(cfg, &mut summary, &mut exporters);
     if let Err(e) = &outcome {
         summary.error = Some(format!("{e:#}"));
@@ -104,12 +105,8 @@ fn run_one(
     repetition: u32,
     label: &str,
 ) -> Result<(RunResult, Vec<Sample>)> {
-    let listener = match transport {
-        TransportKind::Uds => {
-            Listener::bind_unix(&cfg.socket_dir.join(crate::transport::socket::socket_file_name(test_id)))?
-        }
-        TransportKind::Tcp => Listener::bind_tcp_loopback()?,
-    };
+    let listener = DataListener::open(transport, &cfg.channels, test_id, params.size_bytes, params.pattern)?;
+    let shm_slots = listener.shm_slots();
     let ch = &mut peer.channel;
     ch.send(&Message::Prepare {
         test_id,
@@ -125,22 +122,20 @@ fn run_one(
             .unwrap_or_else(|| anyhow!("the peer answered before connecting"))),
         None => bail!("the peer did not connect to {} within {:?}", listener.endpoint()?, cfg.timeout),
     }
-    let fd: OwnedFd = listener.accept(cfg.timeout)?;
-    drop(listener); // removes the socket file: nothing is left in the socket directory
+    // Accepting removes the socket file: nothing is left in the socket directory.
+    let mut conn = listener.accept(params.size_bytes, cfg.wait, cfg.timeout)?;
     expect_ready(ch, test_id)?;
-    let mut t = SocketTransport::new(fd, params.size_bytes, cfg.wait, cfg.timeout)?;
 
     let progress = Arc::new(Progress::default());
     let display = ProgressDisplay::start(cfg, params, label, progress.clone());
-    let mine = match params.pattern {
-        Pattern::RoundTrip => round_trip::initiate(&mut t, params, &progress),
-        Pattern::OneWay => one_way::send(&mut t, params, &progress),
-        Pattern::Throughput => throughput::send(&mut t, params, &progress),
+    let mine = match &mut conn {
+        Connection::Socket(t) => crate::pattern::initiate(t, params, &progress),
+        Connection::Shm(t) => crate::pattern::initiate(t, params, &progress),
     };
     let cpu = crate::sys::current_cpu();
     display.finish();
     let mine = mine.map_err(|e| peer.transport_failure(e))?;
-    drop(t);
+    drop(conn); // the shm creator removes its mapping file here
 
     let ch = &mut peer.channel;
     let report = match ch.recv("done")? {
@@ -158,7 +153,11 @@ fn run_one(
         initiator_cpu_observed: cpu,
         peer_cpu_observed: report.cpu_observed,
     };
-    Ok(merge(transport, params, repetition, cfg, placement, mine, report, peer_hist, peer_samples))
+    let (mut run, samples) =
+        merge(transport, params, repetition, cfg, placement, mine, report, peer_hist, peer_samples);
+    run.shm_slots = shm_slots;
+    run.extra_copy = shm_slots.is_some() && cfg.channels.copy;
+    Ok((run, samples))
 }
 
 fn expect_ready(ch: &mut Channel, test_id: u32) -> Result<()> {
@@ -216,6 +215,8 @@ fn merge(
         placement,
         rate_per_s: p.rate_per_s,
         verify: p.verify,
+        shm_slots: None,
+        extra_copy: false,
         duration_ns,
         latency_source: if hist.is_some() { source } else { "none" }.into(),
         latency_ns: hist.as_ref().map(|h| h.stats()),

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::{Channel, ControlError, Message, PeerReport};
-use crate::pattern::{one_way, round_trip, throughput, Params, Pattern, SideResult};
-use crate::transport::{socket, SocketTransport, TransportError};
+use crate::pattern::take_part;
+use crate::transport::Connection;
 
 /// Serves one control session until `Bye`. On failure, tells the initiator why before
 /// returning the error.
@@ -83,11 +83,14 @@ fn serve_inner(ch: &mut Channel) -> Result<()> {
                     Fault::HangAt(n) if n == test_id => Fault::hang(),
                     _ => {}
                 }
-                let fd = socket::connect(&endpoint, timeout)
+                let mut conn = crate::transport::connect(&endpoint, params.size_bytes, wait, timeout)
                     .with_context(|| format!("connecting the {transport} data channel"))?;
-                let mut t = SocketTransport::new(fd, params.size_bytes, wait, timeout)?;
                 ch.send(&Message::Ready { test_id })?;
-                let r = take_part(&mut t, &params).with_context(|| {
+                let r = match &mut conn {
+                    Connection::Socket(t) => take_part(t, &params),
+                    Connection::Shm(t) => take_part(t, &params),
+                }
+                .with_context(|| {
                     format!("{} over {transport} with {} B messages", params.pattern, params.size_bytes)
                 })?;
                 let report = PeerReport {
@@ -113,14 +116,6 @@ fn serve_inner(ch: &mut Channel) -> Result<()> {
                 got: other.kind().into()
             }),
         }
-    }
-}
-
-fn take_part(t: &mut SocketTransport, p: &Params) -> Result<SideResult, TransportError> {
-    match p.pattern {
-        Pattern::RoundTrip => round_trip::respond(t, p),
-        Pattern::OneWay => one_way::receive(t, p),
-        Pattern::Throughput => throughput::receive(t, p),
     }
 }
 

@@ -64,7 +64,7 @@ pub fn row(r: &RunResult) -> String {
         r.latency_ns.as_ref().map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
     };
     format!(
-        "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {:.1}",
+        "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {}",
         r.transport.name(),
         r.pattern.name(),
         format_bytes(r.size_bytes as u64),
@@ -75,7 +75,13 @@ pub fn row(r: &RunResult) -> String {
         lat(|l| l.p99_9),
         lat(|l| l.max),
         format_rate(r.throughput.messages_per_s),
-        r.throughput.bytes_per_s / 1e6,
+        // Bandwidth only where the payload is produced and consumed: a zero-copy latency run
+        // "moves" a MiB by passing a slot, which is no bandwidth at all.
+        if r.pattern == crate::pattern::Pattern::Throughput {
+            format!("{:.1}", r.throughput.bytes_per_s / 1e6)
+        } else {
+            "-".into()
+        },
     )
 }
 

@@ -56,6 +56,10 @@ pub struct RunResult {
     pub rate_per_s: Option<u64>,
     /// Whether payloads were filled and checked.
     pub verify: bool,
+    /// Slots per shared-memory ring (shm only).
+    pub shm_slots: Option<usize>,
+    /// Whether each side added one explicit copy (shm `--copy`); sockets always copy in the kernel.
+    pub extra_copy: bool,
     /// Length of the recorded phase on the recording side.
     pub duration_ns: u64,
     /// Which side recorded latencies: `initiator` (round-trip) or `peer` (one-way);

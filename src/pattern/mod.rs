@@ -28,6 +28,24 @@ use crate::measure::clock::now_ns;
 use crate::measure::histogram::LatencyHistogram;
 use crate::transport::{Header, Transport, TransportResult, HEADER_BYTES, STOP_SEQ};
 
+/// The initiator's part of `p.pattern`.
+pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
+    match p.pattern {
+        Pattern::RoundTrip => round_trip::initiate(t, p, progress),
+        Pattern::OneWay => one_way::send(t, p, progress),
+        Pattern::Throughput => throughput::send(t, p, progress),
+    }
+}
+
+/// The peer's part of `p.pattern`.
+pub fn take_part<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
+    match p.pattern {
+        Pattern::RoundTrip => round_trip::respond(t, p),
+        Pattern::OneWay => one_way::receive(t, p),
+        Pattern::Throughput => throughput::receive(t, p),
+    }
+}
+
 /// Which measurement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
@@ -253,13 +271,45 @@ impl Pacer {
     }
 }
 
-/// Writes the header (and with `verify` the payload pattern) of message `seq` into `buf`.
-#[inline(always)]
-fn stamp(buf: &mut [u8], seq: u64, send_ns: u64, verify: bool) {
-    Header { seq, send_ns }.write(buf);
-    if verify {
-        crate::transport::fill_pattern(seq, &mut buf[HEADER_BYTES..]);
+/// What the sender writes into a message besides the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Payload {
+    /// Nothing: latency patterns measure moving the message, not producing it.
+    Untouched,
+    /// Every byte (throughput: a transport cannot look fast by not moving data).
+    Filled,
+    /// The `--verify` pattern.
+    Pattern,
+}
+
+impl Payload {
+    fn of(p: &Params) -> Payload {
+        match (p.verify, p.pattern) {
+            (true, _) => Payload::Pattern,
+            (false, Pattern::Throughput) => Payload::Filled,
+            (false, _) => Payload::Untouched,
+        }
     }
+}
+
+/// Writes the header and the payload of message `seq` into `buf`.
+#[inline(always)]
+fn stamp(buf: &mut [u8], seq: u64, send_ns: u64, payload: Payload) {
+    Header { seq, send_ns }.write(buf);
+    match payload {
+        Payload::Untouched => {}
+        Payload::Filled => buf[HEADER_BYTES..].fill(seq as u8),
+        Payload::Pattern => crate::transport::fill_pattern(seq, &mut buf[HEADER_BYTES..]),
+    }
+}
+
+/// Reads every payload byte (throughput's receiver), so that the data really moved.
+#[inline(always)]
+fn consume(payload: &[u8]) -> u64 {
+    let mut words = payload.chunks_exact(8);
+    let sum =
+        words.by_ref().fold(0u64, |a, w| a.wrapping_add(u64::from_ne_bytes(w.try_into().expect("8 bytes"))));
+    std::hint::black_box(words.remainder().iter().fold(sum, |a, &b| a.wrapping_add(u64::from(b))))
 }
 
 /// Sends the stop message.
@@ -345,6 +395,7 @@ fn drive<T: Transport>(
 ) -> TransportResult<SideResult> {
     let mut r = SideResult::default();
     let mut samples = SampleBuf::new(p.keep_samples && reply == Reply::Echo);
+    let payload = Payload::of(p);
     let pacer = Pacer::new(p.rate_per_s);
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
@@ -367,7 +418,7 @@ fn drive<T: Transport>(
                 _ => {}
             }
         }
-        stamp(t.send_buf()?, seq, send_ns, p.verify);
+        stamp(t.send_buf()?, seq, send_ns, payload);
         t.send()?;
         if recorded {
             r.sent += 1;

@@ -19,6 +19,7 @@ pub fn send<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Transpo
 /// The receiving peer's side (one-way and throughput): record every message until the stop.
 pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
     let ack = acked(p);
+    let touch = p.pattern == super::Pattern::Throughput;
     let mut r = SideResult::default();
     let mut samples = SampleBuf::new(p.keep_samples);
     samples.prepare(super::expected_samples(p, 0));
@@ -28,7 +29,14 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
         let rx = t.recv()?;
         let recv_ns = now_ns();
         let h = Header::read(rx);
-        let intact = !p.verify || h.seq == STOP_SEQ || check_pattern(h.seq, &rx[HEADER_BYTES..]);
+        let intact = if p.verify {
+            h.seq == STOP_SEQ || check_pattern(h.seq, &rx[HEADER_BYTES..])
+        } else {
+            if touch {
+                super::consume(&rx[HEADER_BYTES..]);
+            }
+            true
+        };
         t.release();
         if ack {
             let buf = t.send_buf()?;

@@ -10,6 +10,7 @@
 //! Every message starts with a [`Header`] (sequence number and send timestamp); the rest is
 //! payload, either untouched or, with `--verify`, a pattern the receiver checks.
 
+pub mod shm;
 pub mod socket;
 
 use std::fmt;
@@ -54,20 +55,32 @@ impl Header {
     }
 }
 
-/// The payload pattern `--verify` writes and checks: byte `i` of message `seq` is `seq + i`.
+/// Two periods of the byte sequence 0, 1, ..., 255: any 256-byte window of the pattern.
+static PATTERN_TABLE: [u8; 512] = {
+    let mut t = [0u8; 512];
+    let mut i = 0;
+    while i < 512 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The payload pattern `--verify` writes and checks: byte `i` of message `seq` is `seq + i`
+/// (mod 256). Written and compared 256 bytes at a time, at memcpy speed.
 #[inline]
 pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
-    let base = seq as u8;
-    for (i, b) in payload.iter_mut().enumerate() {
-        *b = base.wrapping_add(i as u8);
+    let window = &PATTERN_TABLE[seq as u8 as usize..][..256];
+    for chunk in payload.chunks_mut(256) {
+        chunk.copy_from_slice(&window[..chunk.len()]);
     }
 }
 
 /// Whether `payload` holds the pattern [`fill_pattern`] writes for `seq`.
 #[inline]
 pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
-    let base = seq as u8;
-    payload.iter().enumerate().all(|(i, &b)| b == base.wrapping_add(i as u8))
+    let window = &PATTERN_TABLE[seq as u8 as usize..][..256];
+    payload.chunks(256).all(|chunk| chunk == &window[..chunk.len()])
 }
 
 /// What can go wrong moving a message. Callers branch on the kind: a closed peer mid-run is
@@ -108,6 +121,116 @@ pub trait Transport {
     fn echo(&mut self) -> TransportResult<Header>;
 }
 
+/// Where data channels are created, and how.
+#[derive(Clone, Debug)]
+pub struct ChannelOptions {
+    /// Socket files (UDS data sockets, shm liveness sockets).
+    pub socket_dir: std::path::PathBuf,
+    /// Shared-memory mapping files.
+    pub shm_dir: std::path::PathBuf,
+    /// Slots per shm ring; `None` picks [`shm::default_slots`].
+    pub shm_slots: Option<usize>,
+    /// One explicit copy per side on shm.
+    pub copy: bool,
+}
+
+/// The initiator's side of a data channel before the peer has connected.
+pub enum DataListener {
+    Socket(Listener),
+    Shm(shm::ShmListener),
+}
+
+impl DataListener {
+    /// Creates the channel for test `test_id`: files are named `ipcbench-<pid>-<test_id>.*`.
+    pub fn open(
+        kind: TransportKind,
+        o: &ChannelOptions,
+        test_id: u32,
+        size_bytes: usize,
+        pattern: crate::pattern::Pattern,
+    ) -> anyhow::Result<Self> {
+        let name = format!("ipcbench-{}-{test_id}", std::process::id());
+        Ok(match kind {
+            TransportKind::Uds => {
+                DataListener::Socket(Listener::bind_unix(&o.socket_dir.join(format!("{name}.sock")))?)
+            }
+            TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp_loopback()?),
+            TransportKind::Shm => DataListener::Shm(shm::ShmListener::create(
+                &o.shm_dir.join(format!("{name}.shm")),
+                &o.socket_dir.join(format!("{name}.sock")),
+                size_bytes,
+                o.shm_slots.unwrap_or_else(|| shm::default_slots(size_bytes, pattern)),
+                o.copy,
+            )?),
+        })
+    }
+
+    pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
+        match self {
+            DataListener::Socket(l) => l.endpoint(),
+            DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
+        }
+    }
+
+    /// Slots per ring, for shared memory.
+    pub fn shm_slots(&self) -> Option<usize> {
+        match self {
+            DataListener::Socket(_) => None,
+            DataListener::Shm(l) => Some(l.endpoint().slot_count),
+        }
+    }
+
+    /// The fd that becomes readable when the peer connects.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            DataListener::Socket(l) => l.fd(),
+            DataListener::Shm(l) => l.liveness_fd(),
+        }
+    }
+
+    /// Accepts the peer; the listening socket file is removed.
+    pub fn accept(
+        self,
+        size_bytes: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> anyhow::Result<Connection> {
+        Ok(match self {
+            DataListener::Socket(l) => {
+                let fd = l.accept(timeout)?;
+                drop(l);
+                Connection::Socket(SocketTransport::new(fd, size_bytes, wait, timeout)?)
+            }
+            DataListener::Shm(l) => Connection::Shm(l.accept(size_bytes, wait, timeout)?),
+        })
+    }
+}
+
+/// Connects the peer's side of a data channel.
+pub fn connect(
+    ep: &Endpoint,
+    size_bytes: usize,
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> anyhow::Result<Connection> {
+    Ok(match ep {
+        Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size_bytes, wait, timeout)?),
+        ep => Connection::Socket(SocketTransport::new(
+            socket::connect(ep, timeout)?,
+            size_bytes,
+            wait,
+            timeout,
+        )?),
+    })
+}
+
+/// A connected data channel of any kind. Callers match on it and call code generic over
+/// [`Transport`], so the timed loops are monomorphised: no dynamic dispatch per message.
+pub enum Connection {
+    Socket(SocketTransport),
+    Shm(shm::ShmTransport),
+}
+
 /// Which transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
@@ -116,15 +239,18 @@ pub enum TransportKind {
     Uds,
     /// TCP over 127.0.0.1 with TCP_NODELAY.
     Tcp,
+    /// Zero-copy shared-memory rings in a mapped file.
+    Shm,
 }
 
 impl TransportKind {
-    pub const ALL: &'static [TransportKind] = &[TransportKind::Uds, TransportKind::Tcp];
+    pub const ALL: &'static [TransportKind] = &[TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm];
 
     pub fn name(self) -> &'static str {
         match self {
             TransportKind::Uds => "uds",
             TransportKind::Tcp => "tcp",
+            TransportKind::Shm => "shm",
         }
     }
 }
@@ -142,7 +268,7 @@ impl FromStr for TransportKind {
             .iter()
             .copied()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown transport '{s}' (expected one of: uds, tcp, all)"))
+            .ok_or_else(|| format!("unknown transport '{s}' (expected one of: uds, tcp, shm, all)"))
     }
 }
 
@@ -154,6 +280,8 @@ pub enum WaitStrategy {
     Block,
     /// Busy-poll with non-blocking calls: burns a core, avoids the wake-up cost.
     Spin,
+    /// Spin for up to 50 µs, then sleep in the kernel.
+    Hybrid,
 }
 
 impl WaitStrategy {
@@ -161,6 +289,7 @@ impl WaitStrategy {
         match self {
             WaitStrategy::Block => "block",
             WaitStrategy::Spin => "spin",
+            WaitStrategy::Hybrid => "hybrid",
         }
     }
 }
@@ -188,6 +317,7 @@ mod tests {
     fn pattern_check_catches_a_flipped_byte_and_a_wrong_sequence() {
         let mut p = vec![0u8; 300];
         fill_pattern(7, &mut p);
+        assert!(p.iter().enumerate().all(|(i, &b)| b == 7u8.wrapping_add(i as u8)), "byte i is seq + i");
         assert!(check_pattern(7, &p));
         assert!(!check_pattern(8, &p));
         p[299] ^= 1;

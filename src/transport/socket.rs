@@ -28,6 +28,7 @@ use crate::sys;
 pub enum Endpoint {
     Unix(PathBuf),
     Tcp(SocketAddr),
+    Shm(super::shm::ShmEndpoint),
 }
 
 impl std::fmt::Display for Endpoint {
@@ -35,6 +36,7 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Shm(s) => write!(f, "shm://{}", s.mapping.display()),
         }
     }
 }
@@ -120,9 +122,10 @@ pub fn socket_file_name(test_id: u32) -> String {
     format!("ipcbench-{}-{test_id}.sock", std::process::id())
 }
 
-/// Removes data sockets in `dir` left by ipcbench processes that no longer exist (a crash or a
-/// SIGKILL skips cleanup), saying so on stderr. Sockets of live processes are left alone.
-pub fn remove_stale_sockets(dir: &Path) {
+/// Removes data sockets and mapping files in `dir` left by ipcbench processes that no longer
+/// exist (a crash or a SIGKILL skips cleanup), saying so on stderr. Files of live processes,
+/// and anything not named `ipcbench-<pid>-<n>.sock|.shm`, are left alone.
+pub fn remove_stale_files(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -136,18 +139,26 @@ pub fn remove_stale_sockets(dir: &Path) {
         else {
             continue;
         };
-        let is_socket = entry.file_type().is_ok_and(|t| t.is_socket());
-        let alive = rustix::process::Pid::from_raw(pid)
-            .is_some_and(|p| !matches!(rustix::process::test_kill_process(p), Err(Errno::SRCH)));
-        if is_socket && !alive && UnixStream::connect(entry.path()).is_err() {
-            eprintln!("note: removed stale socket {} left by an earlier run", entry.path().display());
-            let _ = std::fs::remove_file(entry.path());
+        if pid <= 0 || sys::process_exists(pid as u32) {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else { continue };
+        let path = entry.path();
+        let ext = path.extension().and_then(|e| e.to_str());
+        let stale_socket = kind.is_socket() && ext == Some("sock") && UnixStream::connect(&path).is_err();
+        let stale_mapping = kind.is_file() && ext == Some("shm");
+        if stale_socket || stale_mapping {
+            eprintln!("note: removed stale {} left by an earlier run", path.display());
+            let _ = std::fs::remove_file(&path);
         }
     }
 }
 
 /// Connects to `endpoint`, retrying until `timeout` while it is not there yet.
 pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
+    if let Endpoint::Shm(_) = endpoint {
+        bail!("{endpoint} is shared memory, not a socket");
+    }
     let deadline = Instant::now() + timeout;
     let mut backoff = Duration::from_millis(1);
     loop {
@@ -157,6 +168,7 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
                 s.set_nodelay(true)?;
                 Ok(s.into())
             }),
+            Endpoint::Shm(_) => unreachable!("checked above"),
         };
         match attempt {
             Ok(fd) => return Ok(fd),
@@ -184,7 +196,7 @@ impl SocketTransport {
     /// Wraps a connected stream socket for messages of `size` bytes.
     pub fn new(fd: OwnedFd, size: usize, wait: WaitStrategy, timeout: Duration) -> io::Result<Self> {
         match wait {
-            WaitStrategy::Spin => rustix::io::ioctl_fionbio(&fd, true)?,
+            WaitStrategy::Spin | WaitStrategy::Hybrid => rustix::io::ioctl_fionbio(&fd, true)?,
             WaitStrategy::Block => {
                 sockopt::set_socket_timeout(&fd, Timeout::Recv, Some(timeout))?;
                 sockopt::set_socket_timeout(&fd, Timeout::Send, Some(timeout))?;
@@ -204,13 +216,21 @@ fn read_full(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration
         match rustix::io::read(fd, &mut buf[off..]) {
             Ok(0) => return Err(TransportError::PeerClosed),
             Ok(n) => off += n,
-            Err(Errno::AGAIN) if wait == WaitStrategy::Spin => {
+            Err(Errno::AGAIN) if wait != WaitStrategy::Block => {
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
-                if spins % 65_536 == 0 {
+                if spins % 1024 == 0 {
                     let start = *spin_start.get_or_insert_with(Instant::now);
-                    if start.elapsed() >= timeout {
+                    let waited = start.elapsed();
+                    if waited >= timeout {
                         return Err(TransportError::Timeout(timeout));
+                    }
+                    if wait == WaitStrategy::Hybrid && waited.as_nanos() as u64 >= super::shm::HYBRID_SPIN_NS
+                    {
+                        // Done spinning: sleep in poll(2) until data arrives.
+                        if !sys::wait_readable(fd.as_fd(), timeout - waited)? {
+                            return Err(TransportError::Timeout(timeout));
+                        }
                     }
                 }
             }
@@ -230,7 +250,7 @@ fn write_full(fd: &OwnedFd, buf: &[u8], wait: WaitStrategy, timeout: Duration) -
     while off < buf.len() {
         match rustix::io::write(fd, &buf[off..]) {
             Ok(n) => off += n,
-            Err(Errno::AGAIN) if wait == WaitStrategy::Spin => {
+            Err(Errno::AGAIN) if wait != WaitStrategy::Block => {
                 std::hint::spin_loop();
                 let start = *spin_start.get_or_insert_with(Instant::now);
                 if start.elapsed() >= timeout {
@@ -310,7 +330,7 @@ mod tests {
     #[test]
     fn echo_returns_every_byte_over_both_socket_kinds_and_waits() {
         for kind in ["uds", "tcp"] {
-            for wait in [WaitStrategy::Block, WaitStrategy::Spin] {
+            for wait in [WaitStrategy::Block, WaitStrategy::Spin, WaitStrategy::Hybrid] {
                 // 256 KiB exceeds the socket buffer, so reads and writes come back partial.
                 let size = 256 * 1024;
                 let (mut a, mut b, _dir) = pair(kind, wait, size);
@@ -336,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_closed_peer_is_reported_as_peer_closed() {
-        for wait in [WaitStrategy::Block, WaitStrategy::Spin] {
+        for wait in [WaitStrategy::Block, WaitStrategy::Spin, WaitStrategy::Hybrid] {
             let (mut a, b, _dir) = pair("uds", wait, 64);
             drop(b);
             assert!(matches!(a.recv(), Err(TransportError::PeerClosed)));
@@ -345,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_silent_peer_is_a_timeout_not_a_hang() {
-        for wait in [WaitStrategy::Block, WaitStrategy::Spin] {
+        for wait in [WaitStrategy::Block, WaitStrategy::Spin, WaitStrategy::Hybrid] {
             let dir = tempfile::tempdir().unwrap();
             let listener = Listener::bind_unix(&dir.path().join("t.sock")).unwrap();
             let ep = listener.endpoint().unwrap();

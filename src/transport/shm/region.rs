@@ -1,0 +1,340 @@
+//! The shared mapping: a file (in the socket directory, or `/dev/shm`) holding a header and
+//! two rings, one per direction.
+//!
+//! | offset | size | content |
+//! |---|---|---|
+//! | 0 | 4096 | [`RegionHeader`] |
+//! | 4096 | `ring_bytes` | ring 0 (creator -> attacher): 4096 bytes of [`RingControl`], then slots |
+//! | 4096 + `ring_bytes` | `ring_bytes` | ring 1 (attacher -> creator) |
+//!
+//! The creator makes the file exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600), sizes
+//! it, initialises it and only then sets `state` to ready. The attacher refuses a file whose
+//! magic, layout version, slot size, slot count or length differ from what it was told: it is
+//! never misread.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use memmap2::{MmapMut, MmapOptions};
+use rustix::fs::{Mode, OFlags};
+
+use super::ring::{Consumer, Geometry, Producer, RingControl};
+use crate::cleanup;
+
+/// The first 8 bytes of every mapping file.
+pub const MAGIC: [u8; 8] = *b"IPCBSHM\0";
+/// Bumped on any change of the layout above.
+pub const LAYOUT_VERSION: u32 = 1;
+const PAGE: usize = 4096;
+const STATE_READY: u32 = 1;
+
+/// The header at offset 0.
+#[repr(C)]
+struct RegionHeader {
+    magic: [u8; 8],
+    layout_version: u32,
+    /// 0 while the creator initialises, [`STATE_READY`] after.
+    state: AtomicU32,
+    /// Bytes from one slot to the next (message size rounded up to 64).
+    slot_stride: u64,
+    slot_count: u64,
+    /// Bytes of one ring: control page plus slots, a multiple of the page size.
+    ring_bytes: u64,
+    total_bytes: u64,
+    creator_pid: u32,
+    /// Set by the attacher once it has mapped the file.
+    attacher_pid: AtomicU32,
+}
+
+const _: () = assert!(std::mem::size_of::<RegionHeader>() <= PAGE);
+const _: () = assert!(std::mem::size_of::<RingControl>() <= PAGE);
+
+/// Slot stride and count for messages of `size_bytes`, and the bytes of one ring.
+pub fn layout(size_bytes: usize, slot_count: usize) -> (Geometry, usize) {
+    let slot_stride = size_bytes.div_ceil(64) * 64;
+    let ring_bytes = PAGE + (slot_stride * slot_count).div_ceil(PAGE) * PAGE;
+    (Geometry { slot_stride, slot_count }, ring_bytes)
+}
+
+/// A mapped region. The creator's removes the file when dropped.
+pub struct Region {
+    map: MmapMut,
+    path: PathBuf,
+    creator: bool,
+    geo: Geometry,
+    ring_bytes: usize,
+}
+
+impl Region {
+    /// Creates the file at `path` exclusively and initialises it for messages of `size_bytes`.
+    /// A file left by a crashed run (its creator no longer exists) is replaced; anything else
+    /// at `path`, a symlink included, is an error.
+    pub fn create(path: &Path, size_bytes: usize, slot_count: usize) -> Result<Region> {
+        let (geo, ring_bytes) = layout(size_bytes, slot_count);
+        let total = PAGE + 2 * ring_bytes;
+        let file = match create_exclusive(path) {
+            Err(e) if e == rustix::io::Errno::EXIST && stale(path) => {
+                eprintln!("note: removed stale shared-memory file {} left by an earlier run", path.display());
+                std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+                create_exclusive(path)
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            rustix::io::Errno::EXIST => anyhow::anyhow!("{} already exists and is in use", path.display()),
+            rustix::io::Errno::LOOP => {
+                anyhow::anyhow!("{} is a symlink; refusing to follow it", path.display())
+            }
+            e => anyhow::anyhow!("creating shared-memory file {}: {e}", path.display()),
+        })?;
+        cleanup::register_file(path);
+        let result = (|| {
+            file.set_len(total as u64)
+                .with_context(|| format!("sizing {} to {total} bytes", path.display()))?;
+            // SAFETY: the file was just created exclusively by us with mode 0600; only the peer
+            // we hand its name to maps it, and it follows the ring protocol. Concurrent
+            // modification of the file by others would be a protocol breach, not memory
+            // unsafety of ours beyond garbage data (all indices we use are our own).
+            let mut map = unsafe { MmapOptions::new().len(total).populate().map_mut(&file) }
+                .with_context(|| format!("mapping {}", path.display()))?;
+            map.fill(0); // also faults in every page before any timing
+            let mut region = Region { map, path: path.to_path_buf(), creator: true, geo, ring_bytes };
+            let h = region.header_mut_ptr();
+            // SAFETY: the header lies within the mapping (checked by the const assert above),
+            // is suitably aligned (page-aligned mapping), and nobody else uses the file yet.
+            unsafe {
+                (*h).magic = MAGIC;
+                (*h).layout_version = LAYOUT_VERSION;
+                (*h).slot_stride = geo.slot_stride as u64;
+                (*h).slot_count = geo.slot_count as u64;
+                (*h).ring_bytes = ring_bytes as u64;
+                (*h).total_bytes = total as u64;
+                (*h).creator_pid = std::process::id();
+            }
+            // SYNC POINT: Release pairs with the Acquire load of `state` in `attach`: the
+            // header and zeroed rings are complete before an attacher sees ready.
+            region.header().state.store(STATE_READY, Ordering::Release);
+            Ok(region)
+        })();
+        if result.is_err() {
+            cleanup::remove_file(path);
+        }
+        result
+    }
+
+    /// Maps the file at `path` made by a creator for messages of `size_bytes` in rings of
+    /// `slot_count`, waiting up to `timeout` for it to be ready. Any disagreement is an error.
+    pub fn attach(path: &Path, size_bytes: usize, slot_count: usize, timeout: Duration) -> Result<Region> {
+        let (geo, ring_bytes) = layout(size_bytes, slot_count);
+        let total = PAGE + 2 * ring_bytes;
+        let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| match e {
+                rustix::io::Errno::LOOP => {
+                    anyhow::anyhow!("{} is a symlink; refusing to follow it", path.display())
+                }
+                e => anyhow::anyhow!("opening shared-memory file {}: {e}", path.display()),
+            })?;
+        let file = File::from(fd);
+        let len = file.metadata()?.len() as usize;
+        if len < PAGE {
+            bail!("{} is {len} bytes, too small for an ipcbench shared-memory header", path.display());
+        }
+        // SAFETY: as in `create`; we map exactly the file's length, so every access through
+        // the header's fields (checked against that length below) stays inside the mapping.
+        let map = unsafe { MmapOptions::new().len(len).populate().map_mut(&file) }
+            .with_context(|| format!("mapping {}", path.display()))?;
+        let region = Region { map, path: path.to_path_buf(), creator: false, geo, ring_bytes };
+        let deadline = Instant::now() + timeout;
+        // SYNC POINT: Acquire pairs with the Release store of `state` in `create`.
+        while region.header().state.load(Ordering::Acquire) != STATE_READY {
+            if Instant::now() >= deadline {
+                bail!("{} was not initialised within {timeout:?}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        region.validate(len, total)?;
+        region.header().attacher_pid.store(std::process::id(), Ordering::Release);
+        Ok(region)
+    }
+
+    fn validate(&self, len: usize, total: usize) -> Result<()> {
+        // SAFETY: the mapping is at least one page long (checked by the caller), the header
+        // fits in a page, and these fields are written only before `state` became ready.
+        let h = unsafe { &*(self.map.as_ptr() as *const RegionHeader) };
+        let p = self.path.display();
+        if h.magic != MAGIC {
+            bail!("{p} is not an ipcbench shared-memory file (magic {:?})", h.magic);
+        }
+        if h.layout_version != LAYOUT_VERSION {
+            bail!("{p} has layout version {}; this ipcbench uses version {LAYOUT_VERSION}", h.layout_version);
+        }
+        let checks = [
+            ("slot size", h.slot_stride, self.geo.slot_stride as u64),
+            ("slot count", h.slot_count, self.geo.slot_count as u64),
+            ("ring size", h.ring_bytes, self.ring_bytes as u64),
+            ("total size", h.total_bytes, total as u64),
+            ("file length", len as u64, total as u64),
+        ];
+        for (what, found, expected) in checks {
+            if found != expected {
+                bail!("{p}: header mismatch: {what} is {found}, expected {expected}");
+            }
+        }
+        Ok(())
+    }
+
+    fn header_mut_ptr(&mut self) -> *mut RegionHeader {
+        self.map.as_mut_ptr() as *mut RegionHeader
+    }
+
+    fn header(&self) -> &RegionHeader {
+        // SAFETY: the mapping holds at least a page and the header fits in it; the atomics we
+        // touch through this reference are designed for concurrent access.
+        unsafe { &*(self.map.as_ptr() as *const RegionHeader) }
+    }
+
+    pub fn creator_pid(&self) -> u32 {
+        self.header().creator_pid
+    }
+
+    pub fn attacher_pid(&self) -> u32 {
+        self.header().attacher_pid.load(Ordering::Acquire)
+    }
+
+    /// The two ends this side uses: it produces into ring 0 and consumes ring 1 if it is the
+    /// creator, and the other way round otherwise.
+    ///
+    /// Taking `&mut self` once per side makes the handles unique within this process; the
+    /// peer process takes the opposite ends.
+    pub fn split(&mut self, may_sleep: bool) -> (Producer, Consumer) {
+        let (tx, rx) = if self.creator { (0, 1) } else { (1, 0) };
+        let base = self.map.as_mut_ptr();
+        let ring = |i: usize| {
+            // SAFETY: ring `i` < 2 starts at PAGE + i * ring_bytes and spans ring_bytes, inside
+            // the mapping of PAGE + 2 * ring_bytes bytes (validated or created so).
+            let start = unsafe { base.add(PAGE + i * self.ring_bytes) };
+            // SAFETY: the slot area is the rest of the ring after the control page.
+            (start as *const RingControl, unsafe { start.add(PAGE) })
+        };
+        let (tctl, tslots) = ring(tx);
+        let (rctl, rslots) = ring(rx);
+        // SAFETY:
+        // - both rings lie in `self.map`, which the caller keeps alive as long as the handles
+        //   (ShmTransport holds the Region next to them);
+        // - this process holds the only producer of ring `tx` and the only consumer of ring
+        //   `rx`: the creator and the attacher take opposite ends, and `split` is called once;
+        // - the counters are fresh (zeroed by the creator) or left consistent by the protocol.
+        unsafe {
+            (
+                Producer::new(tctl, tslots, self.geo, may_sleep),
+                Consumer::new(rctl, rslots, self.geo, may_sleep),
+            )
+        }
+    }
+
+    /// Writes to every page of the ring this side produces into, so no send takes a page fault.
+    pub fn prefault_tx(&mut self) {
+        let tx = if self.creator { 0 } else { 1 };
+        let start = PAGE + tx * self.ring_bytes + PAGE;
+        let end = PAGE + (tx + 1) * self.ring_bytes;
+        for off in (start..end).step_by(PAGE) {
+            // Volatile so the store is not optimised away; the slot area is idle before Ready.
+            // SAFETY: `off` is inside the mapping and page-aligned; no one else touches the
+            // slots before the start barrier.
+            unsafe { self.map.as_mut_ptr().add(off).write_volatile(0) };
+        }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if self.creator {
+            cleanup::remove_file(&self.path);
+        }
+    }
+}
+
+fn create_exclusive(path: &Path) -> Result<File, rustix::io::Errno> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Whether the regular file at `path` is a mapping file whose creator no longer exists.
+fn stale(path: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    if !meta.file_type().is_file() {
+        return false;
+    }
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    if bytes.len() < std::mem::size_of::<RegionHeader>() || bytes[..8] != MAGIC {
+        return false;
+    }
+    let off = std::mem::offset_of!(RegionHeader, creator_pid);
+    let pid = u32::from_le_bytes(bytes[off..off + 4].try_into().expect("4 bytes"));
+    !crate::sys::process_exists(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_refuses_a_header_that_does_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.shm");
+        let _r = Region::create(&path, 64, 8).unwrap();
+        let t = Duration::from_secs(1);
+        let err = Region::attach(&path, 128, 8, t).err().unwrap().to_string();
+        assert!(err.contains("slot size is 64, expected 128"), "{err}");
+        let err = Region::attach(&path, 64, 16, t).err().unwrap().to_string();
+        assert!(err.contains("slot count is 8, expected 16"), "{err}");
+        assert!(Region::attach(&path, 64, 8, t).is_ok());
+        let other = dir.path().join("junk");
+        std::fs::write(&other, vec![7u8; 8192]).unwrap();
+        let err = Region::attach(&other, 64, 8, t).err().unwrap().to_string();
+        assert!(err.contains("not initialised") || err.contains("not an ipcbench"), "{err}");
+    }
+
+    #[test]
+    fn creation_is_exclusive_private_and_never_follows_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.shm");
+        let r = Region::create(&path, 64, 2).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let err = Region::create(&path, 64, 2).err().unwrap().to_string();
+        assert!(err.contains("in use"), "a live creator's file is not replaced: {err}");
+        drop(r);
+        assert!(!path.exists(), "the creator removes its file");
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"precious").unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = Region::create(&path, 64, 2).err().unwrap().to_string();
+        assert!(err.contains("in use") || err.contains("symlink"), "{err}");
+        let err = Region::attach(&path, 64, 2, Duration::from_millis(50)).err().unwrap().to_string();
+        assert!(err.contains("symlink"), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn a_file_left_by_a_dead_creator_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.shm");
+        let r = Region::create(&path, 64, 2).unwrap();
+        let bytes = r.map.to_vec();
+        drop(r);
+        let mut bytes = bytes;
+        let off = std::mem::offset_of!(RegionHeader, creator_pid);
+        bytes[off..off + 4].copy_from_slice(&2_147_483_600u32.to_le_bytes()); // no such process
+        std::fs::write(&path, &bytes).unwrap();
+        let r = Region::create(&path, 64, 2).unwrap();
+        assert_eq!(r.creator_pid(), std::process::id());
+    }
+}

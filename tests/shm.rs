@@ -1,0 +1,170 @@
+//! The shared-memory transport through the real binary: two processes, a real mapping.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+
+fn shm_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ipcbench-"))
+        .collect()
+}
+
+#[test]
+fn every_pattern_wait_and_size_up_to_a_mebibyte_arrives_intact() {
+    for wait in ["spin", "block", "hybrid"] {
+        let s = Scratch::new();
+        s.run()
+            .args([
+                "-t",
+                "shm",
+                "-p",
+                "all",
+                "-s",
+                "16,100,4KiB,1MiB",
+                "-n",
+                "200",
+                "--warmup",
+                "20",
+                "--verify",
+            ])
+            .args(["--wait", wait])
+            .assert()
+            .success();
+        let runs = s.summary()["runs"].as_array().unwrap().clone();
+        assert_eq!(runs.len(), 3 * 4, "{wait}");
+        for r in &runs {
+            let what = format!("{wait} {} {}", r["pattern"], r["size_bytes"]);
+            assert_eq!(r["transport"], "shm");
+            assert_eq!(r["integrity"]["sent"], 200, "{what}");
+            assert_eq!(r["integrity"]["received"], 200, "{what}");
+            assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
+            assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
+            assert_eq!(r["wait"], wait);
+        }
+        assert!(s.leftovers().is_empty(), "{wait}: left {:?}", s.leftovers());
+    }
+}
+
+#[test]
+fn a_million_messages_wrap_a_small_ring_in_order_and_intact() {
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "shm", "-p", "throughput,one-way", "-s", "64", "-n", "1000000", "--warmup", "0"])
+        .args(["--wait", "spin", "--shm-slots", "3", "--verify"])
+        .assert()
+        .success();
+    for r in s.summary()["runs"].as_array().unwrap() {
+        let i = &r["integrity"];
+        assert_eq!(i["received"], 1_000_000, "{}", r["pattern"]);
+        assert_eq!(i["out_of_order"], 0, "{}", r["pattern"]);
+        assert_eq!(i["corrupt"], 0, "{}", r["pattern"]);
+    }
+}
+
+#[test]
+fn copy_mode_moves_the_same_messages() {
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "shm", "-p", "all", "-s", "64,64KiB", "-n", "300", "--verify", "--copy"])
+        .assert()
+        .success();
+    for r in s.summary()["runs"].as_array().unwrap() {
+        assert_eq!(r["integrity"]["received"], 300);
+        assert_eq!(r["integrity"]["corrupt"], 0);
+    }
+}
+
+#[test]
+fn the_mapping_can_live_in_another_directory_and_is_removed_after_the_run() {
+    let s = Scratch::new();
+    let shm_dir = s.path("shm");
+    std::fs::create_dir(&shm_dir).unwrap();
+    s.run()
+        .args(["-t", "shm", "-p", "round-trip", "-s", "64", "-n", "50", "--shm-dir"])
+        .arg(&shm_dir)
+        .assert()
+        .success();
+    assert!(shm_files(&shm_dir).is_empty(), "{:?}", shm_files(&shm_dir));
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
+
+#[test]
+fn a_stale_mapping_of_a_dead_run_is_removed_and_a_live_ones_kept() {
+    let s = Scratch::new();
+    let stale = s.sockets().join("ipcbench-2147483600-0.shm");
+    std::fs::write(&stale, b"left by a crash").unwrap();
+    let live = s.sockets().join(format!("ipcbench-{}-0.shm", std::process::id()));
+    std::fs::write(&live, b"ours").unwrap();
+    s.run().args(["-t", "shm", "-p", "round-trip", "-s", "64", "-n", "10"]).assert().success();
+    assert!(!stale.exists());
+    assert!(live.exists());
+}
+
+#[test]
+fn copy_without_shm_is_refused() {
+    let s = Scratch::new();
+    let out = s.run().args(["-t", "uds", "--copy"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--copy applies to the shm transport only"));
+}
+
+fn child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after_comm = &stat[stat.rfind(')')? + 2..];
+        let ppid: u32 = after_comm.split(' ').nth(1)?.parse().ok()?;
+        (ppid == parent).then_some(pid)
+    })
+}
+
+#[test]
+fn a_peer_killed_mid_run_is_detected_for_every_wait_and_nothing_is_left() {
+    for (wait, pattern) in
+        [("spin", "round-trip"), ("block", "round-trip"), ("hybrid", "throughput"), ("block", "one-way")]
+    {
+        let s = Scratch::new();
+        let mut host = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
+            .args(["run", "-t", "shm", "-p", pattern, "-s", "4KiB", "--duration", "60s", "--timeout-s", "30"])
+            .args(["--quiet", "--wait", wait, "--socket-dir"])
+            .arg(s.sockets())
+            .arg("--out")
+            .arg(s.out())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let peer = loop {
+            if let Some(p) = child_of(host.id()) {
+                break p;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no peer");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::thread::sleep(Duration::from_millis(700));
+        std::process::Command::new("kill").args(["-9", &peer.to_string()]).status().unwrap();
+        let killed = Instant::now();
+        let status = loop {
+            if let Some(st) = host.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                killed.elapsed() < Duration::from_secs(10),
+                "{wait} {pattern}: host hangs after the peer died"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Detected by the liveness socket, long before the 30 s timeout.
+        assert!(killed.elapsed() < Duration::from_secs(5), "{wait} {pattern}: {:?}", killed.elapsed());
+        assert_eq!(status.code(), Some(1));
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(stderr.contains("peer") && stderr.contains("over shm"), "{wait} {pattern}: {stderr}");
+        assert!(s.leftovers().is_empty(), "{wait} {pattern}: left {:?}", s.leftovers());
+    }
+}
