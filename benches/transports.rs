@@ -1,7 +1,8 @@
 //! Criterion benches: a round trip over each transport at 64 B, 4 KiB and 64 KiB (both ends
-//! in this process, one echo thread), and the harness's own per-message work (stamping a
-//! header, recording a latency). Quick mode for CI: `cargo bench -- --quick`, or
-//! `--warm-up-time 1 --measurement-time 2`.
+//! in this process, one echo thread, blocking waits for sockets and spinning for shm), the
+//! shared-memory ring alone (lend, write, publish, read, release on one thread), and the
+//! harness's own per-message work (stamping a header, recording a latency).
+//! Quick mode for CI: `cargo bench -- --quick`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use ipcbench::measure::clock::now_ns;
 use ipcbench::measure::histogram::LatencyHistogram;
+use ipcbench::transport::shm::{self, ShmListener};
 use ipcbench::transport::socket::connect;
 use ipcbench::transport::{Header, Listener, SocketTransport, Transport, WaitStrategy, STOP_SEQ};
 
@@ -35,27 +37,85 @@ fn echo_pair(
     (SocketTransport::new(fd, size, WaitStrategy::Block, TIMEOUT).unwrap(), echo)
 }
 
+/// A shared-memory pair with an echo thread (spinning waits) on one end.
+fn shm_echo_pair(size: usize, dir: &std::path::Path) -> (shm::ShmTransport, std::thread::JoinHandle<()>) {
+    let l = ShmListener::create(&dir.join(format!("bench-{size}.shm")), &dir.join("live.sock"), size, 2, false)
+        .unwrap();
+    let ep = l.endpoint().clone();
+    let echo = std::thread::spawn(move || {
+        let mut t = shm::connect(&ep, size, WaitStrategy::Spin, TIMEOUT).unwrap();
+        while t.echo().unwrap().seq != STOP_SEQ {}
+    });
+    (l.accept(size, WaitStrategy::Spin, TIMEOUT).unwrap(), echo)
+}
+
+fn ping<T: Transport>(t: &mut T, seq: u64) {
+    Header { seq, send_ns: now_ns() }.write(t.send_buf().unwrap());
+    t.send().unwrap();
+    black_box(Header::read(t.recv().unwrap()));
+    t.release();
+}
+
+fn stop<T: Transport>(t: &mut T, echo: std::thread::JoinHandle<()>) {
+    Header { seq: STOP_SEQ, send_ns: 0 }.write(t.send_buf().unwrap());
+    t.send().unwrap();
+    echo.join().unwrap();
+}
+
 fn round_trip(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("round_trip");
-    for kind in ["uds", "tcp"] {
-        for size in [64usize, 4096, 65536] {
+    for size in [64usize, 4096, 65536] {
+        group.throughput(Throughput::Bytes(2 * size as u64));
+        for kind in ["uds", "tcp"] {
             let (mut t, echo) = echo_pair(kind, size, dir.path());
-            group.throughput(Throughput::Bytes(2 * size as u64));
             let mut seq = 0u64;
             group.bench_with_input(BenchmarkId::new(kind, size), &size, |b, _| {
                 b.iter(|| {
-                    Header { seq, send_ns: now_ns() }.write(t.send_buf().unwrap());
-                    t.send().unwrap();
-                    black_box(Header::read(t.recv().unwrap()));
-                    t.release();
+                    ping(&mut t, seq);
                     seq += 1;
                 })
             });
-            Header { seq: STOP_SEQ, send_ns: 0 }.write(t.send_buf().unwrap());
-            t.send().unwrap();
-            echo.join().unwrap();
+            stop(&mut t, echo);
         }
+        let (mut t, echo) = shm_echo_pair(size, dir.path());
+        let mut seq = 0u64;
+        group.bench_with_input(BenchmarkId::new("shm", size), &size, |b, _| {
+            b.iter(|| {
+                ping(&mut t, seq);
+                seq += 1;
+            })
+        });
+        stop(&mut t, echo);
+    }
+    group.finish();
+}
+
+/// The ring alone, one thread: lend a slot, write a header, publish, read it, release.
+fn shm_ring(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("shm_ring");
+    for size in [64usize, 4096] {
+        let mut region = shm::region::Region::create(&dir.path().join(format!("ring-{size}.shm")), size, 64).unwrap();
+        // One process holds both ends here: the creator's producer feeds ring 0, and we read
+        // ring 0 back through a second mapping that attaches as the consumer.
+        let mut peer = shm::region::Region::attach(&dir.path().join(format!("ring-{size}.shm")), size, 64, TIMEOUT)
+            .unwrap();
+        let (mut tx, _) = region.split(false);
+        let (_, mut rx) = peer.split(false);
+        group.throughput(Throughput::Elements(1));
+        let mut seq = 0u64;
+        group.bench_with_input(BenchmarkId::new("lend_write_publish_read_release", size), &size, |b, _| {
+            b.iter(|| {
+                assert!(tx.has_space());
+                Header { seq, send_ns: 0 }.write(tx.slot(size));
+                tx.publish();
+                assert!(rx.has_data());
+                black_box(Header::read(rx.slot(size)));
+                rx.release();
+                seq += 1;
+            })
+        });
     }
     group.finish();
 }
@@ -81,6 +141,6 @@ fn harness_hot_path(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = round_trip, harness_hot_path
+    targets = round_trip, shm_ring, harness_hot_path
 }
 criterion_main!(benches);

@@ -59,3 +59,19 @@ pub fn process_exists(pid: u32) -> bool {
         None => false,
     }
 }
+
+/// The name of the filesystem `path` lives on (`tmpfs`, `ext4`, ...), or its magic number.
+pub fn filesystem_name(path: &std::path::Path) -> String {
+    let Ok(st) = rustix::fs::statfs(path) else { return "unknown".into() };
+    match st.f_type as u64 {
+        0x0102_1994 => "tmpfs".into(),
+        0xEF53 => "ext4".into(),
+        0x794C_7630 => "overlayfs".into(),
+        0x5846_5342 => "xfs".into(),
+        0x9123_683E => "btrfs".into(),
+        0x6969 => "nfs".into(),
+        0x0102_0304 | 0x0101_0101 => "9p/virtiofs".into(),
+        0x6573_5546 => "fuse".into(),
+        other => format!("0x{other:x}"),
+    }
+}

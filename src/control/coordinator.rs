@@ -156,6 +156,7 @@ fn run_one(
     let (mut run, samples) =
         merge(transport, params, repetition, cfg, placement, mine, report, peer_hist, peer_samples);
     run.shm_slots = shm_slots;
+    run.shm_filesystem = shm_slots.map(|_| crate::sys::filesystem_name(&cfg.channels.shm_dir));
     run.extra_copy = shm_slots.is_some() && cfg.channels.copy;
     Ok((run, samples))
 }
@@ -216,6 +217,7 @@ fn merge(
         rate_per_s: p.rate_per_s,
         verify: p.verify,
         shm_slots: None,
+        shm_filesystem: None,
         extra_copy: false,
         duration_ns,
         latency_source: if hist.is_some() { source } else { "none" }.into(),

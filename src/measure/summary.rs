@@ -58,6 +58,9 @@ pub struct RunResult {
     pub verify: bool,
     /// Slots per shared-memory ring (shm only).
     pub shm_slots: Option<usize>,
+    /// Filesystem of the mapping file (shm only): tmpfs (`--shm-dir /dev/shm`) is faster than a
+    /// disk-backed page cache here, so compare shm results only on the same one.
+    pub shm_filesystem: Option<String>,
     /// Whether each side added one explicit copy (shm `--copy`); sockets always copy in the kernel.
     pub extra_copy: bool,
     /// Length of the recorded phase on the recording side.
