@@ -39,8 +39,9 @@ fn echo_pair(
 
 /// A shared-memory pair with an echo thread (spinning waits) on one end.
 fn shm_echo_pair(size: usize, dir: &std::path::Path) -> (shm::ShmTransport, std::thread::JoinHandle<()>) {
-    let l = ShmListener::create(&dir.join(format!("bench-{size}.shm")), &dir.join("live.sock"), size, 2, false)
-        .unwrap();
+    let l =
+        ShmListener::create(&dir.join(format!("bench-{size}.shm")), &dir.join("live.sock"), size, 2, false)
+            .unwrap();
     let ep = l.endpoint().clone();
     let echo = std::thread::spawn(move || {
         let mut t = shm::connect(&ep, size, WaitStrategy::Spin, TIMEOUT).unwrap();
@@ -96,11 +97,13 @@ fn shm_ring(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("shm_ring");
     for size in [64usize, 4096] {
-        let mut region = shm::region::Region::create(&dir.path().join(format!("ring-{size}.shm")), size, 64).unwrap();
+        let mut region =
+            shm::region::Region::create(&dir.path().join(format!("ring-{size}.shm")), size, 64).unwrap();
         // One process holds both ends here: the creator's producer feeds ring 0, and we read
         // ring 0 back through a second mapping that attaches as the consumer.
-        let mut peer = shm::region::Region::attach(&dir.path().join(format!("ring-{size}.shm")), size, 64, TIMEOUT)
-            .unwrap();
+        let mut peer =
+            shm::region::Region::attach(&dir.path().join(format!("ring-{size}.shm")), size, 64, TIMEOUT)
+                .unwrap();
         let (mut tx, _) = region.split(false);
         let (_, mut rx) = peer.split(false);
         group.throughput(Throughput::Elements(1));

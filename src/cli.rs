@@ -19,6 +19,32 @@ pub struct Cli {
 pub enum Command {
     /// Benchmark transports between this process and a peer process it starts.
     Run(Box<RunArgs>),
+    /// Compare two result files per configuration: p50, p99 and throughput, old against new,
+    /// with a verdict that accounts for the spread of repetitions.
+    Compare {
+        /// The result file to compare against.
+        baseline: PathBuf,
+        /// The new result file.
+        current: PathBuf,
+        /// Exit 1 when a metric regressed by more than this: `10%` for every metric, or per
+        /// metric, e.g. `p50=5%,p99=20%,throughput=10%` (metrics not named are not gated).
+        #[arg(long)]
+        max_regression: Option<crate::compare::Thresholds>,
+        /// Configurations present on one side only are an error, not just listed.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Convert a result file for a CI dashboard (Bencher, github-action-benchmark).
+    Export {
+        /// The result file.
+        result: PathBuf,
+        /// bencher, github-smaller (latency) or github-bigger (throughput).
+        #[arg(long, value_enum)]
+        format: crate::export::dashboards::DashboardFormat,
+        /// Where to write it; `-` or absent for stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// The peer side of `run`, started by it: control channel on stdin/stdout.
     #[command(hide = true)]
     Peer {

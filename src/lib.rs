@@ -6,6 +6,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod control;
 pub mod export;

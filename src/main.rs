@@ -3,7 +3,12 @@ use std::time::Duration;
 use clap::Parser;
 
 use ipcbench::cli::{Cli, Command, RunArgs};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use ipcbench::compare::Thresholds;
 use ipcbench::config::RunConfig;
+use ipcbench::measure::summary::Summary;
 
 fn main() {
     let cli = Cli::parse();
@@ -20,8 +25,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s))
         }
         Some(Command::Run(args)) => run_bench(&args),
+        Some(Command::Compare { baseline, current, max_regression, strict }) => {
+            compare(&baseline, &current, max_regression.as_ref(), strict)
+        }
+        Some(Command::Export { result, format, out }) => {
+            let summary = Summary::read(&result)?;
+            let text =
+                serde_json::to_string_pretty(&ipcbench::export::dashboards::render(&summary, format))? + "\n";
+            match out.as_deref() {
+                None => print!("{text}"),
+                Some(p) if p.as_os_str() == "-" => print!("{text}"),
+                Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
+            }
+            Ok(())
+        }
         None => run_bench(&RunArgs::default()),
     }
+}
+
+fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: bool) -> anyhow::Result<()> {
+    let (old, new) = (Summary::read(baseline)?, Summary::read(current)?);
+    ipcbench::compare::check_comparable(&old, &new)?;
+    let c = ipcbench::compare::compare(&old, &new);
+    print!("{}", c.render());
+    if c.rows.is_empty() {
+        bail!("{} and {} have no configuration in common", baseline.display(), current.display());
+    }
+    if strict && !(c.only_in_baseline.is_empty() && c.only_in_current.is_empty()) {
+        bail!(
+            "--strict: {} configuration(s) only in the baseline, {} only in the current result",
+            c.only_in_baseline.len(),
+            c.only_in_current.len()
+        );
+    }
+    if let Some(t) = gate {
+        let failures: Vec<String> = c
+            .failures(t)
+            .map(|(label, ch)| format!("{label} {} {:+.1}%", ch.metric.name(), ch.worse_by * 100.0))
+            .collect();
+        if !failures.is_empty() {
+            bail!("performance regression beyond the threshold: {}", failures.join("; "));
+        }
+    }
+    Ok(())
 }
 
 fn run_bench(args: &RunArgs) -> anyhow::Result<()> {

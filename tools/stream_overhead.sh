@@ -4,7 +4,7 @@
 #   tools/stream_overhead.sh [PAIRS] [COUNT]
 #
 # Runs PAIRS back-to-back pairs (streaming off, streaming on; the order alternates per pair) of
-# uds and tcp, round-trip and one-way, 64 B, spin, pinned 0,1, and prints per configuration the
+# uds, tcp and shm, round-trip and one-way, 64 B, spin, pinned 0,1, and prints per configuration the
 # median p50 of each mode and the median of the per-pair p50 ratios (on / off), which cancels
 # the slow drift of a shared machine.
 set -euo pipefail
@@ -17,8 +17,8 @@ trap 'rm -rf "$work"' EXIT
 run() { # $1 = off|on, $2 = pair index
   local extra=()
   [ "$1" = on ] && extra=(--stream-json "$work/s.jsonl" --stream-csv "$work/s.csv")
-  target/release/ipcbench run -q -t uds,tcp -p round-trip,one-way -s 64 -n "$count" --wait spin --pin 0,1 \
-    --socket-dir "$work" --out "$work/r.json" "${extra[@]}"
+  target/release/ipcbench run -q -t uds,tcp,shm -p round-trip,one-way -s 64 -n "$count" --wait spin --pin 0,1 \
+    --socket-dir "$work" --shm-dir /dev/shm --out "$work/r.json" "${extra[@]}"
   echo "$2 $1 $(grep -o '"p50": [0-9]*' "$work/r.json" | grep -o '[0-9]*$' | tr '\n' ' ')" >>"$work/all"
 }
 for ((i = 0; i < pairs; i++)); do
@@ -27,7 +27,7 @@ done
 python3 - "$work/all" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-names = ["uds round-trip", "uds one-way", "tcp round-trip", "tcp one-way"]
+names = ["uds round-trip", "uds one-way", "tcp round-trip", "tcp one-way", "shm round-trip", "shm one-way"]
 print(f"{'config':<16} {'p50_off_ns':>10} {'p50_on_ns':>10} {'median on/off':>14}")
 for i, name in enumerate(names):
     off = {r[0]: int(r[2 + i]) for r in rows if r[1] == "off"}

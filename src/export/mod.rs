@@ -2,6 +2,7 @@
 //! finished run out to all of them. Exporters run between runs, never inside a timed loop.
 
 pub mod csv;
+pub mod dashboards;
 pub mod json;
 pub mod jsonl;
 pub mod table;

@@ -1,0 +1,214 @@
+//! `ipcbench compare` and `ipcbench export` through the real binary, on result files from real
+//! runs and on copies of them with injected changes.
+
+mod common;
+
+use assert_cmd::Command;
+use common::{read_json, Scratch};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn ipcbench() -> Command {
+    Command::cargo_bin("ipcbench").unwrap()
+}
+
+/// A real result file with two repetitions of a latency and a throughput configuration.
+fn real_result(s: &Scratch) -> Value {
+    s.run()
+        .args(["-t", "uds", "-p", "round-trip,throughput", "-s", "64", "-n", "300", "--repeat", "2"])
+        .assert()
+        .success();
+    s.summary()
+}
+
+fn write(s: &Scratch, name: &str, v: &Value) -> std::path::PathBuf {
+    let p = s.path(name);
+    std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
+    p
+}
+
+/// Multiplies a latency field (or throughput) of every run by `factor`.
+fn scaled(v: &Value, field: &str, factor: f64) -> Value {
+    let mut v = v.clone();
+    for r in v["runs"].as_array_mut().unwrap() {
+        match field {
+            "bytes_per_s" => {
+                let t = r["throughput"]["bytes_per_s"].as_f64().unwrap();
+                r["throughput"]["bytes_per_s"] = (t * factor).into();
+            }
+            f => {
+                if let Some(x) = r["latency_ns"][f].as_u64() {
+                    r["latency_ns"][f] = ((x as f64 * factor) as u64).into();
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn a_result_compared_with_itself_passes_even_a_tight_gate() {
+    let s = Scratch::new();
+    let base = write(&s, "a.json", &real_result(&s));
+    ipcbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&base)
+        .args(["--max-regression", "1%"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("uds round-trip 64 B block").and(predicate::str::contains("unchanged")),
+        )
+        .stdout(predicate::str::contains("regressed").not());
+}
+
+#[test]
+fn an_injected_regression_fails_the_gate_and_names_the_metric() {
+    let s = Scratch::new();
+    let base = real_result(&s);
+    let a = write(&s, "a.json", &base);
+    let slow = write(&s, "slow.json", &scaled(&base, "p50", 10.0));
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&slow)
+        .args(["--max-regression", "50%"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("regressed"))
+        .stderr(
+            predicate::str::contains("performance regression beyond the threshold")
+                .and(predicate::str::contains("p50")),
+        );
+    // Without a gate it only reports.
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&slow)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("regressed"));
+    // Gating only throughput lets the latency regression through.
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&slow)
+        .args(["--max-regression", "throughput=5%"])
+        .assert()
+        .success();
+    let starved = write(&s, "starved.json", &scaled(&base, "bytes_per_s", 0.1));
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&starved)
+        .args(["--max-regression", "throughput=5%"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("throughput"));
+    let faster = write(&s, "fast.json", &scaled(&base, "p99", 0.1));
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&faster)
+        .args(["--max-regression", "5%"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("improved"));
+}
+
+#[test]
+fn missing_configurations_are_listed_and_fatal_only_with_strict() {
+    let s = Scratch::new();
+    let base = real_result(&s);
+    let mut fewer = base.clone();
+    fewer["runs"].as_array_mut().unwrap().retain(|r| r["pattern"] == "round-trip");
+    let (a, b) = (write(&s, "a.json", &base), write(&s, "b.json", &fewer));
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("only in baseline: uds throughput 64 B block"));
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .arg("--strict")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--strict"));
+}
+
+#[test]
+fn unreadable_or_foreign_inputs_get_a_clear_error() {
+    let s = Scratch::new();
+    let base = write(&s, "a.json", &real_result(&s));
+    let missing = s.path("nope.json");
+    ipcbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&missing)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope.json"));
+    std::fs::write(s.path("junk.json"), "not json").unwrap();
+    ipcbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(s.path("junk.json"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not JSON"));
+    let mut future = read_json(&base);
+    future["schema_version"] = 2.into();
+    let f = write(&s, "future.json", &future);
+    ipcbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("schema version 2"));
+    ipcbench()
+        .arg("compare")
+        .arg(&base)
+        .arg(&base)
+        .args(["--max-regression", "p75=5%"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown metric 'p75'"));
+}
+
+#[test]
+fn exports_for_dashboards_carry_every_configuration() {
+    let s = Scratch::new();
+    let base = write(&s, "a.json", &real_result(&s));
+    let out = ipcbench().arg("export").arg(&base).args(["--format", "bencher"]).output().unwrap();
+    assert!(out.status.success());
+    let bmf: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rt = &bmf["uds round-trip 64 B block"];
+    let p50 = &rt["latency_p50_ns"];
+    assert!(p50["lower_value"].as_f64().unwrap() <= p50["value"].as_f64().unwrap());
+    assert!(p50["value"].as_f64().unwrap() <= p50["upper_value"].as_f64().unwrap());
+    assert!(bmf["uds throughput 64 B block"]["throughput_bytes_per_s"]["value"].as_f64().unwrap() > 0.0);
+
+    let file = s.path("gh.json");
+    ipcbench()
+        .arg("export")
+        .arg(&base)
+        .args(["--format", "github-smaller", "--out"])
+        .arg(&file)
+        .assert()
+        .success();
+    let gh = read_json(&file);
+    let names: Vec<&str> = gh.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["uds round-trip 64 B block p50", "uds round-trip 64 B block p99"]);
+    assert!(gh.as_array().unwrap().iter().all(|e| e["unit"] == "ns" && e["value"].as_f64().unwrap() > 0.0));
+    let out = ipcbench().arg("export").arg(&base).args(["--format", "github-bigger"]).output().unwrap();
+    let gh: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(gh.as_array().unwrap().len(), 1);
+    assert_eq!(gh[0]["unit"], "bytes/s");
+    ipcbench().arg("export").arg(&base).args(["--format", "csv"]).assert().code(2);
+}
