@@ -24,7 +24,7 @@ fn echo_pair(
     dir: &std::path::Path,
 ) -> (SocketTransport, std::thread::JoinHandle<()>) {
     let listener = match kind {
-        "uds" => Listener::bind_unix(&dir.join(format!("bench-{size}.sock"))).unwrap(),
+        "uds" => Listener::bind_unix(&dir.join(format!("bench-{size}.sock")), 0o600).unwrap(),
         _ => Listener::bind_tcp_loopback().unwrap(),
     };
     let ep = listener.endpoint().unwrap();
@@ -39,9 +39,15 @@ fn echo_pair(
 
 /// A shared-memory pair with an echo thread (spinning waits) on one end.
 fn shm_echo_pair(size: usize, dir: &std::path::Path) -> (shm::ShmTransport, std::thread::JoinHandle<()>) {
-    let l =
-        ShmListener::create(&dir.join(format!("bench-{size}.shm")), &dir.join("live.sock"), size, 2, false)
-            .unwrap();
+    let l = ShmListener::create(
+        &dir.join(format!("bench-{size}.shm")),
+        &dir.join("live.sock"),
+        size,
+        2,
+        false,
+        0o600,
+    )
+    .unwrap();
     let ep = l.endpoint().clone();
     let echo = std::thread::spawn(move || {
         let mut t = shm::connect(&ep, size, WaitStrategy::Spin, TIMEOUT).unwrap();
@@ -98,7 +104,8 @@ fn shm_ring(c: &mut Criterion) {
     let mut group = c.benchmark_group("shm_ring");
     for size in [64usize, 4096] {
         let mut region =
-            shm::region::Region::create(&dir.path().join(format!("ring-{size}.shm")), size, 64).unwrap();
+            shm::region::Region::create(&dir.path().join(format!("ring-{size}.shm")), size, 64, 0o600)
+                .unwrap();
         // One process holds both ends here: the creator's producer feeds ring 0, and we read
         // ring 0 back through a second mapping that attaches as the consumer.
         let mut peer =

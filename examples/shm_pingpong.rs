@@ -1,7 +1,7 @@
-//! Two threads (pinned to CPUs 0 and 1) ping-pong 64-byte messages through the shared-memory
+//! Two threads (pinned to CPUs 0 and 1) ping-pong messages through the shared-memory
 //! transport directly, without the harness's loop: the transport's own round-trip cost.
 //!
-//!   cargo run --release --example shm_pingpong [SIZE] [COUNT]
+//!   cargo run --release --example shm_pingpong [SIZE] [COUNT]     (SLOTS=n: slots per ring)
 
 use std::time::Duration;
 
@@ -19,8 +19,9 @@ fn main() {
         &dir.path().join("m.shm"),
         &dir.path().join("l.sock"),
         size,
-        std::env::var("SLOTS").map_or(64, |s| s.parse().unwrap()),
+        std::env::var("SLOTS").map_or(2, |s| s.parse().unwrap()),
         false,
+        0o600,
     )
     .unwrap();
     let ep = l.endpoint().clone();

@@ -45,13 +45,47 @@ pub enum Command {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Coordinate runs with an `ipcbench client` (typically in a container) that connects to
+    /// <socket-dir>/ipcbench.ctl. Takes the options of `run`.
+    Host(Box<HostArgs>),
+    /// The peer side for `ipcbench host`: connect to <socket-dir>/ipcbench.ctl, retrying until
+    /// a host is there, and follow its plan.
+    Client(ClientArgs),
     /// The peer side of `run`, started by it: control channel on stdin/stdout.
     #[command(hide = true)]
     Peer {
         /// Seconds any wait may last.
         #[arg(long, default_value_t = 10)]
         timeout_s: u64,
+        /// Where relative endpoint paths live.
+        #[arg(long)]
+        socket_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Seconds to wait for a client to connect.
+    #[arg(long, default_value_t = 60)]
+    pub client_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The directory holding the host's control socket ipcbench.ctl (bind-mounted from the host).
+    #[arg(long, default_value = "sockets")]
+    pub socket_dir: PathBuf,
+    /// Seconds to keep retrying while no host is listening.
+    #[arg(long, default_value_t = 60)]
+    pub connect_timeout_s: u64,
+    /// Seconds any other single wait may last.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_s: u64,
+    /// Keep serving: after each host session, wait for the next host (no connect timeout).
+    #[arg(long)]
+    pub serve: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -97,6 +131,10 @@ pub struct RunArgs {
     /// Fill every payload with a pattern and check it on arrival.
     #[arg(long)]
     pub verify: bool,
+
+    /// Independent pairs measured at once; their histograms are merged.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
 
     /// Repeat every configuration this many times.
     #[arg(long, default_value_t = 1)]

@@ -334,6 +334,7 @@ mod tests {
             shm_slots: None,
             shm_filesystem: None,
             extra_copy: false,
+            concurrency: 1,
             duration_ns: 1,
             latency_source: "initiator".into(),
             latency_ns: (pattern != Pattern::Throughput).then_some(LatencyStats {
@@ -355,6 +356,7 @@ mod tests {
             command: vec![],
             environment: Environment::detect(),
             peer_environment: None,
+            clock_check: None,
             runs,
             error: None,
         }

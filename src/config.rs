@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub rate_per_s: Option<u64>,
     pub verify: bool,
     pub repeat: u32,
+    /// Pairs measured at once.
+    pub concurrency: u32,
     pub socket_dir: PathBuf,
     /// Where data channels are made (socket dir, shm dir, ring slots, copy).
     pub channels: ChannelOptions,
@@ -85,12 +87,15 @@ impl RunConfig {
         if a.repeat == 0 {
             bail!("--repeat must be at least 1");
         }
+        if !(1..=64).contains(&a.concurrency) {
+            bail!("--concurrency must be between 1 and 64");
+        }
         if a.timeout_s == 0 {
             bail!("--timeout-s must be at least 1");
         }
         let socket_dir = check_socket_dir(&a.socket_dir)?;
         let shm_dir = match &a.shm_dir {
-            Some(d) => check_dir(d, "shared-memory directory")?,
+            Some(d) => check_dir(d, "shared-memory directory", true)?,
             None => socket_dir.clone(),
         };
         if a.shm_slots.is_some_and(|n| !(1..=65_536).contains(&n)) {
@@ -105,8 +110,19 @@ impl RunConfig {
         if a.copy && !transports.contains(&TransportKind::Shm) {
             bail!("--copy applies to the shm transport only; add --transport shm");
         }
-        let channels =
-            ChannelOptions { socket_dir: socket_dir.clone(), shm_dir, shm_slots: a.shm_slots, copy: a.copy };
+        // A socket directory shared with a group (a container's user) gets group-accessible
+        // files; otherwise only the owner may use them.
+        let group_shared = std::fs::metadata(&socket_dir)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o020 != 0)
+            .unwrap_or(false);
+        let file_mode = if group_shared { 0o660 } else { 0o600 };
+        let channels = ChannelOptions {
+            socket_dir: socket_dir.clone(),
+            shm_dir,
+            shm_slots: a.shm_slots,
+            copy: a.copy,
+            file_mode,
+        };
         let out = match &a.out {
             Some(p) => p.clone(),
             None => {
@@ -132,6 +148,7 @@ impl RunConfig {
             rate_per_s: a.rate,
             verify: a.verify,
             repeat: a.repeat,
+            concurrency: a.concurrency,
             socket_dir,
             channels,
             out,
@@ -195,18 +212,29 @@ fn check_socket_dir(dir: &Path) -> Result<PathBuf> {
     if dir == Path::new("sockets") && !dir.exists() {
         std::fs::create_dir_all(dir).context("creating the socket directory sockets/")?;
     }
-    check_dir(dir, "socket directory")
+    check_dir(dir, "socket directory", false)
 }
 
-/// `dir` must be an existing, writable directory.
-fn check_dir(dir: &Path, what: &str) -> Result<PathBuf> {
+/// `dir` must be an existing, writable directory that others cannot write to (they could
+/// replace its sockets), returned as an absolute path. With `allow_sticky`, a world-writable
+/// directory with the sticky bit (`/dev/shm`) is accepted: there nobody can remove or rename
+/// the files we create exclusively.
+pub fn check_dir(dir: &Path, what: &str, allow_sticky: bool) -> Result<PathBuf> {
     let meta = std::fs::metadata(dir).with_context(|| format!("{what} {} does not exist", dir.display()))?;
     if !meta.is_dir() {
         bail!("{what} {} is not a directory", dir.display());
     }
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+    if mode & 0o002 != 0 && !(allow_sticky && mode & 0o1000 != 0) {
+        bail!(
+            "{what} {} is world-writable (mode {:o}); use a directory of your own (chmod o-w)",
+            dir.display(),
+            mode & 0o7777
+        );
+    }
     rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK)
         .map_err(|_| anyhow::anyhow!("{what} {} is not writable", dir.display()))?;
-    Ok(dir.to_path_buf())
+    dir.canonicalize().with_context(|| format!("resolving {what} {}", dir.display()))
 }
 
 /// An output file must be creatable: its directory exists and is writable.

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use ipcbench::compare::Thresholds;
 use ipcbench::config::RunConfig;
+use ipcbench::control::coordinator::PeerSource;
 use ipcbench::measure::summary::Summary;
 
 fn main() {
@@ -21,10 +22,22 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Peer { timeout_s }) => {
-            ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s))
+        Some(Command::Peer { timeout_s, socket_dir }) => {
+            ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s), &socket_dir)
         }
-        Some(Command::Run(args)) => run_bench(&args),
+        Some(Command::Run(args)) => run_bench(&args, PeerSource::Spawn),
+        Some(Command::Host(args)) => {
+            run_bench(&args.run, PeerSource::Client(Duration::from_secs(args.client_timeout_s)))
+        }
+        Some(Command::Client(a)) => {
+            let dir = ipcbench::config::check_dir(&a.socket_dir, "socket directory", false)?;
+            ipcbench::control::peer::run_client(
+                &dir,
+                Duration::from_secs(a.connect_timeout_s),
+                Duration::from_secs(a.timeout_s),
+                a.serve,
+            )
+        }
         Some(Command::Compare { baseline, current, max_regression, strict }) => {
             compare(&baseline, &current, max_regression.as_ref(), strict)
         }
@@ -39,7 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        None => run_bench(&RunArgs::default()),
+        None => run_bench(&RunArgs::default(), PeerSource::Spawn),
     }
 }
 
@@ -70,9 +83,9 @@ fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: b
     Ok(())
 }
 
-fn run_bench(args: &RunArgs) -> anyhow::Result<()> {
+fn run_bench(args: &RunArgs, source: PeerSource) -> anyhow::Result<()> {
     let cfg = RunConfig::from_args(args)?;
-    let summary = ipcbench::control::coordinator::run(&cfg, std::env::args().collect())?;
+    let summary = ipcbench::control::coordinator::run(&cfg, source, std::env::args().collect())?;
     if !cfg.quiet && cfg.out.as_os_str() != "-" {
         eprintln!("{} runs written to {}", summary.runs.len(), cfg.out.display());
     }

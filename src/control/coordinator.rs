@@ -1,6 +1,8 @@
-//! The initiator of `ipcbench run`: starts the peer process, walks the matrix of
-//! (transport, pattern, size, repetition), takes the initiator's side of each run, merges both
-//! sides' measurements into a [`RunResult`] and hands it to the exporters.
+//! The initiator of `ipcbench run` and `ipcbench host`: gets a peer (a child process on a pipe
+//! pair, or a client that connects to the control socket), checks that both read one clock,
+//! walks the matrix of (transport, pattern, size, repetition), takes the initiator's side of
+//! each run on every concurrent pair, merges both sides' measurements into a [`RunResult`] and
+//! hands it to the exporters.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
@@ -11,19 +13,32 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::{Channel, ControlError, Message, PeerReport};
+use super::{Channel, ClockCheck, ControlError, Message, PeerReport};
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
+use crate::measure::clock::now_ns;
 use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::summary::{Integrity, Placement, RunResult, Summary, Throughput, SCHEMA_VERSION};
 use crate::pattern::{throughput, Params, Pattern, Progress, Sample, SideResult, Stop};
-use crate::transport::{Connection, DataListener, TransportError, TransportKind};
+use crate::transport::{Connection, DataListener, Listener, TransportError, TransportKind};
+
+/// How the initiator gets its peer.
+#[derive(Clone, Copy, Debug)]
+pub enum PeerSource {
+    /// Start `ipcbench peer` as a child process (`ipcbench run`).
+    Spawn,
+    /// Wait this long for an `ipcbench client` on `<socket-dir>/ipcbench.ctl` (`ipcbench host`).
+    Client(Duration),
+}
+
+/// The name of the control socket in the socket directory.
+pub const CONTROL_SOCKET: &str = "ipcbench.ctl";
 
 /// Runs the whole matrix of `cfg`. The summary is on disk after every finished run, and once
 /// more at the end, with `error` set if the invocation failed.
-pub fn run(cfg: &RunConfig, command: Vec<String>) -> Result<Summary> {
+pub fn run(cfg: &RunConfig, source: PeerSource, command: Vec<String>) -> Result<Summary> {
     let mut exporters = ExportManager::from_config(cfg)?;
     let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
@@ -32,16 +47,20 @@ pub fn run(cfg: &RunConfig, command: Vec<String>) -> Result<Summary> {
         command,
         environment: Environment::detect(),
         peer_environment: None,
+        clock_check: None,
         runs: Vec::new(),
         error: None,
     };
     if cfg.out.as_os_str() != "-" {
         summary.write(&cfg.out)?; // an unwritable --out fails here, before anything is measured
     }
-    cleanup::install_signal_handler("ipcbench run");
+    cleanup::install_signal_handler(match source {
+        PeerSource::Spawn => "ipcbench run",
+        PeerSource::Client(_) => "ipcbench host",
+    });
     crate::transport::socket::remove_stale_files(&cfg.socket_dir);
     crate::transport::socket::remove_stale_files(&cfg.channels.shm_dir);
-    let outcome = run_matrix(cfg, &mut summary, &mut exporters);
+    let outcome = run_matrix(cfg, source, &mut summary, &mut exporters);
     if let Err(e) = &outcome {
         summary.error = Some(format!("{e:#}"));
     }
@@ -49,25 +68,41 @@ pub fn run(cfg: &RunConfig, command: Vec<String>) -> Result<Summary> {
     outcome.and(written).map(|_| summary)
 }
 
-fn run_matrix(cfg: &RunConfig, summary: &mut Summary, exporters: &mut ExportManager) -> Result<()> {
+fn run_matrix(
+    cfg: &RunConfig,
+    source: PeerSource,
+    summary: &mut Summary,
+    exporters: &mut ExportManager,
+) -> Result<()> {
     if let Some((cpu, _)) = cfg.pin {
         crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
     }
-    let mut peer = PeerProcess::spawn(cfg.timeout)?;
-    let ch = &mut peer.channel;
-    match ch.handshake().map_err(|e| peer.explain(e.into()))? {
+    let mut peer = match source {
+        PeerSource::Spawn => Peer::spawn(cfg)?,
+        PeerSource::Client(wait) => Peer::accept_client(cfg, wait)?,
+    };
+    match peer.channel.handshake().map_err(|e| peer.explain(e.into()))? {
         Message::Hello { environment, .. } => summary.peer_environment = Some(environment),
         _ => unreachable!("handshake returns a hello"),
     }
-    let ch = &mut peer.channel;
-    ch.send(&Message::Plan {
+    let clock = check_clock(&mut peer.channel)?;
+    let one_way_refused = !clock.same_clock && cfg.patterns.contains(&Pattern::OneWay);
+    if one_way_refused {
+        eprintln!(
+            "note: the peer's CLOCK_MONOTONIC is not this one (a reading {} ns outside its bracket): \
+             one-way latency cannot be measured across it and is skipped; round-trip still runs",
+            clock.worst_outside_ns
+        );
+    }
+    summary.clock_check = Some(clock);
+    peer.channel.send(&Message::Plan {
         pin_cpu: cfg.pin.map(|(_, b)| b),
         wait: cfg.wait,
         timeout_ms: cfg.timeout.as_millis() as u64,
     })?;
     let mut test_id = 0u32;
     for &transport in &cfg.transports {
-        for &pattern in &cfg.patterns {
+        for &pattern in cfg.patterns.iter().filter(|&&p| !(one_way_refused && p == Pattern::OneWay)) {
             for &size_bytes in &cfg.sizes {
                 for repetition in 0..cfg.repeat {
                     let params = Params {
@@ -91,13 +126,39 @@ fn run_matrix(cfg: &RunConfig, summary: &mut Summary, exporters: &mut ExportMana
             }
         }
     }
+    if one_way_refused {
+        // Everything that could run did; the refusal is still an error for the caller.
+        peer.channel.send(&Message::Bye)?;
+        peer.finish()?;
+        bail!("one-way runs were refused: the peer does not share this CLOCK_MONOTONIC");
+    }
     peer.channel.send(&Message::Bye)?;
     peer.finish()
 }
 
-/// One run: data channel up, barrier, timed loop, both sides' results merged.
+/// Asks the peer for its clock 16 times, each bracketed by two readings of ours.
+fn check_clock(ch: &mut Channel) -> Result<ClockCheck> {
+    let mut probes = Vec::with_capacity(16);
+    for _ in 0..16 {
+        let before = now_ns();
+        ch.send(&Message::ClockProbe)?;
+        let peer_ns = match ch.recv("clock-reply")? {
+            Message::ClockReply { peer_ns } => peer_ns,
+            other => bail!(ControlError::Unexpected {
+                who: "peer",
+                expected: "clock-reply",
+                got: other.kind().into()
+            }),
+        };
+        probes.push((before, peer_ns, now_ns()));
+    }
+    Ok(ClockCheck::from_probes(&probes))
+}
+
+/// One run: data channels up, barrier, timed loops (one thread per pair), both sides'
+/// results merged.
 fn run_one(
-    peer: &mut PeerProcess,
+    peer: &mut Peer,
     cfg: &RunConfig,
     test_id: u32,
     transport: TransportKind,
@@ -105,37 +166,57 @@ fn run_one(
     repetition: u32,
     label: &str,
 ) -> Result<(RunResult, Vec<Sample>)> {
-    let listener = DataListener::open(transport, &cfg.channels, test_id, params.size_bytes, params.pattern)?;
-    let shm_slots = listener.shm_slots();
+    let listeners = (0..cfg.concurrency)
+        .map(|pair| {
+            DataListener::open(transport, &cfg.channels, test_id, pair, params.size_bytes, params.pattern)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let shm_slots = listeners[0].shm_slots();
+    let endpoints = listeners
+        .iter()
+        .map(|l| Ok(l.endpoint()?.relative_to(&cfg.socket_dir)))
+        .collect::<Result<Vec<_>>>()?;
     let ch = &mut peer.channel;
-    ch.send(&Message::Prepare {
-        test_id,
-        transport,
-        endpoint: listener.endpoint()?,
-        params: params.clone(),
-    })?;
-    // The peer either connects or says why it cannot.
-    match crate::sys::wait_readable_any(&[listener.fd(), ch.rx_fd()], cfg.timeout)? {
-        Some(0) => {}
-        Some(_) => bail!(expect_ready(ch, test_id)
-            .err()
-            .unwrap_or_else(|| anyhow!("the peer answered before connecting"))),
-        None => bail!("the peer did not connect to {} within {:?}", listener.endpoint()?, cfg.timeout),
+    ch.send(&Message::Prepare { test_id, transport, endpoints, params: params.clone() })?;
+    // Each pair's peer end connects, or the peer says why it cannot.
+    let mut conns = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        match crate::sys::wait_readable_any(&[listener.fd(), ch.rx_fd()], cfg.timeout)? {
+            Some(0) => {}
+            Some(_) => bail!(expect_ready(ch, test_id)
+                .err()
+                .unwrap_or_else(|| anyhow!("the peer answered before connecting"))),
+            None => bail!("the peer did not connect to {} within {:?}", listener.endpoint()?, cfg.timeout),
+        }
+        // Accepting removes the socket file: nothing is left in the socket directory.
+        conns.push(listener.accept(params.size_bytes, cfg.wait, cfg.timeout)?);
     }
-    // Accepting removes the socket file: nothing is left in the socket directory.
-    let mut conn = listener.accept(params.size_bytes, cfg.wait, cfg.timeout)?;
     expect_ready(ch, test_id)?;
 
     let progress = Arc::new(Progress::default());
     let display = ProgressDisplay::start(cfg, params, label, progress.clone());
-    let mine = match &mut conn {
-        Connection::Socket(t) => crate::pattern::initiate(t, params, &progress),
-        Connection::Shm(t) => crate::pattern::initiate(t, params, &progress),
-    };
-    let cpu = crate::sys::current_cpu();
+    let quiet = Progress::default();
+    // Pair 0 runs on this (pinned) thread; the others on threads that inherit its affinity.
+    let (first, rest) = conns.split_first_mut().expect("at least one pair");
+    let (mine, cpu) = std::thread::scope(|s| {
+        let others: Vec<_> = rest.iter_mut().map(|c| s.spawn(|| initiate(c, params, &quiet))).collect();
+        let mine = initiate(first, params, &progress);
+        let cpu = crate::sys::current_cpu();
+        let mine = others.into_iter().fold(mine, |acc, h| {
+            let other = h.join().expect("an initiator thread panicked");
+            match (acc, other) {
+                (Ok(mut a), Ok(b)) => {
+                    a.absorb(b);
+                    Ok(a)
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        });
+        (mine, cpu)
+    });
     display.finish();
     let mine = mine.map_err(|e| peer.transport_failure(e))?;
-    drop(conn); // the shm creator removes its mapping file here
+    drop(conns); // the shm creator removes its mapping files here
 
     let ch = &mut peer.channel;
     let report = match ch.recv("done")? {
@@ -158,7 +239,19 @@ fn run_one(
     run.shm_slots = shm_slots;
     run.shm_filesystem = shm_slots.map(|_| crate::sys::filesystem_name(&cfg.channels.shm_dir));
     run.extra_copy = shm_slots.is_some() && cfg.channels.copy;
+    run.concurrency = cfg.concurrency;
     Ok((run, samples))
+}
+
+fn initiate(
+    conn: &mut Connection,
+    params: &Params,
+    progress: &Progress,
+) -> Result<SideResult, TransportError> {
+    match conn {
+        Connection::Socket(t) => crate::pattern::initiate(t, params, progress),
+        Connection::Shm(t) => crate::pattern::initiate(t, params, progress),
+    }
 }
 
 fn expect_ready(ch: &mut Channel, test_id: u32) -> Result<()> {
@@ -219,6 +312,7 @@ fn merge(
         shm_slots: None,
         shm_filesystem: None,
         extra_copy: false,
+        concurrency: 1,
         duration_ns,
         latency_source: if hist.is_some() { source } else { "none" }.into(),
         latency_ns: hist.as_ref().map(|h| h.stats()),
@@ -234,17 +328,19 @@ fn merge(
     (run, samples)
 }
 
-/// The peer child process and the control channel on its stdin/stdout.
-struct PeerProcess {
-    child: Child,
+/// The peer: its control channel, and the child process when we started it.
+struct Peer {
     channel: Channel,
+    child: Option<Child>,
 }
 
-impl PeerProcess {
-    fn spawn(timeout: Duration) -> Result<PeerProcess> {
+impl Peer {
+    /// Starts `ipcbench peer` with the control channel on its stdin/stdout.
+    fn spawn(cfg: &RunConfig) -> Result<Peer> {
         let exe = std::env::current_exe().context("locating the ipcbench binary to start the peer")?;
         let mut child = Command::new(&exe)
-            .args(["peer", "--timeout-s", &timeout.as_secs().to_string()])
+            .args(["peer", "--timeout-s", &cfg.timeout.as_secs().to_string(), "--socket-dir"])
+            .arg(&cfg.socket_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -255,11 +351,24 @@ impl PeerProcess {
         cleanup::register_child(child.id());
         let rx: OwnedFd = child.stdout.take().expect("piped").into();
         let tx: OwnedFd = child.stdin.take().expect("piped").into();
-        Ok(PeerProcess { child, channel: Channel::new(rx, tx, "peer", timeout) })
+        Ok(Peer { channel: Channel::new(rx, tx, "peer", cfg.timeout), child: Some(child) })
     }
 
-    /// After a data-channel failure: the peer's own explanation if it sent one, else how the
-    /// peer process ended, else the transport error itself.
+    /// Listens on `<socket-dir>/ipcbench.ctl` and waits up to `wait` for a client.
+    fn accept_client(cfg: &RunConfig, wait: Duration) -> Result<Peer> {
+        let path = cfg.socket_dir.join(CONTROL_SOCKET);
+        let listener = Listener::bind_unix(&path, cfg.channels.file_mode)?;
+        eprintln!("waiting up to {wait:?} for an ipcbench client on {}", path.display());
+        let fd = listener
+            .accept(wait)
+            .map_err(|_| anyhow!("no ipcbench client connected to {} within {wait:?}", path.display()))?;
+        drop(listener); // removes the control socket file
+        let tx = fd.try_clone().context("duplicating the control socket")?;
+        Ok(Peer { channel: Channel::new(fd, tx, "client", cfg.timeout), child: None })
+    }
+
+    /// After a data-channel failure: the peer's own explanation if it sent one, else the
+    /// transport error itself.
     fn transport_failure(&mut self, e: TransportError) -> anyhow::Error {
         if let Err(ControlError::Remote { message, .. }) =
             self.channel.recv_within("error", Duration::from_millis(300))
@@ -269,11 +378,12 @@ impl PeerProcess {
         anyhow::Error::from(e)
     }
 
-    /// Adds how the peer process ended, when it has, to an error.
+    /// Adds how the peer process ended, when we started it and it has, to an error.
     fn explain(&mut self, e: anyhow::Error) -> anyhow::Error {
+        let Some(child) = self.child.as_mut() else { return e };
         let deadline = Instant::now() + Duration::from_millis(300);
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = child.try_wait() {
                 return e.context(format!("peer process exited ({status})"));
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -281,12 +391,13 @@ impl PeerProcess {
         e
     }
 
-    /// Waits for the peer to exit after `Bye`.
+    /// After `Bye`: waits for a child peer to exit.
     fn finish(mut self) -> Result<()> {
+        let Some(child) = self.child.as_mut() else { return Ok(()) };
         let deadline = Instant::now() + self.channel.timeout;
         loop {
-            if let Some(status) = self.child.try_wait()? {
-                cleanup::forget_child(self.child.id());
+            if let Some(status) = child.try_wait()? {
+                cleanup::forget_child(child.id());
                 if !status.success() {
                     bail!("the peer process exited with {status}");
                 }
@@ -300,13 +411,15 @@ impl PeerProcess {
     }
 }
 
-impl Drop for PeerProcess {
+impl Drop for Peer {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            cleanup::forget_child(child.id());
         }
-        cleanup::forget_child(self.child.id());
     }
 }
 

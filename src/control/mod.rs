@@ -59,8 +59,13 @@ pub enum Message {
         wait: WaitStrategy,
         timeout_ms: u64,
     },
-    /// Initiator to peer: connect to `endpoint` and take the peer's part of `params`.
-    Prepare { test_id: u32, transport: TransportKind, endpoint: Endpoint, params: Params },
+    /// Initiator to peer: read your `CLOCK_MONOTONIC` now (the clock check).
+    ClockProbe,
+    /// Peer to initiator: its `CLOCK_MONOTONIC` when it answered the probe.
+    ClockReply { peer_ns: u64 },
+    /// Initiator to peer: connect to every endpoint (one per concurrent pair; paths relative to
+    /// the socket directory) and take the peer's part of `params` on each.
+    Prepare { test_id: u32, transport: TransportKind, endpoints: Vec<Endpoint>, params: Params },
     /// Peer to initiator: connected and in its loop (the start barrier).
     Ready { test_id: u32 },
     /// Peer to initiator: its part is over. Followed by two blocks: its histogram (HdrHistogram
@@ -77,6 +82,8 @@ impl Message {
         match self {
             Message::Hello { .. } => "hello",
             Message::Plan { .. } => "plan",
+            Message::ClockProbe => "clock-probe",
+            Message::ClockReply { .. } => "clock-reply",
             Message::Prepare { .. } => "prepare",
             Message::Ready { .. } => "ready",
             Message::Done { .. } => "done",
@@ -92,6 +99,39 @@ impl Message {
             ipcbench_version: env!("CARGO_PKG_VERSION").into(),
             clock_ns: crate::measure::clock::now_ns(),
             environment: Environment::detect(),
+        }
+    }
+}
+
+/// Whether the two sides read the same `CLOCK_MONOTONIC`: every peer reading taken between
+/// the initiator's readings before and after it asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockCheck {
+    /// The clocks are one kernel clock: one-way latency (receive - send) is meaningful.
+    pub same_clock: bool,
+    pub probes: u32,
+    /// The largest distance of a peer reading outside its bracket, ns (0 when same).
+    pub worst_outside_ns: u64,
+    /// The shortest probe round trip, ns: the resolution of the check.
+    pub best_round_trip_ns: u64,
+}
+
+impl ClockCheck {
+    /// Judges probes of (initiator before, peer, initiator after).
+    pub fn from_probes(probes: &[(u64, u64, u64)]) -> ClockCheck {
+        let outside = |&(before, peer, after): &(u64, u64, u64)| {
+            if peer < before {
+                before - peer
+            } else {
+                peer.saturating_sub(after)
+            }
+        };
+        let worst_outside_ns = probes.iter().map(outside).max().unwrap_or(u64::MAX);
+        ClockCheck {
+            same_clock: !probes.is_empty() && worst_outside_ns == 0,
+            probes: probes.len() as u32,
+            worst_outside_ns,
+            best_round_trip_ns: probes.iter().map(|(b, _, a)| a - b).min().unwrap_or(0),
         }
     }
 }
@@ -366,6 +406,17 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(5));
         drop(b);
         assert!(matches!(a.recv("ready"), Err(ControlError::Closed("peer"))));
+    }
+
+    #[test]
+    fn clocks_match_only_when_every_reading_falls_inside_its_bracket() {
+        let same = ClockCheck::from_probes(&[(100, 150, 200), (300, 300, 310)]);
+        assert!(same.same_clock);
+        assert_eq!(same.best_round_trip_ns, 10);
+        let offset = ClockCheck::from_probes(&[(100, 150, 200), (300, 5_000, 310)]);
+        assert!(!offset.same_clock);
+        assert_eq!(offset.worst_outside_ns, 4_690);
+        assert!(!ClockCheck::from_probes(&[]).same_clock);
     }
 
     #[test]

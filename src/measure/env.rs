@@ -83,8 +83,12 @@ fn container_evidence() -> Option<String> {
     if std::path::Path::new("/run/.containerenv").exists() {
         return Some("/run/.containerenv".into());
     }
-    if std::path::Path::new("/.dockerenv").exists() {
-        return Some("/.dockerenv".into());
+    // Docker creates /.dockerenv, but a VM or machine image built from a container image can
+    // carry one too: it counts only with the root on an overlay, as a container's is.
+    if std::path::Path::new("/.dockerenv").exists()
+        && crate::sys::filesystem_name(std::path::Path::new("/")) == "overlayfs"
+    {
+        return Some("/.dockerenv on an overlay root".into());
     }
     if let Ok(c) = std::env::var("container") {
         return Some(format!("container={c}"));

@@ -31,6 +31,8 @@ pub struct Summary {
     pub environment: Environment,
     /// The machine the peer ran on (differs from `environment` across a container boundary).
     pub peer_environment: Option<Environment>,
+    /// Whether initiator and peer read one `CLOCK_MONOTONIC` (one-way needs it).
+    pub clock_check: Option<crate::control::ClockCheck>,
     /// One entry per finished (transport, pattern, size, repetition), in run order.
     pub runs: Vec<RunResult>,
     /// Set when the invocation stopped early: what went wrong. The runs above still stand.
@@ -61,6 +63,8 @@ pub struct RunResult {
     /// Filesystem of the mapping file (shm only): tmpfs (`--shm-dir /dev/shm`) is faster than a
     /// disk-backed page cache here, so compare shm results only on the same one.
     pub shm_filesystem: Option<String>,
+    /// Independent pairs measured at once; latency histograms and counts are merged over them.
+    pub concurrency: u32,
     /// Whether each side added one explicit copy (shm `--copy`); sockets always copy in the kernel.
     pub extra_copy: bool,
     /// Length of the recorded phase on the recording side.

@@ -174,6 +174,31 @@ pub struct SideResult {
     pub samples: Vec<Sample>,
 }
 
+impl SideResult {
+    /// Adds the results of another concurrent pair to these.
+    pub fn absorb(&mut self, o: SideResult) {
+        self.histogram.add(&o.histogram);
+        self.sent += o.sent;
+        self.received += o.received;
+        self.out_of_order += o.out_of_order;
+        self.corrupt += o.corrupt;
+        let earliest = |a: u64, b: u64| {
+            if a == 0 {
+                b
+            } else if b == 0 {
+                a
+            } else {
+                a.min(b)
+            }
+        };
+        self.first_recv_ns = earliest(self.first_recv_ns, o.first_recv_ns);
+        self.last_recv_ns = self.last_recv_ns.max(o.last_recv_ns);
+        self.start_ns = earliest(self.start_ns, o.start_ns);
+        self.end_ns = self.end_ns.max(o.end_ns);
+        self.samples.extend(o.samples);
+    }
+}
+
 /// Shared progress counter: messages done, stored every 1,024 messages (one relaxed store).
 #[derive(Debug, Default)]
 pub struct Progress(AtomicU64);

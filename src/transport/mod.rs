@@ -132,6 +132,9 @@ pub struct ChannelOptions {
     pub shm_slots: Option<usize>,
     /// One explicit copy per side on shm.
     pub copy: bool,
+    /// Mode of the files made in these directories: 0600, or 0660 when the socket directory is
+    /// shared with a group (a container's user).
+    pub file_mode: u32,
 }
 
 /// The initiator's side of a data channel before the peer has connected.
@@ -141,19 +144,22 @@ pub enum DataListener {
 }
 
 impl DataListener {
-    /// Creates the channel for test `test_id`: files are named `ipcbench-<pid>-<test_id>.*`.
+    /// Creates the channel for pair `pair` of test `test_id`: files are named
+    /// `ipcbench-<pid>-<test_id>-<pair>.*`.
     pub fn open(
         kind: TransportKind,
         o: &ChannelOptions,
         test_id: u32,
+        pair: u32,
         size_bytes: usize,
         pattern: crate::pattern::Pattern,
     ) -> anyhow::Result<Self> {
-        let name = format!("ipcbench-{}-{test_id}", std::process::id());
+        let name = format!("ipcbench-{}-{test_id}-{pair}", std::process::id());
         Ok(match kind {
-            TransportKind::Uds => {
-                DataListener::Socket(Listener::bind_unix(&o.socket_dir.join(format!("{name}.sock")))?)
-            }
+            TransportKind::Uds => DataListener::Socket(Listener::bind_unix(
+                &o.socket_dir.join(format!("{name}.sock")),
+                o.file_mode,
+            )?),
             TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp_loopback()?),
             TransportKind::Shm => DataListener::Shm(shm::ShmListener::create(
                 &o.shm_dir.join(format!("{name}.shm")),
@@ -161,6 +167,7 @@ impl DataListener {
                 size_bytes,
                 o.shm_slots.unwrap_or_else(|| shm::default_slots(size_bytes, pattern)),
                 o.copy,
+                o.file_mode,
             )?),
         })
     }

@@ -31,6 +31,46 @@ pub enum Endpoint {
     Shm(super::shm::ShmEndpoint),
 }
 
+impl Endpoint {
+    /// The endpoint as the peer should be told it: paths inside `dir` (the socket directory)
+    /// become relative, since the peer may see that directory elsewhere (a bind mount).
+    pub fn relative_to(self, dir: &Path) -> Endpoint {
+        let rel = |p: PathBuf| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or(p);
+        match self {
+            Endpoint::Unix(p) => Endpoint::Unix(rel(p)),
+            Endpoint::Tcp(a) => Endpoint::Tcp(a),
+            Endpoint::Shm(s) => Endpoint::Shm(super::shm::ShmEndpoint {
+                mapping: rel(s.mapping),
+                liveness: rel(s.liveness),
+                ..s
+            }),
+        }
+    }
+
+    /// The endpoint as this side sees it: relative paths are inside `dir`, this side's socket
+    /// directory. Paths may not climb out of it.
+    pub fn resolve(self, dir: &Path) -> Result<Endpoint> {
+        let abs = |p: PathBuf| -> Result<PathBuf> {
+            if p.is_absolute() {
+                return Ok(p);
+            }
+            if p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                bail!("endpoint path {} leaves the socket directory", p.display());
+            }
+            Ok(dir.join(p))
+        };
+        Ok(match self {
+            Endpoint::Unix(p) => Endpoint::Unix(abs(p)?),
+            Endpoint::Tcp(a) => Endpoint::Tcp(a),
+            Endpoint::Shm(s) => Endpoint::Shm(super::shm::ShmEndpoint {
+                mapping: abs(s.mapping)?,
+                liveness: abs(s.liveness)?,
+                ..s
+            }),
+        })
+    }
+}
+
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -52,7 +92,10 @@ impl Listener {
     ///
     /// A socket file left by a crashed run (nobody accepts on it) is replaced; a live socket, a
     /// symlink or any other kind of file at `path` is an error and is left alone.
-    pub fn bind_unix(path: &Path) -> Result<Listener> {
+    ///
+    /// The socket file gets `mode` (0600, or 0660 to share it with the socket directory's
+    /// group, e.g. a container's user).
+    pub fn bind_unix(path: &Path, mode: u32) -> Result<Listener> {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
                 Ok(_) => bail!("{} is in use by another running process", path.display()),
@@ -69,6 +112,10 @@ impl Listener {
         let listener =
             UnixListener::bind(path).with_context(|| format!("binding Unix socket {}", path.display()))?;
         cleanup::register_file(path);
+        // Connecting needs write permission on the socket file: only the owner (and the group
+        // with 0660) may. Until now it had the umask's mode, which never grants others write.
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
         Ok(Listener::Unix { listener, path: path.to_path_buf() })
     }
 
@@ -312,7 +359,7 @@ mod tests {
     ) -> (SocketTransport, SocketTransport, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let listener = match kind {
-            "uds" => Listener::bind_unix(&dir.path().join("t.sock")).unwrap(),
+            "uds" => Listener::bind_unix(&dir.path().join("t.sock"), 0o600).unwrap(),
             _ => Listener::bind_tcp_loopback().unwrap(),
         };
         let ep = listener.endpoint().unwrap();
@@ -367,7 +414,7 @@ mod tests {
     fn a_silent_peer_is_a_timeout_not_a_hang() {
         for wait in [WaitStrategy::Block, WaitStrategy::Spin, WaitStrategy::Hybrid] {
             let dir = tempfile::tempdir().unwrap();
-            let listener = Listener::bind_unix(&dir.path().join("t.sock")).unwrap();
+            let listener = Listener::bind_unix(&dir.path().join("t.sock"), 0o600).unwrap();
             let ep = listener.endpoint().unwrap();
             let _client = connect(&ep, Duration::from_secs(5)).unwrap();
             let fd = listener.accept(Duration::from_secs(5)).unwrap();
@@ -384,13 +431,13 @@ mod tests {
         let path = dir.path().join("s.sock");
         drop(UnixListener::bind(&path).unwrap()); // leaves the file behind, like a crash
         assert!(path.exists());
-        let live = Listener::bind_unix(&path).unwrap();
-        let err = Listener::bind_unix(&path).err().unwrap();
+        let live = Listener::bind_unix(&path, 0o600).unwrap();
+        let err = Listener::bind_unix(&path, 0o600).err().unwrap();
         assert!(err.to_string().contains("in use"), "{err}");
         drop(live);
         assert!(!path.exists(), "listener removes its socket file");
         std::fs::write(&path, b"data").unwrap();
-        let err = Listener::bind_unix(&path).err().unwrap();
+        let err = Listener::bind_unix(&path, 0o600).err().unwrap();
         assert!(err.to_string().contains("not a socket"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), b"data");
     }

@@ -72,9 +72,10 @@ impl ShmListener {
         size_bytes: usize,
         slot_count: usize,
         copy: bool,
+        mode: u32,
     ) -> Result<Self> {
-        let region = Region::create(mapping, size_bytes, slot_count)?;
-        let liveness_listener = Listener::bind_unix(liveness)?;
+        let region = Region::create(mapping, size_bytes, slot_count, mode)?;
+        let liveness_listener = Listener::bind_unix(liveness, mode)?;
         let endpoint = ShmEndpoint {
             mapping: mapping.to_path_buf(),
             liveness: liveness.to_path_buf(),

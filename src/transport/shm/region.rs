@@ -72,14 +72,15 @@ impl Region {
     /// Creates the file at `path` exclusively and initialises it for messages of `size_bytes`.
     /// A file left by a crashed run (its creator no longer exists) is replaced; anything else
     /// at `path`, a symlink included, is an error.
-    pub fn create(path: &Path, size_bytes: usize, slot_count: usize) -> Result<Region> {
+    /// The file gets `mode` (0600, or 0660 to share it with the directory's group).
+    pub fn create(path: &Path, size_bytes: usize, slot_count: usize, mode: u32) -> Result<Region> {
         let (geo, ring_bytes) = layout(size_bytes, slot_count);
         let total = PAGE + 2 * ring_bytes;
-        let file = match create_exclusive(path) {
+        let file = match create_exclusive(path, mode) {
             Err(e) if e == rustix::io::Errno::EXIST && stale(path) => {
                 eprintln!("note: removed stale shared-memory file {} left by an earlier run", path.display());
                 std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
-                create_exclusive(path)
+                create_exclusive(path, mode)
             }
             other => other,
         }
@@ -257,12 +258,14 @@ impl Drop for Region {
     }
 }
 
-fn create_exclusive(path: &Path) -> Result<File, rustix::io::Errno> {
+fn create_exclusive(path: &Path, mode: u32) -> Result<File, rustix::io::Errno> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
+        Mode::from_raw_mode(mode),
     )?;
+    // The umask may have taken bits away; set exactly `mode`.
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
     Ok(File::from(fd))
 }
 
@@ -289,7 +292,7 @@ mod tests {
     fn attach_refuses_a_header_that_does_not_match() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.shm");
-        let _r = Region::create(&path, 64, 8).unwrap();
+        let _r = Region::create(&path, 64, 8, 0o600).unwrap();
         let t = Duration::from_secs(1);
         let err = Region::attach(&path, 128, 8, t).err().unwrap().to_string();
         assert!(err.contains("slot size is 64, expected 128"), "{err}");
@@ -307,16 +310,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.shm");
-        let r = Region::create(&path, 64, 2).unwrap();
+        let r = Region::create(&path, 64, 2, 0o600).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let err = Region::create(&path, 64, 2).err().unwrap().to_string();
+        let err = Region::create(&path, 64, 2, 0o600).err().unwrap().to_string();
         assert!(err.contains("in use"), "a live creator's file is not replaced: {err}");
         drop(r);
         assert!(!path.exists(), "the creator removes its file");
         let target = dir.path().join("target");
         std::fs::write(&target, b"precious").unwrap();
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let err = Region::create(&path, 64, 2).err().unwrap().to_string();
+        let err = Region::create(&path, 64, 2, 0o600).err().unwrap().to_string();
         assert!(err.contains("in use") || err.contains("symlink"), "{err}");
         let err = Region::attach(&path, 64, 2, Duration::from_millis(50)).err().unwrap().to_string();
         assert!(err.contains("symlink"), "{err}");
@@ -327,14 +330,14 @@ mod tests {
     fn a_file_left_by_a_dead_creator_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.shm");
-        let r = Region::create(&path, 64, 2).unwrap();
+        let r = Region::create(&path, 64, 2, 0o600).unwrap();
         let bytes = r.map.to_vec();
         drop(r);
         let mut bytes = bytes;
         let off = std::mem::offset_of!(RegionHeader, creator_pid);
         bytes[off..off + 4].copy_from_slice(&2_147_483_600u32.to_le_bytes()); // no such process
         std::fs::write(&path, &bytes).unwrap();
-        let r = Region::create(&path, 64, 2).unwrap();
+        let r = Region::create(&path, 64, 2, 0o600).unwrap();
         assert_eq!(r.creator_pid(), std::process::id());
     }
 }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A real host <-> container test with one engine:
+#
+#   .ci/container-test.sh podman|docker
+#
+# Installs the engine when missing (Debian packages; starts and later stops dockerd for docker),
+# builds the FROM-scratch image, starts the client container, runs `ipcbench host` over uds, tcp
+# and shm, checks the JSON summary (every run present, counts right, the client says it is in a
+# container, one clock), stops the container and checks that nothing is left behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+engine=${1:?usage: $0 podman|docker}
+export ENGINE=$engine IPCBENCH_CONTAINER=ipcbench-ci-$engine
+out=output/ci-$engine.json
+dockerd_pid=
+
+install() {
+  [ "$(id -u)" = 0 ] || { echo "container-test: need root to install $*" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+cleanup() {
+  ./run_container_server.sh stop >/dev/null 2>&1 || true
+  if [ -n "$dockerd_pid" ]; then
+    kill "$dockerd_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+  rm -f "$out" output/ci-"$engine"-*.json
+}
+trap cleanup EXIT
+
+case "$engine" in
+  podman)
+    { command -v podman >/dev/null && command -v runc >/dev/null; } || install podman runc
+    ;;
+  docker)
+    command -v dockerd >/dev/null || install docker.io
+    if ! docker info >/dev/null 2>&1; then
+      dockerd --iptables=false --bridge=none >/tmp/ipcbench-dockerd.log 2>&1 &
+      dockerd_pid=$!
+      for _ in $(seq 1 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+      docker info >/dev/null 2>&1 || { echo "dockerd did not come up:" >&2; tail -5 /tmp/ipcbench-dockerd.log >&2; exit 1; }
+    fi
+    ;;
+  *) echo "usage: $0 podman|docker" >&2; exit 2 ;;
+esac
+
+./run_container_server.sh build
+./run_container_server.sh start
+OUTPUT_FILE=$out TRANSPORT=uds,tcp,shm PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >/dev/null
+OUTPUT_FILE=output/ci-$engine-pairs.json TRANSPORT=shm,uds PATTERN=round-trip ./run_host_client.sh 300 4096 2 >/dev/null
+python3 - "$out" "output/ci-$engine-pairs.json" <<'PY'
+import json, sys
+def check(path, configs, per_run):
+    d = json.load(open(path))
+    assert d["error"] is None, d["error"]
+    got = sorted((r["transport"], r["pattern"]) for r in d["runs"])
+    assert got == sorted(configs), f"{path}: runs {got}"
+    for r in d["runs"]:
+        i = r["integrity"]
+        assert i["received"] == per_run and i["sent"] == per_run, f"{path}: {r['transport']} {r['pattern']}: {i}"
+        assert i["out_of_order"] == 0 and i["corrupt"] == 0, i
+    assert d["peer_environment"]["in_container"], "the client should say it runs in a container"
+    assert not d["environment"]["in_container"] or d["environment"]["container_evidence"], "host env"
+    assert d["clock_check"]["same_clock"], d["clock_check"]
+check(sys.argv[1], [(t, p) for t in ("uds", "tcp", "shm") for p in ("round-trip", "one-way")], 500)
+check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
+print("container-test: summaries check out")
+PY
+./run_container_server.sh stop
+left=$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")
+[ -z "$left" ] || { echo "container-test: container left behind: $left" >&2; exit 1; }
+files=$(find sockets -mindepth 1 ! -name .gitkeep)
+[ -z "$files" ] || { echo "container-test: files left in sockets/: $files" >&2; exit 1; }
+echo "container-test ($engine): ok"

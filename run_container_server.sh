@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds and runs the ipcbench client container that `ipcbench host` (run_host_client.sh) talks
+# to over the bind-mounted ./sockets directory.
+#
+#   ./run_container_server.sh build|start|stop|status|logs
+#
+# ENGINE=podman|docker picks the engine (default: podman if installed, else docker).
+# IPCBENCH_CONTAINER (default ipcbench-client) and IPCBENCH_IMAGE (default
+# localhost/ipcbench-client:latest)
+# name what it makes. Docker needs a running daemon; podman runs with container/containers.conf.
+set -euo pipefail
+cd "$(dirname "$0")"
+name=${IPCBENCH_CONTAINER:-ipcbench-client}
+image=${IPCBENCH_IMAGE:-localhost/ipcbench-client:latest}
+# The unprivileged user and group of the image (container/Containerfile).
+container_gid=10001
+
+usage() {
+  echo "usage: $0 build|start|stop|status|logs   (ENGINE=podman|docker)" >&2
+  exit 2
+}
+[ $# -eq 1 ] || usage
+
+engine=${ENGINE:-}
+if [ -z "$engine" ]; then
+  if command -v podman >/dev/null; then engine=podman
+  elif command -v docker >/dev/null; then engine=docker
+  else echo "error: neither podman nor docker is installed (apt-get install -y podman runc)" >&2; exit 1
+  fi
+fi
+case "$engine" in
+  podman) export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/container/containers.conf} ;;
+  docker) ;;
+  *) echo "error: ENGINE must be podman or docker, not '$engine'" >&2; exit 2 ;;
+esac
+command -v "$engine" >/dev/null || { echo "error: $engine is not installed" >&2; exit 1; }
+if [ "$engine" = docker ] && ! docker info >/dev/null 2>&1; then
+  echo "error: the docker daemon is not running (start it, e.g. dockerd --iptables=false --bridge=none &)" >&2
+  exit 1
+fi
+
+state() { "$engine" inspect --format '{{.State.Status}}' "$name" 2>/dev/null || echo absent; }
+
+case "$1" in
+  build)
+    triple=$(rustc -vV | sed -n 's/^host: //p')
+    RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --quiet --target "$triple" --bin ipcbench
+    ctx=target/container-context
+    rm -rf "$ctx" && mkdir -p "$ctx"
+    cp "target/$triple/release/ipcbench" "$ctx/ipcbench"
+    strip "$ctx/ipcbench" 2>/dev/null || true
+    cp container/Containerfile "$ctx/Containerfile"
+    "$engine" build -q -t "$image" -f "$ctx/Containerfile" "$ctx" >/dev/null
+    echo "built $image with $engine"
+    ;;
+  start)
+    "$engine" image inspect "$image" >/dev/null 2>&1 || { echo "error: no image $image: run '$0 build' first" >&2; exit 1; }
+    # The socket directory is shared with the container's group only: never world-writable.
+    mkdir -p sockets output
+    chgrp "$container_gid" sockets output
+    chmod 2770 sockets output
+    "$engine" rm -f "$name" >/dev/null 2>&1 || true
+    limits=()
+    if [ "$engine" = podman ]; then
+      nofile=$(ulimit -Hn)
+      nproc=$(ulimit -Hu)
+      pid_max=$(cat /proc/sys/kernel/pid_max)
+      if [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; then nproc=$pid_max; fi
+      [ "$nofile" = unlimited ] && nofile=1048576
+      limits=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
+    fi
+    # --init: a static binary as PID 1 would ignore SIGTERM. Host network: TCP on 127.0.0.1.
+    # Host IPC: /dev/shm is shared too, for --shm-dir under /dev/shm.
+    "$engine" run -d --name "$name" --init --network host --ipc host --user "$container_gid:$container_gid" \
+      "${limits[@]}" -v "$PWD/sockets:/app/sockets" -v "$PWD/output:/app/output" "$image" >/dev/null
+    for _ in $(seq 1 50); do
+      [ "$(state)" = running ] && { echo "started $name ($engine); it waits for a host on ./sockets/ipcbench.ctl"; exit 0; }
+      sleep 0.2
+    done
+    echo "error: $name did not start; its logs:" >&2
+    "$engine" logs "$name" >&2 || true
+    exit 1
+    ;;
+  stop)
+    if [ "$(state)" = absent ]; then echo "$name is not there"; exit 0; fi
+    "$engine" rm -f -t 0 "$name" >/dev/null 2>&1 || "$engine" rm -f "$name" >/dev/null
+    echo "stopped and removed $name"
+    ;;
+  status)
+    s=$(state)
+    echo "$name: $s ($engine)"
+    [ "$s" = running ]
+    ;;
+  logs)
+    [ "$(state)" != absent ] || { echo "error: no container $name" >&2; exit 1; }
+    "$engine" logs "$name"
+    ;;
+  *) usage ;;
+esac

@@ -1,0 +1,254 @@
+//! `ipcbench host` and `ipcbench client` on one machine (the container case is .ci/container-test.sh):
+//! the control protocol, the clock check, concurrency and failures on either side.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("ipcbench")
+}
+
+fn client(s: &Scratch, extra: &[&str]) -> Child {
+    Command::new(bin())
+        .args(["client", "--timeout-s", "5", "--socket-dir"])
+        .arg(s.sockets())
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn host(s: &Scratch, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("host")
+        .args(args)
+        .args(["--quiet", "--timeout-s", "5", "--client-timeout-s", "10", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out());
+    c
+}
+
+fn stderr_of(c: &mut Child) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(c.stderr.as_mut().unwrap(), &mut text).unwrap();
+    text
+}
+
+fn wait_exit(c: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st;
+        }
+        if start.elapsed() > limit {
+            let _ = c.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn host_and_client_measure_every_transport_with_merged_pairs() {
+    let s = Scratch::new();
+    let mut c = client(&s, &[]);
+    let st =
+        host(&s, &["-t", "all", "-p", "all", "-s", "64,1KiB", "-n", "300", "--concurrency", "3", "--verify"])
+            .status()
+            .unwrap();
+    assert!(st.success());
+    assert!(wait_exit(&mut c, Duration::from_secs(10)).success(), "the client ends with the session");
+    let sum = s.summary();
+    assert!(sum["clock_check"]["same_clock"].as_bool().unwrap());
+    assert_eq!(sum["clock_check"]["probes"], 16);
+    let runs = sum["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3 * 3 * 2);
+    for r in runs {
+        let what = format!("{} {} {}", r["transport"], r["pattern"], r["size_bytes"]);
+        assert_eq!(r["concurrency"], 3, "{what}");
+        assert_eq!(r["integrity"]["sent"], 900, "{what}: three pairs of 300");
+        assert_eq!(r["integrity"]["received"], 900, "{what}");
+        assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
+        assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
+        if r["pattern"] != "throughput" {
+            assert_eq!(r["latency_ns"]["samples"], 900, "{what}: histograms of all pairs merged");
+        }
+    }
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
+
+#[test]
+fn a_serving_client_takes_one_host_after_another() {
+    let s = Scratch::new();
+    let mut c = client(&s, &["--serve"]);
+    for _ in 0..2 {
+        assert!(host(&s, &["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "50"])
+            .status()
+            .unwrap()
+            .success());
+    }
+    assert!(c.try_wait().unwrap().is_none(), "still serving");
+    c.kill().unwrap();
+    let _ = c.wait();
+}
+
+#[test]
+fn a_host_without_client_and_a_client_without_host_give_up_with_a_clear_error() {
+    let s = Scratch::new();
+    let start = Instant::now();
+    let out = host(&s, &["-n", "5", "--client-timeout-s", "1"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Error: no ipcbench client connected to") && err.contains("ipcbench.ctl"), "{err}");
+    assert!(s.leftovers().is_empty(), "the control socket is removed: {:?}", s.leftovers());
+    let out = Command::new(bin())
+        .args(["client", "--connect-timeout-s", "1", "--socket-dir"])
+        .arg(s.sockets())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Error: no ipcbench host on") && err.contains("within 1s"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+/// A fake client: connects to the control socket and sends `frame` instead of a proper hello.
+fn fake_client_says(s: &Scratch, frame: Vec<u8>) -> String {
+    let mut h = host(s, &["-n", "5"]).stderr(Stdio::piped()).spawn().unwrap();
+    let ctl = s.sockets().join("ipcbench.ctl");
+    let start = Instant::now();
+    let mut sock = loop {
+        if let Ok(sock) = UnixStream::connect(&ctl) {
+            break sock;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "host never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    sock.write_all(&frame).unwrap();
+    let st = wait_exit(&mut h, Duration::from_secs(10));
+    assert!(!st.success());
+    let err = stderr_of(&mut h);
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    err
+}
+
+fn json_frame(v: serde_json::Value) -> Vec<u8> {
+    let body = serde_json::to_vec(&v).unwrap();
+    let mut f = (body.len() as u32).to_le_bytes().to_vec();
+    f.push(1);
+    f.extend(body);
+    f
+}
+
+#[test]
+fn a_client_of_another_protocol_version_is_refused_naming_both_versions() {
+    let s = Scratch::new();
+    let env = serde_json::to_value(ipcbench::measure::env::Environment::detect()).unwrap();
+    let hello = serde_json::json!({
+        "type": "hello", "magic": "ipcbench-control", "protocol_version": 7,
+        "ipcbench_version": "9.9.9", "clock_ns": 1, "environment": env,
+    });
+    let err = fake_client_says(&s, json_frame(hello));
+    assert!(err.contains("version 7") && err.contains("version 1"), "{err}");
+}
+
+#[test]
+fn malformed_oversized_and_unknown_control_messages_end_the_session_with_a_named_error() {
+    let s = Scratch::new();
+    let err = fake_client_says(&s, vec![4, 0, 0, 0, 1, b'n', b'o', b'p', b'e']);
+    assert!(err.contains("malformed control frame from the client"), "{err}");
+    let err = fake_client_says(&s, vec![0xff, 0xff, 0xff, 0x7f, 1]);
+    assert!(err.contains("exceeds the"), "{err}");
+    let err = fake_client_says(&s, json_frame(serde_json::json!({"type": "teleport"})));
+    assert!(err.contains("teleport"), "{err}");
+    let err = fake_client_says(&s, json_frame(serde_json::json!({"type": "bye"})));
+    assert!(err.contains("expected a hello message from the client, got bye"), "{err}");
+}
+
+#[test]
+fn a_client_that_dies_mid_run_fails_the_host_naming_the_run_and_keeping_earlier_results() {
+    let s = Scratch::new();
+    let mut c = client(&s, &[]);
+    let mut h = Command::new(bin())
+        .args(["host", "-t", "uds", "-p", "round-trip", "-s", "64,128", "--duration", "1500ms", "--quiet"])
+        .args(["--timeout-s", "3", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first run (64 B) takes 1.5 s; kill the client during the second.
+    std::thread::sleep(Duration::from_millis(2500));
+    c.kill().unwrap();
+    let _ = c.wait();
+    let st = wait_exit(&mut h, Duration::from_secs(10));
+    assert!(!st.success());
+    let err = stderr_of(&mut h);
+    assert!(err.contains("round-trip over uds with 128 B messages"), "{err}");
+    let sum = s.summary();
+    assert_eq!(sum["runs"].as_array().unwrap().len(), 1, "the finished run is kept");
+    assert!(sum["error"].as_str().unwrap().contains("128 B"));
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
+
+#[test]
+fn a_world_writable_socket_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    std::fs::set_permissions(s.sockets(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = host(&s, &["-n", "5"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is world-writable"));
+}
+
+#[test]
+fn a_group_shared_socket_directory_gets_group_files_and_a_private_one_owner_files() {
+    use std::os::unix::fs::PermissionsExt;
+    for (dir_mode, want) in [(0o700, 0o600), (0o2770, 0o660)] {
+        let s = Scratch::new();
+        std::fs::set_permissions(s.sockets(), std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        let mut h = Command::new(bin())
+            .args([
+                "run",
+                "-t",
+                "shm",
+                "-p",
+                "round-trip",
+                "-s",
+                "64",
+                "--duration",
+                "3s",
+                "-q",
+                "--socket-dir",
+            ])
+            .arg(s.sockets())
+            .arg("--out")
+            .arg(s.out())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let mapping = loop {
+            let found = std::fs::read_dir(s.sockets())
+                .unwrap()
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().ends_with(".shm"));
+            if let Some(e) = found {
+                break e.path();
+            }
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mode = std::fs::metadata(&mapping).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, want, "dir {dir_mode:o}");
+        h.kill().unwrap();
+        let _ = h.wait();
+    }
+}
