@@ -71,7 +71,10 @@ case "$1" in
     fi
     # --init: a static binary as PID 1 would ignore SIGTERM. Host network: TCP on 127.0.0.1.
     # Host IPC: /dev/shm is shared too, for --shm-dir under /dev/shm.
-    "$engine" run -d --name "$name" --init --network host --ipc host --user "$container_gid:$container_gid" \
+    # EXTRA_RUN_ARGS: more engine flags, e.g. --security-opt seccomp=unconfined to measure
+    # without the syscall filter (it costs every syscall; see the README).
+    # shellcheck disable=SC2086
+    "$engine" run -d --name "$name" --init --network host --ipc host --user "$container_gid:$container_gid" ${EXTRA_RUN_ARGS:-} \
       "${limits[@]}" -v "$PWD/sockets:/app/sockets" -v "$PWD/output:/app/output" "$image" >/dev/null
     for _ in $(seq 1 50); do
       [ "$(state)" = running ] && { echo "started $name ($engine); it waits for a host on ./sockets/ipcbench.ctl"; exit 0; }
