@@ -34,6 +34,19 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// One self-contained HTML report with latency CDFs, histograms and charts against message
+    /// size; several files are overlaid and compared against the first.
+    Report {
+        /// Result files (the first is the baseline for relative changes).
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// The HTML file to write.
+        #[arg(long, short, default_value = "report.html")]
+        out: PathBuf,
+        /// Also write every chart as its own SVG file in this directory.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
     /// Convert a result file for a CI dashboard (Bencher, github-action-benchmark).
     Export {
         /// The result file.

@@ -159,6 +159,9 @@ pub fn config_label(r: &RunResult) -> String {
     if let Some(n) = r.shm_slots {
         let _ = write!(s, " slots {n}");
     }
+    if let Some(fs) = &r.shm_filesystem {
+        let _ = write!(s, " on {fs}");
+    }
     if r.extra_copy {
         s.push_str(" copy");
     }

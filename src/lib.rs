@@ -12,5 +12,6 @@ pub mod control;
 pub mod export;
 pub mod measure;
 pub mod pattern;
+pub mod report;
 pub mod sys;
 pub mod transport;

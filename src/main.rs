@@ -41,6 +41,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Compare { baseline, current, max_regression, strict }) => {
             compare(&baseline, &current, max_regression.as_ref(), strict)
         }
+        Some(Command::Report { results, out, svg }) => {
+            let n = ipcbench::report::run(&results, &out, svg.as_deref())?;
+            eprintln!("{n} charts written to {}", out.display());
+            Ok(())
+        }
         Some(Command::Export { result, format, out }) => {
             let summary = Summary::read(&result)?;
             let text =

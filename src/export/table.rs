@@ -43,6 +43,9 @@ impl Exporter for TableExporter {
     }
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
+        for line in fastest(&summary.runs) {
+            self.emit(&line);
+        }
         if let Some(first) = summary.runs.first() {
             let p = &first.placement;
             let pin = match (p.initiator_cpu, p.peer_cpu) {
@@ -56,6 +59,40 @@ impl Exporter for TableExporter {
         }
         Ok(())
     }
+}
+
+/// For every (pattern, size) measured over more than one transport, which transport was
+/// fastest: lowest median p50, or most bytes/s for throughput.
+pub fn fastest(runs: &[RunResult]) -> Vec<String> {
+    use crate::compare::{spread, Metric};
+    use std::collections::BTreeMap;
+    let mut by: BTreeMap<(crate::pattern::Pattern, usize), BTreeMap<&'static str, Vec<&RunResult>>> =
+        BTreeMap::new();
+    for r in runs {
+        by.entry((r.pattern, r.size_bytes)).or_default().entry(r.transport.name()).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for ((pattern, size), transports) in by {
+        if transports.len() < 2 {
+            continue;
+        }
+        let metric =
+            if pattern == crate::pattern::Pattern::Throughput { Metric::Throughput } else { Metric::P50 };
+        let best =
+            transports.iter().filter_map(|(t, rs)| Some((*t, spread(rs, metric)?.median))).min_by(|a, b| {
+                let (x, y) = if metric == Metric::Throughput { (-a.1, -b.1) } else { (a.1, b.1) };
+                x.total_cmp(&y)
+            });
+        if let Some((t, v)) = best {
+            let shown = if metric == Metric::Throughput {
+                format!("{:.1} MB/s", v / 1e6)
+            } else {
+                format_ns(v as u64)
+            };
+            out.push(format!("* fastest {pattern} at {}: {t} ({shown})", format_bytes(size as u64)));
+        }
+    }
+    out
 }
 
 /// One table row.

@@ -73,6 +73,25 @@ impl LatencyHistogram {
         self.inner.value_at_quantile(q)
     }
 
+    /// Points of the cumulative distribution, (latency ns, fraction of samples at or below),
+    /// at fine steps and denser in the tail, for plotting.
+    pub fn cdf_points(&self) -> Vec<(u64, f64)> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut qs: Vec<f64> = (0..=990).map(|i| i as f64 / 1000.0).collect();
+        qs.extend((1..=90).map(|i| 0.99 + i as f64 / 10_000.0));
+        qs.extend((1..=100).map(|i| 0.999 + i as f64 / 100_000.0));
+        let mut pts: Vec<(u64, f64)> = qs.into_iter().map(|q| (self.inner.value_at_quantile(q), q)).collect();
+        pts.dedup_by_key(|p| p.0);
+        pts
+    }
+
+    /// Samples in each bin `[edges[i], edges[i + 1])`, for a histogram chart.
+    pub fn counts_between(&self, edges: &[u64]) -> Vec<u64> {
+        edges.windows(2).map(|w| self.inner.count_between(w[0], w[1].saturating_sub(1).max(w[0]))).collect()
+    }
+
     /// The summary statistics of the recorded samples.
     pub fn stats(&self) -> LatencyStats {
         let h = &self.inner;

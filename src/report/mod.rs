@@ -1,0 +1,347 @@
+//! `ipcbench report`: one self-contained HTML file (inline SVG, no scripts, no fetches) from one
+//! or more result files, and optionally every chart as its own SVG file.
+//!
+//! Repetitions of a configuration are merged: histograms bucket by bucket for the CDFs, medians
+//! for the charts against message size. With several files every chart overlays them, each
+//! series named `transport · file`, and a table shows the relative changes against the first.
+
+pub mod charts;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::compare::{self, Metric};
+use crate::export::table::{format_bytes, format_ns};
+use crate::measure::histogram::LatencyHistogram;
+use crate::measure::summary::{RunResult, Summary};
+use crate::pattern::Pattern;
+use charts::SizeSeries;
+
+/// A loaded result file.
+pub struct Input {
+    /// How the file is named in legends: its file name.
+    pub name: String,
+    pub summary: Summary,
+}
+
+impl Input {
+    /// Reads a result file, checking it has what the report draws from.
+    pub fn load(path: &Path) -> Result<Input> {
+        let summary = Summary::read(path)?;
+        if summary.runs.is_empty() {
+            bail!("{} holds no runs", path.display());
+        }
+        if let Some(r) = summary.runs.iter().find(|r| r.latency_ns.is_some() && r.histogram_v2.is_none()) {
+            bail!(
+                "{} has no latency histogram for {} (written by an older ipcbench?); the CDFs need it: measure again",
+                path.display(),
+                compare::config_label(r)
+            );
+        }
+        let name =
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Ok(Input { name, summary })
+    }
+}
+
+/// A chart: a stable file name, a heading and its SVG.
+pub struct Chart {
+    pub slug: String,
+    pub title: String,
+    pub svg: String,
+}
+
+fn slug(text: &str) -> String {
+    let s: String =
+        text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
+}
+
+fn series_label(inputs: &[Input], file: usize, what: &str) -> String {
+    if inputs.len() == 1 {
+        what.to_string()
+    } else {
+        format!("{what} · {}", inputs[file].name)
+    }
+}
+
+/// Merged histogram of every repetition of (transport, pattern, size) in one file.
+fn merged(runs: &[&RunResult]) -> Result<Option<LatencyHistogram>> {
+    let mut acc: Option<LatencyHistogram> = None;
+    for r in runs {
+        if let Some(b64) = &r.histogram_v2 {
+            let h = LatencyHistogram::from_base64(b64)?;
+            match &mut acc {
+                Some(a) => a.add(&h),
+                None => acc = Some(h),
+            }
+        }
+    }
+    Ok(acc)
+}
+
+type Key = (Pattern, usize, crate::transport::TransportKind);
+
+fn by_config(s: &Summary) -> BTreeMap<Key, Vec<&RunResult>> {
+    let mut m: BTreeMap<Key, Vec<&RunResult>> = BTreeMap::new();
+    for r in &s.runs {
+        m.entry((r.pattern, r.size_bytes, r.transport)).or_default().push(r);
+    }
+    m
+}
+
+/// Every chart of the report, in the order it shows them.
+pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
+    let mut out = Vec::new();
+    let groups: Vec<BTreeMap<Key, Vec<&RunResult>>> = inputs.iter().map(|i| by_config(&i.summary)).collect();
+
+    // Latency against size: p50 solid, p99 dashed, per pattern with latencies.
+    for pattern in [Pattern::RoundTrip, Pattern::OneWay] {
+        let mut series = Vec::new();
+        for (f, g) in groups.iter().enumerate() {
+            let transports: std::collections::BTreeSet<_> =
+                g.keys().filter(|k| k.0 == pattern).map(|k| k.2).collect();
+            for (ti, t) in transports.into_iter().enumerate() {
+                for (metric, dashed) in [(Metric::P50, false), (Metric::P99, true)] {
+                    let points: Vec<(usize, f64)> = g
+                        .iter()
+                        .filter(|(k, _)| k.0 == pattern && k.2 == t)
+                        .filter_map(|(k, runs)| Some((k.1, compare::spread(runs, metric)?.median)))
+                        .collect();
+                    if !points.is_empty() {
+                        series.push(SizeSeries {
+                            label: series_label(inputs, f, &format!("{t} {}", metric.name())),
+                            points,
+                            dashed,
+                            color: f * 4 + ti,
+                        });
+                    }
+                }
+            }
+        }
+        if !series.is_empty() {
+            let title = format!("{pattern} p50 (solid) and p99 (dashed) against message size");
+            let svg = charts::against_size(&title, "latency (log scale)", &series, &|v| format_ns(v as u64))?;
+            out.push(Chart { slug: slug(&format!("{pattern}-latency-vs-size")), title, svg });
+        }
+    }
+
+    // Throughput against size.
+    let mut series = Vec::new();
+    for (f, g) in groups.iter().enumerate() {
+        let transports: std::collections::BTreeSet<_> =
+            g.keys().filter(|k| k.0 == Pattern::Throughput).map(|k| k.2).collect();
+        for (ti, t) in transports.into_iter().enumerate() {
+            let points: Vec<(usize, f64)> = g
+                .iter()
+                .filter(|(k, _)| k.0 == Pattern::Throughput && k.2 == t)
+                .filter_map(|(k, runs)| Some((k.1, compare::spread(runs, Metric::Throughput)?.median)))
+                .collect();
+            series.push(SizeSeries {
+                label: series_label(inputs, f, t.name()),
+                points,
+                dashed: false,
+                color: f * 4 + ti,
+            });
+        }
+    }
+    if !series.is_empty() {
+        let title = "throughput (bytes/s) against message size".to_string();
+        let svg = charts::against_size(&title, "bytes/s (log scale)", &series, &|v| {
+            format!("{:.0} MB/s", v / 1e6)
+        })?;
+        out.push(Chart { slug: "throughput-vs-size".into(), title, svg });
+    }
+
+    // CDFs: one chart per (pattern, size), a curve per transport (and file).
+    let mut keys: Vec<(Pattern, usize)> = groups.iter().flat_map(|g| g.keys().map(|k| (k.0, k.1))).collect();
+    keys.sort();
+    keys.dedup();
+    for (pattern, size) in keys.iter().copied().filter(|k| k.0 != Pattern::Throughput) {
+        let mut hists: Vec<(String, LatencyHistogram)> = Vec::new();
+        for (f, g) in groups.iter().enumerate() {
+            for ((p, s, t), runs) in g {
+                if (*p, *s) == (pattern, size) {
+                    if let Some(h) = merged(runs)? {
+                        hists.push((series_label(inputs, f, t.name()), h));
+                    }
+                }
+            }
+        }
+        if hists.is_empty() {
+            continue;
+        }
+        let title =
+            format!("{pattern} latency CDF, {} (markers: p50, p99, p99.9)", format_bytes(size as u64));
+        let refs: Vec<(String, &LatencyHistogram)> = hists.iter().map(|(l, h)| (l.clone(), h)).collect();
+        out.push(Chart {
+            slug: slug(&format!("cdf-{pattern}-{size}")),
+            title: title.clone(),
+            svg: charts::cdf(&title, &refs)?,
+        });
+    }
+
+    // A histogram per run (repetitions merged).
+    for (f, g) in groups.iter().enumerate() {
+        for ((p, s, t), runs) in g {
+            if let Some(h) = merged(runs)? {
+                let what = format!("{t} {p} {}", format_bytes(*s as u64));
+                let title = format!("histogram: {}", series_label(inputs, f, &what));
+                let file_part = if inputs.len() > 1 { format!("-{f}") } else { String::new() };
+                out.push(Chart {
+                    slug: slug(&format!("histogram-{t}-{p}-{s}{file_part}")),
+                    title: title.clone(),
+                    svg: charts::histogram(&title, &h)?,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The whole report as one HTML document.
+pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ipcbench report</title>\n<style>\n\
+         body {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
+         table {{ border-collapse: collapse; margin: 1em 0; }}\n\
+         td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }}\n\
+         figure {{ margin: 1em 0; }}\n\
+         code {{ background: #f4f4f4; padding: 0.1em 0.3em; }}\n\
+         </style>\n</head>\n<body>\n<h1>ipcbench report</h1>\n"
+    );
+    let _ = writeln!(
+        h,
+        "<p>Result files: {}</p>",
+        inputs.iter().map(|i| format!("<code>{}</code>", esc(&i.name))).collect::<Vec<_>>().join(", ")
+    );
+
+    if inputs.len() > 1 {
+        let _ = writeln!(h, "<h2>Relative changes against {}</h2>", esc(&inputs[0].name));
+        for other in &inputs[1..] {
+            let c = compare::compare(&inputs[0].summary, &other.summary);
+            let _ = writeln!(h, "<h3>{}</h3>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change</th><th>noise</th><th>verdict</th></tr>", esc(&other.name), esc(&inputs[0].name), esc(&other.name));
+            for (label, changes) in &c.rows {
+                for ch in changes {
+                    let signed = if ch.metric == Metric::Throughput { -ch.worse_by } else { ch.worse_by };
+                    let fmt = |v: f64| {
+                        if ch.metric == Metric::Throughput {
+                            format!("{:.1} MB/s", v / 1e6)
+                        } else {
+                            format_ns(v as u64)
+                        }
+                    };
+                    let _ = writeln!(
+                        h,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}%</td><td>±{:.1}%</td><td>{}</td></tr>",
+                        esc(label),
+                        ch.metric.name(),
+                        fmt(ch.old),
+                        fmt(ch.new),
+                        signed * 100.0,
+                        ch.noise * 100.0,
+                        ch.verdict.name()
+                    );
+                }
+            }
+            let _ = writeln!(h, "</table>");
+            for l in c
+                .only_in_baseline
+                .iter()
+                .map(|l| format!("only in {}: {l}", inputs[0].name))
+                .chain(c.only_in_current.iter().map(|l| format!("only in {}: {l}", other.name)))
+            {
+                let _ = writeln!(h, "<p>{}</p>", esc(&l));
+            }
+        }
+    }
+
+    let _ = writeln!(h, "<h2>Charts</h2>");
+    for c in charts {
+        let _ = writeln!(
+            h,
+            "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            c.slug,
+            c.svg,
+            esc(&c.title)
+        );
+    }
+
+    let _ = writeln!(h, "<h2>Environments and options</h2>");
+    for i in inputs {
+        let s = &i.summary;
+        let _ = writeln!(
+            h,
+            "<h3>{}</h3>\n<p>Started {}; command: <code>{}</code></p>",
+            esc(&i.name),
+            esc(&s.started_at),
+            esc(&s.command.join(" "))
+        );
+        if let Some(e) = &s.error {
+            let _ = writeln!(h, "<p><strong>Stopped early:</strong> {}</p>", esc(e));
+        }
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for (side, env) in [("initiator", Some(&s.environment)), ("peer", s.peer_environment.as_ref())] {
+            if let Some(env) = env {
+                if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(env) {
+                    for (k, v) in m {
+                        rows.push((format!("{side}.{k}"), v.to_string().trim_matches('"').to_string()));
+                    }
+                }
+            }
+        }
+        if let Some(c) = &s.clock_check {
+            rows.push(("clock_check.same_clock".into(), c.same_clock.to_string()));
+        }
+        let _ = writeln!(h, "<table>");
+        for (k, v) in rows {
+            let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+        }
+        let _ = writeln!(h, "</table>\n<table>\n<tr><th>configuration</th><th>repetition</th><th>warm-up</th><th>placement (requested / observed)</th><th>count</th></tr>");
+        for r in &s.runs {
+            let p = &r.placement;
+            let req = match (p.initiator_cpu, p.peer_cpu) {
+                (Some(a), Some(b)) => format!("{a},{b}"),
+                _ => "unpinned".into(),
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} / {},{}</td><td>{}</td></tr>",
+                esc(&compare::config_label(r)),
+                r.repetition,
+                r.warmup,
+                req,
+                p.initiator_cpu_observed,
+                p.peer_cpu_observed,
+                r.integrity.received
+            );
+        }
+        let _ = writeln!(h, "</table>");
+    }
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+/// `ipcbench report`: reads `files`, writes the HTML to `out` and, with `svg_dir`, each chart.
+pub fn run(files: &[PathBuf], out: &Path, svg_dir: Option<&Path>) -> Result<usize> {
+    let inputs = files.iter().map(|p| Input::load(p)).collect::<Result<Vec<_>>>()?;
+    let charts = charts(&inputs)?;
+    if let Some(dir) = svg_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for c in &charts {
+            let p = dir.join(format!("{}.svg", c.slug));
+            std::fs::write(&p, &c.svg).with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    std::fs::write(out, html(&inputs, &charts)).with_context(|| format!("writing {}", out.display()))?;
+    Ok(charts.len())
+}

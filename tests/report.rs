@@ -1,0 +1,211 @@
+//! `ipcbench report` on a fixed result file (tests/data/result-v1.json: uds and shm, every
+//! pattern, 64 B and 4 KiB, from a real run), and in headless Chromium where it is installed.
+
+mod common;
+
+use assert_cmd::Command;
+use common::Scratch;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const FIXTURE: &str = "tests/data/result-v1.json";
+/// round-trip and one-way latency against size, throughput against size, 4 CDFs
+/// (2 latency patterns x 2 sizes), 8 histograms (2 transports x 2 latency patterns x 2 sizes).
+const CHARTS: usize = 3 + 4 + 8;
+
+fn ipcbench() -> Command {
+    Command::cargo_bin("ipcbench").unwrap()
+}
+
+fn fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)
+}
+
+fn svgs(html: &str) -> Vec<&str> {
+    html.split("<svg").skip(1).map(|rest| &rest[..rest.find("</svg>").expect("every svg closes")]).collect()
+}
+
+#[test]
+fn the_report_is_one_self_contained_page_with_every_chart_labelled() {
+    let s = Scratch::new();
+    let out = s.path("report.html");
+    ipcbench().arg("report").arg(fixture()).arg("--out").arg(&out).assert().success();
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    for tag in ["html", "head", "body", "table", "figure"] {
+        assert_eq!(
+            html.matches(&format!("<{tag}")).count(),
+            html.matches(&format!("</{tag}>")).count(),
+            "<{tag}> balanced"
+        );
+    }
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no network fetches");
+    let charts = svgs(&html);
+    assert_eq!(charts.len(), CHARTS);
+    for svg in &charts {
+        assert!(svg.contains("latency") || svg.contains("message size"), "every chart has a labelled axis");
+    }
+    let size_charts: Vec<_> = charts.iter().filter(|s| s.contains("message size (log scale)")).collect();
+    assert_eq!(size_charts.len(), 3);
+    assert!(
+        size_charts.iter().all(|s| s.contains("uds") && s.contains("shm")),
+        "legends name the transports"
+    );
+    let cdfs: Vec<_> = charts.iter().filter(|s| s.contains("latency CDF")).collect();
+    assert_eq!(cdfs.len(), 4);
+    assert!(cdfs.iter().all(|s| s.contains("fraction of messages")));
+    // The environment and the exact command line are shown.
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    assert!(html.contains(fixture["environment"]["kernel"].as_str().unwrap()));
+    assert!(html.contains("--pin 0,1"), "the options used");
+}
+
+#[test]
+fn svg_dir_gets_one_file_per_chart() {
+    let s = Scratch::new();
+    let dir = s.path("svg");
+    ipcbench()
+        .arg("report")
+        .arg(fixture())
+        .arg("--out")
+        .arg(s.path("r.html"))
+        .arg("--svg")
+        .arg(&dir)
+        .assert()
+        .success();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), CHARTS);
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.starts_with("<svg"), "{}", f.display());
+    }
+    assert!(dir.join("round-trip-latency-vs-size.svg").exists());
+    assert!(dir.join("cdf-round-trip-64.svg").exists());
+}
+
+#[test]
+fn several_files_are_overlaid_and_compared() {
+    let s = Scratch::new();
+    let a = s.path("before.json");
+    let b = s.path("after.json");
+    std::fs::copy(fixture(), &a).unwrap();
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    for r in v["runs"].as_array_mut().unwrap() {
+        if let Some(p50) = r["latency_ns"]["p50"].as_u64() {
+            r["latency_ns"]["p50"] = (p50 * 2).into();
+        }
+    }
+    std::fs::write(&b, v.to_string()).unwrap();
+    let out = s.path("r.html");
+    ipcbench().arg("report").arg(&a).arg(&b).arg("--out").arg(&out).assert().success();
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains("Relative changes against before.json"));
+    assert!(html.contains("+100.0%") && html.contains("regressed"));
+    let size_chart = svgs(&html).into_iter().find(|s| s.contains("round-trip p50")).unwrap();
+    assert!(size_chart.contains("uds p50 · before.json") && size_chart.contains("uds p50 · after.json"));
+}
+
+#[test]
+fn bad_inputs_get_a_clear_error() {
+    let s = Scratch::new();
+    let out = s.path("r.html");
+    ipcbench()
+        .arg("report")
+        .arg(s.path("missing.json"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing.json"));
+    std::fs::write(s.path("other.json"), r#"{"name": "not a result"}"#).unwrap();
+    ipcbench()
+        .arg("report")
+        .arg(s.path("other.json"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not an ipcbench result"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    v["schema_version"] = 99.into();
+    std::fs::write(s.path("future.json"), v.to_string()).unwrap();
+    ipcbench()
+        .arg("report")
+        .arg(s.path("future.json"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("schema version 99"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    for r in v["runs"].as_array_mut().unwrap() {
+        r["histogram_v2"] = Value::Null;
+    }
+    std::fs::write(s.path("old.json"), v.to_string()).unwrap();
+    ipcbench()
+        .arg("report")
+        .arg(s.path("old.json"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("has no latency histogram"));
+    ipcbench()
+        .arg("report")
+        .arg(fixture())
+        .args(["--out", "/proc/report.html"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/proc/report.html"));
+    ipcbench().arg("report").assert().code(2);
+}
+
+/// Renders the report in headless Chromium: the page loads, every chart is in the DOM, and a
+/// screenshot is taken. CI installs Chromium (.ci/run); elsewhere the test says it skipped,
+/// and under CI=true a missing Chromium is a failure.
+#[test]
+fn the_report_renders_in_headless_chromium() {
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium for this test");
+        eprintln!("skipped: /usr/bin/chromium is not installed");
+        return;
+    }
+    let s = Scratch::new();
+    let out = s.path("report.html");
+    ipcbench().arg("report").arg(fixture()).arg("--out").arg(&out).assert().success();
+    let url = format!("file://{}", out.display());
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let profile = s.path("profile");
+    let dom = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("<h1>ipcbench report</h1>"));
+    assert_eq!(dom.matches("<figure").count(), CHARTS, "every chart survives parsing");
+    let png = s.path("shot.png");
+    let shot = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .args(["--window-size=1000,2000", &url])
+        .output()
+        .unwrap();
+    assert!(shot.status.success());
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "a real screenshot");
+}
