@@ -103,13 +103,14 @@ pub struct ClientArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Transports, comma-separated: uds, tcp, shm, or all.
+    /// Transports, comma-separated: uds, tcp, shm, udp, uds-dgram; all = uds,tcp,shm.
     #[arg(long, short, default_value = "all", value_delimiter = ',')]
     pub transport: Vec<String>,
 
-    /// Patterns, comma-separated: round-trip, one-way, throughput, or all.
-    #[arg(long, short, default_value = "round-trip,one-way", value_delimiter = ',')]
-    pub pattern: Vec<String>,
+    /// Patterns, comma-separated: round-trip, one-way, throughput, or all
+    /// [default: round-trip,one-way; with --connect: round-trip].
+    #[arg(long, short, value_delimiter = ',')]
+    pub pattern: Option<Vec<String>>,
 
     /// Message sizes in bytes including the 16-byte header, comma-separated (a list is a
     /// sweep); suffixes K/KiB and M/MiB are powers of 1024.
@@ -144,6 +145,25 @@ pub struct RunArgs {
     /// Fill every payload with a pattern and check it on arrival.
     #[arg(long)]
     pub verify: bool,
+
+    /// Wire formats on stream transports, comma-separated (a list is a sweep): raw,
+    /// length-prefixed, json-lines.
+    #[arg(long, default_value = "raw", value_delimiter = ',')]
+    pub framing: Vec<String>,
+
+    /// Datagram transports: how long a receiver waits for one message before counting it lost.
+    #[arg(long, default_value_t = 100)]
+    pub loss_timeout_ms: u64,
+
+    /// Measure round trips against your own service instead of an ipcbench peer:
+    /// tcp://HOST:PORT or unix:///path. It must echo each message (or, with json-lines, reply
+    /// with an object carrying the sequence number in --reply-seq-field).
+    #[arg(long)]
+    pub connect: Option<String>,
+
+    /// With --connect and json-lines: the reply field that carries the sequence number.
+    #[arg(long, default_value = "seq")]
+    pub reply_seq_field: String,
 
     /// Independent pairs measured at once; their histograms are merged.
     #[arg(long, default_value_t = 1)]

@@ -165,6 +165,12 @@ pub fn config_label(r: &RunResult) -> String {
     if r.extra_copy {
         s.push_str(" copy");
     }
+    if r.framing != crate::transport::framing::Framing::Raw {
+        let _ = write!(s, " {}", r.framing);
+    }
+    if let Some(svc) = &r.external_service {
+        let _ = write!(s, " against {svc}");
+    }
     s
 }
 
@@ -348,6 +354,8 @@ mod tests {
             histogram_v2: None,
             throughput: Throughput { messages_per_s: bytes_per_s / 64.0, bytes_per_s },
             integrity: Integrity::default(),
+            framing: Default::default(),
+            external_service: None,
         }
     }
 

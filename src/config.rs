@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
 use crate::pattern::{Pattern, Stop};
-use crate::transport::{ChannelOptions, TransportKind, WaitStrategy, HEADER_BYTES};
+use crate::transport::framing::{Framing, JSON_MIN_BYTES};
+use crate::transport::{ChannelOptions, Endpoint, TransportKind, WaitStrategy, HEADER_BYTES};
 
 /// The largest message size accepted.
 pub const MAX_SIZE_BYTES: usize = 256 << 20;
@@ -31,6 +32,11 @@ pub struct RunConfig {
     /// Pairs measured at once.
     pub concurrency: u32,
     pub socket_dir: PathBuf,
+    /// Wire formats on stream transports (a sweep).
+    pub framings: Vec<Framing>,
+    pub loss_timeout_ms: u64,
+    /// An external service to measure against (`--connect`), with the reply's seq field.
+    pub connect: Option<(Endpoint, String)>,
     /// Where data channels are made (socket dir, shm dir, ring slots, copy).
     pub channels: ChannelOptions,
     pub out: PathBuf,
@@ -42,9 +48,55 @@ pub struct RunConfig {
 
 impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<RunConfig> {
-        let transports = parse_list(&a.transport, "--transport", TransportKind::ALL)?;
-        let patterns = parse_list(&a.pattern, "--pattern", Pattern::ALL)?;
+        let framings = parse_list(
+            &a.framing,
+            "--framing",
+            &[Framing::Raw, Framing::LengthPrefixed, Framing::JsonLines],
+        )?;
+        let connect = a.connect.as_deref().map(parse_connect).transpose()?;
+        let mut transports = parse_list(&a.transport, "--transport", TransportKind::ALL)?;
+        let default_patterns = || vec!["round-trip".to_string(), "one-way".to_string()];
+        let mut patterns =
+            parse_list(&a.pattern.clone().unwrap_or_else(default_patterns), "--pattern", Pattern::ALL)?;
+        if let Some(ep) = &connect {
+            // An external service: its own transport, round trips only.
+            transports =
+                vec![if matches!(ep, Endpoint::Tcp(_)) { TransportKind::Tcp } else { TransportKind::Uds }];
+            if a.pattern.is_some() && patterns != [Pattern::RoundTrip] {
+                bail!("--connect measures round trips only (--pattern round-trip)");
+            }
+            patterns = vec![Pattern::RoundTrip];
+        }
         let sizes = a.size.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>>>()?;
+        for &framing in &framings {
+            if framing != Framing::Raw {
+                if let Some(t) = transports.iter().find(|t| !t.is_stream()) {
+                    bail!("--framing {framing} applies to stream transports (uds, tcp), not {t}");
+                }
+            }
+            if framing == Framing::JsonLines && a.verify {
+                bail!(
+                    "--verify checks payload bytes, which json-lines does not carry (its payload is padding)"
+                );
+            }
+            if framing == Framing::JsonLines {
+                if let Some(&s) = sizes.iter().find(|&&s| s < JSON_MIN_BYTES) {
+                    bail!(
+                        "--framing json-lines needs --size of at least {JSON_MIN_BYTES} bytes (one JSON object per line), not {s}"
+                    );
+                }
+            }
+        }
+        for t in &transports {
+            if let (Some(max), Some(&s)) = (t.max_message_bytes(), sizes.iter().max()) {
+                if s > max {
+                    bail!("--size {s} is more than a {t} datagram carries ({max} bytes)");
+                }
+            }
+        }
+        if a.loss_timeout_ms == 0 {
+            bail!("--loss-timeout-ms must be at least 1");
+        }
         let stop = match (&a.duration, a.count) {
             (Some(d), _) => {
                 let d = humantime::parse_duration(d).map_err(|e| {
@@ -112,10 +164,7 @@ impl RunConfig {
         }
         // A socket directory shared with a group (a container's user) gets group-accessible
         // files; otherwise only the owner may use them.
-        let group_shared = std::fs::metadata(&socket_dir)
-            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o020 != 0)
-            .unwrap_or(false);
-        let file_mode = if group_shared { 0o660 } else { 0o600 };
+        let file_mode = crate::sys::shared_file_mode(&socket_dir);
         let channels = ChannelOptions {
             socket_dir: socket_dir.clone(),
             shm_dir,
@@ -150,6 +199,9 @@ impl RunConfig {
             repeat: a.repeat,
             concurrency: a.concurrency,
             socket_dir,
+            framings,
+            loss_timeout_ms: a.loss_timeout_ms,
+            connect: connect.map(|ep| (ep, a.reply_seq_field.clone())),
             channels,
             out,
             stream_json: a.stream_json.clone(),
@@ -158,6 +210,26 @@ impl RunConfig {
             quiet: a.quiet,
         })
     }
+}
+
+/// Parses `tcp://HOST:PORT` or `unix:///path` (only addresses the user names are contacted).
+fn parse_connect(url: &str) -> Result<Endpoint> {
+    if let Some(rest) = url.strip_prefix("tcp://") {
+        use std::net::ToSocketAddrs;
+        let addr = rest
+            .to_socket_addrs()
+            .map_err(|e| anyhow::anyhow!("--connect {url}: {e}"))?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("--connect {url}: no address"))?;
+        return Ok(Endpoint::Tcp(addr));
+    }
+    if let Some(path) = url.strip_prefix("unix://") {
+        if !path.starts_with('/') {
+            bail!("--connect {url}: give an absolute path, unix:///path/to.sock");
+        }
+        return Ok(Endpoint::Unix(PathBuf::from(path)));
+    }
+    bail!("--connect '{url}' is not tcp://HOST:PORT or unix:///path")
 }
 
 /// Parses a comma list where `all` means every value.
@@ -277,6 +349,10 @@ mod tests {
     #[test]
     fn all_expands_and_duplicates_collapse() {
         let v = parse_list(&["uds".into(), "all".into()], "--transport", TransportKind::ALL).unwrap();
+        assert_eq!(
+            parse_list(&["udp".into()], "--transport", TransportKind::ALL).unwrap(),
+            vec![TransportKind::Udp]
+        );
         assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm]);
     }
 }

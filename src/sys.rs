@@ -75,3 +75,13 @@ pub fn filesystem_name(path: &std::path::Path) -> String {
         other => format!("0x{other:x}"),
     }
 }
+
+/// The mode for files ipcbench creates in `dir`: 0660 when the directory is shared with its
+/// group (group-writable, e.g. with a container's user), else 0600.
+pub fn shared_file_mode(dir: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.permissions().mode() & 0o020 != 0 => 0o660,
+        _ => 0o600,
+    }
+}

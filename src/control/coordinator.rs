@@ -22,7 +22,8 @@ use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::summary::{Integrity, Placement, RunResult, Summary, Throughput, SCHEMA_VERSION};
 use crate::pattern::{throughput, Params, Pattern, Progress, Sample, SideResult, Stop};
-use crate::transport::{Connection, DataListener, Listener, TransportError, TransportKind};
+use crate::transport::framing::Framing;
+use crate::transport::{Connection, DataListener, Endpoint, Listener, TransportError, TransportKind};
 
 /// How the initiator gets its peer.
 #[derive(Clone, Copy, Debug)]
@@ -60,7 +61,10 @@ pub fn run(cfg: &RunConfig, source: PeerSource, command: Vec<String>) -> Result<
     });
     crate::transport::socket::remove_stale_files(&cfg.socket_dir);
     crate::transport::socket::remove_stale_files(&cfg.channels.shm_dir);
-    let outcome = run_matrix(cfg, source, &mut summary, &mut exporters);
+    let outcome = match &cfg.connect {
+        Some((ep, field)) => run_external(cfg, ep, field, &mut summary, &mut exporters),
+        None => run_matrix(cfg, source, &mut summary, &mut exporters),
+    };
     if let Err(e) = &outcome {
         summary.error = Some(format!("{e:#}"));
     }
@@ -102,26 +106,33 @@ fn run_matrix(
     })?;
     let mut test_id = 0u32;
     for &transport in &cfg.transports {
-        for &pattern in cfg.patterns.iter().filter(|&&p| !(one_way_refused && p == Pattern::OneWay)) {
-            for &size_bytes in &cfg.sizes {
-                for repetition in 0..cfg.repeat {
-                    let params = Params {
-                        pattern,
-                        size_bytes,
-                        stop: cfg.stop,
-                        warmup: cfg.warmup,
-                        rate_per_s: cfg.rate_per_s,
-                        verify: cfg.verify,
-                        keep_samples: cfg.stream_json.is_some() || cfg.stream_csv.is_some(),
-                    };
-                    let label = format!("{pattern} over {transport} with {size_bytes} B messages");
-                    let (run, samples) =
-                        run_one(&mut peer, cfg, test_id, transport, &params, repetition, &label)
-                            .map_err(|e| peer.explain(e))
-                            .with_context(|| format!("{label} (repetition {repetition})"))?;
-                    summary.runs.push(run);
-                    exporters.run_finished(summary, &samples)?;
-                    test_id += 1;
+        for &framing in &cfg.framings {
+            for &pattern in cfg.patterns.iter().filter(|&&p| !(one_way_refused && p == Pattern::OneWay)) {
+                for &size_bytes in &cfg.sizes {
+                    for repetition in 0..cfg.repeat {
+                        let params = Params {
+                            pattern,
+                            size_bytes,
+                            stop: cfg.stop,
+                            warmup: cfg.warmup,
+                            rate_per_s: cfg.rate_per_s,
+                            verify: cfg.verify,
+                            keep_samples: cfg.stream_json.is_some() || cfg.stream_csv.is_some(),
+                            framing,
+                            loss_timeout_ms: cfg.loss_timeout_ms,
+                        };
+                        let framed =
+                            if framing == Framing::Raw { String::new() } else { format!(" {framing}") };
+                        let label =
+                            format!("{pattern} over {transport} with {size_bytes} B{framed} messages");
+                        let (run, samples) =
+                            run_one(&mut peer, cfg, test_id, transport, &params, repetition, &label)
+                                .map_err(|e| peer.explain(e))
+                                .with_context(|| format!("{label} (repetition {repetition})"))?;
+                        summary.runs.push(run);
+                        exporters.run_finished(summary, &samples)?;
+                        test_id += 1;
+                    }
                 }
             }
         }
@@ -134,6 +145,69 @@ fn run_matrix(
     }
     peer.channel.send(&Message::Bye)?;
     peer.finish()
+}
+
+/// `--connect`: round trips against the user's own service, one connection per run.
+fn run_external(
+    cfg: &RunConfig,
+    ep: &Endpoint,
+    reply_field: &str,
+    summary: &mut Summary,
+    exporters: &mut ExportManager,
+) -> Result<()> {
+    if let Some((cpu, _)) = cfg.pin {
+        crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
+    }
+    let transport = cfg.transports[0];
+    for &framing in &cfg.framings {
+        for &size_bytes in &cfg.sizes {
+            for repetition in 0..cfg.repeat {
+                let params = Params {
+                    pattern: Pattern::RoundTrip,
+                    size_bytes,
+                    stop: cfg.stop,
+                    warmup: cfg.warmup,
+                    rate_per_s: cfg.rate_per_s,
+                    verify: false,
+                    keep_samples: cfg.stream_json.is_some() || cfg.stream_csv.is_some(),
+                    framing,
+                    loss_timeout_ms: cfg.loss_timeout_ms,
+                };
+                let label = format!("round-trip with {size_bytes} B {framing} messages against {ep}");
+                // A service that is not there now is not coming: half a second of retries only.
+                let fd = crate::transport::socket::connect(ep, Duration::from_millis(500))
+                    .with_context(|| format!("the service at {ep} is not reachable"))?;
+                let mut t = crate::transport::SocketTransport::new(fd, size_bytes, cfg.wait, cfg.timeout)?
+                    .framed(framing, true, reply_field);
+                let progress = Arc::new(Progress::default());
+                let display = ProgressDisplay::start(cfg, &params, &label, progress.clone());
+                let mine = crate::pattern::initiate(&mut t, &params, &progress);
+                display.finish();
+                let mine = mine.with_context(|| format!("{label} (repetition {repetition})"))?;
+                let placement = Placement {
+                    initiator_cpu: cfg.pin.map(|p| p.0),
+                    peer_cpu: None,
+                    initiator_cpu_observed: crate::sys::current_cpu(),
+                    peer_cpu_observed: 0,
+                };
+                let (mut run, samples) = merge(
+                    transport,
+                    &params,
+                    repetition,
+                    cfg,
+                    placement,
+                    mine,
+                    PeerReport::default(),
+                    None,
+                    Vec::new(),
+                );
+                run.external_service = Some(ep.to_string());
+                summary.runs.push(run);
+                exporters.run_finished(summary, &samples)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Asks the peer for its clock 16 times, each bracketed by two readings of ours.
@@ -189,7 +263,7 @@ fn run_one(
             None => bail!("the peer did not connect to {} within {:?}", listener.endpoint()?, cfg.timeout),
         }
         // Accepting removes the socket file: nothing is left in the socket directory.
-        conns.push(listener.accept(params.size_bytes, cfg.wait, cfg.timeout)?);
+        conns.push(listener.accept(params, cfg.wait, cfg.timeout)?);
     }
     expect_ready(ch, test_id)?;
 
@@ -251,6 +325,7 @@ fn initiate(
     match conn {
         Connection::Socket(t) => crate::pattern::initiate(t, params, progress),
         Connection::Shm(t) => crate::pattern::initiate(t, params, progress),
+        Connection::Dgram(t) => crate::pattern::initiate(t, params, progress),
     }
 }
 
@@ -321,9 +396,12 @@ fn merge(
         integrity: Integrity {
             sent: mine.sent,
             received,
+            lost: mine.sent.saturating_sub(received),
             out_of_order: peer.out_of_order + mine.out_of_order,
             corrupt: peer.corrupt + mine.corrupt,
         },
+        framing: p.framing,
+        external_service: None,
     };
     (run, samples)
 }

@@ -102,7 +102,7 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path) -> Result<()> {
                     .into_iter()
                     .map(|ep| {
                         let ep = ep.resolve(socket_dir)?;
-                        crate::transport::connect(&ep, params.size_bytes, wait, timeout)
+                        crate::transport::connect(&ep, &params, wait, timeout, socket_dir)
                             .with_context(|| format!("connecting the {transport} data channel {ep}"))
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -157,6 +157,7 @@ fn take_part_on(conn: &mut Connection, params: &Params) -> Result<SideResult, Tr
     match conn {
         Connection::Socket(t) => take_part(t, params),
         Connection::Shm(t) => take_part(t, params),
+        Connection::Dgram(t) => take_part(t, params),
     }
 }
 

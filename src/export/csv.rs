@@ -9,10 +9,11 @@ use crate::measure::summary::{RunResult, Summary};
 use crate::pattern::Sample;
 
 /// The header row; every row has these columns in this order.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "schema_version",
     "transport",
     "pattern",
+    "framing",
     "size_bytes",
     "repetition",
     "seq",
@@ -50,6 +51,7 @@ impl Exporter for CsvExporter {
                 version.as_str(),
                 run.transport.name(),
                 run.pattern.name(),
+                run.framing.name(),
                 size.as_str(),
                 rep.as_str(),
                 &s.seq.to_string(),

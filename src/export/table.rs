@@ -46,6 +46,21 @@ impl Exporter for TableExporter {
         for line in fastest(&summary.runs) {
             self.emit(&line);
         }
+        for r in &summary.runs {
+            let i = &r.integrity;
+            if i.lost + i.corrupt + i.out_of_order > 0 {
+                self.emit(&format!(
+                    "note: {} {} {}: {} of {} lost, {} corrupt or mismatched, {} out of order",
+                    r.transport,
+                    r.pattern,
+                    format_bytes(r.size_bytes as u64),
+                    i.lost,
+                    i.sent,
+                    i.corrupt,
+                    i.out_of_order
+                ));
+            }
+        }
         if let Some(first) = summary.runs.first() {
             let p = &first.placement;
             let pin = match (p.initiator_cpu, p.peer_cpu) {

@@ -78,6 +78,12 @@ pub struct RunResult {
     pub histogram_v2: Option<String>,
     pub throughput: Throughput,
     pub integrity: Integrity,
+    /// Wire format on stream transports (`raw` elsewhere).
+    #[serde(default)]
+    pub framing: crate::transport::framing::Framing,
+    /// The user's service this was measured against (`--connect`), if any.
+    #[serde(default)]
+    pub external_service: Option<String>,
 }
 
 /// Requested and observed CPUs of both sides.
@@ -107,6 +113,9 @@ pub struct Integrity {
     pub sent: u64,
     /// Recorded messages that arrived at the recording side.
     pub received: u64,
+    /// Sent but never received (`sent - received`): datagrams dropped, replies never seen.
+    #[serde(default)]
+    pub lost: u64,
     /// Messages whose sequence number was not the next one expected.
     pub out_of_order: u64,
     /// Messages that failed the payload check (`--verify`) or echoes of another message.

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::clock::now_ns;
 use crate::measure::histogram::LatencyHistogram;
-use crate::transport::{Header, Transport, TransportResult, HEADER_BYTES, STOP_SEQ};
+use crate::transport::{Header, Transport, TransportError, TransportResult, HEADER_BYTES, STOP_SEQ};
 
 /// The initiator's part of `p.pattern`.
 pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
@@ -107,6 +107,16 @@ pub struct Params {
     pub verify: bool,
     /// Keep every sample for the per-message streams.
     pub keep_samples: bool,
+    /// Wire format on stream transports.
+    #[serde(default)]
+    pub framing: crate::transport::framing::Framing,
+    /// How long a datagram receiver waits for one message before counting it lost.
+    #[serde(default = "default_loss_timeout_ms")]
+    pub loss_timeout_ms: u64,
+}
+
+fn default_loss_timeout_ms() -> u64 {
+    100
 }
 
 /// One recorded message, for the per-message streams.
@@ -337,11 +347,46 @@ fn consume(payload: &[u8]) -> u64 {
     std::hint::black_box(words.remainder().iter().fold(sum, |a, &b| a.wrapping_add(u64::from(b))))
 }
 
-/// Sends the stop message.
-fn send_stop<T: Transport>(t: &mut T) -> TransportResult<()> {
-    let buf = t.send_buf()?;
-    Header { seq: STOP_SEQ, send_ns: now_ns() }.write(buf);
-    t.send()
+/// Sends the stop message `times` times (the receiver stops at the first that arrives).
+fn send_stop<T: Transport>(t: &mut T, times: u32) -> TransportResult<()> {
+    for i in 0..times {
+        let buf = t.send_buf()?;
+        Header { seq: STOP_SEQ, send_ns: now_ns() }.write(buf);
+        match t.send() {
+            Ok(()) => {}
+            // A datagram peer that stopped at an earlier copy has closed its socket: done.
+            Err(TransportError::PeerClosed) if i > 0 => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the peer's answer to the stop message; on a lossy transport the stop is sent
+/// again when nothing comes back within the loss timeout (up to 20 times).
+fn await_stop_answer<T: Transport>(t: &mut T) -> TransportResult<()> {
+    let lossy = t.lossy();
+    for _ in 0..20 {
+        loop {
+            match t.recv() {
+                Ok(rx) => {
+                    let done = Header::read(rx).seq == STOP_SEQ;
+                    t.release();
+                    if done {
+                        return Ok(());
+                    }
+                }
+                Err(TransportError::Lost) => break,
+                // An answer arrived, just not one we can decode (a foreign service): done.
+                Err(TransportError::Malformed(_)) => return Ok(()),
+                // A datagram peer that answered an earlier copy of the stop and closed: done.
+                Err(TransportError::PeerClosed) if lossy => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        send_stop(t, 1)?;
+    }
+    Err(TransportError::Timeout(std::time::Duration::from_secs(0)))
 }
 
 /// Tracks the sequence numbers a receiver sees.
@@ -350,18 +395,94 @@ struct SeqCheck {
 }
 
 impl SeqCheck {
-    /// Whether `seq` is out of order; resynchronises on it either way.
+    /// Whether `seq` is out of order: earlier than one already seen (late or duplicated). A
+    /// jump forward is a gap (messages lost), counted as `sent - received`, not here.
     #[inline(always)]
     fn out_of_order(&mut self, seq: u64) -> bool {
-        let bad = seq != self.expected;
-        self.expected = seq.wrapping_add(1);
-        bad
+        let late = seq < self.expected;
+        self.expected = self.expected.max(seq.wrapping_add(1));
+        late
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An echoing transport that loses every 4th reply and delivers it late, right before the
+    /// next reply: what a lossy, reordering datagram path does.
+    struct LossyEcho {
+        tx: Vec<u8>,
+        rx: Vec<u8>,
+        queue: std::collections::VecDeque<Vec<u8>>,
+        sends: u64,
+        held: Option<Vec<u8>>,
+    }
+
+    impl Transport for LossyEcho {
+        fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
+            Ok(&mut self.tx)
+        }
+        fn send(&mut self) -> TransportResult<()> {
+            self.sends += 1;
+            let h = Header::read(&self.tx);
+            if h.seq != STOP_SEQ && self.sends % 4 == 0 {
+                self.held = Some(self.tx.clone()); // lost now, arrives later
+            } else {
+                if let Some(late) = self.held.take() {
+                    self.queue.push_back(late);
+                }
+                self.queue.push_back(self.tx.clone());
+            }
+            Ok(())
+        }
+        fn recv(&mut self) -> TransportResult<&[u8]> {
+            match self.queue.pop_front() {
+                Some(m) => {
+                    self.rx = m;
+                    Ok(&self.rx)
+                }
+                None => Err(TransportError::Lost),
+            }
+        }
+        fn release(&mut self) {}
+        fn echo(&mut self) -> TransportResult<Header> {
+            unreachable!()
+        }
+        fn lossy(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn lost_replies_are_counted_and_late_ones_skipped_never_waited_for() {
+        let mut t =
+            LossyEcho { tx: vec![0; 64], rx: vec![], queue: Default::default(), sends: 0, held: None };
+        let p = Params {
+            pattern: Pattern::RoundTrip,
+            size_bytes: 64,
+            stop: Stop::Count(100),
+            warmup: 0,
+            rate_per_s: None,
+            verify: false,
+            keep_samples: false,
+            framing: Default::default(),
+            loss_timeout_ms: 1,
+        };
+        let r = round_trip::initiate(&mut t, &p, &Progress::default()).unwrap();
+        assert_eq!(r.sent, 100);
+        assert_eq!(r.received, 75, "every 4th reply lost");
+        assert_eq!(r.histogram.len(), 75);
+        assert_eq!(r.corrupt, 0, "late replies are not mistaken for the current one");
+        assert!(r.out_of_order >= 20, "late replies are seen and skipped: {}", r.out_of_order);
+    }
+
+    #[test]
+    fn a_gap_is_loss_and_a_step_back_is_out_of_order() {
+        let mut c = SeqCheck { expected: 0 };
+        let seen: Vec<bool> = [0, 1, 3, 2, 4, 4].iter().map(|&s| c.out_of_order(s)).collect();
+        assert_eq!(seen, [false, false, false, true, false, true]);
+    }
 
     #[test]
     fn samples_survive_encoding() {
@@ -392,6 +513,8 @@ mod tests {
             rate_per_s: None,
             verify: false,
             keep_samples: true,
+            framing: Default::default(),
+            loss_timeout_ms: 100,
         };
         // 1000 warm-up messages in 1 ms = 1M/s; 2 s -> 2M, plus half again.
         assert_eq!(expected_samples(&p, 1_000_000), 3_000_000 + 1024);
@@ -421,6 +544,7 @@ fn drive<T: Transport>(
     let mut r = SideResult::default();
     let mut samples = SampleBuf::new(p.keep_samples && reply == Reply::Echo);
     let payload = Payload::of(p);
+    let lossy = t.lossy();
     let pacer = Pacer::new(p.rate_per_s);
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
@@ -450,38 +574,61 @@ fn drive<T: Transport>(
         }
         match reply {
             Reply::Nothing => {}
-            Reply::Ack => {
-                t.recv()?;
-                t.release();
-            }
-            Reply::Echo => {
-                let rx = t.recv()?;
-                let h = Header::read(rx);
-                let intact =
-                    h.seq == seq && (!p.verify || crate::transport::check_pattern(seq, &rx[HEADER_BYTES..]));
-                t.release();
-                let recv_ns = now_ns();
-                if recorded {
-                    r.received += 1;
-                    r.corrupt += u64::from(!intact);
-                    r.histogram.record(recv_ns - send_ns);
-                    samples.push(Sample { seq, send_ns, recv_ns });
-                    if r.first_recv_ns == 0 {
-                        r.first_recv_ns = recv_ns;
+            Reply::Ack => match t.recv() {
+                Ok(_) => t.release(),
+                // A lost or garbled ack paces nothing; the receiver counted the message.
+                Err(TransportError::Lost) | Err(TransportError::Malformed(_)) => {}
+                Err(e) => return Err(e),
+            },
+            Reply::Echo => loop {
+                match t.recv() {
+                    Ok(rx) => {
+                        let h = Header::read(rx);
+                        if h.seq < seq && lossy {
+                            // The late answer to an earlier message (counted lost then): skip it.
+                            t.release();
+                            r.out_of_order += u64::from(recorded);
+                            continue;
+                        }
+                        let intact = h.seq == seq
+                            && (!p.verify || crate::transport::check_pattern(seq, &rx[HEADER_BYTES..]));
+                        t.release();
+                        let recv_ns = now_ns();
+                        if recorded {
+                            r.received += 1;
+                            r.corrupt += u64::from(!intact);
+                            r.histogram.record(recv_ns - send_ns);
+                            samples.push(Sample { seq, send_ns, recv_ns });
+                            if r.first_recv_ns == 0 {
+                                r.first_recv_ns = recv_ns;
+                            }
+                            r.last_recv_ns = recv_ns;
+                        }
+                        break;
                     }
-                    r.last_recv_ns = recv_ns;
+                    // No answer within the loss timeout: lost (sent - received).
+                    Err(TransportError::Lost) => break,
+                    // An answer that does not decode: it came, but it is not the message.
+                    Err(TransportError::Malformed(_)) => {
+                        if recorded {
+                            r.received += 1;
+                            r.corrupt += 1;
+                        }
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 }
-            }
+            },
         }
         seq += 1;
         progress.tick(seq);
     }
     r.end_ns = now_ns();
-    send_stop(t)?;
+    // Unanswered on a lossy transport: send it a few times, one is bound to arrive.
+    send_stop(t, if lossy && reply == Reply::Nothing { 3 } else { 1 })?;
     if reply != Reply::Nothing {
         // The peer answers the stop message too: once it has, it has seen every message.
-        t.recv()?;
-        t.release();
+        await_stop_answer(t)?;
     }
     r.samples = samples.v;
     Ok(r)

@@ -4,7 +4,9 @@
 
 use super::{drive, Params, Progress, Reply, Sample, SampleBuf, SeqCheck, SideResult};
 use crate::measure::clock::now_ns;
-use crate::transport::{check_pattern, Header, Transport, TransportResult, HEADER_BYTES, STOP_SEQ};
+use crate::transport::{
+    check_pattern, Header, Transport, TransportError, TransportResult, HEADER_BYTES, STOP_SEQ,
+};
 
 /// Whether the peer acknowledges each message (closed-loop one-way).
 pub fn acked(p: &Params) -> bool {
@@ -26,7 +28,15 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     let mut order = SeqCheck { expected: 0 };
     r.start_ns = now_ns();
     loop {
-        let rx = t.recv()?;
+        let rx = match t.recv() {
+            Ok(rx) => rx,
+            Err(TransportError::Lost) => continue,
+            Err(TransportError::Malformed(_)) => {
+                r.corrupt += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let recv_ns = now_ns();
         let h = Header::read(rx);
         let intact = if p.verify {

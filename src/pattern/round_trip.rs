@@ -3,7 +3,7 @@
 
 use super::{drive, Params, Progress, Reply, SeqCheck, SideResult};
 use crate::measure::clock::now_ns;
-use crate::transport::{Transport, TransportResult, STOP_SEQ};
+use crate::transport::{Transport, TransportError, TransportResult, STOP_SEQ};
 
 /// The initiator's side.
 pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
@@ -15,7 +15,17 @@ pub fn respond<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     let mut r = SideResult { start_ns: now_ns(), ..Default::default() };
     let mut order = SeqCheck { expected: 0 };
     loop {
-        let h = t.echo()?;
+        let h = match t.echo() {
+            Ok(h) => h,
+            // Nothing within the loss timeout (datagrams): keep waiting; the transport ends
+            // the wait with Timeout after --timeout-s of silence.
+            Err(TransportError::Lost) => continue,
+            Err(TransportError::Malformed(_)) => {
+                r.corrupt += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if h.seq == STOP_SEQ {
             break;
         }

@@ -10,6 +10,8 @@
 //! Every message starts with a [`Header`] (sequence number and send timestamp); the rest is
 //! payload, either untouched or, with `--verify`, a pattern the receiver checks.
 
+pub mod dgram;
+pub mod framing;
 pub mod shm;
 pub mod socket;
 
@@ -91,6 +93,12 @@ pub enum TransportError {
     PeerClosed,
     #[error("no progress for {0:?} (peer stalled or gone)")]
     Timeout(Duration),
+    /// A datagram transport waited its loss timeout for a message: count it lost and go on.
+    #[error("no datagram within the loss timeout")]
+    Lost,
+    /// A message arrived but could not be decoded (bad frame, bad JSON): counted, not fatal.
+    #[error("malformed message: {0}")]
+    Malformed(String),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -119,6 +127,12 @@ pub trait Transport {
     /// Each transport does this with as few copies as it can (a socket writes back the buffer
     /// it read into).
     fn echo(&mut self) -> TransportResult<Header>;
+
+    /// Whether messages can be lost or reordered (datagrams): then patterns count losses,
+    /// skip late replies and repeat the stop message.
+    fn lossy(&self) -> bool {
+        false
+    }
 }
 
 /// Where data channels are created, and how.
@@ -141,6 +155,7 @@ pub struct ChannelOptions {
 pub enum DataListener {
     Socket(Listener),
     Shm(shm::ShmListener),
+    Dgram(dgram::DgramListener),
 }
 
 impl DataListener {
@@ -155,20 +170,22 @@ impl DataListener {
         pattern: crate::pattern::Pattern,
     ) -> anyhow::Result<Self> {
         let name = format!("ipcbench-{}-{test_id}-{pair}", std::process::id());
+        let sock = o.socket_dir.join(format!("{name}.sock"));
         Ok(match kind {
-            TransportKind::Uds => DataListener::Socket(Listener::bind_unix(
-                &o.socket_dir.join(format!("{name}.sock")),
-                o.file_mode,
-            )?),
+            TransportKind::Uds => DataListener::Socket(Listener::bind_unix(&sock, o.file_mode)?),
             TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp_loopback()?),
             TransportKind::Shm => DataListener::Shm(shm::ShmListener::create(
                 &o.shm_dir.join(format!("{name}.shm")),
-                &o.socket_dir.join(format!("{name}.sock")),
+                &sock,
                 size_bytes,
                 o.shm_slots.unwrap_or_else(|| shm::default_slots(size_bytes, pattern)),
                 o.copy,
                 o.file_mode,
             )?),
+            TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp()?),
+            TransportKind::UdsDgram => {
+                DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
+            }
         })
     }
 
@@ -176,14 +193,15 @@ impl DataListener {
         match self {
             DataListener::Socket(l) => l.endpoint(),
             DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
+            DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
         }
     }
 
     /// Slots per ring, for shared memory.
     pub fn shm_slots(&self) -> Option<usize> {
         match self {
-            DataListener::Socket(_) => None,
             DataListener::Shm(l) => Some(l.endpoint().slot_count),
+            _ => None,
         }
     }
 
@@ -192,42 +210,59 @@ impl DataListener {
         match self {
             DataListener::Socket(l) => l.fd(),
             DataListener::Shm(l) => l.liveness_fd(),
+            DataListener::Dgram(l) => l.fd(),
         }
     }
 
-    /// Accepts the peer; the listening socket file is removed.
+    /// Accepts the peer; a listening socket file is removed.
     pub fn accept(
         self,
-        size_bytes: usize,
+        p: &crate::pattern::Params,
         wait: WaitStrategy,
         timeout: Duration,
     ) -> anyhow::Result<Connection> {
+        let size = p.size_bytes;
         Ok(match self {
             DataListener::Socket(l) => {
                 let fd = l.accept(timeout)?;
                 drop(l);
-                Connection::Socket(SocketTransport::new(fd, size_bytes, wait, timeout)?)
+                Connection::Socket(
+                    SocketTransport::new(fd, size, wait, timeout)?.framed(p.framing, true, "seq"),
+                )
             }
-            DataListener::Shm(l) => Connection::Shm(l.accept(size_bytes, wait, timeout)?),
+            DataListener::Shm(l) => Connection::Shm(l.accept(size, wait, timeout)?),
+            DataListener::Dgram(l) => {
+                Connection::Dgram(l.accept(size, wait, timeout, Duration::from_millis(p.loss_timeout_ms))?)
+            }
         })
     }
 }
 
-/// Connects the peer's side of a data channel.
+/// Connects the peer's side of a data channel; `socket_dir` holds the socket file a Unix
+/// datagram peer binds for itself.
 pub fn connect(
     ep: &Endpoint,
-    size_bytes: usize,
+    p: &crate::pattern::Params,
     wait: WaitStrategy,
     timeout: Duration,
+    socket_dir: &std::path::Path,
 ) -> anyhow::Result<Connection> {
+    static OWN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let size = p.size_bytes;
     Ok(match ep {
-        Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size_bytes, wait, timeout)?),
-        ep => Connection::Socket(SocketTransport::new(
-            socket::connect(ep, timeout)?,
-            size_bytes,
-            wait,
-            timeout,
-        )?),
+        Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
+        Endpoint::Dgram(a) => {
+            // Relaxed: a counter for unique names, nothing is published through it.
+            let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let own = socket_dir.join(format!("ipcbench-{}-p{n}.sock", std::process::id()));
+            let mode = crate::sys::shared_file_mode(socket_dir);
+            let loss = Duration::from_millis(p.loss_timeout_ms);
+            Connection::Dgram(dgram::connect(a, Some((&own, mode)), size, wait, timeout, loss)?)
+        }
+        ep => Connection::Socket(
+            SocketTransport::new(socket::connect(ep, timeout)?, size, wait, timeout)?
+                .framed(p.framing, false, "seq"),
+        ),
     })
 }
 
@@ -236,6 +271,7 @@ pub fn connect(
 pub enum Connection {
     Socket(SocketTransport),
     Shm(shm::ShmTransport),
+    Dgram(dgram::DgramTransport),
 }
 
 /// Which transport.
@@ -248,16 +284,48 @@ pub enum TransportKind {
     Tcp,
     /// Zero-copy shared-memory rings in a mapped file.
     Shm,
+    /// UDP datagrams over 127.0.0.1 (may lose and reorder: counted).
+    Udp,
+    /// Unix datagram sockets in the socket directory.
+    UdsDgram,
 }
 
 impl TransportKind {
+    /// What `--transport all` means: the transports of the default matrix.
     pub const ALL: &'static [TransportKind] = &[TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm];
+    /// Every transport, for parsing.
+    pub const KNOWN: &'static [TransportKind] = &[
+        TransportKind::Uds,
+        TransportKind::Tcp,
+        TransportKind::Shm,
+        TransportKind::Udp,
+        TransportKind::UdsDgram,
+    ];
+
+    /// Byte streams: the framings apply to them.
+    pub fn is_stream(self) -> bool {
+        matches!(self, TransportKind::Uds | TransportKind::Tcp)
+    }
+
+    /// The largest message a datagram transport carries, or `None` for no limit of its own.
+    pub fn max_message_bytes(self) -> Option<usize> {
+        match self {
+            // 65535 minus the IPv4 (20) and UDP (8) headers.
+            TransportKind::Udp => Some(65_507),
+            // A Unix datagram must fit the socket's send buffer; ipcbench raises it to 4 MiB
+            // (the kernel may cap it lower: a larger datagram then fails with a clear error).
+            TransportKind::UdsDgram => Some(212_992 - 32),
+            _ => None,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             TransportKind::Uds => "uds",
             TransportKind::Tcp => "tcp",
             TransportKind::Shm => "shm",
+            TransportKind::Udp => "udp",
+            TransportKind::UdsDgram => "uds-dgram",
         }
     }
 }
@@ -271,11 +339,9 @@ impl fmt::Display for TransportKind {
 impl FromStr for TransportKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        TransportKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown transport '{s}' (expected one of: uds, tcp, shm, all)"))
+        TransportKind::KNOWN.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
+            format!("unknown transport '{s}' (expected one of: uds, tcp, shm, udp, uds-dgram, all)")
+        })
     }
 }
 
@@ -333,7 +399,7 @@ mod tests {
 
     #[test]
     fn transport_names_parse_back() {
-        for k in TransportKind::ALL {
+        for k in TransportKind::KNOWN {
             assert_eq!(k.name().parse::<TransportKind>().unwrap(), *k);
         }
         assert!("pipe".parse::<TransportKind>().unwrap_err().contains("unknown transport 'pipe'"));

@@ -18,6 +18,8 @@ use rustix::io::Errno;
 use rustix::net::sockopt::{self, Timeout};
 use serde::{Deserialize, Serialize};
 
+use super::dgram::DgramAddr;
+use super::framing::{Framing, PREFIX_BYTES};
 use super::{Header, Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
 use crate::sys;
@@ -29,6 +31,7 @@ pub enum Endpoint {
     Unix(PathBuf),
     Tcp(SocketAddr),
     Shm(super::shm::ShmEndpoint),
+    Dgram(super::dgram::DgramAddr),
 }
 
 impl Endpoint {
@@ -44,6 +47,8 @@ impl Endpoint {
                 liveness: rel(s.liveness),
                 ..s
             }),
+            Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(rel(p))),
+            Endpoint::Dgram(a) => Endpoint::Dgram(a),
         }
     }
 
@@ -67,6 +72,8 @@ impl Endpoint {
                 liveness: abs(s.liveness)?,
                 ..s
             }),
+            Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(abs(p)?)),
+            Endpoint::Dgram(a) => Endpoint::Dgram(a),
         })
     }
 }
@@ -77,6 +84,8 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
             Endpoint::Shm(s) => write!(f, "shm://{}", s.mapping.display()),
+            Endpoint::Dgram(DgramAddr::Udp(a)) => write!(f, "udp://{a}"),
+            Endpoint::Dgram(DgramAddr::Unix(p)) => write!(f, "unixgram://{}", p.display()),
         }
     }
 }
@@ -203,8 +212,8 @@ pub fn remove_stale_files(dir: &Path) {
 
 /// Connects to `endpoint`, retrying until `timeout` while it is not there yet.
 pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
-    if let Endpoint::Shm(_) = endpoint {
-        bail!("{endpoint} is shared memory, not a socket");
+    if let Endpoint::Shm(_) | Endpoint::Dgram(_) = endpoint {
+        bail!("{endpoint} is not a stream socket");
     }
     let deadline = Instant::now() + timeout;
     let mut backoff = Duration::from_millis(1);
@@ -215,7 +224,7 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
                 s.set_nodelay(true)?;
                 Ok(s.into())
             }),
-            Endpoint::Shm(_) => unreachable!("checked above"),
+            Endpoint::Shm(_) | Endpoint::Dgram(_) => unreachable!("checked above"),
         };
         match attempt {
             Ok(fd) => return Ok(fd),
@@ -230,17 +239,26 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
     }
 }
 
-/// A connected stream socket moving messages of one fixed size.
+/// A connected stream socket moving messages of one size, framed as [`Framing`] says.
 pub struct SocketTransport {
     fd: OwnedFd,
     tx: Vec<u8>,
     rx: Vec<u8>,
     wait: WaitStrategy,
     timeout: Duration,
+    framing: Framing,
+    /// Names in the JSON `src`/`dst` fields: (this side, the other side).
+    roles: (&'static str, &'static str),
+    /// The JSON field a reply carries the sequence number in (`seq` for ipcbench's own peer).
+    reply_field: String,
+    /// Encoded outgoing frame (json-lines) or length prefix.
+    wire: Vec<u8>,
+    /// Received bytes not yet consumed (json-lines).
+    lines: LineBuf,
 }
 
 impl SocketTransport {
-    /// Wraps a connected stream socket for messages of `size` bytes.
+    /// Wraps a connected stream socket for raw messages of `size` bytes.
     pub fn new(fd: OwnedFd, size: usize, wait: WaitStrategy, timeout: Duration) -> io::Result<Self> {
         match wait {
             WaitStrategy::Spin | WaitStrategy::Hybrid => rustix::io::ioctl_fionbio(&fd, true)?,
@@ -249,7 +267,136 @@ impl SocketTransport {
                 sockopt::set_socket_timeout(&fd, Timeout::Send, Some(timeout))?;
             }
         }
-        Ok(SocketTransport { fd, tx: vec![0; size], rx: vec![0; size], wait, timeout })
+        Ok(SocketTransport {
+            fd,
+            tx: vec![0; size],
+            rx: vec![0; size],
+            wait,
+            timeout,
+            framing: Framing::Raw,
+            roles: ("initiator", "peer"),
+            reply_field: "seq".into(),
+            wire: Vec::with_capacity(size + PREFIX_BYTES),
+            lines: LineBuf::new(size),
+        })
+    }
+
+    /// Frames messages as `framing`; `initiator` says which side this is (for JSON `src`/`dst`),
+    /// `reply_field` where replies carry the sequence number.
+    pub fn framed(mut self, framing: Framing, initiator: bool, reply_field: &str) -> Self {
+        self.framing = framing;
+        self.roles = if initiator { ("initiator", "peer") } else { ("peer", "initiator") };
+        self.reply_field = reply_field.to_string();
+        self
+    }
+
+    /// Reads one frame into `rx`, returning its header.
+    #[inline]
+    fn read_frame(&mut self) -> TransportResult<Header> {
+        match self.framing {
+            Framing::Raw => read_full(&self.fd, &mut self.rx, self.wait, self.timeout)?,
+            Framing::LengthPrefixed => {
+                let mut prefix = [0u8; PREFIX_BYTES];
+                read_full(&self.fd, &mut prefix, self.wait, self.timeout)?;
+                let n = u32::from_le_bytes(prefix) as usize;
+                if !(super::HEADER_BYTES..=self.rx.len()).contains(&n) {
+                    // The stream cannot be resynchronised after a bad length: fatal.
+                    return Err(TransportError::Io(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("length prefix {n} outside 16..={} bytes", self.rx.len()),
+                    )));
+                }
+                read_full(&self.fd, &mut self.rx[..n], self.wait, self.timeout)?;
+            }
+            Framing::JsonLines => {
+                let line = self.lines.read_line(&self.fd, self.wait, self.timeout)?;
+                let (seq, send_ns) = super::framing::reply_seq(self.lines.get(line), &self.reply_field)
+                    .map_err(TransportError::Malformed)?;
+                Header { seq, send_ns }.write(&mut self.rx);
+            }
+        }
+        Ok(Header::read(&self.rx))
+    }
+
+    /// Writes `msg` (whose header is `h`) as one frame.
+    #[inline]
+    fn write_frame(&mut self, h: Header, which: Buffer, kind: &str) -> TransportResult<()> {
+        let msg = match which {
+            Buffer::Tx => &self.tx,
+            Buffer::Rx => &self.rx,
+        };
+        match self.framing {
+            Framing::Raw => write_full(&self.fd, msg, self.wait, self.timeout),
+            Framing::LengthPrefixed => {
+                let prefix = (msg.len() as u32).to_le_bytes();
+                write_all_vectored(&self.fd, &prefix, msg, self.wait, self.timeout)
+            }
+            Framing::JsonLines => {
+                let size = msg.len();
+                super::framing::encode_json_line(
+                    &mut self.wire,
+                    kind,
+                    h.seq,
+                    h.send_ns,
+                    self.roles.0,
+                    self.roles.1,
+                    size,
+                )
+                .map_err(|e| TransportError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+                write_full(&self.fd, &self.wire, self.wait, self.timeout)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Buffer {
+    Tx,
+    Rx,
+}
+
+/// Buffered bytes of a line-oriented stream.
+struct LineBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl LineBuf {
+    fn new(size: usize) -> LineBuf {
+        LineBuf { buf: vec![0; (2 * size).max(64 * 1024)], start: 0, end: 0 }
+    }
+
+    fn get(&self, r: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[r]
+    }
+
+    /// The next line (without its `\n`), reading as much as needed.
+    fn read_line(
+        &mut self,
+        fd: &OwnedFd,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> TransportResult<std::ops::Range<usize>> {
+        loop {
+            if let Some(pos) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
+                let line = self.start..self.start + pos;
+                self.start += pos + 1;
+                return Ok(line);
+            }
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                return Err(TransportError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("no newline in {} bytes: not a JSON-lines stream", self.buf.len()),
+                )));
+            }
+            self.end += read_some(fd, &mut self.buf[self.end..], wait, timeout)?;
+        }
     }
 }
 
@@ -257,12 +404,21 @@ impl SocketTransport {
 #[inline]
 fn read_full(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
     let mut off = 0;
+    while off < buf.len() {
+        off += read_some(fd, &mut buf[off..], wait, timeout)?;
+    }
+    Ok(())
+}
+
+/// Reads at least one byte into `buf`, waiting as `wait` says.
+#[inline]
+fn read_some(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<usize> {
     let mut spins: u32 = 0;
     let mut spin_start: Option<Instant> = None;
-    while off < buf.len() {
-        match rustix::io::read(fd, &mut buf[off..]) {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
             Ok(0) => return Err(TransportError::PeerClosed),
-            Ok(n) => off += n,
+            Ok(n) => return Ok(n),
             Err(Errno::AGAIN) if wait != WaitStrategy::Block => {
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
@@ -281,6 +437,28 @@ fn read_full(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration
                     }
                 }
             }
+            Err(Errno::AGAIN) => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(map_errno(e)),
+        }
+    }
+}
+
+/// Writes `a` then `b` with as few syscalls as possible (writev), handling partial writes.
+fn write_all_vectored(
+    fd: &OwnedFd,
+    a: &[u8],
+    b: &[u8],
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> TransportResult<()> {
+    let total = a.len() + b.len();
+    let mut done = 0;
+    while done < total {
+        let (ra, rb) = if done < a.len() { (&a[done..], b) } else { (&a[..0], &b[done - a.len()..]) };
+        match rustix::io::writev(fd, &[io::IoSlice::new(ra), io::IoSlice::new(rb)]) {
+            Ok(n) => done += n,
+            Err(Errno::AGAIN) if wait != WaitStrategy::Block => std::hint::spin_loop(),
             Err(Errno::AGAIN) => return Err(TransportError::Timeout(timeout)),
             Err(Errno::INTR) => {}
             Err(e) => return Err(map_errno(e)),
@@ -327,12 +505,16 @@ impl Transport for SocketTransport {
 
     #[inline]
     fn send(&mut self) -> TransportResult<()> {
-        write_full(&self.fd, &self.tx, self.wait, self.timeout)
+        if self.framing == Framing::Raw {
+            return write_full(&self.fd, &self.tx, self.wait, self.timeout);
+        }
+        let h = Header::read(&self.tx);
+        self.write_frame(h, Buffer::Tx, "msg")
     }
 
     #[inline]
     fn recv(&mut self) -> TransportResult<&[u8]> {
-        read_full(&self.fd, &mut self.rx, self.wait, self.timeout)?;
+        self.read_frame()?;
         Ok(&self.rx)
     }
 
@@ -341,9 +523,13 @@ impl Transport for SocketTransport {
 
     #[inline]
     fn echo(&mut self) -> TransportResult<Header> {
-        read_full(&self.fd, &mut self.rx, self.wait, self.timeout)?;
-        write_full(&self.fd, &self.rx, self.wait, self.timeout)?;
-        Ok(Header::read(&self.rx))
+        let h = self.read_frame()?;
+        if self.framing == Framing::Raw {
+            write_full(&self.fd, &self.rx, self.wait, self.timeout)?;
+        } else {
+            self.write_frame(h, Buffer::Rx, "echo")?;
+        }
+        Ok(h)
     }
 }
 
@@ -399,6 +585,61 @@ mod tests {
                 echoer.join().unwrap();
             }
         }
+    }
+
+    /// A peer that dribbles every frame out one byte at a time: each framing reassembles it.
+    #[test]
+    fn every_framing_reassembles_frames_split_into_single_bytes() {
+        use super::super::framing::encode_json_line;
+        use std::io::Write;
+        let size = 200;
+        let mut msg = vec![0u8; size];
+        Header { seq: 41, send_ns: 7 }.write(&mut msg);
+        let mut json = Vec::new();
+        encode_json_line(&mut json, "msg", 41, 7, "peer", "initiator", size).unwrap();
+        let mut lp = (size as u32).to_le_bytes().to_vec();
+        lp.extend_from_slice(&msg);
+        for (framing, wire) in
+            [(Framing::Raw, msg.clone()), (Framing::LengthPrefixed, lp), (Framing::JsonLines, json)]
+        {
+            for wait in [WaitStrategy::Block, WaitStrategy::Spin] {
+                let (a, mut b) = UnixStream::pair().unwrap();
+                let wire2 = wire.clone();
+                let writer = std::thread::spawn(move || {
+                    for _ in 0..2 {
+                        for byte in &wire2 {
+                            b.write_all(std::slice::from_ref(byte)).unwrap();
+                            b.flush().unwrap();
+                        }
+                    }
+                });
+                let mut t = SocketTransport::new(a.into(), size, wait, Duration::from_secs(5))
+                    .unwrap()
+                    .framed(framing, true, "seq");
+                for _ in 0..2 {
+                    let got = Header::read(t.recv().unwrap());
+                    assert_eq!(got, Header { seq: 41, send_ns: 7 }, "{framing} {wait}");
+                }
+                writer.join().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_length_prefix_or_line_is_an_error_not_a_hang() {
+        use std::io::Write;
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(&u32::MAX.to_le_bytes()).unwrap();
+        let mut t = SocketTransport::new(a.into(), 64, WaitStrategy::Block, Duration::from_secs(5))
+            .unwrap()
+            .framed(Framing::LengthPrefixed, true, "seq");
+        assert!(t.recv().unwrap_err().to_string().contains("length prefix"));
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"{\"type\":\"echo\"}\n").unwrap();
+        let mut t = SocketTransport::new(a.into(), 200, WaitStrategy::Block, Duration::from_secs(5))
+            .unwrap()
+            .framed(Framing::JsonLines, true, "seq");
+        assert!(matches!(t.recv(), Err(TransportError::Malformed(_))), "a line without seq is malformed");
     }
 
     #[test]

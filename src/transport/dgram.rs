@@ -1,0 +1,315 @@
+//! Datagram transports: UDP over 127.0.0.1 and Unix datagram sockets. One message is one
+//! datagram. Datagrams can be lost (a full receive buffer drops them) and, for UDP in general,
+//! reordered: a receiver waits at most the loss timeout for each message and then reports it
+//! [`TransportError::Lost`], so a lost datagram is counted, never waited for forever.
+//!
+//! Setup: the initiator binds; the peer binds its own socket, connects to the initiator's and
+//! sends a short hello until the initiator, which then connects back, acknowledges it. Hellos
+//! and acks are shorter than any message and are skipped if a duplicate arrives later.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rustix::io::Errno;
+use rustix::net::sockopt;
+
+use super::{Header, Transport, TransportError, TransportResult, WaitStrategy, HEADER_BYTES};
+use crate::cleanup;
+use crate::sys;
+
+const HELLO: &[u8] = b"ipcb-hi";
+const ACK: &[u8] = b"ipcb-ok";
+/// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max x 2).
+const BUFFER_BYTES: usize = 4 << 20;
+
+/// The initiator's datagram socket before the peer has said hello.
+pub struct DgramListener {
+    fd: OwnedFd,
+    /// Our socket file (Unix datagrams), removed on drop.
+    path: Option<PathBuf>,
+    addr: DgramAddr,
+}
+
+/// Where a datagram socket is.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DgramAddr {
+    Udp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl DgramListener {
+    pub fn bind_udp() -> Result<DgramListener> {
+        let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).context("binding UDP on 127.0.0.1")?;
+        let addr = DgramAddr::Udp(s.local_addr()?);
+        Ok(DgramListener { fd: s.into(), path: None, addr })
+    }
+
+    pub fn bind_unix(path: &Path, mode: u32) -> Result<DgramListener> {
+        let fd = bind_unix_dgram(path, mode)?;
+        Ok(DgramListener { fd, path: Some(path.to_path_buf()), addr: DgramAddr::Unix(path.to_path_buf()) })
+    }
+
+    pub fn addr(&self) -> &DgramAddr {
+        &self.addr
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Waits for the peer's hello, connects back to it and acknowledges.
+    pub fn accept(
+        mut self,
+        size: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+        loss: Duration,
+    ) -> Result<DgramTransport> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 64];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !sys::wait_readable(self.fd.as_fd(), left)? {
+                bail!("the peer did not say hello on {:?} within {timeout:?}", self.addr);
+            }
+            let fd = &self.fd;
+            let from = match &self.addr {
+                DgramAddr::Udp(_) => {
+                    let s = UdpSocket::from(fd.try_clone()?);
+                    let (n, from) = s.recv_from(&mut buf)?;
+                    (&buf[..n] == HELLO).then(|| s.connect(from)).transpose()?.map(|_| ())
+                }
+                DgramAddr::Unix(_) => {
+                    let s = UnixDatagram::from(fd.try_clone()?);
+                    let (n, from) = s.recv_from(&mut buf)?;
+                    match from.as_pathname() {
+                        Some(p) if &buf[..n] == HELLO => Some(s.connect(p)?),
+                        _ => None,
+                    }
+                }
+            };
+            if from.is_some() {
+                rustix::io::write(&self.fd, ACK)?;
+                let fd = self.fd.try_clone()?;
+                // Our socket file stays until the transport is dropped: the peer sends to it.
+                let path = self.path.take();
+                return DgramTransport::new(fd, path, size, wait, timeout, loss).map_err(Into::into);
+            }
+        }
+    }
+}
+
+impl Drop for DgramListener {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            cleanup::remove_file(p);
+        }
+    }
+}
+
+fn bind_unix_dgram(path: &Path, mode: u32) -> Result<OwnedFd> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        bail!("{} already exists; refusing to replace it", path.display());
+    }
+    let s = UnixDatagram::bind(path)
+        .with_context(|| format!("binding Unix datagram socket {}", path.display()))?;
+    cleanup::register_file(path);
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .with_context(|| format!("setting mode {mode:o} on {}", path.display()))?;
+    Ok(s.into())
+}
+
+/// The peer's side: binds (a socket file `own` for Unix datagrams), says hello until
+/// acknowledged.
+pub fn connect(
+    to: &DgramAddr,
+    own: Option<(&Path, u32)>,
+    size: usize,
+    wait: WaitStrategy,
+    timeout: Duration,
+    loss: Duration,
+) -> Result<DgramTransport> {
+    let (fd, path): (OwnedFd, Option<PathBuf>) = match to {
+        DgramAddr::Udp(a) => {
+            let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).context("binding UDP on 127.0.0.1")?;
+            s.connect(a).with_context(|| format!("connecting UDP to {a}"))?;
+            (s.into(), None)
+        }
+        DgramAddr::Unix(p) => {
+            let (own, mode) = own.context("a Unix datagram peer needs a socket path of its own")?;
+            let fd = bind_unix_dgram(own, mode)?;
+            let s = UnixDatagram::from(fd);
+            s.connect(p).with_context(|| format!("connecting to {}", p.display()))?;
+            (s.into(), Some(own.to_path_buf()))
+        }
+    };
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 64];
+    loop {
+        match rustix::io::write(&fd, HELLO) {
+            Ok(_) | Err(Errno::CONNREFUSED) | Err(Errno::AGAIN) => {}
+            Err(e) => return Err(e).context("saying hello on the datagram socket"),
+        }
+        if sys::wait_readable(fd.as_fd(), Duration::from_millis(50))? {
+            if let Ok(n) = rustix::io::read(&fd, &mut buf[..]) {
+                if &buf[..n] == ACK {
+                    return DgramTransport::new(fd, path, size, wait, timeout, loss).map_err(Into::into);
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!("no answer to hello on {to:?} within {timeout:?}");
+        }
+    }
+}
+
+/// A connected datagram socket moving messages of one size.
+pub struct DgramTransport {
+    fd: OwnedFd,
+    path: Option<PathBuf>,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    wait: WaitStrategy,
+    timeout: Duration,
+    loss: Duration,
+    /// When a message last arrived: silence longer than `timeout` is fatal, shorter is loss.
+    last_arrival: Instant,
+}
+
+impl DgramTransport {
+    fn new(
+        fd: OwnedFd,
+        path: Option<PathBuf>,
+        size: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+        loss: Duration,
+    ) -> io::Result<DgramTransport> {
+        let _ = sockopt::set_socket_send_buffer_size(&fd, BUFFER_BYTES);
+        let _ = sockopt::set_socket_recv_buffer_size(&fd, BUFFER_BYTES);
+        match wait {
+            WaitStrategy::Spin | WaitStrategy::Hybrid => rustix::io::ioctl_fionbio(&fd, true)?,
+            WaitStrategy::Block => {
+                sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(loss))?;
+                sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(timeout))?;
+            }
+        }
+        Ok(DgramTransport {
+            fd,
+            path,
+            tx: vec![0; size],
+            rx: vec![0; size],
+            wait,
+            timeout,
+            loss,
+            last_arrival: Instant::now(),
+        })
+    }
+
+    /// Receives one message datagram into `rx`: `Lost` after the loss timeout.
+    fn read_datagram(&mut self) -> TransportResult<()> {
+        let start = Instant::now();
+        loop {
+            match rustix::io::read(&self.fd, &mut self.rx[..]) {
+                Ok(n) if n < HEADER_BYTES => continue, // a late hello or ack
+                Ok(n) if n != self.rx.len() => {
+                    self.last_arrival = Instant::now();
+                    return Err(TransportError::Malformed(format!(
+                        "datagram of {n} bytes, expected {}",
+                        self.rx.len()
+                    )));
+                }
+                Ok(_) => {
+                    self.last_arrival = Instant::now();
+                    return Ok(());
+                }
+                Err(Errno::AGAIN) => {
+                    let waited = start.elapsed();
+                    if waited >= self.loss || self.wait == WaitStrategy::Block {
+                        if self.last_arrival.elapsed() >= self.timeout {
+                            return Err(TransportError::Timeout(self.timeout));
+                        }
+                        return Err(TransportError::Lost);
+                    }
+                    if self.wait == WaitStrategy::Hybrid
+                        && waited.as_nanos() as u64 >= super::shm::HYBRID_SPIN_NS
+                    {
+                        sys::wait_readable(self.fd.as_fd(), self.loss - waited)?;
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::CONNREFUSED) => return Err(TransportError::PeerClosed),
+                Err(e) => return Err(TransportError::Io(e.into())),
+            }
+        }
+    }
+
+    fn write_datagram(&self, msg: &[u8]) -> TransportResult<()> {
+        let start = Instant::now();
+        loop {
+            match rustix::io::write(&self.fd, msg) {
+                Ok(_) => return Ok(()),
+                // A full peer queue (Unix datagrams) pushes back; UDP drops instead.
+                Err(Errno::AGAIN) | Err(Errno::NOBUFS) if start.elapsed() < self.timeout => {
+                    std::hint::spin_loop()
+                }
+                Err(Errno::AGAIN) | Err(Errno::NOBUFS) => return Err(TransportError::Timeout(self.timeout)),
+                Err(Errno::INTR) => {}
+                Err(Errno::MSGSIZE) => {
+                    return Err(TransportError::Io(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "a datagram of {} bytes is more than this socket carries (EMSGSIZE)",
+                            msg.len()
+                        ),
+                    )))
+                }
+                Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => return Err(TransportError::PeerClosed),
+                Err(e) => return Err(TransportError::Io(e.into())),
+            }
+        }
+    }
+}
+
+impl Drop for DgramTransport {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            cleanup::remove_file(p);
+        }
+    }
+}
+
+impl Transport for DgramTransport {
+    fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
+        Ok(&mut self.tx)
+    }
+
+    fn send(&mut self) -> TransportResult<()> {
+        self.write_datagram(&self.tx)
+    }
+
+    fn recv(&mut self) -> TransportResult<&[u8]> {
+        self.read_datagram()?;
+        Ok(&self.rx)
+    }
+
+    fn release(&mut self) {}
+
+    fn echo(&mut self) -> TransportResult<Header> {
+        self.read_datagram()?;
+        self.write_datagram(&self.rx)?;
+        Ok(Header::read(&self.rx))
+    }
+
+    fn lossy(&self) -> bool {
+        true
+    }
+}
