@@ -8,6 +8,9 @@ use crate::transport::{
     check_pattern, Header, Transport, TransportError, TransportResult, HEADER_BYTES, STOP_SEQ,
 };
 
+/// Loss timeouts in a row after which a datagram receiver takes the stream as ended.
+pub const SILENCE_ENDS_STREAM: u32 = 10;
+
 /// Whether the peer acknowledges each message (closed-loop one-way).
 pub fn acked(p: &Params) -> bool {
     p.pattern == super::Pattern::OneWay && p.rate_per_s.is_none()
@@ -27,10 +30,22 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     samples.prepare(super::expected_samples(p, 0));
     let mut order = SeqCheck { expected: 0 };
     r.start_ns = now_ns();
+    // Loss timeouts in a row: on a lossy transport, a stream that fell silent after data ended
+    // with its stop messages lost too (a full receive buffer drops those as well).
+    let mut silent = 0u32;
     loop {
         let rx = match t.recv() {
-            Ok(rx) => rx,
-            Err(TransportError::Lost) => continue,
+            Ok(rx) => {
+                silent = 0;
+                rx
+            }
+            Err(TransportError::Lost) => {
+                silent += 1;
+                if r.received > 0 && silent >= SILENCE_ENDS_STREAM {
+                    break;
+                }
+                continue;
+            }
             Err(TransportError::Malformed(_)) => {
                 r.corrupt += 1;
                 continue;

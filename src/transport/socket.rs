@@ -253,8 +253,10 @@ pub struct SocketTransport {
     reply_field: String,
     /// Encoded outgoing frame (json-lines) or length prefix.
     wire: Vec<u8>,
-    /// Received bytes not yet consumed (json-lines).
+    /// Received bytes not yet consumed (json-lines, length-prefixed).
     lines: LineBuf,
+    /// The last length-prefixed frame's payload, in `lines`.
+    frame: std::ops::Range<usize>,
 }
 
 impl SocketTransport {
@@ -277,7 +279,8 @@ impl SocketTransport {
             roles: ("initiator", "peer"),
             reply_field: "seq".into(),
             wire: Vec::with_capacity(size + PREFIX_BYTES),
-            lines: LineBuf::new(size),
+            lines: LineBuf::new(size + PREFIX_BYTES),
+            frame: 0..0,
         })
     }
 
@@ -296,9 +299,12 @@ impl SocketTransport {
         match self.framing {
             Framing::Raw => read_full(&self.fd, &mut self.rx, self.wait, self.timeout)?,
             Framing::LengthPrefixed => {
-                let mut prefix = [0u8; PREFIX_BYTES];
-                read_full(&self.fd, &mut prefix, self.wait, self.timeout)?;
-                let n = u32::from_le_bytes(prefix) as usize;
+                // Buffered, as a real length-delimited codec reads: prefix and payload usually
+                // arrive in one read. The frame is lent from the buffer, not copied.
+                self.lines.ensure(PREFIX_BYTES, &self.fd, self.wait, self.timeout)?;
+                let at = self.lines.start;
+                let n = u32::from_le_bytes(self.lines.buf[at..at + PREFIX_BYTES].try_into().expect("4 bytes"))
+                    as usize;
                 if !(super::HEADER_BYTES..=self.rx.len()).contains(&n) {
                     // The stream cannot be resynchronised after a bad length: fatal.
                     return Err(TransportError::Io(io::Error::new(
@@ -306,7 +312,11 @@ impl SocketTransport {
                         format!("length prefix {n} outside 16..={} bytes", self.rx.len()),
                     )));
                 }
-                read_full(&self.fd, &mut self.rx[..n], self.wait, self.timeout)?;
+                self.lines.ensure(PREFIX_BYTES + n, &self.fd, self.wait, self.timeout)?;
+                let frame = self.lines.start..self.lines.start + PREFIX_BYTES + n;
+                self.lines.start = frame.end;
+                self.frame = frame.start + PREFIX_BYTES..frame.end;
+                return Ok(Header::read(&self.lines.buf[self.frame.clone()]));
             }
             Framing::JsonLines => {
                 let line = self.lines.read_line(&self.fd, self.wait, self.timeout)?;
@@ -369,6 +379,25 @@ impl LineBuf {
 
     fn get(&self, r: std::ops::Range<usize>) -> &[u8] {
         &self.buf[r]
+    }
+
+    /// Makes at least `n` unconsumed bytes available from `start`.
+    fn ensure(
+        &mut self,
+        n: usize,
+        fd: &OwnedFd,
+        wait: WaitStrategy,
+        timeout: Duration,
+    ) -> TransportResult<()> {
+        if self.start + n > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end - self.start < n {
+            self.end += read_some(fd, &mut self.buf[self.end..], wait, timeout)?;
+        }
+        Ok(())
     }
 
     /// The next line (without its `\n`), reading as much as needed.
@@ -515,7 +544,10 @@ impl Transport for SocketTransport {
     #[inline]
     fn recv(&mut self) -> TransportResult<&[u8]> {
         self.read_frame()?;
-        Ok(&self.rx)
+        Ok(match self.framing {
+            Framing::LengthPrefixed => &self.lines.buf[self.frame.clone()],
+            _ => &self.rx,
+        })
     }
 
     #[inline]
@@ -524,10 +556,14 @@ impl Transport for SocketTransport {
     #[inline]
     fn echo(&mut self) -> TransportResult<Header> {
         let h = self.read_frame()?;
-        if self.framing == Framing::Raw {
-            write_full(&self.fd, &self.rx, self.wait, self.timeout)?;
-        } else {
-            self.write_frame(h, Buffer::Rx, "echo")?;
+        match self.framing {
+            Framing::Raw => write_full(&self.fd, &self.rx, self.wait, self.timeout)?,
+            Framing::LengthPrefixed => {
+                // The received frame, prefix included, goes straight back out of the buffer.
+                let whole = self.frame.start - PREFIX_BYTES..self.frame.end;
+                write_full(&self.fd, &self.lines.buf[whole], self.wait, self.timeout)?;
+            }
+            Framing::JsonLines => self.write_frame(h, Buffer::Rx, "echo")?,
         }
         Ok(h)
     }
