@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use common::{child_of, wait_for_exit, Scratch};
 use predicates::prelude::*;
 
 /// The error line of a failed command: exactly one line that starts with `Error:`.
@@ -164,17 +164,6 @@ fn a_peer_that_exits_keeps_earlier_results_and_names_the_failed_run() {
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
 
-/// The pid of a direct child of `parent`.
-fn child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let after_comm = &stat[stat.rfind(')')? + 2..];
-        let ppid: u32 = after_comm.split(' ').nth(1)?.parse().ok()?;
-        (ppid == parent).then_some(pid)
-    })
-}
-
 fn spawn_long_run(s: &Scratch, wait: &str) -> std::process::Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
         .args([
@@ -200,20 +189,6 @@ fn spawn_long_run(s: &Scratch, wait: &str) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn wait_for_peer(host: u32) -> u32 {

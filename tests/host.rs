@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use common::{stderr_of, wait_for_exit, Scratch};
 
 fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("ipcbench")
@@ -35,26 +35,6 @@ fn host(s: &Scratch, args: &[&str]) -> Command {
     c
 }
 
-fn stderr_of(c: &mut Child) -> String {
-    let mut text = String::new();
-    std::io::Read::read_to_string(c.stderr.as_mut().unwrap(), &mut text).unwrap();
-    text
-}
-
-fn wait_exit(c: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            return st;
-        }
-        if start.elapsed() > limit {
-            let _ = c.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn host_and_client_measure_every_transport_with_merged_pairs() {
     let s = Scratch::new();
@@ -64,7 +44,7 @@ fn host_and_client_measure_every_transport_with_merged_pairs() {
             .status()
             .unwrap();
     assert!(st.success());
-    assert!(wait_exit(&mut c, Duration::from_secs(10)).success(), "the client ends with the session");
+    assert!(wait_for_exit(&mut c, Duration::from_secs(10)).success(), "the client ends with the session");
     let sum = s.summary();
     assert!(sum["clock_check"]["same_clock"].as_bool().unwrap());
     assert_eq!(sum["clock_check"]["probes"], 16);
@@ -132,7 +112,7 @@ fn fake_client_says(s: &Scratch, frame: Vec<u8>) -> String {
         std::thread::sleep(Duration::from_millis(10));
     };
     sock.write_all(&frame).unwrap();
-    let st = wait_exit(&mut h, Duration::from_secs(10));
+    let st = wait_for_exit(&mut h, Duration::from_secs(10));
     assert!(!st.success());
     let err = stderr_of(&mut h);
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
@@ -189,7 +169,7 @@ fn a_client_that_dies_mid_run_fails_the_host_naming_the_run_and_keeping_earlier_
     std::thread::sleep(Duration::from_millis(2500));
     c.kill().unwrap();
     let _ = c.wait();
-    let st = wait_exit(&mut h, Duration::from_secs(10));
+    let st = wait_for_exit(&mut h, Duration::from_secs(10));
     assert!(!st.success());
     let err = stderr_of(&mut h);
     assert!(err.contains("round-trip over uds with 128 B messages"), "{err}");

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use common::{child_of, Scratch};
 
 fn shm_files(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -111,16 +111,6 @@ fn copy_without_shm_is_refused() {
     let out = s.run().args(["-t", "uds", "--copy"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--copy applies to the shm transport only"));
-}
-
-fn child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let after_comm = &stat[stat.rfind(')')? + 2..];
-        let ppid: u32 = after_comm.split(' ').nth(1)?.parse().ok()?;
-        (ppid == parent).then_some(pid)
-    })
 }
 
 #[test]
