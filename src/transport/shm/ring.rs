@@ -431,7 +431,10 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "rustix passes the futex word as *const AtomicU32, which Miri's syscall check rejects")]
+    #[cfg_attr(
+        miri,
+        ignore = "rustix passes the futex word as *const AtomicU32, which Miri's syscall check rejects"
+    )]
     fn a_sleeping_side_is_announced_to_the_other() {
         let mut r = heap_ring(64, 1);
         let (mut p, mut c) = ends(&mut r, true);
