@@ -10,19 +10,22 @@ use rustix::thread::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet}
 use rustix::time::Timespec;
 
 /// Waits until `fd` is readable (or at EOF/error) or `timeout` passes; true when readable.
+/// Allocates nothing: hybrid waits call it from timed loops.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    Ok(wait_readable_any(&[fd], timeout)?.is_some())
+    Ok(wait_readable_any([fd], timeout)?.is_some())
 }
 
 /// Waits until one of `fds` is readable (or at EOF/error); the index of the first such fd, or
 /// `None` when `timeout` passes first.
-pub fn wait_readable_any(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Result<Option<usize>> {
+pub fn wait_readable_any<const N: usize>(
+    fds: [BorrowedFd<'_>; N],
+    timeout: Duration,
+) -> io::Result<Option<usize>> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let ts = Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
-        let mut polled: Vec<PollFd<'_>> =
-            fds.iter().map(|&fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)).collect();
+        let mut polled = fds.map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN));
         match poll(&mut polled, Some(&ts)) {
             Ok(0) => return Ok(None),
             Ok(_) => return Ok(polled.iter().position(|p| !p.revents().is_empty())),

@@ -255,7 +255,7 @@ fn run_one(
     // Each pair's peer end connects, or the peer says why it cannot.
     let mut conns = Vec::with_capacity(listeners.len());
     for listener in listeners {
-        match crate::sys::wait_readable_any(&[listener.fd(), ch.rx_fd()], cfg.timeout)? {
+        match crate::sys::wait_readable_any([listener.fd(), ch.rx_fd()], cfg.timeout)? {
             Some(0) => {}
             Some(_) => bail!(expect_ready(ch, test_id)
                 .err()

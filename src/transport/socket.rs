@@ -173,11 +173,6 @@ impl Drop for Listener {
     }
 }
 
-/// The name of a data socket in the socket directory: `ipcbench-<pid>-<test>.sock`.
-pub fn socket_file_name(test_id: u32) -> String {
-    format!("ipcbench-{}-{test_id}.sock", std::process::id())
-}
-
 /// Removes data sockets and mapping files in `dir` left by ipcbench processes that no longer
 /// exist (a crash or a SIGKILL skips cleanup), saying so on stderr. Files of live processes,
 /// and anything not named `ipcbench-<pid>-<n>.sock|.shm`, are left alone.

@@ -201,10 +201,6 @@ impl Region {
         self.header().creator_pid
     }
 
-    pub fn attacher_pid(&self) -> u32 {
-        self.header().attacher_pid.load(Ordering::Acquire)
-    }
-
     /// The two ends this side uses: it produces into ring 0 and consumes ring 1 if it is the
     /// creator, and the other way round otherwise.
     ///
