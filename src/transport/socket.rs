@@ -323,41 +323,29 @@ impl SocketTransport {
         Ok(Header::read(&self.rx))
     }
 
-    /// Writes `msg` (whose header is `h`) as one frame.
+    /// Writes the outgoing message in `tx` as one frame; `kind` is the JSON `type`.
     #[inline]
-    fn write_frame(&mut self, h: Header, which: Buffer, kind: &str) -> TransportResult<()> {
-        let msg = match which {
-            Buffer::Tx => &self.tx,
-            Buffer::Rx => &self.rx,
-        };
+    fn write_frame(&mut self, kind: &str) -> TransportResult<()> {
         match self.framing {
-            Framing::Raw => write_full(&self.fd, msg, self.wait, self.timeout),
+            Framing::Raw => write_full(&self.fd, &self.tx, self.wait, self.timeout),
             Framing::LengthPrefixed => {
-                let prefix = (msg.len() as u32).to_le_bytes();
-                write_all_vectored(&self.fd, &prefix, msg, self.wait, self.timeout)
+                let prefix = (self.tx.len() as u32).to_le_bytes();
+                write_all_vectored(&self.fd, &prefix, &self.tx, self.wait, self.timeout)
             }
             Framing::JsonLines => {
-                let size = msg.len();
-                super::framing::encode_json_line(
-                    &mut self.wire,
-                    kind,
-                    h.seq,
-                    h.send_ns,
-                    self.roles.0,
-                    self.roles.1,
-                    size,
-                )
-                .map_err(|e| TransportError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-                write_full(&self.fd, &self.wire, self.wait, self.timeout)
+                let h = Header::read(&self.tx);
+                self.write_json(h, kind)
             }
         }
     }
-}
 
-#[derive(Clone, Copy)]
-enum Buffer {
-    Tx,
-    Rx,
+    /// Writes a JSON line of the message size for header `h`.
+    fn write_json(&mut self, h: Header, kind: &str) -> TransportResult<()> {
+        let (me, them) = self.roles;
+        super::framing::encode_json_line(&mut self.wire, kind, h.seq, h.send_ns, me, them, self.tx.len())
+            .map_err(|e| TransportError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        write_full(&self.fd, &self.wire, self.wait, self.timeout)
+    }
 }
 
 /// Buffered bytes of a line-oriented stream.
@@ -529,11 +517,7 @@ impl Transport for SocketTransport {
 
     #[inline]
     fn send(&mut self) -> TransportResult<()> {
-        if self.framing == Framing::Raw {
-            return write_full(&self.fd, &self.tx, self.wait, self.timeout);
-        }
-        let h = Header::read(&self.tx);
-        self.write_frame(h, Buffer::Tx, "msg")
+        self.write_frame("msg")
     }
 
     #[inline]
@@ -558,7 +542,7 @@ impl Transport for SocketTransport {
                 let whole = self.frame.start - PREFIX_BYTES..self.frame.end;
                 write_full(&self.fd, &self.lines.buf[whole], self.wait, self.timeout)?;
             }
-            Framing::JsonLines => self.write_frame(h, Buffer::Rx, "echo")?,
+            Framing::JsonLines => self.write_json(h, "echo")?,
         }
         Ok(h)
     }
