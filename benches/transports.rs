@@ -13,7 +13,8 @@ use ipcbench::measure::clock::now_ns;
 use ipcbench::measure::histogram::LatencyHistogram;
 use ipcbench::transport::shm::{self, ShmListener};
 use ipcbench::transport::socket::connect;
-use ipcbench::transport::{Header, Listener, SocketTransport, Transport, WaitStrategy, STOP_SEQ};
+use ipcbench::transport::{Listener, SocketTransport, Transport, WaitStrategy};
+use ipcbench::wire::{Header, STOP_SEQ};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -98,30 +99,25 @@ fn round_trip(c: &mut Criterion) {
     group.finish();
 }
 
-/// The ring alone, one thread: lend a slot, write a header, publish, read it, release.
+/// The ring alone, one thread, one direction: lend a slot, write a header, publish; read it in
+/// place, release. Both ends of one mapping in this thread, through the public transport API,
+/// spinning (so no wait is ever taken: the ring is never full or empty when asked).
 fn shm_ring(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("shm_ring");
     for size in [64usize, 4096] {
-        let mut region =
-            shm::region::Region::create(&dir.path().join(format!("ring-{size}.shm")), size, 64, 0o600)
-                .unwrap();
-        // One process holds both ends here: the creator's producer feeds ring 0, and we read
-        // ring 0 back through a second mapping that attaches as the consumer.
-        let mut peer =
-            shm::region::Region::attach(&dir.path().join(format!("ring-{size}.shm")), size, 64, TIMEOUT)
-                .unwrap();
-        let (mut tx, _) = region.split(false);
-        let (_, mut rx) = peer.split(false);
+        let (mapping, liveness) =
+            (dir.path().join(format!("ring-{size}.shm")), dir.path().join(format!("ring-{size}.sock")));
+        let l = ShmListener::create(&mapping, &liveness, size, 64, false, 0o600).unwrap();
+        let mut rx = shm::connect(l.endpoint(), size, WaitStrategy::Spin, TIMEOUT).unwrap();
+        let mut tx = l.accept(size, WaitStrategy::Spin, TIMEOUT).unwrap();
         group.throughput(Throughput::Elements(1));
         let mut seq = 0u64;
         group.bench_with_input(BenchmarkId::new("lend_write_publish_read_release", size), &size, |b, _| {
             b.iter(|| {
-                assert!(tx.has_space());
-                Header { seq, send_ns: 0 }.write(tx.slot(size));
-                tx.publish();
-                assert!(rx.has_data());
-                black_box(Header::read(rx.slot(size)));
+                Header { seq, send_ns: 0 }.write(tx.send_buf().unwrap());
+                tx.send().unwrap();
+                black_box(Header::read(rx.recv().unwrap()));
                 rx.release();
                 seq += 1;
             })

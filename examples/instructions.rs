@@ -12,9 +12,10 @@
 use std::time::Duration;
 
 use ipcbench::measure::histogram::LatencyHistogram;
-use ipcbench::pattern::Sample;
 use ipcbench::transport::shm::{connect, ShmListener};
-use ipcbench::transport::{Header, Transport, WaitStrategy};
+use ipcbench::transport::{Transport, WaitStrategy};
+use ipcbench::wire::Header;
+use ipcbench::wire::Sample;
 
 fn main() {
     let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).expect("usage: instructions N");

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use ipcbench::measure::clock::now_ns;
 use ipcbench::transport::shm::{connect, ShmListener};
-use ipcbench::transport::{Header, Transport, WaitStrategy};
+use ipcbench::transport::{Transport, WaitStrategy};
+use ipcbench::wire::Header;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -11,6 +11,20 @@ use rustix::process::{kill_process, Pid, Signal};
 
 static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// What to do with the results so far when a signal stops the invocation.
+static ON_INTERRUPT: Mutex<Option<Box<dyn Fn() + Send>>> = Mutex::new(None);
+
+/// Sets what runs when a signal stops the invocation (after children are killed and files
+/// removed): the summary exporter records there that the invocation was interrupted. Replaces
+/// any earlier hook.
+pub fn on_interrupt(hook: impl Fn() + Send + 'static) {
+    *ON_INTERRUPT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+}
+
+/// Removes the interrupt hook (the invocation is over).
+pub fn clear_on_interrupt() {
+    *ON_INTERRUPT.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
 
 pub fn register_file(path: &Path) {
     FILES.lock().unwrap_or_else(|e| e.into_inner()).push(path.to_path_buf());
@@ -42,11 +56,15 @@ pub fn run_all() {
     }
 }
 
-/// On SIGINT/SIGTERM: clean up, say so on one line, and exit 130. Results of runs that
-/// finished are already on disk (the summary is rewritten after every run).
+/// On SIGINT/SIGTERM: clean up, record the interruption with the results so far (the summary
+/// is rewritten after every run; the hook marks it interrupted), say so on one line, and exit
+/// 130.
 pub fn install_signal_handler(what: &'static str) {
     let _ = ctrlc::set_handler(move || {
         run_all();
+        if let Some(hook) = ON_INTERRUPT.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            hook();
+        }
         eprintln!("Error: interrupted; {what} stopped, its socket and mapping files removed");
         std::process::exit(130);
     });

@@ -1,8 +1,16 @@
 //! The command line: clap derive types only. [`crate::config`] turns them into a validated run.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::analysis::compare::Thresholds;
+use crate::format::parse_size;
+use crate::pattern::Pattern;
+use crate::transport::framing::Framing;
+use crate::transport::{TransportKind, WaitStrategy};
 
 /// Zero-copy IPC benchmarking harness: Unix sockets, TCP loopback and shared memory.
 ///
@@ -29,7 +37,7 @@ pub enum Command {
         /// Exit 1 when a metric regressed by more than this: `10%` for every metric, or per
         /// metric, e.g. `p50=5%,p99=20%,throughput=10%` (metrics not named are not gated).
         #[arg(long)]
-        max_regression: Option<crate::compare::Thresholds>,
+        max_regression: Option<Thresholds>,
         /// Configurations present on one side only are an error, not just listed.
         #[arg(long)]
         strict: bool,
@@ -103,27 +111,26 @@ pub struct ClientArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Transports, comma-separated: uds, tcp, shm, udp, uds-dgram; all = uds,tcp,shm.
-    #[arg(long, short, default_value = "all", value_delimiter = ',')]
-    pub transport: Vec<String>,
+    /// Transports, comma-separated; all = uds,tcp,shm.
+    #[arg(long, short, default_value = "all", value_delimiter = ',', value_parser = one_or_all::<TransportKind>("uds,tcp,shm"))]
+    pub transport: Vec<OrAll<TransportKind>>,
 
-    /// Patterns, comma-separated: round-trip, one-way, throughput, or all
-    /// [default: round-trip,one-way; with --connect: round-trip].
-    #[arg(long, short, value_delimiter = ',')]
-    pub pattern: Option<Vec<String>>,
+    /// Patterns, comma-separated [default: round-trip,one-way; with --connect: round-trip].
+    #[arg(long, short, value_delimiter = ',', value_parser = one_or_all::<Pattern>("every pattern"))]
+    pub pattern: Option<Vec<OrAll<Pattern>>>,
 
-    /// Message sizes in bytes including the 16-byte header, comma-separated (a list is a
-    /// sweep); suffixes K/KiB and M/MiB are powers of 1024.
-    #[arg(long, short, default_value = "64,1KiB,64KiB", value_delimiter = ',')]
-    pub size: Vec<String>,
+    /// Message sizes including the 16-byte header, comma-separated (a list is a sweep), at most
+    /// 256 MiB: K/KiB, M/MiB, G/GiB are powers of 1024, KB/MB/GB powers of 1000.
+    #[arg(long, short, default_value = "64,1KiB,64KiB", value_delimiter = ',', value_parser = parse_size)]
+    pub size: Vec<usize>,
 
     /// Recorded messages per run [default: 20000].
-    #[arg(long, short = 'n', conflicts_with = "duration")]
+    #[arg(long, short = 'n', conflicts_with = "duration", value_parser = at_least_one::<u64>)]
     pub count: Option<u64>,
 
     /// Record for this long per run instead of a count (e.g. 500ms, 10s).
-    #[arg(long, short)]
-    pub duration: Option<String>,
+    #[arg(long, short, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// Messages sent before recording starts.
     #[arg(long, default_value_t = 1000)]
@@ -133,26 +140,24 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub pin: Option<Vec<usize>>,
 
-    /// How both sides wait for data: block (sleep in the kernel), spin (busy-poll), or hybrid
-    /// (spin 50 µs, then sleep).
-    #[arg(long, default_value = "block")]
-    pub wait: String,
+    /// How both sides wait for data.
+    #[arg(long, value_enum, default_value_t = WaitStrategy::Block)]
+    pub wait: WaitStrategy,
 
     /// Open loop: send this many messages per second, latency from the intended send time.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one::<u64>)]
     pub rate: Option<u64>,
 
     /// Fill every payload with a pattern and check it on arrival.
     #[arg(long)]
     pub verify: bool,
 
-    /// Wire formats on stream transports, comma-separated (a list is a sweep): raw,
-    /// length-prefixed, json-lines.
-    #[arg(long, default_value = "raw", value_delimiter = ',')]
-    pub framing: Vec<String>,
+    /// Wire formats on stream transports, comma-separated (a list is a sweep).
+    #[arg(long, value_enum, default_value = "raw", value_delimiter = ',')]
+    pub framing: Vec<Framing>,
 
     /// Datagram transports: how long a receiver waits for one message before counting it lost.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one::<u64>)]
     pub loss_timeout_ms: u64,
 
     /// Measure round trips against your own service instead of an ipcbench peer:
@@ -166,11 +171,11 @@ pub struct RunArgs {
     pub reply_seq_field: String,
 
     /// Independent pairs measured at once; their histograms are merged.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
 
     /// Repeat every configuration this many times.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one::<u32>)]
     pub repeat: u32,
 
     /// Directory for socket files (created if it is the default and missing).
@@ -181,9 +186,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub shm_dir: Option<PathBuf>,
 
-    /// Slots per shared-memory ring [default: about 1 MiB of slots, 2 to 64].
-    #[arg(long)]
-    pub shm_slots: Option<usize>,
+    /// Slots per shared-memory ring, 1 to 65536 [default: 2 for round-trip and one-way; for
+    /// throughput about 4 MiB of slots, at least 4 and at most 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub shm_slots: Option<u32>,
 
     /// Shared memory only: add one explicit copy on each side (private buffer <-> slot), to see
     /// what zero-copy buys.
@@ -204,12 +210,71 @@ pub struct RunArgs {
     pub stream_csv: Option<PathBuf>,
 
     /// Seconds any single wait may last (peer start, connect, a message) before giving up.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one::<u64>)]
     pub timeout_s: u64,
 
     /// No table, no progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// One item of an enum flag's comma list: a value, or `all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrAll<T> {
+    All,
+    One(T),
+}
+
+impl<T: Copy + PartialEq> OrAll<T> {
+    /// The values a list names, `all` expanded to `all`, in order, each once.
+    pub fn expand(items: &[OrAll<T>], all: &[T]) -> Vec<T> {
+        let mut out: Vec<T> = Vec::new();
+        for item in items {
+            let values = match item {
+                OrAll::All => all.to_vec(),
+                OrAll::One(v) => vec![*v],
+            };
+            for v in values {
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Parses one value of `T`'s [`ValueEnum`] names or `all` (meaning `all_means`, for the help):
+/// the values, their help and their parsing come from the enum itself.
+fn one_or_all<T: ValueEnum + Clone + Send + Sync + 'static>(
+    all_means: &'static str,
+) -> impl TypedValueParser<Value = OrAll<T>> {
+    let names = T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .chain(std::iter::once(PossibleValue::new("all").help(all_means)));
+    PossibleValuesParser::new(names).map(|name: String| match T::from_str(&name, false) {
+        Ok(v) => OrAll::One(v),
+        Err(_) => OrAll::All,
+    })
+}
+
+/// A whole number of at least 1.
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T, String> {
+    match text.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("'{text}' is not a whole number")),
+    }
+}
+
+/// A duration like 500ms or 10s, longer than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("not a duration like 500ms or 10s: {e}"))?;
+    if d.is_zero() {
+        return Err("must be longer than 0".into());
+    }
+    Ok(d)
 }
 
 impl Default for RunArgs {

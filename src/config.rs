@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::RunArgs;
-use crate::pattern::{Pattern, Stop};
+use crate::cli::{OrAll, RunArgs};
+use crate::export::Outputs;
+use crate::pattern::{Params, Pattern, Stop};
 use crate::transport::framing::{Framing, JSON_MIN_BYTES};
-use crate::transport::{ChannelOptions, Endpoint, TransportKind, WaitStrategy, HEADER_BYTES};
+use crate::transport::{ChannelOptions, ChannelSpec, Endpoint, TransportKind, WaitStrategy};
 
-/// The largest message size accepted.
-pub const MAX_SIZE_BYTES: usize = 256 << 20;
 const DEFAULT_COUNT: u64 = 20_000;
+/// The largest ring `--size` and `--shm-slots` may ask for.
+const MAX_RING_BYTES: usize = 1 << 30;
 
 /// Everything `ipcbench run` needs, checked.
 #[derive(Clone, Debug)]
@@ -37,27 +38,23 @@ pub struct RunConfig {
     pub loss_timeout_ms: u64,
     /// An external service to measure against (`--connect`), with the reply's seq field.
     pub connect: Option<(Endpoint, String)>,
-    /// Where data channels are made (socket dir, shm dir, ring slots, copy).
+    /// Where data channels are made (socket dir, shm dir, copy, file mode).
     pub channels: ChannelOptions,
-    pub out: PathBuf,
-    pub stream_json: Option<PathBuf>,
-    pub stream_csv: Option<PathBuf>,
+    /// `--shm-slots`, when given.
+    pub shm_slots: Option<usize>,
+    /// Where results go.
+    pub outputs: Outputs,
     pub timeout: Duration,
-    pub quiet: bool,
 }
 
 impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<RunConfig> {
-        let framings = parse_list(
-            &a.framing,
-            "--framing",
-            &[Framing::Raw, Framing::LengthPrefixed, Framing::JsonLines],
-        )?;
+        let framings = dedup(&a.framing);
         let connect = a.connect.as_deref().map(parse_connect).transpose()?;
-        let mut transports = parse_list(&a.transport, "--transport", TransportKind::ALL)?;
-        let default_patterns = || vec!["round-trip".to_string(), "one-way".to_string()];
-        let mut patterns =
-            parse_list(&a.pattern.clone().unwrap_or_else(default_patterns), "--pattern", Pattern::ALL)?;
+        let mut transports = OrAll::expand(&a.transport, TransportKind::ALL);
+        let default_patterns = [OrAll::One(Pattern::RoundTrip), OrAll::One(Pattern::OneWay)];
+        let every_pattern = [Pattern::RoundTrip, Pattern::OneWay, Pattern::Throughput];
+        let mut patterns = OrAll::expand(a.pattern.as_deref().unwrap_or(&default_patterns), &every_pattern);
         if let Some(ep) = &connect {
             // An external service: its own transport, round trips only.
             transports =
@@ -67,7 +64,7 @@ impl RunConfig {
             }
             patterns = vec![Pattern::RoundTrip];
         }
-        let sizes = a.size.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>>>()?;
+        let sizes = dedup(&a.size);
         for &framing in &framings {
             if framing != Framing::Raw {
                 if let Some(t) = transports.iter().find(|t| !t.is_stream()) {
@@ -94,28 +91,10 @@ impl RunConfig {
                 }
             }
         }
-        if a.loss_timeout_ms == 0 {
-            bail!("--loss-timeout-ms must be at least 1");
-        }
-        let stop = match (&a.duration, a.count) {
-            (Some(d), _) => {
-                let d = humantime::parse_duration(d).map_err(|e| {
-                    anyhow::anyhow!("--duration '{d}' is not a duration like 500ms or 10s: {e}")
-                })?;
-                if d.is_zero() {
-                    bail!("--duration must be longer than 0");
-                }
-                Stop::DurationNs(d.as_nanos().min(u64::MAX as u128) as u64)
-            }
-            (None, Some(0)) => bail!("--count must be at least 1"),
+        let stop = match (a.duration, a.count) {
+            (Some(d), _) => Stop::DurationNs(d.as_nanos().min(u64::MAX as u128) as u64),
             (None, Some(n)) => Stop::Count(n),
             (None, None) => Stop::Count(DEFAULT_COUNT),
-        };
-        let wait = match a.wait.as_str() {
-            "block" => WaitStrategy::Block,
-            "spin" => WaitStrategy::Spin,
-            "hybrid" => WaitStrategy::Hybrid,
-            w => bail!("unknown --wait '{w}' (expected block, spin or hybrid)"),
         };
         let pin = match a.pin.as_deref() {
             None => None,
@@ -133,30 +112,20 @@ impl RunConfig {
                 other.len()
             ),
         };
-        if a.rate == Some(0) {
-            bail!("--rate must be at least 1 message per second");
-        }
-        if a.repeat == 0 {
-            bail!("--repeat must be at least 1");
-        }
-        if !(1..=64).contains(&a.concurrency) {
-            bail!("--concurrency must be between 1 and 64");
-        }
-        if a.timeout_s == 0 {
-            bail!("--timeout-s must be at least 1");
-        }
         let socket_dir = check_socket_dir(&a.socket_dir)?;
         let shm_dir = match &a.shm_dir {
             Some(d) => check_dir(d, "shared-memory directory", true)?,
             None => socket_dir.clone(),
         };
-        if a.shm_slots.is_some_and(|n| !(1..=65_536).contains(&n)) {
-            bail!("--shm-slots must be between 1 and 65536");
-        }
-        if let Some(&big) = sizes.iter().find(|&&s| s.div_ceil(64) * 64 * a.shm_slots.unwrap_or(2) > 1 << 30)
-        {
-            if transports.contains(&TransportKind::Shm) {
-                bail!("--size {big} with --shm-slots {} needs rings over 1 GiB", a.shm_slots.unwrap_or(2));
+        let shm_slots = a.shm_slots.map(|n| n as usize);
+        if transports.contains(&TransportKind::Shm) {
+            for &pattern in &patterns {
+                for &size in &sizes {
+                    let slots = slot_policy(shm_slots, size, pattern);
+                    if size.div_ceil(64) * 64 * slots > MAX_RING_BYTES {
+                        bail!("--size {size} with {slots} shm slots needs rings over 1 GiB");
+                    }
+                }
             }
         }
         if a.copy && !transports.contains(&TransportKind::Shm) {
@@ -165,13 +134,7 @@ impl RunConfig {
         // A socket directory shared with a group (a container's user) gets group-accessible
         // files; otherwise only the owner may use them.
         let file_mode = crate::sys::shared_file_mode(&socket_dir);
-        let channels = ChannelOptions {
-            socket_dir: socket_dir.clone(),
-            shm_dir,
-            shm_slots: a.shm_slots,
-            copy: a.copy,
-            file_mode,
-        };
+        let channels = ChannelOptions { socket_dir: socket_dir.clone(), shm_dir, copy: a.copy, file_mode };
         let out = match &a.out {
             Some(p) => p.clone(),
             None => {
@@ -193,7 +156,7 @@ impl RunConfig {
             stop,
             warmup: a.warmup,
             pin,
-            wait,
+            wait: a.wait,
             rate_per_s: a.rate,
             verify: a.verify,
             repeat: a.repeat,
@@ -203,13 +166,63 @@ impl RunConfig {
             loss_timeout_ms: a.loss_timeout_ms,
             connect: connect.map(|ep| (ep, a.reply_seq_field.clone())),
             channels,
-            out,
-            stream_json: a.stream_json.clone(),
-            stream_csv: a.stream_csv.clone(),
+            shm_slots,
+            outputs: Outputs {
+                out,
+                stream_json: a.stream_json.clone(),
+                stream_csv: a.stream_csv.clone(),
+                quiet: a.quiet,
+            },
             timeout: Duration::from_secs(a.timeout_s),
-            quiet: a.quiet,
         })
     }
+
+    /// The pattern half of a run: built here, once, for every run of the matrix.
+    pub fn params(&self, pattern: Pattern) -> Params {
+        Params {
+            pattern,
+            stop: self.stop,
+            warmup: self.warmup,
+            rate_per_s: self.rate_per_s,
+            verify: self.verify && self.connect.is_none(),
+            keep_samples: self.outputs.keeps_samples(),
+        }
+    }
+
+    /// The channel half of a run.
+    pub fn channel(&self, size_bytes: usize, framing: Framing, pattern: Pattern) -> ChannelSpec {
+        ChannelSpec {
+            size_bytes,
+            wait: self.wait,
+            framing,
+            loss_timeout_ms: self.loss_timeout_ms,
+            shm_slots: slot_policy(self.shm_slots, size_bytes, pattern),
+        }
+    }
+}
+
+/// Slots per shm ring: `--shm-slots`, or the default for the pattern.
+///
+/// Latency patterns have one message in flight, and a short ring is measurably faster for them
+/// (64 slots against 2 on this machine: ~210 against ~150 ns for a 64 B round trip; a small
+/// ring also keeps 4 KiB slots inside L1). Throughput wants room to run ahead: about 4 MiB of
+/// slots, at least 4 and at most 64 of them.
+pub fn slot_policy(requested: Option<usize>, size_bytes: usize, pattern: Pattern) -> usize {
+    requested.unwrap_or(match pattern {
+        Pattern::Throughput => ((4 << 20) / (size_bytes.div_ceil(64) * 64)).clamp(4, 64),
+        _ => 2,
+    })
+}
+
+/// The values of a list, each once, in order.
+fn dedup<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for v in items {
+        if !out.contains(v) {
+            out.push(*v);
+        }
+    }
+    out
 }
 
 /// Parses `tcp://HOST:PORT` or `unix:///path` (only addresses the user names are contacted).
@@ -230,53 +243,6 @@ fn parse_connect(url: &str) -> Result<Endpoint> {
         return Ok(Endpoint::Unix(PathBuf::from(path)));
     }
     bail!("--connect '{url}' is not tcp://HOST:PORT or unix:///path")
-}
-
-/// Parses a comma list where `all` means every value.
-fn parse_list<T>(items: &[String], flag: &str, all: &[T]) -> Result<Vec<T>>
-where
-    T: std::str::FromStr<Err = String> + Copy + PartialEq,
-{
-    let mut out = Vec::new();
-    for item in items.iter().map(|s| s.trim()) {
-        if item == "all" {
-            out.extend_from_slice(all);
-        } else {
-            out.push(item.parse::<T>().map_err(|e| anyhow::anyhow!("{flag}: {e}"))?);
-        }
-    }
-    if out.is_empty() {
-        bail!("{flag} needs at least one value");
-    }
-    let mut unique = Vec::new();
-    for v in out {
-        if !unique.contains(&v) {
-            unique.push(v);
-        }
-    }
-    Ok(unique)
-}
-
-/// Parses `64`, `4K`, `4KiB`, `1M`, `1MiB` into bytes and checks the bounds.
-pub fn parse_size(text: &str) -> Result<usize> {
-    let t = text.trim();
-    let (digits, mult) =
-        [("KiB", 1 << 10), ("MiB", 1 << 20), ("K", 1 << 10), ("M", 1 << 20), ("k", 1 << 10), ("B", 1)]
-            .iter()
-            .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|d| (d, *m)))
-            .unwrap_or((t, 1usize));
-    let n: usize = digits
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--size '{text}' is not a size like 64, 4KiB or 1MiB"))?;
-    let bytes = n.checked_mul(mult).filter(|&b| b <= MAX_SIZE_BYTES);
-    match bytes {
-        Some(b) if b >= HEADER_BYTES => Ok(b),
-        Some(b) => bail!(
-            "--size {b} is below the {HEADER_BYTES}-byte message header (sequence number and timestamp)"
-        ),
-        None => bail!("--size '{text}' exceeds the {} MiB limit", MAX_SIZE_BYTES >> 20),
-    }
 }
 
 /// The socket directory must be a writable directory; the default one is created if missing.
@@ -335,24 +301,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_parse_with_binary_suffixes_and_refuse_less_than_a_header() {
-        assert_eq!(parse_size("64").unwrap(), 64);
-        assert_eq!(parse_size("4KiB").unwrap(), 4096);
-        assert_eq!(parse_size("64K").unwrap(), 65536);
-        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
-        assert!(parse_size("8").unwrap_err().to_string().contains("below the 16-byte"));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("lots").unwrap_err().to_string().contains("not a size"));
-        assert!(parse_size("999999M").unwrap_err().to_string().contains("limit"));
+    fn all_expands_and_duplicates_collapse() {
+        let v = OrAll::expand(&[OrAll::One(TransportKind::Uds), OrAll::All], TransportKind::ALL);
+        assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm]);
+        assert_eq!(
+            OrAll::expand(&[OrAll::One(TransportKind::Udp)], TransportKind::ALL),
+            vec![TransportKind::Udp]
+        );
     }
 
     #[test]
-    fn all_expands_and_duplicates_collapse() {
-        let v = parse_list(&["uds".into(), "all".into()], "--transport", TransportKind::ALL).unwrap();
-        assert_eq!(
-            parse_list(&["udp".into()], "--transport", TransportKind::ALL).unwrap(),
-            vec![TransportKind::Udp]
-        );
-        assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm]);
+    fn shm_slots_default_to_two_for_latency_and_about_4_mib_for_throughput() {
+        assert_eq!(slot_policy(None, 64, Pattern::RoundTrip), 2);
+        assert_eq!(slot_policy(None, 64, Pattern::Throughput), 64);
+        assert_eq!(slot_policy(None, 1 << 20, Pattern::Throughput), 4);
+        assert_eq!(slot_policy(None, 256 << 10, Pattern::Throughput), 16);
+        assert_eq!(slot_policy(Some(7), 64, Pattern::Throughput), 7);
     }
 }

@@ -1,23 +1,45 @@
+use std::path::Path;
 use std::time::Duration;
 
+use anyhow::{bail, Context};
 use clap::Parser;
 
+use ipcbench::analysis::compare::{self, Thresholds};
+use ipcbench::analysis::summary::Summary;
 use ipcbench::cli::{Cli, Command, RunArgs};
-use std::path::Path;
-
-use anyhow::{bail, Context};
-use ipcbench::compare::Thresholds;
 use ipcbench::config::RunConfig;
 use ipcbench::control::coordinator::PeerSource;
-use ipcbench::measure::summary::Summary;
+
+/// Exit status of a usage error (a bad flag or flag value), as clap uses.
+const EXIT_USAGE: i32 = 2;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            eprintln!("Error: {}", one_line(&e.render().to_string()));
+            std::process::exit(EXIT_USAGE);
+        }
+    };
     if let Err(e) = run(cli) {
         ipcbench::cleanup::run_all();
         eprintln!("Error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// clap's error on one line: its text without the `error:` prefix, the usage and the hint.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -63,8 +85,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: bool) -> anyhow::Result<()> {
     let (old, new) = (Summary::read(baseline)?, Summary::read(current)?);
-    ipcbench::compare::check_comparable(&old, &new)?;
-    let c = ipcbench::compare::compare(&old, &new);
+    compare::check_comparable(&old, &new)?;
+    let c = compare::compare(&old, &new);
     print!("{}", c.render());
     if c.rows.is_empty() {
         bail!("{} and {} have no configuration in common", baseline.display(), current.display());
@@ -79,7 +101,7 @@ fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: b
     if let Some(t) = gate {
         let failures: Vec<String> = c
             .failures(t)
-            .map(|(label, ch)| format!("{label} {} {:+.1}%", ch.metric.name(), ch.worse_by * 100.0))
+            .map(|(key, ch)| format!("{key} {} {:+.1}%", ch.metric, ch.worse_by * 100.0))
             .collect();
         if !failures.is_empty() {
             bail!("performance regression beyond the threshold: {}", failures.join("; "));
@@ -91,8 +113,8 @@ fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: b
 fn run_bench(args: &RunArgs, source: PeerSource) -> anyhow::Result<()> {
     let cfg = RunConfig::from_args(args)?;
     let summary = ipcbench::control::coordinator::run(&cfg, source, std::env::args().collect())?;
-    if !cfg.quiet && cfg.out.as_os_str() != "-" {
-        eprintln!("{} runs written to {}", summary.runs.len(), cfg.out.display());
+    if !cfg.outputs.quiet && cfg.outputs.summary_to_file() {
+        eprintln!("{} runs written to {}", summary.runs.len(), cfg.outputs.out.display());
     }
     Ok(())
 }

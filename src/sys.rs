@@ -15,6 +15,23 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
     Ok(wait_readable_any([fd], timeout)?.is_some())
 }
 
+/// Waits until `fd` is ready for `interest` (`PollFlags::IN` or `OUT`; or at EOF/error) or
+/// `timeout` passes; true when ready. Allocates nothing.
+pub fn wait_ready(fd: BorrowedFd<'_>, interest: PollFlags, timeout: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
+        let mut polled = [PollFd::from_borrowed_fd(fd, interest)];
+        match poll(&mut polled, Some(&ts)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Waits until one of `fds` is readable (or at EOF/error); the index of the first such fd, or
 /// `None` when `timeout` passes first.
 pub fn wait_readable_any<const N: usize>(

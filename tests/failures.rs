@@ -6,6 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{child_of, wait_for_exit, Scratch};
+use ipcbench::control::peer::{connect_control, serve_with, Act, Behaviour};
+use ipcbench::control::Channel;
 use predicates::prelude::*;
 
 /// The error line of a failed command: exactly one line that starts with `Error:`.
@@ -27,18 +29,38 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
 #[test]
 fn fails_with_a_clear_error_for_each_bad_flag_value() {
     let s = Scratch::new();
-    fails_with(&s, &["-t", "pipe"], "unknown transport 'pipe'");
-    fails_with(&s, &["-p", "zigzag"], "unknown pattern 'zigzag'");
+    let possible = "[possible values: uds, tcp, shm, udp, uds-dgram, all]";
+    fails_with(
+        &s,
+        &["-t", "pipe"],
+        &format!("invalid value 'pipe' for '--transport <TRANSPORT>' {possible}"),
+    );
+    fails_with(&s, &["-p", "zigzag"], "invalid value 'zigzag' for '--pattern");
     fails_with(&s, &["-s", "0"], "below the 16-byte message header");
     fails_with(&s, &["-s", "15"], "below the 16-byte message header");
-    fails_with(&s, &["-s", "big"], "not a size");
-    fails_with(&s, &["-n", "0"], "--count must be at least 1");
-    fails_with(&s, &["--duration", "soon"], "--duration 'soon'");
-    fails_with(&s, &["--wait", "nap"], "unknown --wait 'nap'");
+    fails_with(&s, &["-s", "big"], "'big' is not a size like 64, 4KiB, 1MiB or 1GiB (16 B to 256 MiB)");
+    fails_with(&s, &["-s", "1GiB"], "1GiB is 1073741824 bytes, over the 256 MiB limit");
+    fails_with(&s, &["-n", "0"], "for '--count <COUNT>': must be at least 1");
+    fails_with(&s, &["--duration", "soon"], "invalid value 'soon' for '--duration");
+    fails_with(&s, &["--duration", "0s"], "must be longer than 0");
+    fails_with(
+        &s,
+        &["--wait", "nap"],
+        "invalid value 'nap' for '--wait <WAIT>' [possible values: block, spin, hybrid]",
+    );
     fails_with(&s, &["--pin", "0"], "--pin takes two CPUs");
     fails_with(&s, &["--pin", "0,4096"], "CPU 4096 is not available");
-    fails_with(&s, &["--rate", "0"], "--rate must be at least 1");
-    fails_with(&s, &["--repeat", "0"], "--repeat must be at least 1");
+    fails_with(&s, &["--rate", "0"], "for '--rate <RATE>': must be at least 1");
+    fails_with(&s, &["--repeat", "0"], "for '--repeat <REPEAT>': must be at least 1");
+    fails_with(&s, &["--concurrency", "65"], "65 is not in 1..=64");
+    fails_with(&s, &["--timeout-s", "x"], "'x' is not a whole number");
+}
+
+#[test]
+fn a_bad_flag_exits_2_and_a_failed_run_exits_1() {
+    let s = Scratch::new();
+    assert_eq!(s.run().args(["-t", "pipe"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(s.run().args(["--pin", "0,4096"]).output().unwrap().status.code(), Some(1));
 }
 
 #[test]
@@ -120,46 +142,113 @@ fn a_stale_socket_from_a_crashed_run_is_removed_and_a_live_one_kept() {
     assert!(live.exists());
 }
 
+/// `ipcbench host` on this scratch's socket dir, with a short timeout, output piped.
+fn spawn_host(s: &Scratch, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
+        .arg("host")
+        .arg("--socket-dir")
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .args(["--quiet", "--timeout-s", "1", "--client-timeout-s", "10"])
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A client that misbehaves as told, through the peer's behaviour seam (nothing test-only is
+/// in the binary): `act` says what it does at each point.
+struct Scripted {
+    at_hello: Act,
+    at_test: Option<(u32, Act)>,
+}
+
+impl Behaviour for Scripted {
+    fn before_hello(&mut self) -> Act {
+        self.at_hello
+    }
+    fn before_prepare(&mut self, test_id: u32) -> Act {
+        match self.at_test {
+            Some((n, act)) if n == test_id => act,
+            _ => Act::Go,
+        }
+    }
+}
+
+/// Connects a scripted client to the host's control socket on a thread of this test.
+fn scripted_client(s: &Scratch, script: Scripted) -> std::thread::JoinHandle<()> {
+    let dir = s.sockets();
+    std::thread::spawn(move || {
+        let mut script = script;
+        let fd = connect_control(&dir.join("ipcbench.ctl"), Duration::from_secs(10)).unwrap();
+        let tx = fd.try_clone().unwrap();
+        let mut ch = Channel::new(fd, tx, "host", Duration::from_secs(5));
+        let _ = serve_with(&mut ch, &dir, &mut script);
+    })
+}
+
+/// Runs a host against a scripted client; the host's exit status and stderr.
+fn host_against(s: &Scratch, args: &[&str], script: Scripted) -> (std::process::ExitStatus, String) {
+    let mut host = spawn_host(s, args);
+    let client = scripted_client(s, script);
+    let status = wait_for_exit(&mut host, Duration::from_secs(20));
+    client.join().unwrap();
+    (status, common::stderr_of(&mut host))
+}
+
+fn the_error_line(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line in: {stderr}");
+    errors[0].to_string()
+}
+
 #[test]
 fn a_peer_that_never_says_hello_times_out() {
     let s = Scratch::new();
     let started = Instant::now();
-    let out =
-        s.run().env("IPCBENCH_PEER_FAULT", "silent").args(["--timeout-s", "1", "-n", "5"]).output().unwrap();
-    assert!(!out.status.success());
-    let line = error_line(&out);
-    assert!(line.contains("no message from the peer") && line.contains("hello"), "{line}");
+    let script = Scripted { at_hello: Act::Stall, at_test: None };
+    let (status, stderr) = host_against(&s, &["-n", "5"], script);
+    assert_eq!(status.code(), Some(1));
+    let line = the_error_line(&stderr);
+    assert!(line.contains("no message from the client within 1s while waiting for hello"), "{line}");
     assert!(started.elapsed() < Duration::from_secs(8));
 }
 
 #[test]
 fn a_peer_that_never_connects_times_out_naming_the_run() {
     let s = Scratch::new();
-    let out = s
-        .run()
-        .env("IPCBENCH_PEER_FAULT", "hang-at-test:0")
-        .args(["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "5", "--timeout-s", "1"])
-        .output()
-        .unwrap();
-    let line = error_line(&out);
-    assert!(line.contains("did not connect") && line.contains("round-trip over uds with 64 B"), "{line}");
+    let script = Scripted { at_hello: Act::Go, at_test: Some((0, Act::Stall)) };
+    let (status, stderr) =
+        host_against(&s, &["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "5"], script);
+    assert_eq!(status.code(), Some(1));
+    let line = the_error_line(&stderr);
+    assert!(
+        line.contains("round-trip over uds with 64 B messages (repetition 0)")
+            && line.contains("the peer did not connect to unix://")
+            && line.contains("within 1s"),
+        "{line}"
+    );
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
 
 #[test]
 fn a_peer_that_exits_keeps_earlier_results_and_names_the_failed_run() {
     let s = Scratch::new();
-    let out = s
-        .run()
-        .env("IPCBENCH_PEER_FAULT", "exit-at-test:2")
-        .args(["-t", "uds", "-p", "round-trip", "-s", "64,128,256,512", "-n", "20"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let line = error_line(&out);
-    assert!(line.contains("256 B") && line.contains("exit status: 3"), "{line}");
+    let script = Scripted { at_hello: Act::Go, at_test: Some((2, Act::Vanish)) };
+    let (status, stderr) =
+        host_against(&s, &["-t", "uds", "-p", "round-trip", "-s", "64,128,256,512", "-n", "20"], script);
+    assert_eq!(status.code(), Some(1));
+    let line = the_error_line(&stderr);
+    assert!(
+        line.contains("round-trip over uds with 256 B messages")
+            && line.contains("the client closed the control channel"),
+        "{line}"
+    );
     let sum = s.summary();
-    assert_eq!(sum["runs"].as_array().unwrap().len(), 2, "the two finished runs are kept");
+    let sizes: Vec<u64> =
+        sum["runs"].as_array().unwrap().iter().map(|r| r["size_bytes"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [64, 128], "the two finished runs are kept");
     assert!(sum["error"].as_str().unwrap().contains("256 B"));
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
@@ -215,8 +304,10 @@ fn a_peer_killed_mid_run_is_reported_within_the_timeout() {
         assert_eq!(status.code(), Some(1), "{wait}");
         let mut stderr = String::new();
         std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-        assert!(stderr.contains("Error:") && stderr.contains("round-trip over uds"), "{wait}: {stderr}");
-        assert!(stderr.contains("peer"), "{wait}: {stderr}");
+        let line = the_error_line(&stderr);
+        assert!(line.contains("round-trip over uds with 64 B messages"), "{wait}: {line}");
+        assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{wait}: {line}");
+        assert!(line.contains("the peer closed the connection"), "{wait}: {line}");
         assert!(s.summary()["error"].is_string());
         assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     }
@@ -239,4 +330,10 @@ fn ctrl_c_stops_the_run_kills_the_peer_and_leaves_nothing_behind() {
         std::fs::read_to_string(format!("/proc/{peer}/stat")).map_or(true, |s| s.contains(") Z "));
     assert!(zombie_or_gone, "peer {peer} still running");
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    let sum = s.summary();
+    assert_eq!(
+        sum["interrupted"], "stopped by a signal (Ctrl-C or SIGTERM)",
+        "the summary says it was stopped"
+    );
+    assert_eq!(sum["runs"].as_array().unwrap().len(), 0, "the run in progress is not reported as finished");
 }

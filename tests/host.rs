@@ -136,7 +136,8 @@ fn a_client_of_another_protocol_version_is_refused_naming_both_versions() {
         "ipcbench_version": "9.9.9", "clock_ns": 1, "environment": env,
     });
     let err = fake_client_says(&s, json_frame(hello));
-    assert!(err.contains("version 7") && err.contains("version 1"), "{err}");
+    let ours = format!("speaks version {}", ipcbench::control::PROTOCOL_VERSION);
+    assert!(err.contains("speaks control protocol version 7") && err.contains(&ours), "{err}");
 }
 
 #[test]

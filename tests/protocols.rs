@@ -81,7 +81,10 @@ fn sizes_a_datagram_cannot_carry_and_framings_that_do_not_apply_are_refused() {
     );
     err(&["-t", "uds", "--framing", "json-lines", "-s", "64"], "at least 160 bytes");
     err(&["-t", "uds", "--framing", "json-lines", "-s", "256", "--verify"], "--verify");
-    err(&["--framing", "xml"], "unknown framing 'xml'");
+    err(
+        &["--framing", "xml"],
+        "invalid value 'xml' for '--framing <FRAMING>' [possible values: raw, length-prefixed, json-lines]",
+    );
     err(&["--connect", "http://example"], "is not tcp://HOST:PORT or unix:///path");
     err(&["--connect", "tcp://127.0.0.1:9", "-p", "one-way"], "round trips only");
 }

@@ -14,7 +14,11 @@
 //! announces them (`Done`: the HdrHistogram, then the samples). Every read has a timeout.
 
 pub mod coordinator;
+mod external;
+mod fanout;
 pub mod peer;
+mod peer_process;
+mod progress;
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -24,13 +28,17 @@ use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::env::Environment;
-use crate::pattern::Params;
-use crate::transport::{Endpoint, TransportKind, WaitStrategy};
+use crate::pattern::{Params, SideReport};
+use crate::transport::{ChannelSpec, Endpoint, TransportKind};
+
+/// The name of the control socket in the socket directory.
+pub const CONTROL_SOCKET: &str = "ipcbench.ctl";
 
 /// Opens every session; anything else in its place is not an ipcbench peer.
 pub const MAGIC: &str = "ipcbench-control";
-/// Bumped on any change to [`Message`] or the framing.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Bumped on any change to [`Message`] or the framing (2: the channel spec in `Prepare`, the
+/// wait strategy per test, the clamped-sample count in `Done`).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The largest JSON message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).
@@ -56,7 +64,6 @@ pub enum Message {
     Plan {
         /// CPU to pin the peer to.
         pin_cpu: Option<usize>,
-        wait: WaitStrategy,
         timeout_ms: u64,
     },
     /// Initiator to peer: read your `CLOCK_MONOTONIC` now (the clock check).
@@ -64,13 +71,19 @@ pub enum Message {
     /// Peer to initiator: its `CLOCK_MONOTONIC` when it answered the probe.
     ClockReply { peer_ns: u64 },
     /// Initiator to peer: connect to every endpoint (one per concurrent pair; paths relative to
-    /// the socket directory) and take the peer's part of `params` on each.
-    Prepare { test_id: u32, transport: TransportKind, endpoints: Vec<Endpoint>, params: Params },
+    /// the socket directory) as `channel` says, and take the peer's part of `params` on each.
+    Prepare {
+        test_id: u32,
+        transport: TransportKind,
+        endpoints: Vec<Endpoint>,
+        channel: ChannelSpec,
+        params: Params,
+    },
     /// Peer to initiator: connected and in its loop (the start barrier).
     Ready { test_id: u32 },
     /// Peer to initiator: its part is over. Followed by two blocks: its histogram (HdrHistogram
     /// V2, empty when it recorded none) and its samples (24 bytes each, empty unless kept).
-    Done { test_id: u32, report: PeerReport },
+    Done { test_id: u32, report: SideReport },
     /// Either way: the sender gives up, saying why.
     Error { message: String },
     /// Initiator to peer: no more tests.
@@ -101,54 +114,6 @@ impl Message {
             environment: Environment::detect(),
         }
     }
-}
-
-/// Whether the two sides read the same `CLOCK_MONOTONIC`: every peer reading taken between
-/// the initiator's readings before and after it asked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClockCheck {
-    /// The clocks are one kernel clock: one-way latency (receive - send) is meaningful.
-    pub same_clock: bool,
-    pub probes: u32,
-    /// The largest distance of a peer reading outside its bracket, ns (0 when same).
-    pub worst_outside_ns: u64,
-    /// The shortest probe round trip, ns: the resolution of the check.
-    pub best_round_trip_ns: u64,
-}
-
-impl ClockCheck {
-    /// Judges probes of (initiator before, peer, initiator after).
-    pub fn from_probes(probes: &[(u64, u64, u64)]) -> ClockCheck {
-        let outside = |&(before, peer, after): &(u64, u64, u64)| {
-            if peer < before {
-                before - peer
-            } else {
-                peer.saturating_sub(after)
-            }
-        };
-        let worst_outside_ns = probes.iter().map(outside).max().unwrap_or(u64::MAX);
-        ClockCheck {
-            same_clock: !probes.is_empty() && worst_outside_ns == 0,
-            probes: probes.len() as u32,
-            worst_outside_ns,
-            best_round_trip_ns: probes.iter().map(|(b, _, a)| a - b).min().unwrap_or(0),
-        }
-    }
-}
-
-/// The peer's counts for one test.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerReport {
-    pub sent: u64,
-    pub received: u64,
-    pub out_of_order: u64,
-    pub corrupt: u64,
-    pub first_recv_ns: u64,
-    pub last_recv_ns: u64,
-    pub start_ns: u64,
-    pub end_ns: u64,
-    /// The CPU the peer ran on at the end of the test.
-    pub cpu_observed: usize,
 }
 
 /// What went wrong on the control channel.
@@ -406,17 +371,6 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(5));
         drop(b);
         assert!(matches!(a.recv("ready"), Err(ControlError::Closed("peer"))));
-    }
-
-    #[test]
-    fn clocks_match_only_when_every_reading_falls_inside_its_bracket() {
-        let same = ClockCheck::from_probes(&[(100, 150, 200), (300, 300, 310)]);
-        assert!(same.same_clock);
-        assert_eq!(same.best_round_trip_ns, 10);
-        let offset = ClockCheck::from_probes(&[(100, 150, 200), (300, 5_000, 310)]);
-        assert!(!offset.same_clock);
-        assert_eq!(offset.worst_outside_ns, 4_690);
-        assert!(!ClockCheck::from_probes(&[]).same_clock);
     }
 
     #[test]

@@ -3,69 +3,88 @@
 //! (stdin/stdout are the control channel, so it never prints to stdout) or as
 //! `ipcbench client`, which connects to a host's control socket, typically from a container.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{Channel, ControlError, Message, PeerReport};
-use std::path::Path;
+use super::fanout::{on_every_pair, take_part};
+use super::{Channel, ControlError, Message, CONTROL_SOCKET};
 
-use crate::pattern::{take_part, Params, SideResult};
-use crate::transport::{Connection, TransportError};
+/// Where a test may want the peer to misbehave, asked at points between runs (never inside a
+/// timed loop). The binary serves with [`Faithful`]; tests serve with a behaviour of their own
+/// through [`serve_with`], so no fault hook ships in the product.
+pub trait Behaviour {
+    /// Before the hello.
+    fn before_hello(&mut self) -> Act {
+        Act::Go
+    }
+    /// Asked to prepare test `test_id`, before connecting to it.
+    fn before_prepare(&mut self, _test_id: u32) -> Act {
+        Act::Go
+    }
+}
+
+/// What the peer does at a [`Behaviour`] point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// Follow the plan.
+    Go,
+    /// Say nothing more, keeping the control channel open until the initiator gives up on it.
+    Stall,
+    /// End the session at once, closing the control channel (as a peer that died).
+    Vanish,
+}
+
+/// The peer as it ships: follows the plan.
+pub struct Faithful;
+
+impl Behaviour for Faithful {}
 
 /// Serves one control session until `Bye`; relative endpoint paths are in `socket_dir`. On
 /// failure, tells the initiator why before returning the error.
 pub fn serve(ch: &mut Channel, socket_dir: &Path) -> Result<()> {
-    let result = serve_inner(ch, socket_dir);
+    serve_with(ch, socket_dir, &mut Faithful)
+}
+
+/// [`serve`] with a [`Behaviour`] of the caller's.
+pub fn serve_with(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Result<()> {
+    let result = serve_inner(ch, socket_dir, b);
     if let Err(e) = &result {
-        // Best effort: the initiator may be gone already.
-        let _ = ch.send(&Message::Error { message: format!("{e:#}") });
+        if e.downcast_ref::<Vanished>().is_none() {
+            // Best effort: the initiator may be gone already.
+            let _ = ch.send(&Message::Error { message: format!("{e:#}") });
+        }
     }
     result
 }
 
-/// Faults the peer can be told to inject (through `IPCBENCH_PEER_FAULT`), so tests can check
-/// how the initiator copes with a peer that misbehaves. Checked only between runs, never in a
-/// timed loop.
-///
-/// | value | the peer ... |
-/// |---|---|
-/// | `silent` | never says hello |
-/// | `exit-at-test:N` | exits with status 3 when asked to prepare test N |
-/// | `hang-at-test:N` | never connects to test N |
-#[derive(Debug, PartialEq, Eq)]
-enum Fault {
-    None,
-    Silent,
-    ExitAt(u32),
-    HangAt(u32),
-}
+/// The session ended by [`Act::Vanish`].
+#[derive(Debug, thiserror::Error)]
+#[error("the peer vanished as its behaviour asked")]
+pub struct Vanished;
 
-impl Fault {
-    fn from_env() -> Fault {
-        let v = std::env::var("IPCBENCH_PEER_FAULT").unwrap_or_default();
-        let at = |prefix: &str| v.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
-        match v.as_str() {
-            "silent" => Fault::Silent,
-            _ => at("exit-at-test:")
-                .map(Fault::ExitAt)
-                .or_else(|| at("hang-at-test:").map(Fault::HangAt))
-                .unwrap_or(Fault::None),
-        }
-    }
-
-    fn hang() -> ! {
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
+/// Acts on a behaviour's answer: `Ok` to go on.
+fn act(ch: &mut Channel, a: Act) -> Result<()> {
+    match a {
+        Act::Go => Ok(()),
+        Act::Vanish => Err(Vanished.into()),
+        Act::Stall => {
+            // Drain until the initiator closes the channel (or a day passes).
+            loop {
+                match ch.recv_within("nothing (stalling)", Duration::from_secs(86_400)) {
+                    Err(ControlError::Closed(_)) | Err(ControlError::Timeout { .. }) => {
+                        return Err(Vanished.into())
+                    }
+                    _ => {}
+                }
+            }
         }
     }
 }
 
-fn serve_inner(ch: &mut Channel, socket_dir: &Path) -> Result<()> {
-    let fault = Fault::from_env();
-    if fault == Fault::Silent {
-        Fault::hang();
-    }
+fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Result<()> {
+    act(ch, b.before_hello())?;
     ch.handshake()?;
     // The initiator checks our clock first: answer its probes until the plan arrives.
     let plan = loop {
@@ -76,25 +95,21 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path) -> Result<()> {
             other => break other,
         }
     };
-    let (wait, timeout) = match plan {
-        Message::Plan { pin_cpu, wait, timeout_ms } => {
+    let timeout = match plan {
+        Message::Plan { pin_cpu, timeout_ms } => {
             if let Some(cpu) = pin_cpu {
                 crate::sys::pin_current_thread(cpu)
                     .with_context(|| format!("pinning the peer to CPU {cpu}"))?;
             }
-            (wait, Duration::from_millis(timeout_ms))
+            Duration::from_millis(timeout_ms)
         }
         other => bail!(ControlError::Unexpected { who: "host", expected: "plan", got: other.kind().into() }),
     };
     loop {
         // Between tests the initiator may take a while (writing streams): wait generously.
         match ch.recv_within("prepare or bye", timeout * 6)? {
-            Message::Prepare { test_id, transport, endpoints, params } => {
-                match fault {
-                    Fault::ExitAt(n) if n == test_id => std::process::exit(3),
-                    Fault::HangAt(n) if n == test_id => Fault::hang(),
-                    _ => {}
-                }
+            Message::Prepare { test_id, transport, endpoints, channel, params } => {
+                act(ch, b.before_prepare(test_id))?;
                 if endpoints.is_empty() {
                     bail!("test {test_id} names no endpoint");
                 }
@@ -102,30 +117,19 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path) -> Result<()> {
                     .into_iter()
                     .map(|ep| {
                         let ep = ep.resolve(socket_dir)?;
-                        crate::transport::connect(&ep, &params, wait, timeout, socket_dir)
+                        crate::transport::connect(&ep, &channel, timeout, socket_dir)
                             .with_context(|| format!("connecting the {transport} data channel {ep}"))
                     })
                     .collect::<Result<Vec<_>>>()?;
                 ch.send(&Message::Ready { test_id })?;
-                let r = take_parts(&mut conns, &params).with_context(|| {
-                    format!("{} over {transport} with {} B messages", params.pattern, params.size_bytes)
+                let r = on_every_pair(&mut conns, |_, c| take_part(c, &params)).with_context(|| {
+                    format!("{} over {transport} with {} B messages", params.pattern, channel.size_bytes)
                 })?;
                 drop(conns);
-                let report = PeerReport {
-                    sent: r.sent,
-                    received: r.received,
-                    out_of_order: r.out_of_order,
-                    corrupt: r.corrupt,
-                    first_recv_ns: r.first_recv_ns,
-                    last_recv_ns: r.last_recv_ns,
-                    start_ns: r.start_ns,
-                    end_ns: r.end_ns,
-                    cpu_observed: crate::sys::current_cpu(),
-                };
-                ch.send(&Message::Done { test_id, report })?;
+                ch.send(&Message::Done { test_id, report: r.report(crate::sys::current_cpu()) })?;
                 let hist = if r.histogram.is_empty() { Vec::new() } else { r.histogram.to_bytes() };
                 ch.send_block(&hist)?;
-                ch.send_block(&crate::pattern::Sample::encode_all(&r.samples))?;
+                ch.send_block(&crate::wire::Sample::encode_all(&r.samples))?;
             }
             Message::Bye => return Ok(()),
             other => bail!(ControlError::Unexpected {
@@ -134,30 +138,6 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path) -> Result<()> {
                 got: other.kind().into()
             }),
         }
-    }
-}
-
-/// Takes the peer's part on every pair at once (pair 0 on this thread) and merges the results.
-fn take_parts(conns: &mut [Connection], params: &Params) -> Result<SideResult, TransportError> {
-    let (first, rest) = conns.split_first_mut().expect("at least one pair");
-    std::thread::scope(|s| {
-        let others: Vec<_> = rest.iter_mut().map(|c| s.spawn(|| take_part_on(c, params))).collect();
-        let mine = take_part_on(first, params);
-        others.into_iter().fold(mine, |acc, h| match (acc, h.join().expect("a peer thread panicked")) {
-            (Ok(mut a), Ok(b)) => {
-                a.absorb(b);
-                Ok(a)
-            }
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        })
-    })
-}
-
-fn take_part_on(conn: &mut Connection, params: &Params) -> Result<SideResult, TransportError> {
-    match conn {
-        Connection::Socket(t) => take_part(t, params),
-        Connection::Shm(t) => take_part(t, params),
-        Connection::Dgram(t) => take_part(t, params),
     }
 }
 
@@ -179,7 +159,7 @@ pub fn run_client(
     timeout: Duration,
     serve_forever: bool,
 ) -> Result<()> {
-    let ctl = socket_dir.join(super::coordinator::CONTROL_SOCKET);
+    let ctl = socket_dir.join(CONTROL_SOCKET);
     let env = crate::measure::env::Environment::detect();
     eprintln!(
         "ipcbench client {}: waiting for a host on {}{}",
@@ -205,7 +185,7 @@ pub fn run_client(
 
 /// Connects to the control socket, retrying with backoff (1 ms doubling to 200 ms) until
 /// `wait` has passed.
-fn connect_control(ctl: &Path, wait: Duration) -> Result<std::os::fd::OwnedFd> {
+pub fn connect_control(ctl: &Path, wait: Duration) -> Result<std::os::fd::OwnedFd> {
     let deadline = std::time::Instant::now().checked_add(wait);
     let mut backoff = Duration::from_millis(1);
     loop {

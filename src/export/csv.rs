@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use anyhow::{Context, Result};
 
 use super::{Exporter, STREAM_SCHEMA_VERSION};
-use crate::measure::summary::{RunResult, Summary};
-use crate::pattern::Sample;
+use crate::analysis::summary::{RunResult, Summary};
+use crate::wire::Sample;
 
 /// The header row; every row has these columns in this order.
 pub const COLUMNS: [&str; 10] = [
@@ -46,12 +46,14 @@ impl Exporter for CsvExporter {
         self.ensure_header()?;
         let (version, size, rep) =
             (STREAM_SCHEMA_VERSION.to_string(), run.size_bytes.to_string(), run.repetition.to_string());
+        let (transport, pattern, framing) =
+            (run.transport.to_string(), run.pattern.to_string(), run.framing.to_string());
         for s in samples {
             self.out.write_record([
                 version.as_str(),
-                run.transport.name(),
-                run.pattern.name(),
-                run.framing.name(),
+                &transport,
+                &pattern,
+                &framing,
                 size.as_str(),
                 rep.as_str(),
                 &s.seq.to_string(),

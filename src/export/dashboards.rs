@@ -6,8 +6,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::compare::{groups, spread, Metric};
-use crate::measure::summary::Summary;
+use crate::analysis::stats::{groups, spread, Metric};
+use crate::analysis::summary::Summary;
 
 /// Output formats of `ipcbench export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -30,9 +30,9 @@ fn measure_name(m: Metric) -> &'static str {
 
 /// Renders `summary` in `format`.
 pub fn render(summary: &Summary, format: DashboardFormat) -> Value {
-    let metrics = groups(summary).into_iter().map(|(label, runs)| {
+    let metrics = groups(summary).into_iter().map(|(key, runs)| {
         let spreads: Vec<_> = Metric::ALL.into_iter().filter_map(|m| Some((m, spread(&runs, m)?))).collect();
-        (label, spreads)
+        (key.to_string(), spreads)
     });
     match format {
         DashboardFormat::Bencher => {
@@ -56,7 +56,7 @@ pub fn render(summary: &Summary, format: DashboardFormat) -> Value {
                     spreads.into_iter().filter(move |(m, _)| (*m == Metric::Throughput) == want_bigger).map(
                         move |(m, s)| {
                             json!({
-                                "name": format!("{label} {}", m.name()),
+                                "name": format!("{label} {m}"),
                                 "unit": if m == Metric::Throughput { "bytes/s" } else { "ns" },
                                 "value": s.median,
                                 "range": format!("{}..{}", s.min, s.max),

@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::Exporter;
-use crate::measure::summary::{RunResult, Summary};
-use crate::pattern::Sample;
+use crate::analysis::summary::{RunResult, Summary};
+use crate::cleanup;
+use crate::wire::Sample;
+
+/// What an interrupted summary says.
+pub const INTERRUPTED: &str = "stopped by a signal (Ctrl-C or SIGTERM)";
 
 pub struct JsonExporter {
     path: PathBuf,
@@ -18,8 +22,29 @@ impl JsonExporter {
     }
 }
 
+impl JsonExporter {
+    /// Should a signal stop the invocation, the summary as it stands now is written once more,
+    /// saying it was interrupted.
+    fn keep_for_interrupt(&self, summary: &Summary) {
+        let (mut s, path) = (summary.clone(), self.path.clone());
+        s.interrupted = Some(INTERRUPTED.into());
+        cleanup::on_interrupt(move || {
+            let _ = s.write(&path);
+        });
+    }
+}
+
 impl Exporter for JsonExporter {
+    fn started(&mut self, summary: &Summary) -> Result<()> {
+        self.keep_for_interrupt(summary);
+        if self.path.as_os_str() == "-" {
+            return Ok(());
+        }
+        summary.write(&self.path) // an unwritable --out fails here, before anything is measured
+    }
+
     fn run_finished(&mut self, summary: &Summary, _run: &RunResult, _samples: &[Sample]) -> Result<()> {
+        self.keep_for_interrupt(summary);
         if self.path.as_os_str() == "-" {
             return Ok(()); // stdout gets the summary once, at the end
         }
@@ -27,6 +52,7 @@ impl Exporter for JsonExporter {
     }
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
+        cleanup::clear_on_interrupt();
         summary.write(&self.path)
     }
 }

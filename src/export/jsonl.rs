@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{Exporter, STREAM_SCHEMA_VERSION};
-use crate::measure::summary::{RunResult, Summary};
-use crate::pattern::Sample;
+use crate::analysis::summary::{RunResult, Summary};
+use crate::wire::Sample;
 
 /// One line of the stream.
 #[derive(Serialize)]
@@ -36,12 +36,14 @@ impl JsonLinesExporter {
 
 impl Exporter for JsonLinesExporter {
     fn run_finished(&mut self, _summary: &Summary, run: &RunResult, samples: &[Sample]) -> Result<()> {
+        let (transport, pattern, framing) =
+            (run.transport.to_string(), run.pattern.to_string(), run.framing.to_string());
         for s in samples {
             let line = Line {
                 schema_version: STREAM_SCHEMA_VERSION,
-                transport: run.transport.name(),
-                pattern: run.pattern.name(),
-                framing: run.framing.name(),
+                transport: &transport,
+                pattern: &pattern,
+                framing: &framing,
                 size_bytes: run.size_bytes,
                 repetition: run.repetition,
                 seq: s.seq,

@@ -9,19 +9,23 @@ pub mod table;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::config::RunConfig;
-use crate::measure::summary::{RunResult, Summary};
-use crate::pattern::Sample;
+use crate::analysis::summary::{RunResult, Summary};
+use crate::wire::Sample;
 
 /// Version of the per-message stream layouts (JSON lines and CSV).
 pub const STREAM_SCHEMA_VERSION: u32 = 1;
 
 /// A sink for results. Hooks default to doing nothing.
 pub trait Exporter {
+    /// The invocation starts: `summary` has its environment and no runs yet.
+    fn started(&mut self, _summary: &Summary) -> Result<()> {
+        Ok(())
+    }
+
     /// A run finished: `run` is also the last entry of `summary.runs`; `samples` are its
     /// per-message records (empty unless streaming was asked for).
     fn run_finished(&mut self, _summary: &Summary, _run: &RunResult, _samples: &[Sample]) -> Result<()> {
@@ -34,6 +38,31 @@ pub trait Exporter {
     }
 }
 
+/// Where an invocation's results go.
+#[derive(Clone, Debug)]
+pub struct Outputs {
+    /// The JSON summary (`-` for stdout).
+    pub out: PathBuf,
+    /// Per-message JSON lines, if asked for.
+    pub stream_json: Option<PathBuf>,
+    /// Per-message CSV, if asked for.
+    pub stream_csv: Option<PathBuf>,
+    /// No table.
+    pub quiet: bool,
+}
+
+impl Outputs {
+    /// Whether runs must keep every sample (a per-message stream wants them).
+    pub fn keeps_samples(&self) -> bool {
+        self.stream_json.is_some() || self.stream_csv.is_some()
+    }
+
+    /// Whether the summary goes to a file (not stdout).
+    pub fn summary_to_file(&self) -> bool {
+        self.out.as_os_str() != "-"
+    }
+}
+
 /// Fans results out to every configured exporter.
 pub struct ExportManager {
     exporters: Vec<Box<dyn Exporter>>,
@@ -42,22 +71,26 @@ pub struct ExportManager {
 impl ExportManager {
     /// Opens every output the configuration names. Output files are created now, so an
     /// unwritable path fails before any measuring.
-    pub fn from_config(cfg: &RunConfig) -> Result<ExportManager> {
-        let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(json::JsonExporter::new(&cfg.out))];
-        if let Some(p) = &cfg.stream_json {
+    pub fn new(o: &Outputs) -> Result<ExportManager> {
+        let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(json::JsonExporter::new(&o.out))];
+        if let Some(p) = &o.stream_json {
             exporters.push(Box::new(jsonl::JsonLinesExporter::new(open_sink(p)?)));
         }
-        if let Some(p) = &cfg.stream_csv {
+        if let Some(p) = &o.stream_csv {
             exporters.push(Box::new(csv::CsvExporter::new(open_sink(p)?)));
         }
-        if !cfg.quiet {
-            let any_stdout = [Some(&cfg.out), cfg.stream_json.as_ref(), cfg.stream_csv.as_ref()]
+        if !o.quiet {
+            let any_stdout = [Some(&o.out), o.stream_json.as_ref(), o.stream_csv.as_ref()]
                 .iter()
                 .flatten()
                 .any(|p| p.as_os_str() == "-");
             exporters.push(Box::new(table::TableExporter::new(any_stdout)));
         }
         Ok(ExportManager { exporters })
+    }
+
+    pub fn started(&mut self, summary: &Summary) -> Result<()> {
+        self.exporters.iter_mut().try_for_each(|e| e.started(summary))
     }
 
     pub fn run_finished(&mut self, summary: &Summary, samples: &[Sample]) -> Result<()> {

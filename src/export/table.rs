@@ -5,8 +5,12 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::Exporter;
-use crate::measure::summary::{RunResult, Summary};
-use crate::pattern::Sample;
+use crate::analysis::key::{ConfigKey, SeriesKey};
+use crate::analysis::stats::{groups, spread, Metric};
+use crate::analysis::summary::{RunResult, Summary};
+use crate::format::{format_bytes, format_ns, format_rate};
+use crate::pattern::Pattern;
+use crate::wire::Sample;
 
 pub struct TableExporter {
     to_stderr: bool,
@@ -43,7 +47,7 @@ impl Exporter for TableExporter {
     }
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
-        for line in fastest(&summary.runs) {
+        for line in fastest(summary) {
             self.emit(&line);
         }
         for r in &summary.runs {
@@ -61,6 +65,15 @@ impl Exporter for TableExporter {
                 ));
             }
         }
+        for r in summary.runs.iter().filter(|r| r.latency_ns.is_some_and(|l| l.clamped_samples > 0)) {
+            self.emit(&format!(
+                "note: {} {} {}: {} latencies beyond the histogram's one-hour range (max and top percentiles are lower bounds)",
+                r.transport,
+                r.pattern,
+                format_bytes(r.size_bytes as u64),
+                r.latency_ns.map_or(0, |l| l.clamped_samples)
+            ));
+        }
         if let Some(first) = summary.runs.first() {
             let p = &first.placement;
             let pin = match (p.initiator_cpu, p.peer_cpu) {
@@ -76,36 +89,33 @@ impl Exporter for TableExporter {
     }
 }
 
-/// For every (pattern, size) measured over more than one transport, which transport was
-/// fastest: lowest median p50, or most bytes/s for throughput.
-pub fn fastest(runs: &[RunResult]) -> Vec<String> {
-    use crate::compare::{spread, Metric};
+/// For every (pattern, size) measured in more than one configuration, which was fastest: lowest
+/// median p50, or most bytes/s for throughput. Configurations are the shared [`ConfigKey`]s, so
+/// a framing or wait sweep names its winner by what differs, never mixes two into one.
+pub fn fastest(summary: &Summary) -> Vec<String> {
     use std::collections::BTreeMap;
-    let mut by: BTreeMap<(crate::pattern::Pattern, usize), BTreeMap<&'static str, Vec<&RunResult>>> =
-        BTreeMap::new();
-    for r in runs {
-        by.entry((r.pattern, r.size_bytes)).or_default().entry(r.transport.name()).or_default().push(r);
+    let mut by: BTreeMap<(Pattern, usize), Vec<(ConfigKey, f64)>> = BTreeMap::new();
+    for (key, runs) in groups(summary) {
+        let metric = Metric::headline(key.pattern);
+        if let Some(s) = spread(&runs, metric) {
+            by.entry((key.pattern, key.size_bytes)).or_default().push((key, s.median));
+        }
     }
     let mut out = Vec::new();
-    for ((pattern, size), transports) in by {
-        if transports.len() < 2 {
+    for ((pattern, size), entries) in by {
+        if entries.len() < 2 {
             continue;
         }
-        let metric =
-            if pattern == crate::pattern::Pattern::Throughput { Metric::Throughput } else { Metric::P50 };
-        let best =
-            transports.iter().filter_map(|(t, rs)| Some((*t, spread(rs, metric)?.median))).min_by(|a, b| {
-                let (x, y) = if metric == Metric::Throughput { (-a.1, -b.1) } else { (a.1, b.1) };
-                x.total_cmp(&y)
-            });
-        if let Some((t, v)) = best {
-            let shown = if metric == Metric::Throughput {
-                format!("{:.1} MB/s", v / 1e6)
-            } else {
-                format_ns(v as u64)
-            };
-            out.push(format!("* fastest {pattern} at {}: {t} ({shown})", format_bytes(size as u64)));
-        }
+        let metric = Metric::headline(pattern);
+        let better = |a: f64, b: f64| if metric.lower_is_better() { a < b } else { a > b };
+        let best = entries.iter().fold(&entries[0], |best, e| if better(e.1, best.1) { e } else { best });
+        let all: Vec<&SeriesKey> = entries.iter().map(|(k, _)| &k.series).collect();
+        out.push(format!(
+            "* fastest {pattern} at {}: {} ({})",
+            format_bytes(size as u64),
+            best.0.series.label_among(&all),
+            metric.format(best.1)
+        ));
     }
     out
 }
@@ -117,11 +127,11 @@ pub fn row(r: &RunResult) -> String {
     };
     format!(
         "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {}",
-        r.transport.name(),
-        r.pattern.name(),
+        r.transport.to_string(),
+        r.pattern.to_string(),
         format_bytes(r.size_bytes as u64),
         r.integrity.received,
-        r.wait.name(),
+        r.wait.to_string(),
         lat(|l| l.p50),
         lat(|l| l.p99),
         lat(|l| l.p99_9),
@@ -129,57 +139,10 @@ pub fn row(r: &RunResult) -> String {
         format_rate(r.throughput.messages_per_s),
         // Bandwidth only where the payload is produced and consumed: a zero-copy latency run
         // "moves" a MiB by passing a slot, which is no bandwidth at all.
-        if r.pattern == crate::pattern::Pattern::Throughput {
+        if r.pattern == Pattern::Throughput {
             format!("{:.1}", r.throughput.bytes_per_s / 1e6)
         } else {
             "-".into()
         },
     )
-}
-
-/// 950 ns, 12.3 µs, 4.56 ms, 1.20 s.
-pub fn format_ns(ns: u64) -> String {
-    match ns {
-        0..=9_999 => format!("{ns} ns"),
-        10_000..=9_999_999 => format!("{:.1} µs", ns as f64 / 1e3),
-        10_000_000..=9_999_999_999 => format!("{:.2} ms", ns as f64 / 1e6),
-        _ => format!("{:.2} s", ns as f64 / 1e9),
-    }
-}
-
-/// 64 B, 4 KiB, 1 MiB.
-pub fn format_bytes(b: u64) -> String {
-    if b >= 1 << 20 && b % (1 << 20) == 0 {
-        format!("{} MiB", b >> 20)
-    } else if b >= 1 << 10 && b % (1 << 10) == 0 {
-        format!("{} KiB", b >> 10)
-    } else {
-        format!("{b} B")
-    }
-}
-
-fn format_rate(per_s: f64) -> String {
-    if per_s >= 1e6 {
-        format!("{:.2}M", per_s / 1e6)
-    } else if per_s >= 1e3 {
-        format!("{:.1}k", per_s / 1e3)
-    } else {
-        format!("{per_s:.0}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_units_switch_at_the_right_places() {
-        assert_eq!(format_ns(950), "950 ns");
-        assert_eq!(format_ns(12_345), "12.3 µs");
-        assert_eq!(format_ns(45_600_000), "45.60 ms");
-        assert_eq!(format_bytes(64), "64 B");
-        assert_eq!(format_bytes(4096), "4 KiB");
-        assert_eq!(format_bytes(1 << 20), "1 MiB");
-        assert_eq!(format_bytes(1000), "1000 B");
-    }
 }

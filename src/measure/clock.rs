@@ -6,6 +6,7 @@
 //! ([`read_overhead_ns`]) so that users can see what it adds to every sample.
 
 use rustix::time::{clock_gettime, ClockId};
+use serde::{Deserialize, Serialize};
 
 /// Nanoseconds on `CLOCK_MONOTONIC`.
 #[inline(always)]
@@ -32,6 +33,39 @@ pub fn read_overhead_ns() -> u64 {
     per_read[per_read.len() / 2]
 }
 
+/// Whether the two sides read the same `CLOCK_MONOTONIC`: every peer reading taken between
+/// the initiator's readings before and after it asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockCheck {
+    /// The clocks are one kernel clock: one-way latency (receive - send) is meaningful.
+    pub same_clock: bool,
+    pub probes: u32,
+    /// The largest distance of a peer reading outside its bracket, ns (0 when same).
+    pub worst_outside_ns: u64,
+    /// The shortest probe round trip, ns: the resolution of the check.
+    pub best_round_trip_ns: u64,
+}
+
+impl ClockCheck {
+    /// Judges probes of (initiator before, peer, initiator after).
+    pub fn from_probes(probes: &[(u64, u64, u64)]) -> ClockCheck {
+        let outside = |&(before, peer, after): &(u64, u64, u64)| {
+            if peer < before {
+                before - peer
+            } else {
+                peer.saturating_sub(after)
+            }
+        };
+        let worst_outside_ns = probes.iter().map(outside).max().unwrap_or(u64::MAX);
+        ClockCheck {
+            same_clock: !probes.is_empty() && worst_outside_ns == 0,
+            probes: probes.len() as u32,
+            worst_outside_ns,
+            best_round_trip_ns: probes.iter().map(|(b, _, a)| a - b).min().unwrap_or(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +84,16 @@ mod tests {
     fn clock_read_overhead_is_below_a_millisecond() {
         // A broken clock source (a syscall per read on a bad VM is ~1 µs, still fine) would show here.
         assert!(read_overhead_ns() < 1_000_000);
+    }
+
+    #[test]
+    fn clocks_match_only_when_every_reading_falls_inside_its_bracket() {
+        let same = ClockCheck::from_probes(&[(100, 150, 200), (300, 300, 310)]);
+        assert!(same.same_clock);
+        assert_eq!(same.best_round_trip_ns, 10);
+        let offset = ClockCheck::from_probes(&[(100, 150, 200), (300, 5_000, 310)]);
+        assert!(!offset.same_clock);
+        assert_eq!(offset.worst_outside_ns, 4_690);
+        assert!(!ClockCheck::from_probes(&[]).same_clock);
     }
 }

@@ -67,6 +67,13 @@ impl LatencyHistogram {
         self.clamped
     }
 
+    /// The same histogram, saying that `n` of its samples were clamped (the count travels beside
+    /// the V2 encoding, which has no field for it).
+    pub fn with_clamped(mut self, n: u64) -> Self {
+        self.clamped = n;
+        self
+    }
+
     /// The value at quantile `q` (0..=1): the smallest recorded value that at least `q` of all
     /// samples are less than or equal to, to 3 significant digits.
     pub fn value_at_quantile(&self, q: f64) -> u64 {
@@ -106,6 +113,7 @@ impl LatencyHistogram {
             p99_9: h.value_at_quantile(0.999),
             p99_99: h.value_at_quantile(0.9999),
             max: h.max(),
+            clamped_samples: self.clamped,
         }
     }
 
@@ -160,6 +168,10 @@ pub struct LatencyStats {
     pub p99_99: u64,
     /// Largest sample.
     pub max: u64,
+    /// Samples above the trackable range (one hour), counted at its top: a stall the
+    /// histogram could not hold. Non-zero means `max` and the top percentiles are lower bounds.
+    #[serde(default)]
+    pub clamped_samples: u64,
 }
 
 #[cfg(test)]

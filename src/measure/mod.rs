@@ -1,6 +1,6 @@
-//! Measurement: the clock, latency histograms, the machine's description and the result schema.
+//! Measurement: the clock (and the check that two processes share it), latency histograms, and
+//! the machine's description. The result schema built from these is in [`crate::analysis`].
 
 pub mod clock;
 pub mod env;
 pub mod histogram;
-pub mod summary;

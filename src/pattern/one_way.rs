@@ -2,11 +2,12 @@
 //! monotonic clock. Closed loop by default (each message is acknowledged, untimed, before the
 //! next leaves, so no queue builds up); open loop with `--rate`.
 
-use super::{drive, Params, Progress, Reply, Sample, SampleBuf, SeqCheck, SideResult};
+use super::drive::{consume, drive, Reply, SeqCheck};
+use super::samples::{expected_samples, SampleBuf};
+use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
-use crate::transport::{
-    check_pattern, Header, Transport, TransportError, TransportResult, HEADER_BYTES, STOP_SEQ,
-};
+use crate::transport::{Transport, TransportError, TransportResult};
+use crate::wire::{check_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 
 /// Loss timeouts in a row after which a datagram receiver takes the stream as ended.
 pub const SILENCE_ENDS_STREAM: u32 = 10;
@@ -27,7 +28,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     let touch = p.pattern == super::Pattern::Throughput;
     let mut r = SideResult::default();
     let mut samples = SampleBuf::new(p.keep_samples);
-    samples.prepare(super::expected_samples(p, 0));
+    samples.prepare(expected_samples(p, 0));
     let mut order = SeqCheck { expected: 0 };
     r.start_ns = now_ns();
     // Loss timeouts in a row: on a lossy transport, a stream that fell silent after data ended
@@ -58,7 +59,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
             h.seq == STOP_SEQ || check_pattern(h.seq, &rx[HEADER_BYTES..])
         } else {
             if touch {
-                super::consume(&rx[HEADER_BYTES..]);
+                consume(&rx[HEADER_BYTES..]);
             }
             true
         };

@@ -1,9 +1,11 @@
 //! Round trip: the initiator stamps and sends, the peer echoes the whole message, the initiator
 //! records echo arrival − send.
 
-use super::{drive, Params, Progress, Reply, SeqCheck, SideResult};
+use super::drive::{drive, Reply, SeqCheck};
+use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
-use crate::transport::{Transport, TransportError, TransportResult, STOP_SEQ};
+use crate::transport::{Transport, TransportError, TransportResult};
+use crate::wire::STOP_SEQ;
 
 /// The initiator's side.
 pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {

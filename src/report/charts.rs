@@ -3,7 +3,7 @@
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::export::table::{format_bytes, format_ns};
+use crate::format::{format_bytes, format_ns};
 use crate::measure::histogram::LatencyHistogram;
 
 const SIZE: (u32, u32) = (760, 420);

@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::compare::{self, Metric};
-use crate::export::table::{format_bytes, format_ns};
+use crate::analysis::compare;
+use crate::analysis::key::{ConfigKey, SeriesKey};
+use crate::analysis::stats::{groups, spread, Metric};
+use crate::analysis::summary::{RunResult, Summary};
+use crate::format::{format_bandwidth, format_bytes, format_ns};
 use crate::measure::histogram::LatencyHistogram;
-use crate::measure::summary::{RunResult, Summary};
 use crate::pattern::Pattern;
 use charts::SizeSeries;
 
@@ -38,7 +40,7 @@ impl Input {
             bail!(
                 "{} has no latency histogram for {} (written by an older ipcbench?); the CDFs need it: measure again",
                 path.display(),
-                compare::config_label(r)
+                ConfigKey::of(r)
             );
         }
         let name =
@@ -68,7 +70,7 @@ fn series_label(inputs: &[Input], file: usize, what: &str) -> String {
     }
 }
 
-/// Merged histogram of every repetition of (transport, pattern, size) in one file.
+/// Merged histogram of every repetition of one configuration in one file.
 fn merged(runs: &[&RunResult]) -> Result<Option<LatencyHistogram>> {
     let mut acc: Option<LatencyHistogram> = None;
     for r in runs {
@@ -83,12 +85,26 @@ fn merged(runs: &[&RunResult]) -> Result<Option<LatencyHistogram>> {
     Ok(acc)
 }
 
-type Key = (Pattern, usize, crate::transport::TransportKind);
+type Groups<'a> = BTreeMap<ConfigKey, Vec<&'a RunResult>>;
 
-fn by_config(s: &Summary) -> BTreeMap<Key, Vec<&RunResult>> {
-    let mut m: BTreeMap<Key, Vec<&RunResult>> = BTreeMap::new();
-    for r in &s.runs {
-        m.entry((r.pattern, r.size_bytes, r.transport)).or_default().push(r);
+/// Every series (configuration without pattern and size) of `pattern` in any file: legends name
+/// a curve by what differs among these.
+fn all_series<'a>(groups: &'a [Groups<'_>], pattern: Pattern) -> Vec<&'a SeriesKey> {
+    let mut v: Vec<&SeriesKey> =
+        groups.iter().flat_map(|g| g.keys()).filter(|k| k.pattern == pattern).map(|k| &k.series).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The series of `pattern` in one file, each with its points against size.
+fn series_of<'a>(
+    g: &'a Groups<'_>,
+    pattern: Pattern,
+) -> BTreeMap<&'a SeriesKey, Vec<(usize, &'a [&'a RunResult])>> {
+    let mut m: BTreeMap<&SeriesKey, Vec<(usize, &[&RunResult])>> = BTreeMap::new();
+    for (k, runs) in g.iter().filter(|(k, _)| k.pattern == pattern) {
+        m.entry(&k.series).or_default().push((k.size_bytes, runs.as_slice()));
     }
     m
 }
@@ -96,27 +112,25 @@ fn by_config(s: &Summary) -> BTreeMap<Key, Vec<&RunResult>> {
 /// Every chart of the report, in the order it shows them.
 pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
     let mut out = Vec::new();
-    let groups: Vec<BTreeMap<Key, Vec<&RunResult>>> = inputs.iter().map(|i| by_config(&i.summary)).collect();
+    let groups: Vec<Groups<'_>> = inputs.iter().map(|i| groups(&i.summary)).collect();
 
     // Latency against size: p50 solid, p99 dashed, per pattern with latencies.
     for pattern in [Pattern::RoundTrip, Pattern::OneWay] {
+        let all = all_series(&groups, pattern);
         let mut series = Vec::new();
         for (f, g) in groups.iter().enumerate() {
-            let transports: std::collections::BTreeSet<_> =
-                g.keys().filter(|k| k.0 == pattern).map(|k| k.2).collect();
-            for (ti, t) in transports.into_iter().enumerate() {
+            for (si, (key, points)) in series_of(g, pattern).into_iter().enumerate() {
                 for (metric, dashed) in [(Metric::P50, false), (Metric::P99, true)] {
-                    let points: Vec<(usize, f64)> = g
+                    let points: Vec<(usize, f64)> = points
                         .iter()
-                        .filter(|(k, _)| k.0 == pattern && k.2 == t)
-                        .filter_map(|(k, runs)| Some((k.1, compare::spread(runs, metric)?.median)))
+                        .filter_map(|(size, runs)| Some((*size, spread(runs, metric)?.median)))
                         .collect();
                     if !points.is_empty() {
                         series.push(SizeSeries {
-                            label: series_label(inputs, f, &format!("{t} {}", metric.name())),
+                            label: series_label(inputs, f, &format!("{} {metric}", key.label_among(&all))),
                             points,
                             dashed,
-                            color: f * 4 + ti,
+                            color: f * 4 + si,
                         });
                     }
                 }
@@ -130,44 +144,40 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
     }
 
     // Throughput against size.
+    let all = all_series(&groups, Pattern::Throughput);
     let mut series = Vec::new();
     for (f, g) in groups.iter().enumerate() {
-        let transports: std::collections::BTreeSet<_> =
-            g.keys().filter(|k| k.0 == Pattern::Throughput).map(|k| k.2).collect();
-        for (ti, t) in transports.into_iter().enumerate() {
-            let points: Vec<(usize, f64)> = g
+        for (si, (key, points)) in series_of(g, Pattern::Throughput).into_iter().enumerate() {
+            let points: Vec<(usize, f64)> = points
                 .iter()
-                .filter(|(k, _)| k.0 == Pattern::Throughput && k.2 == t)
-                .filter_map(|(k, runs)| Some((k.1, compare::spread(runs, Metric::Throughput)?.median)))
+                .filter_map(|(size, runs)| Some((*size, spread(runs, Metric::Throughput)?.median)))
                 .collect();
             series.push(SizeSeries {
-                label: series_label(inputs, f, t.name()),
+                label: series_label(inputs, f, &key.label_among(&all)),
                 points,
                 dashed: false,
-                color: f * 4 + ti,
+                color: f * 4 + si,
             });
         }
     }
     if !series.is_empty() {
         let title = "throughput (bytes/s) against message size".to_string();
-        let svg = charts::against_size(&title, "bytes/s (log scale)", &series, &|v| {
-            format!("{:.0} MB/s", v / 1e6)
-        })?;
+        let svg = charts::against_size(&title, "bytes/s (log scale)", &series, &|v| format_bandwidth(v))?;
         out.push(Chart { slug: "throughput-vs-size".into(), title, svg });
     }
 
-    // CDFs: one chart per (pattern, size), a curve per transport (and file).
-    let mut keys: Vec<(Pattern, usize)> = groups.iter().flat_map(|g| g.keys().map(|k| (k.0, k.1))).collect();
-    keys.sort();
-    keys.dedup();
-    for (pattern, size) in keys.iter().copied().filter(|k| k.0 != Pattern::Throughput) {
+    // CDFs: one chart per (pattern, size), a curve per configuration (and file).
+    let mut cells: Vec<(Pattern, usize)> =
+        groups.iter().flat_map(|g| g.keys().map(|k| (k.pattern, k.size_bytes))).collect();
+    cells.sort();
+    cells.dedup();
+    for (pattern, size) in cells.into_iter().filter(|k| k.0 != Pattern::Throughput) {
+        let all = all_series(&groups, pattern);
         let mut hists: Vec<(String, LatencyHistogram)> = Vec::new();
         for (f, g) in groups.iter().enumerate() {
-            for ((p, s, t), runs) in g {
-                if (*p, *s) == (pattern, size) {
-                    if let Some(h) = merged(runs)? {
-                        hists.push((series_label(inputs, f, t.name()), h));
-                    }
+            for (k, runs) in g.iter().filter(|(k, _)| (k.pattern, k.size_bytes) == (pattern, size)) {
+                if let Some(h) = merged(runs)? {
+                    hists.push((series_label(inputs, f, &k.series.label_among(&all)), h));
                 }
             }
         }
@@ -184,15 +194,14 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         });
     }
 
-    // A histogram per run (repetitions merged).
+    // A histogram per configuration (repetitions merged).
     for (f, g) in groups.iter().enumerate() {
-        for ((p, s, t), runs) in g {
+        for (k, runs) in g {
             if let Some(h) = merged(runs)? {
-                let what = format!("{t} {p} {}", format_bytes(*s as u64));
-                let title = format!("histogram: {}", series_label(inputs, f, &what));
+                let title = format!("histogram: {}", series_label(inputs, f, &k.to_string()));
                 let file_part = if inputs.len() > 1 { format!("-{f}") } else { String::new() };
                 out.push(Chart {
-                    slug: slug(&format!("histogram-{t}-{p}-{s}{file_part}")),
+                    slug: slug(&format!("histogram-{k}{file_part}")),
                     title: title.clone(),
                     svg: charts::histogram(&title, &h)?,
                 });
@@ -230,26 +239,20 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
         for other in &inputs[1..] {
             let c = compare::compare(&inputs[0].summary, &other.summary);
             let _ = writeln!(h, "<h3>{}</h3>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change</th><th>noise</th><th>verdict</th></tr>", esc(&other.name), esc(&inputs[0].name), esc(&other.name));
-            for (label, changes) in &c.rows {
+            for (key, changes) in &c.rows {
                 for ch in changes {
-                    let signed = if ch.metric == Metric::Throughput { -ch.worse_by } else { ch.worse_by };
-                    let fmt = |v: f64| {
-                        if ch.metric == Metric::Throughput {
-                            format!("{:.1} MB/s", v / 1e6)
-                        } else {
-                            format_ns(v as u64)
-                        }
-                    };
+                    let signed = if ch.metric.lower_is_better() { ch.worse_by } else { -ch.worse_by };
+                    let fmt = |v: f64| ch.metric.format(v);
                     let _ = writeln!(
                         h,
                         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}%</td><td>±{:.1}%</td><td>{}</td></tr>",
-                        esc(label),
-                        ch.metric.name(),
+                        esc(&key.to_string()),
+                        ch.metric,
                         fmt(ch.old),
                         fmt(ch.new),
                         signed * 100.0,
                         ch.noise * 100.0,
-                        ch.verdict.name()
+                        ch.verdict
                     );
                 }
             }
@@ -316,7 +319,7 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} / {},{}</td><td>{}</td></tr>",
-                esc(&compare::config_label(r)),
+                esc(&ConfigKey::of(r).to_string()),
                 r.repetition,
                 r.warmup,
                 req,

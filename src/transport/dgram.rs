@@ -18,9 +18,11 @@ use anyhow::{bail, Context, Result};
 use rustix::io::Errno;
 use rustix::net::sockopt;
 
-use super::{Header, Transport, TransportError, TransportResult, WaitStrategy, HEADER_BYTES};
+use super::wait::{SpinThenWait, Step};
+use super::{Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
 use crate::sys;
+use crate::wire::{Header, HEADER_BYTES};
 
 const HELLO: &[u8] = b"ipcb-hi";
 const ACK: &[u8] = b"ipcb-ok";
@@ -214,7 +216,7 @@ impl DgramTransport {
 
     /// Receives one message datagram into `rx`: `Lost` after the loss timeout.
     fn read_datagram(&mut self) -> TransportResult<()> {
-        let start = Instant::now();
+        let mut w = SpinThenWait::new(self.wait, self.loss);
         loop {
             match rustix::io::read(&self.fd, &mut self.rx[..]) {
                 Ok(n) if n < HEADER_BYTES => continue, // a late hello or ack
@@ -229,22 +231,15 @@ impl DgramTransport {
                     self.last_arrival = Instant::now();
                     return Ok(());
                 }
-                Err(Errno::AGAIN) => {
-                    let waited = start.elapsed();
-                    if waited >= self.loss || self.wait == WaitStrategy::Block {
-                        if self.last_arrival.elapsed() >= self.timeout {
-                            return Err(TransportError::Timeout(self.timeout));
-                        }
-                        return Err(TransportError::Lost);
+                // A blocking socket returns EAGAIN after SO_RCVTIMEO, the loss timeout.
+                Err(Errno::AGAIN) if self.wait == WaitStrategy::Block => return Err(self.lost_or_silent()),
+                Err(Errno::AGAIN) => match w.step() {
+                    Step::Again | Step::Check => {}
+                    Step::Sleep(left) => {
+                        sys::wait_ready(self.fd.as_fd(), rustix::event::PollFlags::IN, left)?;
                     }
-                    if self.wait == WaitStrategy::Hybrid
-                        && waited.as_nanos() as u64 >= super::shm::HYBRID_SPIN_NS
-                    {
-                        sys::wait_readable(self.fd.as_fd(), self.loss - waited)?;
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
+                    Step::Elapsed => return Err(self.lost_or_silent()),
+                },
                 Err(Errno::INTR) => {}
                 Err(Errno::CONNREFUSED) => return Err(TransportError::PeerClosed),
                 Err(e) => return Err(TransportError::Io(e.into())),
@@ -252,16 +247,28 @@ impl DgramTransport {
         }
     }
 
+    /// Nothing within the loss timeout: lost, or, after `timeout` of silence, a dead stream.
+    #[cold]
+    fn lost_or_silent(&self) -> TransportError {
+        if self.last_arrival.elapsed() >= self.timeout {
+            TransportError::Timeout(self.timeout)
+        } else {
+            TransportError::Lost
+        }
+    }
+
     fn write_datagram(&self, msg: &[u8]) -> TransportResult<()> {
-        let start = Instant::now();
+        let mut w = SpinThenWait::new(WaitStrategy::Spin, self.timeout);
         loop {
             match rustix::io::write(&self.fd, msg) {
                 Ok(_) => return Ok(()),
-                // A full peer queue (Unix datagrams) pushes back; UDP drops instead.
-                Err(Errno::AGAIN) | Err(Errno::NOBUFS) if start.elapsed() < self.timeout => {
-                    std::hint::spin_loop()
+                // A full peer queue (Unix datagrams) pushes back; UDP drops instead. Spun on
+                // with every wait strategy (as before): a full queue drains in microseconds.
+                Err(Errno::AGAIN) | Err(Errno::NOBUFS) => {
+                    if w.step() == Step::Elapsed {
+                        return Err(TransportError::Timeout(self.timeout));
+                    }
                 }
-                Err(Errno::AGAIN) | Err(Errno::NOBUFS) => return Err(TransportError::Timeout(self.timeout)),
                 Err(Errno::INTR) => {}
                 Err(Errno::MSGSIZE) => {
                     return Err(TransportError::Io(io::Error::new(

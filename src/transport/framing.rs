@@ -12,40 +12,21 @@ use std::io::Write as _;
 use serde::{Deserialize, Serialize};
 
 /// The wire format of a stream transport.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Framing {
+    /// Fixed-size messages, as they are.
     #[default]
     Raw,
+    /// A u32 little-endian length, then the message.
     LengthPrefixed,
+    /// One JSON object per line, padded to the message size.
     JsonLines,
 }
 
-impl Framing {
-    pub fn name(self) -> &'static str {
-        match self {
-            Framing::Raw => "raw",
-            Framing::LengthPrefixed => "length-prefixed",
-            Framing::JsonLines => "json-lines",
-        }
-    }
-}
-
-impl std::fmt::Display for Framing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Framing {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [Framing::Raw, Framing::LengthPrefixed, Framing::JsonLines]
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown framing '{s}' (expected raw, length-prefixed or json-lines)"))
-    }
-}
+crate::display_as_value_name!(Framing);
 
 /// Bytes of the length prefix.
 pub const PREFIX_BYTES: usize = 4;

@@ -7,83 +7,28 @@
 //! underneath, but nothing in the trait forces a copy, so a shared-memory ring can lend its slots
 //! directly and move the payload with zero copies.
 //!
-//! Every message starts with a [`Header`] (sequence number and send timestamp); the rest is
-//! payload, either untouched or, with `--verify`, a pattern the receiver checks.
+//! Every message starts with a [`Header`] (sequence number and send timestamp, see
+//! [`crate::wire`]); the rest is payload, either untouched or, with `--verify`, a pattern the
+//! receiver checks. Transports know nothing of patterns: what a channel is comes to them as a
+//! [`ChannelSpec`].
 
 pub mod dgram;
+pub mod endpoint;
 pub mod framing;
 pub mod shm;
 pub mod socket;
+pub mod wait;
 
-use std::fmt;
 use std::io;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use socket::{Endpoint, Listener, SocketTransport};
+pub use endpoint::Endpoint;
+use framing::Framing;
+pub use socket::{Listener, SocketTransport};
 
-/// Bytes taken by the [`Header`] at the start of every message: the smallest message size.
-pub const HEADER_BYTES: usize = 16;
-
-/// The sequence number that tells the receiver the run is over.
-pub const STOP_SEQ: u64 = u64::MAX;
-
-/// The header every message carries, little-endian at offset 0.
-///
-/// | bytes | field |
-/// |---|---|
-/// | 0..8 | `seq`: 0, 1, 2, ... in send order; [`STOP_SEQ`] ends the run |
-/// | 8..16 | `send_ns`: `CLOCK_MONOTONIC` when sent (with `--rate`: when it was *meant* to be sent) |
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Header {
-    pub seq: u64,
-    pub send_ns: u64,
-}
-
-impl Header {
-    #[inline(always)]
-    pub fn write(&self, buf: &mut [u8]) {
-        buf[0..8].copy_from_slice(&self.seq.to_le_bytes());
-        buf[8..16].copy_from_slice(&self.send_ns.to_le_bytes());
-    }
-
-    #[inline(always)]
-    pub fn read(buf: &[u8]) -> Header {
-        let seq = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
-        let send_ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
-        Header { seq, send_ns }
-    }
-}
-
-/// Two periods of the byte sequence 0, 1, ..., 255: any 256-byte window of the pattern.
-static PATTERN_TABLE: [u8; 512] = {
-    let mut t = [0u8; 512];
-    let mut i = 0;
-    while i < 512 {
-        t[i] = i as u8;
-        i += 1;
-    }
-    t
-};
-
-/// The payload pattern `--verify` writes and checks: byte `i` of message `seq` is `seq + i`
-/// (mod 256). Written and compared 256 bytes at a time, at memcpy speed.
-#[inline]
-pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
-    let window = &PATTERN_TABLE[seq as u8 as usize..][..256];
-    for chunk in payload.chunks_mut(256) {
-        chunk.copy_from_slice(&window[..chunk.len()]);
-    }
-}
-
-/// Whether `payload` holds the pattern [`fill_pattern`] writes for `seq`.
-#[inline]
-pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
-    let window = &PATTERN_TABLE[seq as u8 as usize..][..256];
-    payload.chunks(256).all(|chunk| chunk == &window[..chunk.len()])
-}
+use crate::wire::Header;
 
 /// What can go wrong moving a message. Callers branch on the kind: a closed peer mid-run is
 /// reported differently from a timeout.
@@ -93,6 +38,9 @@ pub enum TransportError {
     PeerClosed,
     #[error("no progress for {0:?} (peer stalled or gone)")]
     Timeout(Duration),
+    /// A lossy transport's peer never answered the stop message, however often it was sent.
+    #[error("the peer never answered the stop message (sent {tries} times over {waited:?})")]
+    StopUnanswered { tries: u32, waited: Duration },
     /// A datagram transport waited its loss timeout for a message: count it lost and go on.
     #[error("no datagram within the loss timeout")]
     Lost,
@@ -135,20 +83,40 @@ pub trait Transport {
     }
 }
 
-/// Where data channels are created, and how.
+/// Where data channels are created, and how: the same for every run of an invocation.
 #[derive(Clone, Debug)]
 pub struct ChannelOptions {
     /// Socket files (UDS data sockets, shm liveness sockets).
     pub socket_dir: std::path::PathBuf,
     /// Shared-memory mapping files.
     pub shm_dir: std::path::PathBuf,
-    /// Slots per shm ring; `None` picks [`shm::default_slots`].
-    pub shm_slots: Option<usize>,
     /// One explicit copy per side on shm.
     pub copy: bool,
     /// Mode of the files made in these directories: 0600, or 0660 when the socket directory is
     /// shared with a group (a container's user).
     pub file_mode: u32,
+}
+
+/// What one run's data channel is: everything a transport needs to know, decided by the
+/// configuration and sent to the peer with the test. Transports take this, never pattern types.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSpec {
+    /// Message size including the header.
+    pub size_bytes: usize,
+    /// How both sides wait for data.
+    pub wait: WaitStrategy,
+    /// Wire format on stream transports (`raw` elsewhere).
+    pub framing: Framing,
+    /// How long a datagram receiver waits for one message before counting it lost.
+    pub loss_timeout_ms: u64,
+    /// Slots per shared-memory ring (ignored by other transports).
+    pub shm_slots: usize,
+}
+
+impl ChannelSpec {
+    fn loss_timeout(&self) -> Duration {
+        Duration::from_millis(self.loss_timeout_ms)
+    }
 }
 
 /// The initiator's side of a data channel before the peer has connected.
@@ -166,8 +134,7 @@ impl DataListener {
         o: &ChannelOptions,
         test_id: u32,
         pair: u32,
-        size_bytes: usize,
-        pattern: crate::pattern::Pattern,
+        spec: &ChannelSpec,
     ) -> anyhow::Result<Self> {
         let name = format!("ipcbench-{}-{test_id}-{pair}", std::process::id());
         let sock = o.socket_dir.join(format!("{name}.sock"));
@@ -177,8 +144,8 @@ impl DataListener {
             TransportKind::Shm => DataListener::Shm(shm::ShmListener::create(
                 &o.shm_dir.join(format!("{name}.shm")),
                 &sock,
-                size_bytes,
-                o.shm_slots.unwrap_or_else(|| shm::default_slots(size_bytes, pattern)),
+                spec.size_bytes,
+                spec.shm_slots,
                 o.copy,
                 o.file_mode,
             )?),
@@ -215,24 +182,21 @@ impl DataListener {
     }
 
     /// Accepts the peer; a listening socket file is removed.
-    pub fn accept(
-        self,
-        p: &crate::pattern::Params,
-        wait: WaitStrategy,
-        timeout: Duration,
-    ) -> anyhow::Result<Connection> {
-        let size = p.size_bytes;
+    pub fn accept(self, spec: &ChannelSpec, timeout: Duration) -> anyhow::Result<Connection> {
+        let (size, wait) = (spec.size_bytes, spec.wait);
         Ok(match self {
             DataListener::Socket(l) => {
                 let fd = l.accept(timeout)?;
                 drop(l);
-                Connection::Socket(
-                    SocketTransport::new(fd, size, wait, timeout)?.framed(p.framing, true, "seq"),
-                )
+                Connection::Socket(SocketTransport::new(fd, size, wait, timeout)?.framed(
+                    spec.framing,
+                    true,
+                    "seq",
+                ))
             }
             DataListener::Shm(l) => Connection::Shm(l.accept(size, wait, timeout)?),
             DataListener::Dgram(l) => {
-                Connection::Dgram(l.accept(size, wait, timeout, Duration::from_millis(p.loss_timeout_ms))?)
+                Connection::Dgram(l.accept(size, wait, timeout, spec.loss_timeout())?)
             }
         })
     }
@@ -242,13 +206,12 @@ impl DataListener {
 /// datagram peer binds for itself.
 pub fn connect(
     ep: &Endpoint,
-    p: &crate::pattern::Params,
-    wait: WaitStrategy,
+    spec: &ChannelSpec,
     timeout: Duration,
     socket_dir: &std::path::Path,
 ) -> anyhow::Result<Connection> {
     static OWN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let size = p.size_bytes;
+    let (size, wait) = (spec.size_bytes, spec.wait);
     Ok(match ep {
         Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
         Endpoint::Dgram(a) => {
@@ -256,18 +219,41 @@ pub fn connect(
             let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let own = socket_dir.join(format!("ipcbench-{}-p{n}.sock", std::process::id()));
             let mode = crate::sys::shared_file_mode(socket_dir);
-            let loss = Duration::from_millis(p.loss_timeout_ms);
-            Connection::Dgram(dgram::connect(a, Some((&own, mode)), size, wait, timeout, loss)?)
+            Connection::Dgram(dgram::connect(
+                a,
+                Some((&own, mode)),
+                size,
+                wait,
+                timeout,
+                spec.loss_timeout(),
+            )?)
         }
         ep => Connection::Socket(
-            SocketTransport::new(socket::connect(ep, timeout)?, size, wait, timeout)?
-                .framed(p.framing, false, "seq"),
+            SocketTransport::new(socket::connect(ep, timeout)?, size, wait, timeout)?.framed(
+                spec.framing,
+                false,
+                "seq",
+            ),
         ),
     })
 }
 
-/// A connected data channel of any kind. Callers match on it and call code generic over
-/// [`Transport`], so the timed loops are monomorphised: no dynamic dispatch per message.
+/// Runs `$body` with `$t` bound to the transport inside a [`Connection`], whatever its kind:
+/// the one place that lists the kinds, so the code in `$body` is monomorphised per transport.
+#[macro_export]
+macro_rules! with_transport {
+    ($conn:expr, $t:ident => $body:expr) => {
+        match $conn {
+            $crate::transport::Connection::Socket($t) => $body,
+            $crate::transport::Connection::Shm($t) => $body,
+            $crate::transport::Connection::Dgram($t) => $body,
+        }
+    };
+}
+
+/// A connected data channel of any kind. Callers reach the transport through
+/// [`with_transport!`] and call code generic over [`Transport`], so the timed loops are
+/// monomorphised: no dynamic dispatch per message.
 pub enum Connection {
     Socket(SocketTransport),
     Shm(shm::ShmTransport),
@@ -275,7 +261,9 @@ pub enum Connection {
 }
 
 /// Which transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     /// Unix domain stream socket in the socket directory.
@@ -293,14 +281,6 @@ pub enum TransportKind {
 impl TransportKind {
     /// What `--transport all` means: the transports of the default matrix.
     pub const ALL: &'static [TransportKind] = &[TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm];
-    /// Every transport, for parsing.
-    pub const KNOWN: &'static [TransportKind] = &[
-        TransportKind::Uds,
-        TransportKind::Tcp,
-        TransportKind::Shm,
-        TransportKind::Udp,
-        TransportKind::UdsDgram,
-    ];
 
     /// Byte streams: the framings apply to them.
     pub fn is_stream(self) -> bool {
@@ -318,38 +298,15 @@ impl TransportKind {
             _ => None,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::Uds => "uds",
-            TransportKind::Tcp => "tcp",
-            TransportKind::Shm => "shm",
-            TransportKind::Udp => "udp",
-            TransportKind::UdsDgram => "uds-dgram",
-        }
-    }
 }
 
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for TransportKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        TransportKind::KNOWN.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
-            format!("unknown transport '{s}' (expected one of: uds, tcp, shm, udp, uds-dgram, all)")
-        })
-    }
-}
-
-/// How a side waits for a message that has not arrived yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How a side waits for a message that has not arrived yet (see [`wait`]).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum WaitStrategy {
-    /// Sleep in the kernel until data arrives (blocking socket calls).
+    /// Sleep in the kernel until data arrives (blocking calls, futex).
     Block,
     /// Busy-poll with non-blocking calls: burns a core, avoids the wake-up cost.
     Spin,
@@ -357,51 +314,23 @@ pub enum WaitStrategy {
     Hybrid,
 }
 
-impl WaitStrategy {
-    pub fn name(self) -> &'static str {
-        match self {
-            WaitStrategy::Block => "block",
-            WaitStrategy::Spin => "spin",
-            WaitStrategy::Hybrid => "hybrid",
-        }
-    }
-}
-
-impl fmt::Display for WaitStrategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::display_as_value_name!(TransportKind, WaitStrategy);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn header_round_trips_through_bytes() {
-        let mut buf = [0u8; 64];
-        let h = Header { seq: 0x0102_0304_0506_0708, send_ns: u64::MAX - 7 };
-        h.write(&mut buf);
-        assert_eq!(Header::read(&buf), h);
-        assert_eq!(buf[0], 0x08, "little-endian");
-    }
-
-    #[test]
-    fn pattern_check_catches_a_flipped_byte_and_a_wrong_sequence() {
-        let mut p = vec![0u8; 300];
-        fill_pattern(7, &mut p);
-        assert!(p.iter().enumerate().all(|(i, &b)| b == 7u8.wrapping_add(i as u8)), "byte i is seq + i");
-        assert!(check_pattern(7, &p));
-        assert!(!check_pattern(8, &p));
-        p[299] ^= 1;
-        assert!(!check_pattern(7, &p));
-    }
-
-    #[test]
-    fn transport_names_parse_back() {
-        for k in TransportKind::KNOWN {
-            assert_eq!(k.name().parse::<TransportKind>().unwrap(), *k);
+    fn transport_and_wait_names_are_the_same_in_flags_json_and_text() {
+        use clap::ValueEnum;
+        for k in TransportKind::value_variants() {
+            let json = serde_json::to_value(k).unwrap();
+            assert_eq!(json.as_str().unwrap(), k.to_string());
+            assert_eq!(TransportKind::from_str(&k.to_string(), false).unwrap(), *k);
         }
-        assert!("pipe".parse::<TransportKind>().unwrap_err().contains("unknown transport 'pipe'"));
+        for w in WaitStrategy::value_variants() {
+            assert_eq!(serde_json::to_value(w).unwrap().as_str().unwrap(), w.to_string());
+        }
+        assert_eq!(TransportKind::UdsDgram.to_string(), "uds-dgram");
     }
 }

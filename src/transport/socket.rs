@@ -6,7 +6,7 @@
 //! `SO_RCVTIMEO`/`SO_SNDTIMEO` set, so a stalled peer is a timeout, never a hang.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -14,81 +14,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::net::sockopt::{self, Timeout};
-use serde::{Deserialize, Serialize};
 
-use super::dgram::DgramAddr;
 use super::framing::{Framing, PREFIX_BYTES};
-use super::{Header, Transport, TransportError, TransportResult, WaitStrategy};
+use super::wait::{SpinThenWait, Step};
+use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
 use crate::sys;
-
-/// Where the receiving side of a data channel listens.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Endpoint {
-    Unix(PathBuf),
-    Tcp(SocketAddr),
-    Shm(super::shm::ShmEndpoint),
-    Dgram(super::dgram::DgramAddr),
-}
-
-impl Endpoint {
-    /// The endpoint as the peer should be told it: paths inside `dir` (the socket directory)
-    /// become relative, since the peer may see that directory elsewhere (a bind mount).
-    pub fn relative_to(self, dir: &Path) -> Endpoint {
-        let rel = |p: PathBuf| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or(p);
-        match self {
-            Endpoint::Unix(p) => Endpoint::Unix(rel(p)),
-            Endpoint::Tcp(a) => Endpoint::Tcp(a),
-            Endpoint::Shm(s) => Endpoint::Shm(super::shm::ShmEndpoint {
-                mapping: rel(s.mapping),
-                liveness: rel(s.liveness),
-                ..s
-            }),
-            Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(rel(p))),
-            Endpoint::Dgram(a) => Endpoint::Dgram(a),
-        }
-    }
-
-    /// The endpoint as this side sees it: relative paths are inside `dir`, this side's socket
-    /// directory. Paths may not climb out of it.
-    pub fn resolve(self, dir: &Path) -> Result<Endpoint> {
-        let abs = |p: PathBuf| -> Result<PathBuf> {
-            if p.is_absolute() {
-                return Ok(p);
-            }
-            if p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-                bail!("endpoint path {} leaves the socket directory", p.display());
-            }
-            Ok(dir.join(p))
-        };
-        Ok(match self {
-            Endpoint::Unix(p) => Endpoint::Unix(abs(p)?),
-            Endpoint::Tcp(a) => Endpoint::Tcp(a),
-            Endpoint::Shm(s) => Endpoint::Shm(super::shm::ShmEndpoint {
-                mapping: abs(s.mapping)?,
-                liveness: abs(s.liveness)?,
-                ..s
-            }),
-            Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(abs(p)?)),
-            Endpoint::Dgram(a) => Endpoint::Dgram(a),
-        })
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
-            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
-            Endpoint::Shm(s) => write!(f, "shm://{}", s.mapping.display()),
-            Endpoint::Dgram(DgramAddr::Udp(a)) => write!(f, "udp://{a}"),
-            Endpoint::Dgram(DgramAddr::Unix(p)) => write!(f, "unixgram://{}", p.display()),
-        }
-    }
-}
+use crate::wire::{Header, HEADER_BYTES};
 
 /// A listening socket. A Unix socket file is removed when the listener is dropped.
 pub enum Listener {
@@ -300,7 +235,7 @@ impl SocketTransport {
                 let at = self.lines.start;
                 let n = u32::from_le_bytes(self.lines.buf[at..at + PREFIX_BYTES].try_into().expect("4 bytes"))
                     as usize;
-                if !(super::HEADER_BYTES..=self.rx.len()).contains(&n) {
+                if !(HEADER_BYTES..=self.rx.len()).contains(&n) {
                     // The stream cannot be resynchronised after a bad length: fatal.
                     return Err(TransportError::Io(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -425,38 +360,37 @@ fn read_full(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration
 /// Reads at least one byte into `buf`, waiting as `wait` says.
 #[inline]
 fn read_some(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<usize> {
-    let mut spins: u32 = 0;
-    let mut spin_start: Option<Instant> = None;
+    let mut w = SpinThenWait::new(wait, timeout);
     loop {
         match rustix::io::read(fd, &mut *buf) {
             Ok(0) => return Err(TransportError::PeerClosed),
             Ok(n) => return Ok(n),
-            Err(Errno::AGAIN) if wait != WaitStrategy::Block => {
-                std::hint::spin_loop();
-                spins = spins.wrapping_add(1);
-                if spins % 1024 == 0 {
-                    let start = *spin_start.get_or_insert_with(Instant::now);
-                    let waited = start.elapsed();
-                    if waited >= timeout {
-                        return Err(TransportError::Timeout(timeout));
-                    }
-                    if wait == WaitStrategy::Hybrid && waited.as_nanos() as u64 >= super::shm::HYBRID_SPIN_NS
-                    {
-                        // Done spinning: sleep in poll(2) until data arrives.
-                        if !sys::wait_readable(fd.as_fd(), timeout - waited)? {
-                            return Err(TransportError::Timeout(timeout));
-                        }
-                    }
-                }
-            }
-            Err(Errno::AGAIN) => return Err(TransportError::Timeout(timeout)),
+            // A blocking socket returns EAGAIN only after SO_RCVTIMEO: the timeout.
+            Err(Errno::AGAIN) if wait == WaitStrategy::Block => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::IN)?,
             Err(Errno::INTR) => {}
             Err(e) => return Err(map_errno(e)),
         }
     }
 }
 
-/// Writes `a` then `b` with as few syscalls as possible (writev), handling partial writes.
+/// One failed non-blocking call on a spinning or hybrid socket: spin, or (hybrid, after the
+/// spin phase) sleep in poll(2) until the socket is ready for `interest`; the wait's limit is
+/// a timeout.
+#[inline]
+fn would_block(w: &mut SpinThenWait, fd: &OwnedFd, interest: PollFlags) -> TransportResult<()> {
+    match w.step() {
+        Step::Again | Step::Check => Ok(()),
+        Step::Sleep(left) => match sys::wait_ready(fd.as_fd(), interest, left)? {
+            true => Ok(()),
+            false => Err(TransportError::Timeout(w.limit())),
+        },
+        Step::Elapsed => Err(TransportError::Timeout(w.limit())),
+    }
+}
+
+/// Writes `a` then `b` with as few syscalls as possible (writev), handling partial writes; a
+/// peer that stops reading is a timeout, as for [`write_full`].
 fn write_all_vectored(
     fd: &OwnedFd,
     a: &[u8],
@@ -466,12 +400,13 @@ fn write_all_vectored(
 ) -> TransportResult<()> {
     let total = a.len() + b.len();
     let mut done = 0;
+    let mut w = SpinThenWait::new(wait, timeout);
     while done < total {
         let (ra, rb) = if done < a.len() { (&a[done..], b) } else { (&a[..0], &b[done - a.len()..]) };
         match rustix::io::writev(fd, &[io::IoSlice::new(ra), io::IoSlice::new(rb)]) {
             Ok(n) => done += n,
-            Err(Errno::AGAIN) if wait != WaitStrategy::Block => std::hint::spin_loop(),
-            Err(Errno::AGAIN) => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::AGAIN) if wait == WaitStrategy::Block => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::OUT)?,
             Err(Errno::INTR) => {}
             Err(e) => return Err(map_errno(e)),
         }
@@ -483,18 +418,12 @@ fn write_all_vectored(
 #[inline]
 fn write_full(fd: &OwnedFd, buf: &[u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
     let mut off = 0;
-    let mut spin_start: Option<Instant> = None;
+    let mut w = SpinThenWait::new(wait, timeout);
     while off < buf.len() {
         match rustix::io::write(fd, &buf[off..]) {
             Ok(n) => off += n,
-            Err(Errno::AGAIN) if wait != WaitStrategy::Block => {
-                std::hint::spin_loop();
-                let start = *spin_start.get_or_insert_with(Instant::now);
-                if start.elapsed() >= timeout {
-                    return Err(TransportError::Timeout(timeout));
-                }
-            }
-            Err(Errno::AGAIN) => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::AGAIN) if wait == WaitStrategy::Block => return Err(TransportError::Timeout(timeout)),
+            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::OUT)?,
             Err(Errno::INTR) => {}
             Err(e) => return Err(map_errno(e)),
         }
@@ -551,7 +480,7 @@ impl Transport for SocketTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::fill_pattern;
+    use crate::wire::{check_pattern, fill_pattern};
 
     fn pair(
         kind: &str,
@@ -594,7 +523,7 @@ mod tests {
                     a.send().unwrap();
                     let got = a.recv().unwrap();
                     assert_eq!(Header::read(got), Header { seq, send_ns: 42 }, "{kind} {wait}");
-                    assert!(crate::transport::check_pattern(seq, &got[16..]), "{kind} {wait}");
+                    assert!(check_pattern(seq, &got[16..]), "{kind} {wait}");
                     a.release();
                 }
                 echoer.join().unwrap();

@@ -10,8 +10,10 @@
 //! process dies the kernel closes its end, so a waiter notices a dead peer within a millisecond
 //! (spin) or a few tens of milliseconds (sleeping), across pid namespaces and containers alike.
 
-pub mod region;
-pub mod ring;
+#![allow(unsafe_code)] // the one place for it: the mapped region and the ring
+
+pub(crate) mod region;
+pub(crate) mod ring;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -23,29 +25,15 @@ use rustix::time::Timespec;
 
 use self::region::Region;
 use self::ring::{Consumer, Producer, WaitEnd};
-use super::socket::{self, Endpoint, Listener};
-use super::{Header, Transport, TransportError, TransportResult, WaitStrategy};
-use crate::measure::clock::now_ns;
+use super::socket::{self, Listener};
+use super::wait::{SpinThenWait, Step};
+use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
+use crate::wire::Header;
 
-/// Hybrid waits spin this long before sleeping.
-pub const HYBRID_SPIN_NS: u64 = 50_000;
-/// How often a spinning waiter checks that the peer is alive and the timeout.
-const SPIN_CHECK_NS: u64 = 1_000_000;
+/// How often a spinning waiter checks that the peer is alive.
+const SPIN_CHECK: Duration = Duration::from_millis(1);
 /// The longest single futex sleep; then liveness and the timeout are checked.
 const SLEEP_SLICE_NS: i64 = 20_000_000;
-
-/// Slots per ring unless `--shm-slots` says otherwise.
-///
-/// Latency patterns have one message in flight, and a short ring is measurably faster for them
-/// (`--shm-slots` 64 against 2 on this machine: ~210 against ~150 ns for a 64 B round trip; a
-/// small ring also keeps 4 KiB slots inside L1). Throughput wants room to run ahead: about
-/// 4 MiB of slots, 4 to 64 of them.
-pub fn default_slots(size_bytes: usize, pattern: crate::pattern::Pattern) -> usize {
-    match pattern {
-        crate::pattern::Pattern::Throughput => ((4 << 20) / (size_bytes.div_ceil(64) * 64)).clamp(4, 64),
-        _ => 2,
-    }
-}
 
 /// What the peer needs to attach: both paths and the ring geometry to validate.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -124,8 +112,6 @@ pub struct ShmTransport {
     liveness: OwnedFd,
     /// Private buffers for `--copy` (send, receive).
     copy: Option<(Vec<u8>, Vec<u8>)>,
-    /// Keeps the mapping alive as long as `tx` and `rx` point into it.
-    _region: Region,
 }
 
 impl ShmTransport {
@@ -138,6 +124,7 @@ impl ShmTransport {
         copy: bool,
     ) -> ShmTransport {
         region.prefault_tx();
+        // The handles keep the mapping alive between them.
         let (tx, rx) = region.split(wait != WaitStrategy::Spin);
         ShmTransport {
             tx,
@@ -147,7 +134,6 @@ impl ShmTransport {
             timeout_ns: timeout.as_nanos() as u64,
             liveness,
             copy: copy.then(|| (vec![0; size], vec![0; size])),
-            _region: region,
         }
     }
 }
@@ -173,36 +159,24 @@ fn wait_slow<E: WaitEnd>(
     timeout_ns: u64,
     liveness: &OwnedFd,
 ) -> TransportResult<()> {
-    // The clock is read only once the wait has lasted a while: a short wait costs no clock read.
-    let mut start = 0;
-    let mut checked = 0;
-    if wait != WaitStrategy::Block {
-        loop {
-            for _ in 0..128 {
-                if end.ready() {
-                    return Ok(());
-                }
-                std::hint::spin_loop();
-            }
-            let now = now_ns();
-            if start == 0 {
-                (start, checked) = (now, now);
-            }
-            if now - checked >= SPIN_CHECK_NS {
-                checked = now;
-                if peer_gone_or_late(end, liveness, now - start, timeout_ns)? {
+    let mut w = SpinThenWait::new(wait, Duration::from_nanos(timeout_ns)).checking_every(SPIN_CHECK);
+    // Spin (spin, hybrid) until ready, the peer is gone, the limit passes, or it is time to sleep.
+    loop {
+        if end.ready() {
+            return Ok(());
+        }
+        match w.step() {
+            Step::Again => {}
+            Step::Check => {
+                if peer_gone_or_late(end, liveness, &mut w)? {
                     return Ok(());
                 }
             }
-            if wait == WaitStrategy::Hybrid && now - start >= HYBRID_SPIN_NS {
-                break;
-            }
+            Step::Sleep(_) => break,
+            Step::Elapsed => return peer_gone_or_late(end, liveness, &mut w).map(|_| ()),
         }
     }
-    if start == 0 {
-        start = now_ns();
-        checked = start;
-    }
+    // Sleep on the futex in slices, checking liveness and the limit after each.
     loop {
         if let Some(seen) = end.prepare_sleep() {
             let slice = Timespec { tv_sec: 0, tv_nsec: SLEEP_SLICE_NS };
@@ -211,34 +185,26 @@ fn wait_slow<E: WaitEnd>(
             let _ = futex::wait(end.futex(), futex::Flags::empty(), seen, Some(&slice));
             end.done_sleeping();
         }
-        if end.ready() {
+        if end.ready() || peer_gone_or_late(end, liveness, &mut w)? {
             return Ok(());
-        }
-        let now = now_ns();
-        if now - checked >= SLEEP_SLICE_NS as u64 {
-            checked = now;
-            if peer_gone_or_late(end, liveness, now - start, timeout_ns)? {
-                return Ok(());
-            }
         }
     }
 }
 
-/// Ends a wait whose peer is gone (`PeerClosed`) or that lasted too long (`Timeout`); `Ok(true)`
-/// when the end turned ready meanwhile. A peer that published and then exited still counts as
-/// ready: its data was written before its socket closed.
+/// Ends a wait whose peer is gone (`PeerClosed`) or that lasted past its limit (`Timeout`);
+/// `Ok(true)` when the end turned ready meanwhile. A peer that published and then exited still
+/// counts as ready: its data was written before its socket closed.
 #[cold]
 fn peer_gone_or_late<E: WaitEnd>(
     end: &mut E,
     liveness: &OwnedFd,
-    waited_ns: u64,
-    timeout_ns: u64,
+    w: &mut SpinThenWait,
 ) -> TransportResult<bool> {
     if crate::sys::wait_readable(std::os::fd::AsFd::as_fd(liveness), Duration::ZERO)? {
         return if end.ready() { Ok(true) } else { Err(TransportError::PeerClosed) };
     }
-    if waited_ns >= timeout_ns {
-        return Err(TransportError::Timeout(Duration::from_nanos(timeout_ns)));
+    if w.waited_ns() >= w.limit().as_nanos() as u64 {
+        return if end.ready() { Ok(true) } else { Err(TransportError::Timeout(w.limit())) };
     }
     Ok(false)
 }

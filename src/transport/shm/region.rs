@@ -11,10 +11,20 @@
 //! it, initialises it and only then sets `state` to ready. The attacher refuses a file whose
 //! magic, layout version, slot size, slot count or length differ from what it was told: it is
 //! never misread.
+//!
+//! One producer and one consumer per ring, by construction: the creator is unique (exclusive
+//! creation), the attacher is unique (it claims `attacher_pid` with a compare-and-swap, so a
+//! second attach fails), and [`Region::split`] consumes the region, so each side splits once.
+//! The handles share the region through an `Arc`: the mapping lives as long as either does.
+//!
+//! The header is validated once, at attach; afterwards this side uses only the geometry it
+//! validated, never a field the other process could rewrite (see the ring's module doc for
+//! what the other process can and cannot do to us).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -45,7 +55,7 @@ struct RegionHeader {
     ring_bytes: u64,
     total_bytes: u64,
     creator_pid: u32,
-    /// Set by the attacher once it has mapped the file.
+    /// Claimed (0 -> its pid, compare-and-swap) by the one attacher once it has mapped the file.
     attacher_pid: AtomicU32,
 }
 
@@ -60,7 +70,7 @@ pub fn layout(size_bytes: usize, slot_count: usize) -> (Geometry, usize) {
 }
 
 /// A mapped region. The creator's removes the file when dropped.
-pub struct Region {
+pub(crate) struct Region {
     map: MmapMut,
     path: PathBuf,
     creator: bool,
@@ -157,7 +167,17 @@ impl Region {
             std::thread::sleep(Duration::from_millis(1));
         }
         region.validate(len, total)?;
-        region.header().attacher_pid.store(std::process::id(), Ordering::Release);
+        // The one attacher: a second attach (in this process or another) would make a second
+        // producer and consumer. Relaxed: the claim publishes nothing; the rings were published
+        // by the Acquire load of `state` above.
+        if let Err(holder) = region.header().attacher_pid.compare_exchange(
+            0,
+            std::process::id(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            bail!("{} is already attached by process {holder}", path.display());
+        }
         Ok(region)
     }
 
@@ -197,37 +217,42 @@ impl Region {
         unsafe { &*(self.map.as_ptr() as *const RegionHeader) }
     }
 
-    pub fn creator_pid(&self) -> u32 {
+    #[cfg(test)]
+    fn creator_pid(&self) -> u32 {
         self.header().creator_pid
     }
 
     /// The two ends this side uses: it produces into ring 0 and consumes ring 1 if it is the
-    /// creator, and the other way round otherwise.
-    ///
-    /// Taking `&mut self` once per side makes the handles unique within this process; the
-    /// peer process takes the opposite ends.
-    pub fn split(&mut self, may_sleep: bool) -> (Producer, Consumer) {
+    /// creator, and the other way round otherwise. Consumes the region: each side splits once,
+    /// and the handles keep the mapping alive between them.
+    pub fn split(self, may_sleep: bool) -> (Producer, Consumer) {
         let (tx, rx) = if self.creator { (0, 1) } else { (1, 0) };
-        let base = self.map.as_mut_ptr();
+        let (geo, ring_bytes) = (self.geo, self.ring_bytes);
+        let mut region = self;
+        let base = region.map.as_mut_ptr();
+        let keep: Arc<Region> = Arc::new(region);
         let ring = |i: usize| {
+            debug_assert!(i < 2 && PAGE + (i + 1) * ring_bytes <= keep.map.len());
             // SAFETY: ring `i` < 2 starts at PAGE + i * ring_bytes and spans ring_bytes, inside
-            // the mapping of PAGE + 2 * ring_bytes bytes (validated or created so).
-            let start = unsafe { base.add(PAGE + i * self.ring_bytes) };
-            // SAFETY: the slot area is the rest of the ring after the control page.
+            // the mapping of PAGE + 2 * ring_bytes bytes (created or validated so).
+            let start = unsafe { base.add(PAGE + i * ring_bytes) };
+            // SAFETY: the slot area is the rest of the ring after its control page.
             (start as *const RingControl, unsafe { start.add(PAGE) })
         };
         let (tctl, tslots) = ring(tx);
         let (rctl, rslots) = ring(rx);
         // SAFETY:
-        // - both rings lie in `self.map`, which the caller keeps alive as long as the handles
-        //   (ShmTransport holds the Region next to them);
+        // - both rings lie in the mapping that `keep` owns; each handle holds a clone of `keep`,
+        //   so the mapping outlives both (the `Arc` moved, the `MmapMut` inside did not, so
+        //   `base` still points at it);
         // - this process holds the only producer of ring `tx` and the only consumer of ring
-        //   `rx`: the creator and the attacher take opposite ends, and `split` is called once;
+        //   `rx`: the creator is unique (O_EXCL) and so is the attacher (its CAS on
+        //   `attacher_pid`), the two take opposite ends, and `split` consumed the region;
         // - the counters are fresh (zeroed by the creator) or left consistent by the protocol.
         unsafe {
             (
-                Producer::new(tctl, tslots, self.geo, may_sleep),
-                Consumer::new(rctl, rslots, self.geo, may_sleep),
+                Producer::new(tctl, tslots, geo, may_sleep, keep.clone()),
+                Consumer::new(rctl, rslots, geo, may_sleep, keep),
             )
         }
     }
@@ -294,7 +319,10 @@ mod tests {
         assert!(err.contains("slot size is 64, expected 128"), "{err}");
         let err = Region::attach(&path, 64, 16, t).err().unwrap().to_string();
         assert!(err.contains("slot count is 8, expected 16"), "{err}");
-        assert!(Region::attach(&path, 64, 8, t).is_ok());
+        let first = Region::attach(&path, 64, 8, t).unwrap();
+        let err = Region::attach(&path, 64, 8, t).err().unwrap().to_string();
+        assert!(err.contains("already attached by process"), "a second consumer is refused: {err}");
+        drop(first);
         let other = dir.path().join("junk");
         std::fs::write(&other, vec![7u8; 8192]).unwrap();
         let err = Region::attach(&other, 64, 8, t).err().unwrap().to_string();

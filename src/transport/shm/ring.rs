@@ -18,8 +18,34 @@
 //!
 //! Bounded means back-pressure: a full ring makes the producer wait; nothing is overwritten and
 //! nothing grows.
+//!
+//! # One of each end, and the mapping outlives them
+//! A [`Producer`] or [`Consumer`] exists only through the `unsafe` constructors, whose callers
+//! (the mapped region, and the tests' heap rings) promise one producer and one consumer per ring
+//! and memory that stays valid. Each handle owns a keep-alive of what it points into (the
+//! region's `Arc`), so moving, swapping or dropping handles in any order cannot leave one
+//! pointing at unmapped memory.
+//!
+//! # What the other process can do
+//! The other end is another process mapping the same pages; no type system reaches it. The
+//! byte-level contract is: a side writes only its own counter (`head` for the producer, `tail`
+//! for the consumer), its own wait flag and the other side's futex word, and touches a slot only
+//! while the counters lend it to that side. A peer that breaks the contract (a bug, or a process
+//! that opened the file on its own) can spoil the *data*, not this process's memory safety:
+//! - every index and length this side uses comes from its own counter and the geometry it
+//!   created or validated: `slot = own_counter % slot_count`, `len <= slot_stride`. The other
+//!   side's counter is only compared with ours, in wrapping arithmetic, so any value it writes
+//!   means at worst "full", "empty" or "ready" at the wrong moment (a wait that times out, or a
+//!   slot read early);
+//! - a lent slot is plain bytes (`u8` has no invalid values). A peer writing into a slot it does
+//!   not own races with our access through the lent `&[u8]`/`&mut [u8]`. We accept that race
+//!   as every shared-memory IPC does, and confine it: the slices come from raw pointers into an
+//!   `mmap` the compiler cannot see through, and nothing derived from slot bytes (headers,
+//!   pattern checks) is ever used as an index, a length or a pointer. A run with such a peer
+//!   may report garbage; it cannot make this process read or write outside the mapping.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
@@ -56,6 +82,9 @@ pub struct Geometry {
     pub slot_count: usize,
 }
 
+/// Keeps the memory a handle points into alive (the mapped region, or a test's heap ring).
+pub type KeepAlive = Arc<dyn Send + Sync>;
+
 /// The producing end of a ring. Exactly one exists per ring (one process creates it).
 pub struct Producer {
     ctl: *const RingControl,
@@ -68,6 +97,7 @@ pub struct Producer {
     /// Whether the consumer may sleep (block/hybrid waits): then publishing checks for a
     /// sleeper. Pure spinning on both sides skips that, and the SeqCst it needs.
     may_sleep: bool,
+    _keep: KeepAlive,
 }
 
 /// The consuming end of a ring. Exactly one exists per ring.
@@ -78,11 +108,15 @@ pub struct Consumer {
     tail: u64,
     cached_head: u64,
     may_sleep: bool,
+    _keep: KeepAlive,
 }
 
-// SAFETY: the handles only point into a shared mapping that stays mapped for their lifetime
-// (guaranteed by the caller of `new`); moving a handle to another thread moves the sole right
-// to use that end of the ring with it.
+// SAFETY:
+// - the handles point only into memory that their own `_keep` keeps mapped (contract of `new`),
+//   wherever the handle goes;
+// - moving a handle to another thread moves the sole right to use that end of the ring with it:
+//   every method takes `&self`/`&mut self` of the one handle, and the other end's process or
+//   thread synchronises with us only through the atomics, never through the handle.
 unsafe impl Send for Producer {}
 // SAFETY: as for `Producer`.
 unsafe impl Send for Consumer {}
@@ -94,14 +128,22 @@ impl Producer {
     /// - no other `Producer` for this ring exists in any process;
     /// - the counters in `ctl` are those of a consistent ring (fresh: both zero).
     ///
+    /// - `keep` keeps that memory mapped (it is dropped with the handle, never before).
+    ///
     /// `may_sleep`: whether either side may sleep in the kernel (any wait but pure spin).
-    pub unsafe fn new(ctl: *const RingControl, slots: *mut u8, geo: Geometry, may_sleep: bool) -> Producer {
+    pub unsafe fn new(
+        ctl: *const RingControl,
+        slots: *mut u8,
+        geo: Geometry,
+        may_sleep: bool,
+        keep: KeepAlive,
+    ) -> Producer {
         // SAFETY: `ctl` is valid per the contract.
         let c = unsafe { &*ctl };
         // Acquire: pairs with the Release stores of the counters by whoever set them up.
         let head = c.head.load(Ordering::Acquire);
         let tail = c.tail.load(Ordering::Acquire);
-        Producer { ctl, slots, geo, head, cached_tail: tail, may_sleep }
+        Producer { ctl, slots, geo, head, cached_tail: tail, may_sleep, _keep: keep }
     }
 
     #[inline(always)]
@@ -113,19 +155,24 @@ impl Producer {
     /// Whether a slot is free, re-reading the consumer's `tail` only when the cache says full.
     #[inline(always)]
     pub fn has_space(&mut self) -> bool {
-        if self.head - self.cached_tail < self.geo.slot_count as u64 {
+        if self.head.wrapping_sub(self.cached_tail) < self.geo.slot_count as u64 {
             return true;
         }
         // SYNC POINT: Acquire pairs with the Release store of `tail` in `Consumer::release`:
         // once we see the slot released, the consumer's reads of it are complete.
         self.cached_tail = self.ctl().tail.load(Ordering::Acquire);
-        self.head - self.cached_tail < self.geo.slot_count as u64
+        // Wrapping: `tail` is the other process's to write; a value ahead of `head` (a broken
+        // peer) wraps to a huge fill level and reads as "full", never as an overflow.
+        self.head.wrapping_sub(self.cached_tail) < self.geo.slot_count as u64
     }
 
     /// The next slot, `len` bytes, to fill in place. Call only after `has_space` returned true.
     #[inline(always)]
     pub fn slot(&mut self, len: usize) -> &mut [u8] {
-        debug_assert!(self.head - self.cached_tail < self.geo.slot_count as u64, "slot() without space");
+        debug_assert!(
+            self.head.wrapping_sub(self.cached_tail) < self.geo.slot_count as u64,
+            "slot() without space"
+        );
         debug_assert!(len <= self.geo.slot_stride);
         let index = (self.head % self.geo.slot_count as u64) as usize;
         // SAFETY:
@@ -203,13 +250,19 @@ fn announce_sleep(w: &WaitWord) -> u32 {
 impl Consumer {
     /// # Safety
     /// As for [`Producer::new`], with "Consumer" for "Producer"; the slots need only be readable.
-    pub unsafe fn new(ctl: *const RingControl, slots: *const u8, geo: Geometry, may_sleep: bool) -> Consumer {
+    pub unsafe fn new(
+        ctl: *const RingControl,
+        slots: *const u8,
+        geo: Geometry,
+        may_sleep: bool,
+        keep: KeepAlive,
+    ) -> Consumer {
         // SAFETY: `ctl` is valid per the contract.
         let c = unsafe { &*ctl };
         // Acquire: pairs with the Release stores of the counters by whoever set them up.
         let tail = c.tail.load(Ordering::Acquire);
         let head = c.head.load(Ordering::Acquire);
-        Consumer { ctl, slots, geo, tail, cached_head: head, may_sleep }
+        Consumer { ctl, slots, geo, tail, cached_head: head, may_sleep, _keep: keep }
     }
 
     #[inline(always)]
@@ -361,8 +414,14 @@ mod tests {
     fn ends(r: &mut HeapRing, may_sleep: bool) -> (Producer, Consumer) {
         let ctl: *const RingControl = &*r.ctl;
         let slots = r.slots.as_mut_ptr() as *mut u8;
-        // SAFETY: the HeapRing outlives both handles in every test; one of each.
-        unsafe { (Producer::new(ctl, slots, r.geo, may_sleep), Consumer::new(ctl, slots, r.geo, may_sleep)) }
+        // SAFETY: the HeapRing outlives both handles in every test (so `keep` need hold
+        // nothing); one handle of each kind.
+        unsafe {
+            (
+                Producer::new(ctl, slots, r.geo, may_sleep, Arc::new(())),
+                Consumer::new(ctl, slots, r.geo, may_sleep, Arc::new(())),
+            )
+        }
     }
 
     #[test]
@@ -379,6 +438,25 @@ mod tests {
         assert_eq!(c.slot(64)[0], 0);
         c.release();
         assert!(p.has_space());
+    }
+
+    #[test]
+    fn a_counter_the_other_side_corrupts_reads_as_full_or_ready_never_as_an_overflow() {
+        let mut r = heap_ring(64, 4);
+        let (mut p, mut c) = ends(&mut r, false);
+        for _ in 0..4 {
+            assert!(p.has_space());
+            p.publish();
+        }
+        // A broken peer moves `tail` ahead of `head`: the producer, re-reading it because its
+        // cache says full, must see "full", not panic on the subtraction (debug builds check
+        // overflow) or lend an out-of-range slot.
+        r.ctl.tail.store(1_000, Ordering::Release);
+        assert!(!p.has_space());
+        // And `head` set to anything makes the consumer's slot index still its own.
+        r.ctl.head.store(u64::MAX, Ordering::Release);
+        assert!(c.has_data());
+        assert_eq!(c.slot(64).len(), 64);
     }
 
     #[test]

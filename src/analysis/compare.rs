@@ -20,54 +20,12 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 
-use crate::export::table::{format_bytes, format_ns};
-use crate::measure::summary::{RunResult, Summary};
+use super::key::ConfigKey;
+use super::stats::{groups, spread, Metric, Spread};
+use super::summary::Summary;
 
 /// Changes smaller than this are never called a regression or an improvement.
 pub const MIN_CHANGE: f64 = 0.01;
-
-/// What is compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Metric {
-    P50,
-    P99,
-    Throughput,
-}
-
-impl Metric {
-    pub const ALL: [Metric; 3] = [Metric::P50, Metric::P99, Metric::Throughput];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::P50 => "p50",
-            Metric::P99 => "p99",
-            Metric::Throughput => "throughput",
-        }
-    }
-
-    fn lower_is_better(self) -> bool {
-        self != Metric::Throughput
-    }
-
-    fn format(self, v: f64) -> String {
-        match self {
-            Metric::Throughput => format!("{:.1} MB/s", v / 1e6),
-            _ => format_ns(v.round() as u64),
-        }
-    }
-}
-
-/// A metric of one run; `None` where the run has none (latency of a throughput run, bandwidth
-/// of a latency run).
-pub fn metric_value(m: Metric, r: &RunResult) -> Option<f64> {
-    match m {
-        Metric::P50 => r.latency_ns.map(|l| l.p50 as f64),
-        Metric::P99 => r.latency_ns.map(|l| l.p99 as f64),
-        Metric::Throughput => {
-            Some(r.throughput.bytes_per_s).filter(|_| r.pattern == crate::pattern::Pattern::Throughput)
-        }
-    }
-}
 
 /// The regression thresholds, per metric: `10%` for all, or `p50=5%,p99=20%,throughput=10%`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -97,9 +55,8 @@ impl std::str::FromStr for Thresholds {
                     }
                 }
                 Some((name, v)) => {
-                    let m = Metric::ALL.into_iter().find(|m| m.name() == name.trim()).ok_or_else(|| {
-                        format!("unknown metric '{name}' (expected p50, p99 or throughput)")
-                    })?;
+                    let m = <Metric as clap::ValueEnum>::from_str(name.trim(), false)
+                        .map_err(|_| format!("unknown metric '{name}' (expected p50, p99 or throughput)"))?;
                     map.insert(m, pct(v)?);
                 }
             }
@@ -121,97 +78,26 @@ pub struct MetricChange {
     pub verdict: Verdict,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a change amounts to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Verdict {
+    /// Better by more than the noise.
     Improved,
+    /// Within the noise.
     Unchanged,
+    /// Worse by more than the noise.
     Regressed,
 }
 
-impl Verdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Improved => "improved",
-            Verdict::Unchanged => "unchanged",
-            Verdict::Regressed => "regressed",
-        }
-    }
-}
+crate::display_as_value_name!(Verdict);
 
 /// The comparison of two result files.
 #[derive(Debug, Default)]
 pub struct Comparison {
-    /// Per configuration present on both sides, its label and metric changes.
-    pub rows: Vec<(String, Vec<MetricChange>)>,
-    pub only_in_baseline: Vec<String>,
-    pub only_in_current: Vec<String>,
-}
-
-/// The label of a run's configuration; runs with equal labels are repetitions of one another.
-pub fn config_label(r: &RunResult) -> String {
-    let mut s = format!("{} {} {} {}", r.transport, r.pattern, format_bytes(r.size_bytes as u64), r.wait);
-    if let (Some(a), Some(b)) = (r.placement.initiator_cpu, r.placement.peer_cpu) {
-        let _ = write!(s, " pin {a},{b}");
-    }
-    if let Some(rate) = r.rate_per_s {
-        let _ = write!(s, " rate {rate}/s");
-    }
-    if let Some(n) = r.shm_slots {
-        let _ = write!(s, " slots {n}");
-    }
-    if let Some(fs) = &r.shm_filesystem {
-        let _ = write!(s, " on {fs}");
-    }
-    if r.extra_copy {
-        s.push_str(" copy");
-    }
-    if r.framing != crate::transport::framing::Framing::Raw {
-        let _ = write!(s, " {}", r.framing);
-    }
-    if let Some(svc) = &r.external_service {
-        let _ = write!(s, " against {svc}");
-    }
-    s
-}
-
-/// The runs of a summary by configuration label (repetitions together), in label order.
-pub fn groups(s: &Summary) -> BTreeMap<String, Vec<&RunResult>> {
-    let mut m: BTreeMap<String, Vec<&RunResult>> = BTreeMap::new();
-    for r in &s.runs {
-        m.entry(config_label(r)).or_default().push(r);
-    }
-    m
-}
-
-/// A metric of one configuration over its repetitions.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Spread {
-    /// `(max - min) / median`: 0 for a single repetition.
-    pub fn relative_range(&self) -> f64 {
-        if self.median > 0.0 {
-            (self.max - self.min) / self.median
-        } else {
-            0.0
-        }
-    }
-}
-
-/// Median, min and max of metric `m` over `runs`; `None` if no run has the metric.
-pub fn spread(runs: &[&RunResult], m: Metric) -> Option<Spread> {
-    let mut v: Vec<f64> = runs.iter().filter_map(|r| metric_value(m, r)).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-    Some(Spread { median, min: v[0], max: v[n - 1] })
+    /// Per configuration present on both sides, its metric changes.
+    pub rows: Vec<(ConfigKey, Vec<MetricChange>)>,
+    pub only_in_baseline: Vec<ConfigKey>,
+    pub only_in_current: Vec<ConfigKey>,
 }
 
 /// Judges one metric from its spread on each side.
@@ -233,16 +119,16 @@ pub fn judge(metric: Metric, old: Spread, new: Spread) -> MetricChange {
 pub fn compare(baseline: &Summary, current: &Summary) -> Comparison {
     let (old, new) = (groups(baseline), groups(current));
     let mut c = Comparison::default();
-    for (label, old_runs) in &old {
-        let Some(new_runs) = new.get(label) else {
-            c.only_in_baseline.push(label.clone());
+    for (key, old_runs) in &old {
+        let Some(new_runs) = new.get(key) else {
+            c.only_in_baseline.push(key.clone());
             continue;
         };
         let changes = Metric::ALL
             .into_iter()
             .filter_map(|m| Some(judge(m, spread(old_runs, m)?, spread(new_runs, m)?)))
             .collect();
-        c.rows.push((label.clone(), changes));
+        c.rows.push((key.clone(), changes));
     }
     c.only_in_current = new.keys().filter(|k| !old.contains_key(*k)).cloned().collect();
     c
@@ -253,11 +139,11 @@ impl Comparison {
     pub fn failures<'a>(
         &'a self,
         t: &'a Thresholds,
-    ) -> impl Iterator<Item = (&'a str, &'a MetricChange)> + 'a {
-        self.rows.iter().flat_map(move |(label, changes)| {
+    ) -> impl Iterator<Item = (&'a ConfigKey, &'a MetricChange)> + 'a {
+        self.rows.iter().flat_map(move |(key, changes)| {
             changes.iter().filter_map(move |ch| {
                 let limit = t.0.get(&ch.metric)?;
-                (ch.verdict == Verdict::Regressed && ch.worse_by > *limit).then_some((label.as_str(), ch))
+                (ch.verdict == Verdict::Regressed && ch.worse_by > *limit).then_some((key, ch))
             })
         })
     }
@@ -273,17 +159,17 @@ impl Comparison {
             "noise".into(),
             "verdict".into(),
         ]];
-        for (label, changes) in &self.rows {
+        for (key, changes) in &self.rows {
             for ch in changes {
                 let signed = if ch.metric.lower_is_better() { ch.worse_by } else { -ch.worse_by };
                 lines.push([
-                    label.clone(),
-                    ch.metric.name().into(),
+                    key.to_string(),
+                    ch.metric.to_string(),
                     ch.metric.format(ch.old),
                     ch.metric.format(ch.new),
                     format!("{:+.1}%", signed * 100.0),
                     format!("±{:.1}%", ch.noise * 100.0),
-                    ch.verdict.name().into(),
+                    ch.verdict.to_string(),
                 ]);
             }
         }
@@ -294,11 +180,11 @@ impl Comparison {
             let cells: Vec<String> = l.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             let _ = writeln!(out, "{}", cells.join("  ").trim_end());
         }
-        for label in &self.only_in_baseline {
-            let _ = writeln!(out, "only in baseline: {label}");
+        for key in &self.only_in_baseline {
+            let _ = writeln!(out, "only in baseline: {key}");
         }
-        for label in &self.only_in_current {
-            let _ = writeln!(out, "only in current: {label}");
+        for key in &self.only_in_current {
+            let _ = writeln!(out, "only in current: {key}");
         }
         out
     }
@@ -318,65 +204,30 @@ pub fn check_comparable(baseline: &Summary, current: &Summary) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::env::Environment;
-    use crate::measure::histogram::LatencyStats;
-    use crate::measure::summary::{Integrity, Placement, Throughput, SCHEMA_VERSION};
+    use crate::analysis::fixtures::{run as fixture, summary};
+    use crate::analysis::summary::RunResult;
     use crate::pattern::Pattern;
     use crate::transport::{TransportKind, WaitStrategy};
 
+    /// A run with this p50 and p99 (latency) or bytes/s (throughput).
     fn run(transport: TransportKind, pattern: Pattern, p50: u64, p99: u64, bytes_per_s: f64) -> RunResult {
-        RunResult {
+        let mut r = fixture(
             transport,
             pattern,
-            size_bytes: 64,
-            repetition: 0,
-            warmup: 0,
-            wait: WaitStrategy::Spin,
-            placement: Placement {
-                initiator_cpu: Some(0),
-                peer_cpu: Some(1),
-                initiator_cpu_observed: 0,
-                peer_cpu_observed: 1,
-            },
-            rate_per_s: None,
-            verify: false,
-            shm_slots: None,
-            shm_filesystem: None,
-            extra_copy: false,
-            concurrency: 1,
-            duration_ns: 1,
-            latency_source: "initiator".into(),
-            latency_ns: (pattern != Pattern::Throughput).then_some(LatencyStats {
-                p50,
-                p99,
-                ..Default::default()
-            }),
-            histogram_v2: None,
-            throughput: Throughput { messages_per_s: bytes_per_s / 64.0, bytes_per_s },
-            integrity: Integrity::default(),
-            framing: Default::default(),
-            external_service: None,
+            if pattern == Pattern::Throughput { bytes_per_s as u64 } else { p50 },
+        );
+        if let Some(l) = r.latency_ns.as_mut() {
+            l.p99 = p99;
         }
+        r
     }
 
-    fn summary(runs: Vec<RunResult>) -> Summary {
-        Summary {
-            schema_version: SCHEMA_VERSION,
-            tool: "ipcbench".into(),
-            started_at: String::new(),
-            command: vec![],
-            environment: Environment::detect(),
-            peer_environment: None,
-            clock_check: None,
-            runs,
-            error: None,
-        }
-    }
-
-    fn verdicts(c: &Comparison) -> Vec<(String, &'static str, &'static str)> {
+    fn verdicts(c: &Comparison) -> Vec<(String, String, String)> {
         c.rows
             .iter()
-            .flat_map(|(l, chs)| chs.iter().map(move |ch| (l.clone(), ch.metric.name(), ch.verdict.name())))
+            .flat_map(|(k, chs)| {
+                chs.iter().map(move |ch| (k.to_string(), ch.metric.to_string(), ch.verdict.to_string()))
+            })
             .collect()
     }
 
@@ -386,8 +237,11 @@ mod tests {
         let new = summary(vec![run(TransportKind::Uds, Pattern::RoundTrip, 1300, 2000, 0.0)]);
         let c = compare(&old, &new);
         let v = verdicts(&c);
-        assert!(v.contains(&("uds round-trip 64 B spin pin 0,1".into(), "p50", "regressed")), "{v:?}");
-        assert!(v.contains(&("uds round-trip 64 B spin pin 0,1".into(), "p99", "unchanged")), "{v:?}");
+        let row = |m: &str, verdict: &str| {
+            ("uds round-trip 64 B spin pin 0,1".to_string(), m.to_string(), verdict.to_string())
+        };
+        assert!(v.contains(&row("p50", "regressed")), "{v:?}");
+        assert!(v.contains(&row("p99", "unchanged")), "{v:?}");
         let gate: Thresholds = "10%".parse().unwrap();
         let failures: Vec<_> = c.failures(&gate).collect();
         assert_eq!(failures.len(), 1);
@@ -440,8 +294,9 @@ mod tests {
         let new = summary(vec![run(TransportKind::Uds, Pattern::RoundTrip, 1000, 2000, 0.0), shm]);
         let c = compare(&old, &new);
         assert_eq!(c.rows.len(), 1);
-        assert_eq!(c.only_in_baseline, vec!["tcp round-trip 64 B spin pin 0,1".to_string()]);
-        assert_eq!(c.only_in_current, vec!["shm round-trip 64 B spin pin 0,1 slots 2".to_string()]);
+        let labels = |v: &[ConfigKey]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(labels(&c.only_in_baseline), vec!["tcp round-trip 64 B spin pin 0,1"]);
+        assert_eq!(labels(&c.only_in_current), vec!["shm round-trip 64 B spin pin 0,1 slots 2"]);
         let text = c.render();
         assert!(text.contains("only in baseline: tcp round-trip"), "{text}");
     }
@@ -455,6 +310,18 @@ mod tests {
         assert!(c.rows.is_empty());
         assert_eq!(c.only_in_baseline.len(), 1);
         assert_eq!(c.only_in_current.len(), 1);
+    }
+
+    #[test]
+    fn results_taken_with_other_concurrency_or_verify_are_not_compared() {
+        let old = summary(vec![run(TransportKind::Uds, Pattern::RoundTrip, 1000, 2000, 0.0)]);
+        let mut pairs = run(TransportKind::Uds, Pattern::RoundTrip, 3000, 6000, 0.0);
+        pairs.concurrency = 4;
+        let mut verified = run(TransportKind::Uds, Pattern::RoundTrip, 1100, 2200, 0.0);
+        verified.verify = true;
+        let c = compare(&old, &summary(vec![pairs, verified]));
+        assert!(c.rows.is_empty(), "{:?}", c.rows);
+        assert_eq!(c.only_in_current.len(), 2);
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::env::Environment;
-use super::histogram::LatencyStats;
+use crate::measure::clock::ClockCheck;
+use crate::measure::env::Environment;
+use crate::measure::histogram::LatencyStats;
 use crate::pattern::Pattern;
 use crate::transport::{TransportKind, WaitStrategy};
 
@@ -32,11 +33,15 @@ pub struct Summary {
     /// The machine the peer ran on (differs from `environment` across a container boundary).
     pub peer_environment: Option<Environment>,
     /// Whether initiator and peer read one `CLOCK_MONOTONIC` (one-way needs it).
-    pub clock_check: Option<crate::control::ClockCheck>,
+    pub clock_check: Option<ClockCheck>,
     /// One entry per finished (transport, pattern, size, repetition), in run order.
     pub runs: Vec<RunResult>,
     /// Set when the invocation stopped early: what went wrong. The runs above still stand.
     pub error: Option<String>,
+    /// Set when a signal stopped the invocation (`SIGINT`, `SIGTERM`): the runs above finished,
+    /// the one in progress was abandoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 /// One measured configuration.
@@ -131,6 +136,9 @@ impl Summary {
             print!("{text}");
             return Ok(());
         }
+        // One writer at a time: the signal handler may rewrite the summary while a run ends.
+        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path)

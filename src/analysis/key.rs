@@ -1,0 +1,192 @@
+//! The one identity of "the same configuration": two runs with equal [`ConfigKey`]s are
+//! repetitions of each other and may be merged or compared; runs with different keys never are.
+//! `compare`, `report`, the dashboards and the table's "fastest" line all group by this key.
+//!
+//! The key is everything that changes what is measured: transport, framing, pattern, size, wait
+//! strategy, requested pinning, rate, concurrency, `--verify`, the shm ring (slots, filesystem,
+//! copy) and the external service. It is ordered (pattern, size, then the rest) and displays
+//! as a label.
+
+use std::fmt;
+
+use super::summary::RunResult;
+use crate::format::format_bytes;
+use crate::pattern::Pattern;
+use crate::transport::framing::Framing;
+use crate::transport::{TransportKind, WaitStrategy};
+
+/// A run's configuration; see the module doc.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConfigKey {
+    pub pattern: Pattern,
+    pub size_bytes: usize,
+    /// Everything else: what one curve of a chart against size is.
+    pub series: SeriesKey,
+}
+
+/// A configuration without its pattern and size.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesKey {
+    pub transport: TransportKind,
+    pub framing: Framing,
+    pub wait: WaitStrategy,
+    /// Requested (initiator, peer) CPUs.
+    pub pin: Option<(usize, usize)>,
+    pub rate_per_s: Option<u64>,
+    pub concurrency: u32,
+    pub verify: bool,
+    pub shm: Option<ShmKey>,
+    pub external_service: Option<String>,
+}
+
+/// What distinguishes one shm ring from another.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShmKey {
+    pub slots: usize,
+    pub filesystem: Option<String>,
+    pub copy: bool,
+}
+
+impl ConfigKey {
+    pub fn of(r: &RunResult) -> ConfigKey {
+        let pin = match (r.placement.initiator_cpu, r.placement.peer_cpu) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        };
+        ConfigKey {
+            pattern: r.pattern,
+            size_bytes: r.size_bytes,
+            series: SeriesKey {
+                transport: r.transport,
+                framing: r.framing,
+                wait: r.wait,
+                pin,
+                rate_per_s: r.rate_per_s,
+                concurrency: r.concurrency,
+                verify: r.verify,
+                shm: r.shm_slots.map(|slots| ShmKey {
+                    slots,
+                    filesystem: r.shm_filesystem.clone(),
+                    copy: r.extra_copy,
+                }),
+                external_service: r.external_service.clone(),
+            },
+        }
+    }
+}
+
+impl SeriesKey {
+    /// The label's parts after the transport, each a (field, text) pair; empty text for a
+    /// default that needs no mention.
+    fn details(&self) -> [(&'static str, String); 8] {
+        [
+            ("framing", if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() }),
+            ("wait", self.wait.to_string()),
+            ("pin", self.pin.map(|(a, b)| format!("pin {a},{b}")).unwrap_or_default()),
+            ("rate", self.rate_per_s.map(|r| format!("rate {r}/s")).unwrap_or_default()),
+            (
+                "pairs",
+                if self.concurrency > 1 { format!("x{} pairs", self.concurrency) } else { String::new() },
+            ),
+            ("verify", if self.verify { "verify".into() } else { String::new() }),
+            (
+                "shm",
+                self.shm
+                    .as_ref()
+                    .map(|s| {
+                        let mut t = format!("slots {}", s.slots);
+                        if let Some(fs) = &s.filesystem {
+                            t += &format!(" on {fs}");
+                        }
+                        if s.copy {
+                            t += " copy";
+                        }
+                        t
+                    })
+                    .unwrap_or_default(),
+            ),
+            ("service", self.external_service.as_ref().map(|s| format!("against {s}")).unwrap_or_default()),
+        ]
+    }
+
+    /// A short label among `all` series: the transport, and only the details that differ
+    /// between the series (a legend need not repeat what every curve shares).
+    pub fn label_among(&self, all: &[&SeriesKey]) -> String {
+        let mine = self.details();
+        let others: Vec<_> = all.iter().map(|k| k.details()).collect();
+        let mut s = self.transport.to_string();
+        for (i, (_, text)) in mine.iter().enumerate() {
+            if !text.is_empty() && others.iter().any(|o| o[i].1 != *text) {
+                s.push(' ');
+                s.push_str(text);
+            }
+        }
+        s
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.transport.to_string())?;
+        for (_, text) in self.details().iter().filter(|(_, t)| !t.is_empty()) {
+            write!(f, " {text}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ConfigKey {
+    /// `uds round-trip 64 B spin pin 0,1 x4 pairs verify`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.series.transport, self.pattern, format_bytes(self.size_bytes as u64))?;
+        for (_, text) in self.series.details().iter().filter(|(_, t)| !t.is_empty()) {
+            write!(f, " {text}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::fixtures::run;
+
+    #[test]
+    fn runs_differing_in_concurrency_verify_or_framing_are_different_configurations() {
+        let base = run(TransportKind::Uds, Pattern::RoundTrip, 1000);
+        let mut pairs = base.clone();
+        pairs.concurrency = 4;
+        let mut verified = base.clone();
+        verified.verify = true;
+        let mut json = base.clone();
+        json.framing = Framing::JsonLines;
+        let keys: Vec<ConfigKey> =
+            [&base, &pairs, &verified, &json].iter().map(|r| ConfigKey::of(r)).collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+                assert_ne!(a.to_string(), b.to_string(), "labels differ too");
+            }
+        }
+        assert_eq!(keys[0].to_string(), "uds round-trip 64 B spin pin 0,1");
+        assert_eq!(keys[1].to_string(), "uds round-trip 64 B spin pin 0,1 x4 pairs");
+        assert_eq!(keys[2].to_string(), "uds round-trip 64 B spin pin 0,1 verify");
+        assert_eq!(keys[3].to_string(), "uds round-trip 64 B json-lines spin pin 0,1");
+        let mut again = base.clone();
+        again.repetition = 3;
+        again.latency_ns.as_mut().unwrap().p50 = 5;
+        assert_eq!(ConfigKey::of(&again), keys[0], "repetitions and results are not part of the key");
+    }
+
+    #[test]
+    fn a_legend_names_only_what_differs_between_curves() {
+        let uds = ConfigKey::of(&run(TransportKind::Uds, Pattern::RoundTrip, 1)).series;
+        let tcp = ConfigKey::of(&run(TransportKind::Tcp, Pattern::RoundTrip, 1)).series;
+        let mut json = uds.clone();
+        json.framing = Framing::JsonLines;
+        let all = [&uds, &tcp, &json];
+        assert_eq!(uds.label_among(&all), "uds");
+        assert_eq!(tcp.label_among(&all), "tcp");
+        assert_eq!(json.label_among(&all), "uds json-lines");
+    }
+}

@@ -1,0 +1,185 @@
+//! Both sides' measurements of one run as one [`RunResult`]: which side's histogram is the
+//! latency, which side's arrivals make the rate, and what the two counts say about integrity.
+
+use super::summary::{Integrity, Placement, RunResult, Throughput};
+use crate::measure::histogram::LatencyHistogram;
+use crate::pattern::{throughput, Params, Pattern, SideReport, SideResult};
+use crate::transport::{ChannelSpec, TransportKind};
+use crate::wire::Sample;
+
+/// What the peer sent back for one run: its counts, its histogram and its samples.
+#[derive(Debug, Default)]
+pub struct PeerSide {
+    pub report: SideReport,
+    pub histogram: Option<LatencyHistogram>,
+    pub samples: Vec<Sample>,
+}
+
+/// What was run: the configuration half of a result.
+#[derive(Clone, Debug)]
+pub struct RunSetup<'a> {
+    pub transport: TransportKind,
+    pub channel: &'a ChannelSpec,
+    pub params: &'a Params,
+    pub repetition: u32,
+    pub placement: Placement,
+    pub concurrency: u32,
+}
+
+/// Both sides of one run as its result, and the samples of the side that recorded latency.
+pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResult, Vec<Sample>) {
+    let p = setup.params;
+    let (source, hist, samples, received, duration_ns) = match p.pattern {
+        Pattern::RoundTrip => (
+            "initiator",
+            Some(mine.histogram),
+            mine.samples,
+            mine.received,
+            mine.end_ns.saturating_sub(mine.start_ns),
+        ),
+        Pattern::OneWay | Pattern::Throughput => (
+            if p.pattern == Pattern::OneWay { "peer" } else { "none" },
+            if p.pattern == Pattern::OneWay {
+                peer.histogram.map(|h| h.with_clamped(peer.report.clamped_samples))
+            } else {
+                None
+            },
+            peer.samples,
+            peer.report.received,
+            peer.report.last_recv_ns.saturating_sub(peer.report.first_recv_ns),
+        ),
+    };
+    let messages_per_s = match p.pattern {
+        Pattern::RoundTrip if duration_ns > 0 => received as f64 * 1e9 / duration_ns as f64,
+        Pattern::RoundTrip => 0.0,
+        _ => throughput::messages_per_s(received, peer.report.first_recv_ns, peer.report.last_recv_ns),
+    };
+    let hist = hist.filter(|h| !h.is_empty());
+    let size_bytes = setup.channel.size_bytes;
+    let run = RunResult {
+        transport: setup.transport,
+        pattern: p.pattern,
+        size_bytes,
+        repetition: setup.repetition,
+        warmup: p.warmup,
+        wait: setup.channel.wait,
+        placement: setup.placement,
+        rate_per_s: p.rate_per_s,
+        verify: p.verify,
+        shm_slots: None,
+        shm_filesystem: None,
+        extra_copy: false,
+        concurrency: setup.concurrency,
+        duration_ns,
+        latency_source: if hist.is_some() { source } else { "none" }.into(),
+        latency_ns: hist.as_ref().map(|h| h.stats()),
+        histogram_v2: hist.as_ref().map(|h| h.to_base64()),
+        throughput: Throughput { messages_per_s, bytes_per_s: messages_per_s * size_bytes as f64 },
+        integrity: Integrity {
+            sent: mine.sent,
+            received,
+            lost: mine.sent.saturating_sub(received),
+            out_of_order: peer.report.out_of_order + mine.out_of_order,
+            corrupt: peer.report.corrupt + mine.corrupt,
+        },
+        framing: setup.channel.framing,
+        external_service: None,
+    };
+    (run, samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::histogram::MAX_TRACKABLE_NS;
+    use crate::pattern::Stop;
+    use crate::transport::WaitStrategy;
+
+    fn setup<'a>(channel: &'a ChannelSpec, params: &'a Params) -> RunSetup<'a> {
+        RunSetup {
+            transport: TransportKind::Uds,
+            channel,
+            params,
+            repetition: 0,
+            placement: Placement {
+                initiator_cpu: None,
+                peer_cpu: None,
+                initiator_cpu_observed: 0,
+                peer_cpu_observed: 1,
+            },
+            concurrency: 2,
+        }
+    }
+
+    fn spec() -> ChannelSpec {
+        ChannelSpec {
+            size_bytes: 64,
+            wait: WaitStrategy::Spin,
+            framing: Default::default(),
+            loss_timeout_ms: 100,
+            shm_slots: 2,
+        }
+    }
+
+    fn params(pattern: Pattern) -> Params {
+        Params {
+            pattern,
+            stop: Stop::Count(3),
+            warmup: 0,
+            rate_per_s: None,
+            verify: false,
+            keep_samples: false,
+        }
+    }
+
+    #[test]
+    fn a_wait_the_histogram_could_not_hold_is_counted_in_the_summary() {
+        // Round trip: the initiator's histogram.
+        let mut mine = SideResult::default();
+        for v in [100, 200, MAX_TRACKABLE_NS * 2] {
+            mine.histogram.record(v);
+        }
+        mine.sent = 3;
+        mine.received = 3;
+        let (channel, p) = (spec(), params(Pattern::RoundTrip));
+        let (run, _) = merge(setup(&channel, &p), mine, PeerSide::default());
+        assert_eq!(run.latency_ns.unwrap().clamped_samples, 1);
+        assert_eq!(run.concurrency, 2);
+        assert_eq!(run.wait, WaitStrategy::Spin);
+
+        // One way: the peer's histogram arrives encoded, its clamped count beside it.
+        let mut peer_hist = LatencyHistogram::new();
+        for v in [100, MAX_TRACKABLE_NS + 1, MAX_TRACKABLE_NS + 2] {
+            peer_hist.record(v);
+        }
+        let encoded = LatencyHistogram::from_bytes(&peer_hist.to_bytes()).unwrap();
+        assert_eq!(encoded.clamped(), 0, "the V2 encoding drops the count");
+        let peer = PeerSide {
+            report: SideReport { received: 3, clamped_samples: peer_hist.clamped(), ..Default::default() },
+            histogram: Some(encoded),
+            samples: vec![],
+        };
+        let p = params(Pattern::OneWay);
+        let (run, _) = merge(setup(&channel, &p), SideResult { sent: 3, ..Default::default() }, peer);
+        assert_eq!(run.latency_source, "peer");
+        assert_eq!(run.latency_ns.unwrap().clamped_samples, 2);
+    }
+
+    #[test]
+    fn loss_is_sent_minus_received_on_the_recording_side() {
+        let (channel, p) = (spec(), params(Pattern::Throughput));
+        let peer = PeerSide {
+            report: SideReport {
+                received: 90,
+                first_recv_ns: 0,
+                last_recv_ns: 1_000_000,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (run, _) = merge(setup(&channel, &p), SideResult { sent: 100, ..Default::default() }, peer);
+        assert_eq!(run.integrity.lost, 10);
+        assert!(run.latency_ns.is_none());
+        assert_eq!(run.throughput.messages_per_s, 89.0 * 1e9 / 1e6);
+    }
+}

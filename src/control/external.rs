@@ -1,0 +1,72 @@
+//! `--connect`: round trips against the user's own service, one connection per run. Only the
+//! address the user names is contacted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::progress::ProgressDisplay;
+use crate::analysis::merge::{merge, PeerSide, RunSetup};
+use crate::analysis::summary::{Placement, Summary};
+use crate::config::RunConfig;
+use crate::export::ExportManager;
+use crate::pattern::{Pattern, Progress};
+use crate::transport::socket::{self, SocketTransport};
+use crate::transport::Endpoint;
+
+/// Every (framing, size, repetition) of `cfg` against the service at `ep`; replies carry the
+/// sequence number in `reply_field` (json-lines).
+pub fn run(
+    cfg: &RunConfig,
+    ep: &Endpoint,
+    reply_field: &str,
+    summary: &mut Summary,
+    exporters: &mut ExportManager,
+) -> Result<()> {
+    if let Some((cpu, _)) = cfg.pin {
+        crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
+    }
+    let transport = cfg.transports[0];
+    let params = cfg.params(Pattern::RoundTrip);
+    for &framing in &cfg.framings {
+        for &size_bytes in &cfg.sizes {
+            let channel = cfg.channel(size_bytes, framing, Pattern::RoundTrip);
+            let label = format!("round-trip with {size_bytes} B {framing} messages against {ep}");
+            for repetition in 0..cfg.repeat {
+                // A service that is not there now is not coming: half a second of retries only.
+                let fd = socket::connect(ep, Duration::from_millis(500))
+                    .with_context(|| format!("the service at {ep} is not reachable"))?;
+                let mut t = SocketTransport::new(fd, size_bytes, cfg.wait, cfg.timeout)?.framed(
+                    framing,
+                    true,
+                    reply_field,
+                );
+                let progress = Arc::new(Progress::default());
+                let display = ProgressDisplay::start(cfg.outputs.quiet, &params, &label, progress.clone());
+                let mine = crate::pattern::initiate(&mut t, &params, &progress);
+                display.finish();
+                let mine = mine.with_context(|| format!("{label} (repetition {repetition})"))?;
+                let placement = Placement {
+                    initiator_cpu: cfg.pin.map(|p| p.0),
+                    peer_cpu: None,
+                    initiator_cpu_observed: crate::sys::current_cpu(),
+                    peer_cpu_observed: 0,
+                };
+                let setup = RunSetup {
+                    transport,
+                    channel: &channel,
+                    params: &params,
+                    repetition,
+                    placement,
+                    concurrency: 1,
+                };
+                let (mut run, samples) = merge(setup, mine, PeerSide::default());
+                run.external_service = Some(ep.to_string());
+                summary.runs.push(run);
+                exporters.run_finished(summary, &samples)?;
+            }
+        }
+    }
+    Ok(())
+}

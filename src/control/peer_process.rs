@@ -1,0 +1,109 @@
+//! The initiator's peer: a child `ipcbench peer` on a pipe pair (`run`), or an `ipcbench client`
+//! that connects to the control socket (`host`); how it ended, when we started it.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::{Channel, ControlError, CONTROL_SOCKET};
+use crate::cleanup;
+use crate::config::RunConfig;
+use crate::transport::{Listener, TransportError};
+
+/// The peer: its control channel, and the child process when we started it.
+pub struct Peer {
+    pub channel: Channel,
+    child: Option<Child>,
+}
+
+impl Peer {
+    /// Starts `ipcbench peer` with the control channel on its stdin/stdout.
+    pub fn spawn(cfg: &RunConfig) -> Result<Peer> {
+        let exe = std::env::current_exe().context("locating the ipcbench binary to start the peer")?;
+        let mut child = Command::new(&exe)
+            .args(["peer", "--timeout-s", &cfg.timeout.as_secs().to_string(), "--socket-dir"])
+            .arg(&cfg.socket_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            // Its own process group: Ctrl-C reaches only us, and we stop the peer ourselves.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting the peer process {}", exe.display()))?;
+        cleanup::register_child(child.id());
+        let rx: OwnedFd = child.stdout.take().expect("piped").into();
+        let tx: OwnedFd = child.stdin.take().expect("piped").into();
+        Ok(Peer { channel: Channel::new(rx, tx, "peer", cfg.timeout), child: Some(child) })
+    }
+
+    /// Listens on `<socket-dir>/ipcbench.ctl` and waits up to `wait` for a client.
+    pub fn accept_client(cfg: &RunConfig, wait: Duration) -> Result<Peer> {
+        let path = cfg.socket_dir.join(CONTROL_SOCKET);
+        let listener = Listener::bind_unix(&path, cfg.channels.file_mode)?;
+        eprintln!("waiting up to {wait:?} for an ipcbench client on {}", path.display());
+        let fd = listener
+            .accept(wait)
+            .map_err(|_| anyhow!("no ipcbench client connected to {} within {wait:?}", path.display()))?;
+        drop(listener); // removes the control socket file
+        let tx = fd.try_clone().context("duplicating the control socket")?;
+        Ok(Peer { channel: Channel::new(fd, tx, "client", cfg.timeout), child: None })
+    }
+
+    /// After a data-channel failure: the peer's own explanation if it sent one, else the
+    /// transport error itself.
+    pub fn transport_failure(&mut self, e: TransportError) -> anyhow::Error {
+        if let Err(ControlError::Remote { message, .. }) =
+            self.channel.recv_within("error", Duration::from_millis(300))
+        {
+            return anyhow!("{e}: the peer reported: {message}");
+        }
+        anyhow::Error::from(e)
+    }
+
+    /// Adds how the peer process ended, when we started it and it has, to an error.
+    pub fn explain(&mut self, e: anyhow::Error) -> anyhow::Error {
+        let Some(child) = self.child.as_mut() else { return e };
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return e.context(format!("peer process exited ({status})"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        e
+    }
+
+    /// After `Bye`: waits for a child peer to exit.
+    pub fn finish(mut self) -> Result<()> {
+        let Some(child) = self.child.as_mut() else { return Ok(()) };
+        let deadline = Instant::now() + self.channel.timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                cleanup::forget_child(child.id());
+                if !status.success() {
+                    bail!("the peer process exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("the peer process did not exit within {:?} after the last run", self.channel.timeout);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            cleanup::forget_child(child.id());
+        }
+    }
+}

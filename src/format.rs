@@ -1,0 +1,120 @@
+//! Human units for tables, charts and messages: one place that decides how a nanosecond, a byte
+//! count or a rate is written.
+
+/// 950 ns, 12.3 µs, 4.56 ms, 1.20 s.
+pub fn format_ns(ns: u64) -> String {
+    match ns {
+        0..=9_999 => format!("{ns} ns"),
+        10_000..=9_999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        10_000_000..=9_999_999_999 => format!("{:.2} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+/// 64 B, 4 KiB, 1 MiB, 1 GiB; sizes that are no whole number of a unit stay in bytes.
+pub fn format_bytes(b: u64) -> String {
+    if b >= 1 << 30 && b % (1 << 30) == 0 {
+        format!("{} GiB", b >> 30)
+    } else if b >= 1 << 20 && b % (1 << 20) == 0 {
+        format!("{} MiB", b >> 20)
+    } else if b >= 1 << 10 && b % (1 << 10) == 0 {
+        format!("{} KiB", b >> 10)
+    } else {
+        format!("{b} B")
+    }
+}
+
+/// 950, 12.3k, 4.56M (messages per second).
+pub fn format_rate(per_s: f64) -> String {
+    if per_s >= 1e6 {
+        format!("{:.2}M", per_s / 1e6)
+    } else if per_s >= 1e3 {
+        format!("{:.1}k", per_s / 1e3)
+    } else {
+        format!("{per_s:.0}")
+    }
+}
+
+/// 123.4 MB/s (decimal megabytes, as bandwidth is usually quoted).
+pub fn format_bandwidth(bytes_per_s: f64) -> String {
+    format!("{:.1} MB/s", bytes_per_s / 1e6)
+}
+
+/// The largest message size accepted.
+pub const MAX_SIZE_BYTES: usize = 256 << 20;
+/// The smallest: the message header.
+pub const MIN_SIZE_BYTES: usize = crate::wire::HEADER_BYTES;
+
+/// Parses a message size: `64`, `64B`, `4K`/`4KiB`, `1M`/`1MiB`, `1G`/`1GiB` (powers of 1024)
+/// or `4KB`/`1MB`/`1GB` (powers of 1000), between the header size and [`MAX_SIZE_BYTES`]. Every
+/// refusal names the bounds.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    const UNITS: [(&str, usize); 11] = [
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("KB", 1_000),
+        ("MB", 1_000_000),
+        ("GB", 1_000_000_000),
+        ("K", 1 << 10),
+        ("k", 1 << 10),
+        ("M", 1 << 20),
+        ("G", 1 << 30),
+        ("B", 1),
+    ];
+    let t = text.trim();
+    let (digits, mult) =
+        UNITS.iter().find_map(|(suffix, m)| t.strip_suffix(suffix).map(|d| (d, *m))).unwrap_or((t, 1));
+    let limit = format_bytes(MAX_SIZE_BYTES as u64);
+    let n: usize = digits.trim().parse().map_err(|_| {
+        format!("'{text}' is not a size like 64, 4KiB, 1MiB or 1GiB ({MIN_SIZE_BYTES} B to {limit})")
+    })?;
+    match n.checked_mul(mult) {
+        Some(b) if b > MAX_SIZE_BYTES => Err(format!("{text} is {b} bytes, over the {limit} limit")),
+        None => Err(format!("{text} is over the {limit} limit")),
+        Some(b) if b < MIN_SIZE_BYTES => Err(format!(
+            "{b} is below the {MIN_SIZE_BYTES}-byte message header (sequence number and timestamp)"
+        )),
+        Some(b) => Ok(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_suffixes_and_refusals_name_the_bounds() {
+        assert_eq!(parse_size("64").unwrap(), 64);
+        assert_eq!(parse_size("64B").unwrap(), 64);
+        assert_eq!(parse_size("4KiB").unwrap(), 4096);
+        assert_eq!(parse_size("64K").unwrap(), 65536);
+        assert_eq!(parse_size("4KB").unwrap(), 4000);
+        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+        assert_eq!(parse_size("2MB").unwrap(), 2_000_000);
+        assert!(parse_size("8").unwrap_err().contains("below the 16-byte"));
+        assert!(parse_size("0").is_err());
+        let err = parse_size("lots").unwrap_err();
+        assert!(err.contains("not a size") && err.contains("256 MiB"), "{err}");
+        // A GiB is understood, and refused for the limit, like 1024MiB.
+        for big in ["1GiB", "1G", "1024MiB", "1GB"] {
+            let err = parse_size(big).unwrap_err();
+            assert!(err.contains("over the 256 MiB limit"), "{big}: {err}");
+        }
+        assert!(parse_size("999999999999999999G").unwrap_err().contains("256 MiB limit"));
+    }
+
+    #[test]
+    fn human_units_switch_at_the_right_places() {
+        assert_eq!(format_ns(950), "950 ns");
+        assert_eq!(format_ns(12_345), "12.3 µs");
+        assert_eq!(format_ns(45_600_000), "45.60 ms");
+        assert_eq!(format_bytes(64), "64 B");
+        assert_eq!(format_bytes(4096), "4 KiB");
+        assert_eq!(format_bytes(1 << 20), "1 MiB");
+        assert_eq!(format_bytes(1 << 30), "1 GiB");
+        assert_eq!(format_bytes(1000), "1000 B");
+        assert_eq!(format_rate(12_345.0), "12.3k");
+        assert_eq!(format_bandwidth(2.5e9), "2500.0 MB/s");
+    }
+}

@@ -1,0 +1,39 @@
+//! The send schedule: closed loop, or open loop at a fixed rate (latency then counts from the
+//! intended send time, so a stall shows in the tail instead of delaying the schedule).
+
+use crate::measure::clock::now_ns;
+
+/// The send schedule: closed loop (send now) or open loop at a fixed rate.
+pub(super) struct Pacer {
+    interval_ns: Option<u64>,
+    pub(super) start_ns: u64,
+}
+
+impl Pacer {
+    pub(super) fn new(rate_per_s: Option<u64>) -> Self {
+        Pacer { interval_ns: rate_per_s.map(|r| (1_000_000_000 / r).max(1)), start_ns: now_ns() }
+    }
+
+    /// Waits until message `k` is due and returns its send time: now in closed loop, the
+    /// intended time in open loop (already past when the run is behind schedule).
+    #[inline(always)]
+    pub(super) fn next(&self, k: u64) -> u64 {
+        match self.interval_ns {
+            None => now_ns(),
+            Some(iv) => {
+                let due = self.start_ns + k * iv;
+                loop {
+                    let now = now_ns();
+                    if now >= due {
+                        return due;
+                    }
+                    if due - now > 200_000 {
+                        std::thread::sleep(std::time::Duration::from_nanos(due - now - 100_000));
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        }
+    }
+}

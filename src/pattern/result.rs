@@ -1,0 +1,92 @@
+//! What one side of a run measured, and how concurrent pairs' results add up.
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::histogram::LatencyHistogram;
+use crate::wire::Sample;
+
+/// What one side measured.
+#[derive(Clone, Debug, Default)]
+pub struct SideResult {
+    /// Latencies of recorded messages (empty on a side that does not record).
+    pub histogram: LatencyHistogram,
+    /// Messages sent, warm-up and stop message excluded.
+    pub sent: u64,
+    /// Messages received, warm-up and stop message excluded.
+    pub received: u64,
+    /// Messages whose sequence number was not the one expected.
+    pub out_of_order: u64,
+    /// Messages whose payload failed `--verify`, or echoes of another message.
+    pub corrupt: u64,
+    /// Receive time of the first and last recorded message (0 when none).
+    pub first_recv_ns: u64,
+    pub last_recv_ns: u64,
+    /// Start and end of the recorded phase on this side.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Every recorded message, when samples are kept.
+    pub samples: Vec<Sample>,
+}
+
+impl SideResult {
+    /// Adds the results of another concurrent pair to these.
+    pub fn absorb(&mut self, o: SideResult) {
+        self.histogram.add(&o.histogram);
+        self.sent += o.sent;
+        self.received += o.received;
+        self.out_of_order += o.out_of_order;
+        self.corrupt += o.corrupt;
+        let earliest = |a: u64, b: u64| {
+            if a == 0 {
+                b
+            } else if b == 0 {
+                a
+            } else {
+                a.min(b)
+            }
+        };
+        self.first_recv_ns = earliest(self.first_recv_ns, o.first_recv_ns);
+        self.last_recv_ns = self.last_recv_ns.max(o.last_recv_ns);
+        self.start_ns = earliest(self.start_ns, o.start_ns);
+        self.end_ns = self.end_ns.max(o.end_ns);
+        self.samples.extend(o.samples);
+    }
+}
+
+/// A side's counts for one test, as the peer reports them over the control channel (its
+/// histogram and samples follow as blocks).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideReport {
+    pub sent: u64,
+    pub received: u64,
+    pub out_of_order: u64,
+    pub corrupt: u64,
+    pub first_recv_ns: u64,
+    pub last_recv_ns: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// The CPU the side ran on at the end of the test.
+    pub cpu_observed: usize,
+    /// Latencies above the histogram's range, recorded at its top (the V2 encoding of the
+    /// histogram does not carry this count).
+    #[serde(default)]
+    pub clamped_samples: u64,
+}
+
+impl SideResult {
+    /// The counts of this result, for the report to the initiator.
+    pub fn report(&self, cpu_observed: usize) -> SideReport {
+        SideReport {
+            sent: self.sent,
+            received: self.received,
+            out_of_order: self.out_of_order,
+            corrupt: self.corrupt,
+            first_recv_ns: self.first_recv_ns,
+            last_recv_ns: self.last_recv_ns,
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            cpu_observed,
+            clamped_samples: self.histogram.clamped(),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Per-message sample storage, sized and pre-faulted before the clock starts.
+
+use super::{Params, Stop};
+use crate::wire::Sample;
+
+/// Sample storage sized and pre-faulted before the clock starts.
+pub(super) struct SampleBuf {
+    keep: bool,
+    pub(super) v: Vec<Sample>,
+}
+
+impl SampleBuf {
+    pub(super) fn new(keep: bool) -> Self {
+        SampleBuf { keep, v: Vec::new() }
+    }
+
+    /// Makes room for `n` samples and touches every page, so recording never faults or grows.
+    pub(super) fn prepare(&mut self, n: u64) {
+        if self.keep {
+            let n = n.min(1 << 28) as usize;
+            self.v.resize(n, Sample::default());
+            self.v.clear();
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn push(&mut self, s: Sample) {
+        if self.keep {
+            self.v.push(s);
+        }
+    }
+}
+
+/// How many samples a run will record: exact for a count, estimated from the warm-up rate
+/// (plus half again) for a duration.
+pub(super) fn expected_samples(p: &Params, warmup_ns: u64) -> u64 {
+    match p.stop {
+        Stop::Count(n) => n,
+        Stop::DurationNs(d) => {
+            let per_s = match (p.rate_per_s, p.warmup) {
+                (Some(r), _) => r,
+                (None, w) if w > 0 && warmup_ns > 0 => w * 1_000_000_000 / warmup_ns,
+                _ => 1_000_000,
+            };
+            (per_s as u128 * d as u128 / 1_000_000_000 * 3 / 2) as u64 + 1024
+        }
+    }
+}

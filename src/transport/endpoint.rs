@@ -1,0 +1,74 @@
+//! Where a data channel is: the address the initiator creates and the peer is told over the
+//! control channel. Paths travel relative to the socket directory, since the peer may see that
+//! directory elsewhere (a bind mount into a container).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::dgram::DgramAddr;
+use super::shm::ShmEndpoint;
+
+/// Where the receiving side of a data channel listens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+    Shm(ShmEndpoint),
+    Dgram(DgramAddr),
+}
+
+impl Endpoint {
+    /// The endpoint as the peer should be told it: paths inside `dir` (the socket directory)
+    /// become relative, since the peer may see that directory elsewhere (a bind mount).
+    pub fn relative_to(self, dir: &Path) -> Endpoint {
+        let rel = |p: PathBuf| p.strip_prefix(dir).map(Path::to_path_buf).unwrap_or(p);
+        match self {
+            Endpoint::Unix(p) => Endpoint::Unix(rel(p)),
+            Endpoint::Tcp(a) => Endpoint::Tcp(a),
+            Endpoint::Shm(s) => {
+                Endpoint::Shm(ShmEndpoint { mapping: rel(s.mapping), liveness: rel(s.liveness), ..s })
+            }
+            Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(rel(p))),
+            Endpoint::Dgram(a) => Endpoint::Dgram(a),
+        }
+    }
+
+    /// The endpoint as this side sees it: relative paths are inside `dir`, this side's socket
+    /// directory. Paths may not climb out of it.
+    pub fn resolve(self, dir: &Path) -> Result<Endpoint> {
+        let abs = |p: PathBuf| -> Result<PathBuf> {
+            if p.is_absolute() {
+                return Ok(p);
+            }
+            if p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                bail!("endpoint path {} leaves the socket directory", p.display());
+            }
+            Ok(dir.join(p))
+        };
+        Ok(match self {
+            Endpoint::Unix(p) => Endpoint::Unix(abs(p)?),
+            Endpoint::Tcp(a) => Endpoint::Tcp(a),
+            Endpoint::Shm(s) => {
+                Endpoint::Shm(ShmEndpoint { mapping: abs(s.mapping)?, liveness: abs(s.liveness)?, ..s })
+            }
+            Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(abs(p)?)),
+            Endpoint::Dgram(a) => Endpoint::Dgram(a),
+        })
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Shm(s) => write!(f, "shm://{}", s.mapping.display()),
+            Endpoint::Dgram(DgramAddr::Udp(a)) => write!(f, "udp://{a}"),
+            Endpoint::Dgram(DgramAddr::Unix(p)) => write!(f, "unixgram://{}", p.display()),
+        }
+    }
+}

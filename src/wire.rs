@@ -1,0 +1,148 @@
+//! The shared vocabulary of both processes' data paths, below transports and patterns alike:
+//! the message header, the stop sequence number, the `--verify` payload pattern, and the
+//! encoding of per-message samples sent back over the control channel.
+//!
+//! Nothing here depends on any other module of the crate.
+
+/// Bytes taken by the [`Header`] at the start of every message: the smallest message size.
+pub const HEADER_BYTES: usize = 16;
+
+/// The sequence number that tells the receiver the run is over.
+pub const STOP_SEQ: u64 = u64::MAX;
+
+/// The header every message carries, little-endian at offset 0.
+///
+/// | bytes | field |
+/// |---|---|
+/// | 0..8 | `seq`: 0, 1, 2, ... in send order; [`STOP_SEQ`] ends the run |
+/// | 8..16 | `send_ns`: `CLOCK_MONOTONIC` when sent (with `--rate`: when it was *meant* to be sent) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub seq: u64,
+    pub send_ns: u64,
+}
+
+impl Header {
+    #[inline(always)]
+    pub fn write(&self, buf: &mut [u8]) {
+        buf[0..8].copy_from_slice(&self.seq.to_le_bytes());
+        buf[8..16].copy_from_slice(&self.send_ns.to_le_bytes());
+    }
+
+    #[inline(always)]
+    pub fn read(buf: &[u8]) -> Header {
+        let seq = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
+        let send_ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+        Header { seq, send_ns }
+    }
+}
+
+/// Two periods of the byte sequence 0, 1, ..., 255: any 256-byte window of the pattern.
+static PATTERN_TABLE: [u8; 512] = {
+    let mut t = [0u8; 512];
+    let mut i = 0;
+    while i < 512 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The payload pattern `--verify` writes and checks: byte `i` of message `seq` is `seq + i`
+/// (mod 256). Written and compared 256 bytes at a time, at memcpy speed.
+#[inline]
+pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
+    let window = &PATTERN_TABLE[seq as u8 as usize..][..256];
+    for chunk in payload.chunks_mut(256) {
+        chunk.copy_from_slice(&window[..chunk.len()]);
+    }
+}
+
+/// Whether `payload` holds the pattern [`fill_pattern`] writes for `seq`.
+#[inline]
+pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
+    let window = &PATTERN_TABLE[seq as u8 as usize..][..256];
+    payload.chunks(256).all(|chunk| chunk == &window[..chunk.len()])
+}
+
+/// One recorded message, for the per-message streams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    pub seq: u64,
+    /// When it was sent (intended send time with `--rate`), ns on `CLOCK_MONOTONIC`.
+    pub send_ns: u64,
+    /// When its echo (round-trip) or itself (one-way, throughput) arrived.
+    pub recv_ns: u64,
+}
+
+/// A sample block that is not a whole number of samples.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("sample block of {len} bytes is not a whole number of {}-byte samples", Sample::BYTES)]
+pub struct BadSampleBlock {
+    pub len: usize,
+}
+
+impl Sample {
+    /// Encoded size: `seq`, `send_ns`, `recv_ns`, each u64 little-endian.
+    pub const BYTES: usize = 24;
+
+    pub fn latency_ns(&self) -> u64 {
+        self.recv_ns.saturating_sub(self.send_ns)
+    }
+
+    pub fn encode_all(samples: &[Sample]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(samples.len() * Self::BYTES);
+        for s in samples {
+            out.extend_from_slice(&s.seq.to_le_bytes());
+            out.extend_from_slice(&s.send_ns.to_le_bytes());
+            out.extend_from_slice(&s.recv_ns.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes a block from the other process; any length that is not a multiple of
+    /// [`Sample::BYTES`] is an error. Allocates exactly one sample per 24 input bytes.
+    pub fn decode_all(bytes: &[u8]) -> Result<Vec<Sample>, BadSampleBlock> {
+        if bytes.len() % Self::BYTES != 0 {
+            return Err(BadSampleBlock { len: bytes.len() });
+        }
+        let word = |c: &[u8], i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        Ok(bytes
+            .chunks_exact(Self::BYTES)
+            .map(|c| Sample { seq: word(c, 0), send_ns: word(c, 1), recv_ns: word(c, 2) })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_through_bytes() {
+        let mut buf = [0u8; 64];
+        let h = Header { seq: 0x0102_0304_0506_0708, send_ns: u64::MAX - 7 };
+        h.write(&mut buf);
+        assert_eq!(Header::read(&buf), h);
+        assert_eq!(buf[0], 0x08, "little-endian");
+    }
+
+    #[test]
+    fn pattern_check_catches_a_flipped_byte_and_a_wrong_sequence() {
+        let mut p = vec![0u8; 300];
+        fill_pattern(7, &mut p);
+        assert!(p.iter().enumerate().all(|(i, &b)| b == 7u8.wrapping_add(i as u8)), "byte i is seq + i");
+        assert!(check_pattern(7, &p));
+        assert!(!check_pattern(8, &p));
+        p[299] ^= 1;
+        assert!(!check_pattern(7, &p));
+    }
+
+    #[test]
+    fn samples_survive_encoding_and_a_partial_block_is_refused() {
+        let s =
+            vec![Sample { seq: 1, send_ns: 2, recv_ns: 3 }, Sample { seq: u64::MAX, send_ns: 5, recv_ns: 9 }];
+        assert_eq!(Sample::decode_all(&Sample::encode_all(&s)).unwrap(), s);
+        assert_eq!(Sample::decode_all(&[0u8; 25]), Err(BadSampleBlock { len: 25 }));
+    }
+}
