@@ -11,8 +11,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use ipcbench::measure::clock::now_ns;
 use ipcbench::measure::histogram::LatencyHistogram;
+use ipcbench::transport::listener::connect;
 use ipcbench::transport::shm::{self, ShmListener};
-use ipcbench::transport::socket::connect;
 use ipcbench::transport::{Listener, SocketTransport, Transport, WaitStrategy};
 use ipcbench::wire::{Header, STOP_SEQ};
 

@@ -55,8 +55,8 @@ pub fn run(cfg: &RunConfig, source: PeerSource, command: Vec<String>) -> Result<
         PeerSource::Spawn => "ipcbench run",
         PeerSource::Client(_) => "ipcbench host",
     });
-    crate::transport::socket::remove_stale_files(&cfg.socket_dir);
-    crate::transport::socket::remove_stale_files(&cfg.channels.shm_dir);
+    crate::transport::listener::remove_stale_files(&cfg.socket_dir);
+    crate::transport::listener::remove_stale_files(&cfg.channels.shm_dir);
     let outcome = match &cfg.connect {
         Some((ep, field)) => super::external::run(cfg, ep, field, &mut summary, &mut exporters),
         None => run_matrix(cfg, source, &mut summary, &mut exporters),

@@ -12,8 +12,9 @@ use crate::analysis::summary::{Placement, Summary};
 use crate::config::RunConfig;
 use crate::export::ExportManager;
 use crate::pattern::{Pattern, Progress};
-use crate::transport::socket::{self, SocketTransport};
+use crate::transport::listener;
 use crate::transport::Endpoint;
+use crate::transport::SocketTransport;
 
 /// Every (framing, size, repetition) of `cfg` against the service at `ep`; replies carry the
 /// sequence number in `reply_field` (json-lines).
@@ -35,7 +36,7 @@ pub fn run(
             let label = format!("round-trip with {size_bytes} B {framing} messages against {ep}");
             for repetition in 0..cfg.repeat {
                 // A service that is not there now is not coming: half a second of retries only.
-                let fd = socket::connect(ep, Duration::from_millis(500))
+                let fd = listener::connect(ep, Duration::from_millis(500))
                     .with_context(|| format!("the service at {ep} is not reachable"))?;
                 let mut t = SocketTransport::new(fd, size_bytes, cfg.wait, cfg.timeout)?.framed(
                     framing,

@@ -8,7 +8,7 @@
 //! and acks are shorter than any message and are skipped if a duplicate arrives later.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use rustix::io::Errno;
 use rustix::net::sockopt;
 
+use super::endpoint::DgramAddr;
 use super::wait::{SpinThenWait, Step};
 use super::{Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
@@ -35,14 +36,6 @@ pub struct DgramListener {
     /// Our socket file (Unix datagrams), removed on drop.
     path: Option<PathBuf>,
     addr: DgramAddr,
-}
-
-/// Where a datagram socket is.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DgramAddr {
-    Udp(SocketAddr),
-    Unix(PathBuf),
 }
 
 impl DgramListener {

@@ -1,6 +1,6 @@
 //! Where a data channel is: the address the initiator creates and the peer is told over the
 //! control channel. Paths travel relative to the socket directory, since the peer may see that
-//! directory elsewhere (a bind mount into a container).
+//! directory elsewhere (a bind mount into a container). Pure data: depends on no transport.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,8 +8,23 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::dgram::DgramAddr;
-use super::shm::ShmEndpoint;
+/// What the peer needs to attach: both paths and the ring geometry to validate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShmEndpoint {
+    pub mapping: PathBuf,
+    pub liveness: PathBuf,
+    pub slot_count: usize,
+    /// `--copy`: one explicit copy on each side.
+    pub copy: bool,
+}
+
+/// Where a datagram socket is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DgramAddr {
+    Udp(SocketAddr),
+    Unix(PathBuf),
+}
 
 /// Where the receiving side of a data channel listens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

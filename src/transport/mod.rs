@@ -15,8 +15,10 @@
 pub mod dgram;
 pub mod endpoint;
 pub mod framing;
+pub mod listener;
 pub mod shm;
 pub mod socket;
+mod stream_io;
 pub mod wait;
 
 use std::io;
@@ -26,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 pub use endpoint::Endpoint;
 use framing::Framing;
-pub use socket::{Listener, SocketTransport};
+pub use listener::Listener;
+pub use socket::SocketTransport;
 
 use crate::wire::Header;
 
@@ -229,7 +232,7 @@ pub fn connect(
             )?)
         }
         ep => Connection::Socket(
-            SocketTransport::new(socket::connect(ep, timeout)?, size, wait, timeout)?.framed(
+            SocketTransport::new(listener::connect(ep, timeout)?, size, wait, timeout)?.framed(
                 spec.framing,
                 false,
                 "seq",

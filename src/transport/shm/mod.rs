@@ -16,7 +16,7 @@ pub(crate) mod region;
 pub(crate) mod ring;
 
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -25,7 +25,8 @@ use rustix::time::Timespec;
 
 use self::region::Region;
 use self::ring::{Consumer, Producer, WaitEnd};
-use super::socket::{self, Listener};
+use super::endpoint::ShmEndpoint;
+use super::listener::{self, Listener};
 use super::wait::{SpinThenWait, Step};
 use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
 use crate::wire::Header;
@@ -34,16 +35,6 @@ use crate::wire::Header;
 const SPIN_CHECK: Duration = Duration::from_millis(1);
 /// The longest single futex sleep; then liveness and the timeout are checked.
 const SLEEP_SLICE_NS: i64 = 20_000_000;
-
-/// What the peer needs to attach: both paths and the ring geometry to validate.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ShmEndpoint {
-    pub mapping: PathBuf,
-    pub liveness: PathBuf,
-    pub slot_count: usize,
-    /// `--copy`: one explicit copy on each side.
-    pub copy: bool,
-}
 
 /// The creator's side before the peer has attached.
 pub struct ShmListener {
@@ -97,7 +88,7 @@ pub fn connect(
     timeout: Duration,
 ) -> Result<ShmTransport> {
     let region = Region::attach(&ep.mapping, size_bytes, ep.slot_count, timeout)?;
-    let fd = socket::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+    let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
         .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
     Ok(ShmTransport::new(region, fd, size_bytes, wait, timeout, ep.copy))
 }
