@@ -43,8 +43,21 @@ fn the_report_is_one_self_contained_page_with_every_chart_labelled() {
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no network fetches");
     let charts = svgs(&html);
     assert_eq!(charts.len(), CHARTS);
+    // Every chart carries both axis titles of its kind (titles alone would not do: they say
+    // "latency" too).
     for svg in &charts {
-        assert!(svg.contains("latency") || svg.contains("message size"), "every chart has a labelled axis");
+        let axes: &[&str] = if svg.contains("latency CDF") {
+            &["latency (log scale)", "fraction of messages"]
+        } else if svg.contains("histogram:") {
+            &["\nlatency\n", "\nmessages\n"]
+        } else if svg.contains("throughput (bytes/s) against message size") {
+            &["message size (log scale)", "bytes/s (log scale)"]
+        } else {
+            &["message size (log scale)", "latency (log scale)"]
+        };
+        for axis in axes {
+            assert!(svg.contains(axis), "axis {axis:?} missing in a chart: {}", &svg[..svg.len().min(300)]);
+        }
     }
     let size_charts: Vec<_> = charts.iter().filter(|s| s.contains("message size (log scale)")).collect();
     assert_eq!(size_charts.len(), 3);

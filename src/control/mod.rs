@@ -44,6 +44,9 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).
 pub const MAX_BLOCK_BYTES: usize = 1 << 30;
 
+/// How much of a frame's payload is read (and allocated) at a time.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
 const KIND_JSON: u8 = 1;
 const KIND_BLOCK: u8 = 2;
 
@@ -202,8 +205,14 @@ impl Channel {
         if len > max {
             return Err(ControlError::Oversized { who: self.who, len, max });
         }
-        let mut payload = vec![0u8; len];
-        self.read_exact(&mut payload, deadline, waiting_for, timeout)?;
+        // Grown as bytes arrive, never to the announced length up front: a header that claims
+        // a gigabyte costs memory only for the bytes that really follow it.
+        let mut payload = Vec::new();
+        while payload.len() < len {
+            let at = payload.len();
+            payload.resize(at + (len - at).min(READ_CHUNK_BYTES), 0);
+            self.read_exact(&mut payload[at..], deadline, waiting_for, timeout)?;
+        }
         Ok((kind, payload))
     }
 

@@ -348,3 +348,34 @@ pub fn run(files: &[PathBuf], out: &Path, svg_dir: Option<&Path>) -> Result<usiz
     std::fs::write(out, html(&inputs, &charts)).with_context(|| format!("writing {}", out.display()))?;
     Ok(charts.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::fixtures::{run, summary};
+    use crate::transport::TransportKind;
+
+    fn with_histogram(mut r: RunResult, latency_ns: u64) -> RunResult {
+        let mut h = LatencyHistogram::new();
+        for i in 0..100 {
+            h.record(latency_ns + i);
+        }
+        r.histogram_v2 = Some(h.to_base64());
+        r
+    }
+
+    #[test]
+    fn a_framing_sweep_is_drawn_as_one_curve_per_framing_not_merged() {
+        let raw = with_histogram(run(TransportKind::Uds, Pattern::RoundTrip, 5_000), 5_000);
+        let mut json = with_histogram(run(TransportKind::Uds, Pattern::RoundTrip, 7_000), 7_000);
+        json.framing = crate::transport::framing::Framing::JsonLines;
+        let input = Input { name: "sweep.json".into(), summary: summary(vec![raw, json]) };
+        let charts = charts(&[input]).unwrap();
+        let cdf = charts.iter().find(|c| c.title.contains("latency CDF")).expect("a CDF");
+        // Two curves, each named by what tells it apart; before, one merged "uds" curve.
+        assert!(cdf.svg.contains("\nuds json-lines\n"), "{}", cdf.title);
+        assert!(cdf.svg.contains("\nuds\n"), "{}", cdf.title);
+        let histograms = charts.iter().filter(|c| c.title.starts_with("histogram:")).count();
+        assert_eq!(histograms, 2, "one histogram per configuration");
+    }
+}

@@ -211,7 +211,10 @@ impl DgramTransport {
     fn read_datagram(&mut self) -> TransportResult<()> {
         let mut w = SpinThenWait::new(self.wait, self.loss);
         loop {
-            match rustix::io::read(&self.fd, &mut self.rx[..]) {
+            // MSG_TRUNC: the datagram's real length, so a longer one is seen as malformed
+            // instead of passing as a message with its tail cut off.
+            match rustix::net::recv(&self.fd, &mut self.rx[..], rustix::net::RecvFlags::TRUNC).map(|(_, n)| n)
+            {
                 Ok(n) if n < HEADER_BYTES => continue, // a late hello or ack
                 Ok(n) if n != self.rx.len() => {
                     self.last_arrival = Instant::now();
@@ -311,5 +314,48 @@ impl Transport for DgramTransport {
 
     fn lossy(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Datagrams of any length and content from the other process: a message of the
+        /// right size, a skipped hello-sized scrap, or a counted malformed one; never a panic.
+        #[test]
+        fn arbitrary_datagrams_are_messages_scraps_or_malformed(
+            grams in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..12),
+        ) {
+            let (ours, theirs) = UnixDatagram::pair().unwrap();
+            let size = 64;
+            let mut t = DgramTransport::new(
+                ours.into(), None, size, WaitStrategy::Spin, Duration::from_secs(1), Duration::from_millis(5),
+            ).unwrap();
+            let whole = grams.iter().filter(|g| g.len() == size).count();
+            let malformed = grams.iter().filter(|g| g.len() >= HEADER_BYTES && g.len() != size).count();
+            for g in &grams {
+                theirs.send(g).unwrap();
+            }
+            let (mut got, mut bad) = (0, 0);
+            loop {
+                match t.recv() {
+                    Ok(m) => {
+                        prop_assert_eq!(m.len(), size);
+                        got += 1;
+                    }
+                    Err(TransportError::Malformed(_)) => bad += 1,
+                    Err(TransportError::Lost) => break,
+                    Err(e) => prop_assert!(false, "unexpected {:?}", e),
+                }
+            }
+            // A longer datagram is malformed, not a message with its tail cut off.
+            prop_assert_eq!(got, whole);
+            prop_assert_eq!(bad, malformed);
+        }
     }
 }
