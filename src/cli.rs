@@ -42,6 +42,11 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Compare two builds of ipcbench: the run options' matrix measured with each build in
+    /// interleaved, balanced rounds (A B, B A, ...), each metric judged by the 95% interval of
+    /// its paired ratios. Exit 0: nothing regressed; 1: a regression or a failed run; 2: a
+    /// usage error.
+    Ab(Box<AbArgs>),
     /// One self-contained HTML report with latency CDFs, histograms and charts against message
     /// size; several files are overlaid and compared against the first.
     Report {
@@ -82,6 +87,65 @@ pub enum Command {
         #[arg(long)]
         socket_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AbArgs {
+    /// The baseline build: an ipcbench binary.
+    pub old: PathBuf,
+    /// The build under test: an ipcbench binary.
+    pub new: PathBuf,
+    /// Rounds; each runs the whole matrix once with each build. At least 6: fewer cannot bound
+    /// a median at 95%.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(6..=1000))]
+    pub rounds: u32,
+    /// Fail when a metric's whole interval is worse than this: `5%` for every metric, or per
+    /// metric, e.g. `p50=5%,p99=20%,throughput=5%` (metrics not named are shown, not gated).
+    #[arg(long, default_value = "5%")]
+    pub max_regression: Thresholds,
+    /// Inconclusive verdicts (an interval straddling the threshold) fail the gate too.
+    #[arg(long)]
+    pub strict: bool,
+    /// The run options, passed to both builds' `run` (`--out` names the verdict file
+    /// [default: output/ab-<time>.json]; `--repeat` and the streams do not apply).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The flags of `ab` that are its own, not passed on to the builds' `run`.
+pub const AB_OWN_ARGS: &[&str] = &["old", "new", "rounds", "max_regression", "strict", "out", "quiet"];
+/// Run options that make no sense under `ab`.
+pub const AB_REFUSED_ARGS: &[&str] = &["repeat", "stream_json", "stream_csv"];
+
+/// The run options given on the command line of `ab`, as `--flag=value` arguments for the
+/// builds' `run`: taken from clap's own description of the flags, so no flag is listed twice.
+pub fn passthrough_args(
+    matches: &clap::ArgMatches,
+    cmd: &clap::Command,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    let mut out = Vec::new();
+    for arg in cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        if AB_OWN_ARGS.contains(&id)
+            || matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine)
+        {
+            continue;
+        }
+        let long = arg.get_long().ok_or_else(|| format!("--{id} has no long form"))?;
+        if AB_REFUSED_ARGS.contains(&id) {
+            return Err(format!("--{long} does not apply to ab (rounds replace repetitions; per-message streams stay with run)"));
+        }
+        if !arg.get_action().takes_values() {
+            out.push(format!("--{long}").into());
+            continue;
+        }
+        for v in matches.get_raw(id).into_iter().flatten() {
+            let mut a = std::ffi::OsString::from(format!("--{long}="));
+            a.push(v);
+            out.push(a);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Args)]

@@ -26,6 +26,7 @@ macro_rules! display_as_value_name {
     )*};
 }
 
+pub mod ab;
 pub mod analysis;
 pub mod cleanup;
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod control;
 pub mod export;
 pub mod format;
+pub mod inject;
 pub mod measure;
 pub mod pattern;
 pub mod report;

@@ -2,11 +2,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use ipcbench::analysis::compare::{self, Thresholds};
 use ipcbench::analysis::summary::Summary;
-use ipcbench::cli::{Cli, Command, RunArgs};
+use ipcbench::cli::{AbArgs, Cli, Command, RunArgs};
 use ipcbench::config::RunConfig;
 use ipcbench::control::coordinator::PeerSource;
 
@@ -14,18 +14,69 @@ use ipcbench::control::coordinator::PeerSource;
 const EXIT_USAGE: i32 = 2;
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let cmd = Cli::command();
+    let parsed = cmd.clone().try_get_matches().and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
+        Ok(p) => p,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => {
-            eprintln!("Error: {}", one_line(&e.render().to_string()));
-            std::process::exit(EXIT_USAGE);
-        }
+        Err(e) => usage_error(&one_line(&e.render().to_string())),
     };
+    if let Some(Command::Ab(args)) = &cli.command {
+        let m = matches.subcommand_matches("ab").expect("ab parsed");
+        let sub = cmd.find_subcommand("ab").expect("ab exists");
+        let passthrough = ipcbench::cli::passthrough_args(m, sub).unwrap_or_else(|e| usage_error(&e));
+        std::process::exit(ab(args, passthrough));
+    }
     if let Err(e) = run(cli) {
         ipcbench::cleanup::run_all();
         eprintln!("Error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// A bad flag or flag value: one line, exit 2.
+fn usage_error(message: &str) -> ! {
+    eprintln!("Error: {message}");
+    std::process::exit(EXIT_USAGE);
+}
+
+/// `ipcbench ab`: the exit status (0 pass, 1 regression or failure, 2 usage error).
+fn ab(args: &AbArgs, run_args: Vec<std::ffi::OsString>) -> i32 {
+    let plan = (|| -> anyhow::Result<ipcbench::ab::AbPlan> {
+        let old = ipcbench::ab::check_binary(&args.old, "old")?;
+        let new = ipcbench::ab::check_binary(&args.new, "new")?;
+        let mut run = args.run.clone();
+        let out = run.out.clone().unwrap_or_else(|| {
+            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            format!("output/ab-{}.json", stamp.replace(':', "").trim_end_matches('Z')).into()
+        });
+        if run.out.is_none() {
+            std::fs::create_dir_all("output").context("creating the output directory output/")?;
+        }
+        run.out = Some(out.clone());
+        RunConfig::from_args(&run)?; // every run option checked once, here, before any build runs
+        Ok(ipcbench::ab::AbPlan {
+            old,
+            new,
+            rounds: args.rounds,
+            thresholds: args.max_regression.clone(),
+            strict: args.strict,
+            out,
+            quiet: args.run.quiet,
+            run_args,
+        })
+    })();
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => usage_error(&format!("{e:#}")),
+    };
+    match ipcbench::ab::run(&plan, std::env::args().collect()) {
+        Ok(ipcbench::ab::Gate::Pass) => 0,
+        Ok(ipcbench::ab::Gate::Fail) => 1,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
+        }
     }
 }
 
@@ -48,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s), &socket_dir)
         }
         Some(Command::Run(args)) => run_bench(&args, PeerSource::Spawn),
+        Some(Command::Ab(_)) => unreachable!("ab is dispatched in main"),
         Some(Command::Host(args)) => {
             run_bench(&args.run, PeerSource::Client(Duration::from_secs(args.client_timeout_s)))
         }
@@ -86,7 +138,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: bool) -> anyhow::Result<()> {
     let (old, new) = (Summary::read(baseline)?, Summary::read(current)?);
     compare::check_comparable(&old, &new)?;
-    let c = compare::compare(&old, &new);
+    let thresholds = gate.cloned().unwrap_or_default();
+    let c = compare::compare(&old, &new, &thresholds);
     print!("{}", c.render());
     if c.rows.is_empty() {
         bail!("{} and {} have no configuration in common", baseline.display(), current.display());
@@ -98,14 +151,17 @@ fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: b
             c.only_in_current.len()
         );
     }
-    if let Some(t) = gate {
-        let failures: Vec<String> = c
-            .failures(t)
-            .map(|(key, ch)| format!("{key} {} {:+.1}%", ch.metric, ch.worse_by * 100.0))
-            .collect();
-        if !failures.is_empty() {
-            bail!("performance regression beyond the threshold: {}", failures.join("; "));
-        }
+    let failures: Vec<String> = c
+        .failures(&thresholds)
+        .map(|(key, ch)| format!("{key} {} {:+.1}%", ch.metric, ch.worse_by() * 100.0))
+        .collect();
+    if !failures.is_empty() {
+        bail!("performance regression beyond the threshold: {}", failures.join("; "));
+    }
+    let undecided: Vec<String> =
+        c.inconclusive(&thresholds).map(|(key, ch)| format!("{key} {}", ch.metric)).collect();
+    if strict && !undecided.is_empty() {
+        bail!("--strict: the intervals cannot decide {}", undecided.join("; "));
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::transport::framing::Framing;
 use crate::transport::{TransportKind, WaitStrategy};
 
 /// A run's configuration; see the module doc.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ConfigKey {
     pub pattern: Pattern,
     pub size_bytes: usize,
@@ -25,7 +25,7 @@ pub struct ConfigKey {
 }
 
 /// A configuration without its pattern and size.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct SeriesKey {
     pub transport: TransportKind,
     pub framing: Framing,
@@ -40,7 +40,7 @@ pub struct SeriesKey {
 }
 
 /// What distinguishes one shm ring from another.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ShmKey {
     pub slots: usize,
     pub filesystem: Option<String>,

@@ -28,6 +28,10 @@ pub struct Environment {
     pub in_container: bool,
     /// What gave the container away (`/run/.containerenv`, `/.dockerenv`, `cgroup`), if anything.
     pub container_evidence: Option<String>,
+    /// Set only in a test build with the `inject-delay` feature: the nanoseconds it adds to
+    /// every initiator send. Such numbers are deliberately slow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected_delay_ns: Option<u64>,
 }
 
 impl Environment {
@@ -53,6 +57,7 @@ impl Environment {
             clock_read_overhead_ns: clock::read_overhead_ns(),
             in_container: container_evidence.is_some(),
             container_evidence,
+            injected_delay_ns: crate::inject::INJECTED_NS,
         }
     }
 }

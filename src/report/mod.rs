@@ -237,21 +237,25 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
     if inputs.len() > 1 {
         let _ = writeln!(h, "<h2>Relative changes against {}</h2>", esc(&inputs[0].name));
         for other in &inputs[1..] {
-            let c = compare::compare(&inputs[0].summary, &other.summary);
-            let _ = writeln!(h, "<h3>{}</h3>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change</th><th>noise</th><th>verdict</th></tr>", esc(&other.name), esc(&inputs[0].name), esc(&other.name));
+            let c = compare::compare(&inputs[0].summary, &other.summary, &Default::default());
+            let _ = writeln!(h, "<h3>{}</h3>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change (worse +)</th><th>95% interval</th><th>verdict</th></tr>", esc(&other.name), esc(&inputs[0].name), esc(&other.name));
+            let pct = |r: f64| format!("{:+.1}%", (r - 1.0) * 100.0);
             for (key, changes) in &c.rows {
                 for ch in changes {
-                    let signed = if ch.metric.lower_is_better() { ch.worse_by } else { -ch.worse_by };
                     let fmt = |v: f64| ch.metric.format(v);
+                    let interval = ch.interval.map_or_else(
+                        || "too few repetitions".into(),
+                        |i| format!("{} .. {}", pct(i.low), pct(i.high)),
+                    );
                     let _ = writeln!(
                         h,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}%</td><td>±{:.1}%</td><td>{}</td></tr>",
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         esc(&key.to_string()),
                         ch.metric,
                         fmt(ch.old),
                         fmt(ch.new),
-                        signed * 100.0,
-                        ch.noise * 100.0,
+                        pct(1.0 + ch.worse_by()),
+                        interval,
                         ch.verdict
                     );
                 }
