@@ -99,22 +99,42 @@ fn a_host_without_client_and_a_client_without_host_give_up_with_a_clear_error() 
     assert!(start.elapsed() < Duration::from_secs(20));
 }
 
-/// A fake client: connects to the control socket and sends `frame` instead of a proper hello.
-fn fake_client_says(s: &Scratch, frame: Vec<u8>) -> String {
-    let mut h = host(s, &["-n", "5"]).stderr(Stdio::piped()).spawn().unwrap();
+/// Connects to the host's control socket, retrying until it listens.
+fn connect_ctl(s: &Scratch) -> UnixStream {
     let ctl = s.sockets().join("ipcbench.ctl");
     let start = Instant::now();
-    let mut sock = loop {
+    loop {
         if let Ok(sock) = UnixStream::connect(&ctl) {
-            break sock;
+            return sock;
         }
         assert!(start.elapsed() < Duration::from_secs(10), "host never listened");
         std::thread::sleep(Duration::from_millis(10));
-    };
-    sock.write_all(&frame).unwrap();
-    let st = wait_for_exit(&mut h, Duration::from_secs(10));
-    assert!(!st.success());
+    }
+}
+
+/// A host that first gets stray connections, each sending one of `frames` (`None`: nothing at
+/// all), and then a real client: the host's stderr, after it finished the run successfully.
+fn host_after_stray_connections(s: &Scratch, frames: Vec<Option<Vec<u8>>>) -> String {
+    let mut h = host(s, &["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "50"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for frame in frames {
+        let mut sock = connect_ctl(s);
+        if let Some(f) = frame {
+            sock.write_all(&f).unwrap();
+        }
+        // The host drops the connection (EOF here) once it has judged the hello.
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut sock, &mut rest);
+    }
+    let mut c = client(s, &[]);
+    let st = wait_for_exit(&mut h, Duration::from_secs(20));
     let err = stderr_of(&mut h);
+    assert!(st.success(), "the host went on to a real client: {err}");
+    assert!(wait_for_exit(&mut c, Duration::from_secs(10)).success());
+    assert_eq!(s.summary()["runs"].as_array().unwrap().len(), 1, "and measured with it");
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     err
 }
@@ -127,30 +147,83 @@ fn json_frame(v: serde_json::Value) -> Vec<u8> {
     f
 }
 
+fn dropped(err: &str) -> Vec<&str> {
+    err.lines()
+        .filter(|l| l.starts_with("note: dropped a control connection that failed the hello: "))
+        .collect()
+}
+
 #[test]
-fn a_client_of_another_protocol_version_is_refused_naming_both_versions() {
+fn a_client_of_another_protocol_version_is_dropped_naming_both_versions_and_the_host_waits_on() {
     let s = Scratch::new();
     let env = serde_json::to_value(ipcbench::measure::env::Environment::detect()).unwrap();
     let hello = serde_json::json!({
         "type": "hello", "magic": "ipcbench-control", "protocol_version": 7,
         "ipcbench_version": "9.9.9", "clock_ns": 1, "environment": env,
     });
-    let err = fake_client_says(&s, json_frame(hello));
+    let err = host_after_stray_connections(&s, vec![Some(json_frame(hello))]);
     let ours = format!("speaks version {}", ipcbench::control::PROTOCOL_VERSION);
-    assert!(err.contains("speaks control protocol version 7") && err.contains(&ours), "{err}");
+    let notes = dropped(&err);
+    assert_eq!(notes.len(), 1, "{err}");
+    assert!(notes[0].contains("speaks control protocol version 7") && notes[0].contains(&ours), "{err}");
 }
 
 #[test]
-fn malformed_oversized_and_unknown_control_messages_end_the_session_with_a_named_error() {
+fn garbage_oversized_unknown_and_silent_connections_are_dropped_with_their_reason_and_the_host_waits_on() {
+    // Before, one byte of garbage ended the host's session and removed its control socket.
     let s = Scratch::new();
-    let err = fake_client_says(&s, vec![4, 0, 0, 0, 1, b'n', b'o', b'p', b'e']);
-    assert!(err.contains("malformed control frame from the client"), "{err}");
-    let err = fake_client_says(&s, vec![0xff, 0xff, 0xff, 0x7f, 1]);
-    assert!(err.contains("exceeds the"), "{err}");
-    let err = fake_client_says(&s, json_frame(serde_json::json!({"type": "teleport"})));
-    assert!(err.contains("teleport"), "{err}");
-    let err = fake_client_says(&s, json_frame(serde_json::json!({"type": "bye"})));
-    assert!(err.contains("expected a hello message from the client, got bye"), "{err}");
+    let err = host_after_stray_connections(
+        &s,
+        vec![
+            Some(b"I".to_vec()),
+            Some(vec![4, 0, 0, 0, 1, b'n', b'o', b'p', b'e']),
+            Some(vec![0xff, 0xff, 0xff, 0x7f, 1]),
+            Some(json_frame(serde_json::json!({"type": "teleport"}))),
+            Some(json_frame(serde_json::json!({"type": "bye"}))),
+            Some(json_frame(
+                serde_json::json!({"type": "hello", "magic": "not-ipcbench", "protocol_version": 2,
+                "ipcbench_version": "0", "clock_ns": 1,
+                "environment": serde_json::to_value(ipcbench::measure::env::Environment::detect()).unwrap()}),
+            )),
+            None,
+        ],
+    );
+    let notes = dropped(&err);
+    assert_eq!(notes.len(), 7, "{err}");
+    for (note, reason) in notes.iter().zip([
+        "no message from the client", // one byte, then silence
+        "malformed control frame from the client",
+        "exceeds the",
+        "teleport",
+        "expected a hello message from the client, got bye",
+        "not an ipcbench peer (bad magic \"not-ipcbench\")",
+        "no message from the client within 2s while waiting for hello",
+    ]) {
+        assert!(note.contains(reason), "{note:?} should name {reason:?}");
+    }
+}
+
+#[test]
+fn a_malformed_frame_after_the_hello_still_ends_the_session() {
+    let s = Scratch::new();
+    let mut h = host(&s, &["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "5"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sock = connect_ctl(&s);
+    let tx = sock.try_clone().unwrap();
+    let mut ch = ipcbench::control::Channel::new(
+        sock.try_clone().unwrap().into(),
+        tx.into(),
+        "host",
+        Duration::from_secs(5),
+    );
+    ch.handshake().unwrap();
+    (&sock).write_all(&[0, 0, 0, 0, 9]).unwrap(); // where the clock reply is due
+    let st = wait_for_exit(&mut h, Duration::from_secs(10));
+    assert_eq!(st.code(), Some(1));
+    let err = stderr_of(&mut h);
+    assert!(err.contains("Error: malformed control frame from the client: unknown frame kind 9"), "{err}");
 }
 
 #[test]

@@ -113,11 +113,15 @@ fn run_matrix(
     if let Some((cpu, _)) = cfg.pin {
         crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
     }
-    let mut peer = match source {
-        PeerSource::Spawn => Peer::spawn(cfg)?,
+    let (mut peer, hello) = match source {
+        PeerSource::Spawn => {
+            let mut peer = Peer::spawn(cfg)?;
+            let hello = peer.channel.handshake().map_err(|e| peer.explain(e.into()))?;
+            (peer, hello)
+        }
         PeerSource::Client(wait) => Peer::accept_client(cfg, wait)?,
     };
-    match peer.channel.handshake().map_err(|e| peer.explain(e.into()))? {
+    match hello {
         Message::Hello { environment, .. } => summary.peer_environment = Some(environment),
         _ => unreachable!("handshake returns a hello"),
     }

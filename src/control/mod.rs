@@ -281,8 +281,13 @@ impl Channel {
 
     /// Sends our hello and checks theirs; returns their hello.
     pub fn handshake(&mut self) -> Result<Message, ControlError> {
+        self.handshake_within(self.timeout)
+    }
+
+    /// [`handshake`](Self::handshake), waiting at most `timeout` for their hello.
+    pub fn handshake_within(&mut self, timeout: Duration) -> Result<Message, ControlError> {
         self.send(&Message::hello())?;
-        let theirs = self.recv("hello")?;
+        let theirs = self.recv_within("hello", timeout)?;
         match &theirs {
             Message::Hello { magic, protocol_version, .. } => {
                 if magic != MAGIC {

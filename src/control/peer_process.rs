@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::{Channel, ControlError, CONTROL_SOCKET};
+
+/// How long a new control connection may take to say hello before it is dropped.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::transport::{Listener, TransportError};
@@ -39,17 +42,40 @@ impl Peer {
         Ok(Peer { channel: Channel::new(rx, tx, "peer", cfg.timeout), child: Some(child) })
     }
 
-    /// Listens on `<socket-dir>/ipcbench.ctl` and waits up to `wait` for a client.
-    pub fn accept_client(cfg: &RunConfig, wait: Duration) -> Result<Peer> {
+    /// Listens on `<socket-dir>/ipcbench.ctl` and waits up to `wait` for a client that completes
+    /// the hello; returns it with its hello. A connection that fails the hello (garbage, a wrong
+    /// magic or version, an oversized frame, silence past [`HELLO_TIMEOUT`]) is dropped with a
+    /// one-line reason on stderr, and the wait goes on: a stray process that can reach the
+    /// socket cannot end the session.
+    pub fn accept_client(cfg: &RunConfig, wait: Duration) -> Result<(Peer, super::Message)> {
         let path = cfg.socket_dir.join(CONTROL_SOCKET);
         let listener = Listener::bind_unix(&path, cfg.channels.file_mode)?;
         eprintln!("waiting up to {wait:?} for an ipcbench client on {}", path.display());
-        let fd = listener
-            .accept(wait)
-            .map_err(|_| anyhow!("no ipcbench client connected to {} within {wait:?}", path.display()))?;
-        drop(listener); // removes the control socket file
-        let tx = fd.try_clone().context("duplicating the control socket")?;
-        Ok(Peer { channel: Channel::new(fd, tx, "client", cfg.timeout), child: None })
+        let deadline = Instant::now() + wait;
+        let (mut dropped, mut last) = (0u32, String::new());
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(fd) = listener.accept(left) else {
+                let why = if dropped > 0 {
+                    format!(" (dropped {dropped} connection(s) that failed the hello; the last: {last})")
+                } else {
+                    String::new()
+                };
+                bail!("no ipcbench client connected to {} within {wait:?}{why}", path.display());
+            };
+            let tx = fd.try_clone().context("duplicating the control socket")?;
+            let mut channel = Channel::new(fd, tx, "client", cfg.timeout);
+            match channel.handshake_within(HELLO_TIMEOUT.min(cfg.timeout)) {
+                Ok(hello) => {
+                    drop(listener); // removes the control socket file
+                    return Ok((Peer { channel, child: None }, hello));
+                }
+                Err(e) => {
+                    eprintln!("note: dropped a control connection that failed the hello: {e}");
+                    (dropped, last) = (dropped + 1, e.to_string());
+                }
+            }
+        }
     }
 
     /// After a data-channel failure: the peer's own explanation if it sent one, else the
