@@ -115,7 +115,9 @@ fn several_files_are_overlaid_and_compared() {
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.contains("Relative changes against before.json"));
     // One repetition a side: the change is shown, but no interval bounds it, so no verdict.
-    assert!(html.contains("+100.0%") && html.contains("too few repetitions") && html.contains("inconclusive"));
+    assert!(
+        html.contains("+100.0%") && html.contains("too few repetitions") && html.contains("inconclusive")
+    );
     let size_chart = svgs(&html).into_iter().find(|s| s.contains("round-trip p50")).unwrap();
     assert!(size_chart.contains("uds p50 · before.json") && size_chart.contains("uds p50 · after.json"));
 }
