@@ -155,6 +155,15 @@ pub struct HostArgs {
     /// Seconds to wait for a client to connect.
     #[arg(long, default_value_t = 60)]
     pub client_timeout_s: u64,
+    /// Where clients connect: unix:///path or tcp://ADDR:PORT [default:
+    /// unix://<socket-dir>/ipcbench.ctl]. Over TCP only tcp and udp run (nothing else crosses
+    /// hosts), and an address other than loopback needs a token.
+    #[arg(long)]
+    pub control: Option<String>,
+    /// A file holding the token clients must present [default: IPCBENCH_TOKEN; on a
+    /// non-loopback TCP control address without either, one is generated and printed].
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -171,6 +180,13 @@ pub struct ClientArgs {
     /// Keep serving: after each host session, wait for the next host (no connect timeout).
     #[arg(long)]
     pub serve: bool,
+    /// The host's control endpoint: unix:///path or tcp://HOST:PORT [default:
+    /// unix://<socket-dir>/ipcbench.ctl].
+    #[arg(long)]
+    pub control: Option<String>,
+    /// A file holding the token the host asks for [default: IPCBENCH_TOKEN].
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -50,7 +50,7 @@ pub struct RunConfig {
 impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<RunConfig> {
         let framings = dedup(&a.framing);
-        let connect = a.connect.as_deref().map(parse_connect).transpose()?;
+        let connect = a.connect.as_deref().map(|u| Endpoint::from_url(u, "--connect")).transpose()?;
         let mut transports = OrAll::expand(&a.transport, TransportKind::ALL);
         let default_patterns = [OrAll::One(Pattern::RoundTrip), OrAll::One(Pattern::OneWay)];
         let every_pattern = [Pattern::RoundTrip, Pattern::OneWay, Pattern::Throughput];
@@ -134,7 +134,13 @@ impl RunConfig {
         // A socket directory shared with a group (a container's user) gets group-accessible
         // files; otherwise only the owner may use them.
         let file_mode = crate::sys::shared_file_mode(&socket_dir);
-        let channels = ChannelOptions { socket_dir: socket_dir.clone(), shm_dir, copy: a.copy, file_mode };
+        let channels = ChannelOptions {
+            socket_dir: socket_dir.clone(),
+            shm_dir,
+            copy: a.copy,
+            file_mode,
+            data_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        };
         let out = match &a.out {
             Some(p) => p.clone(),
             None => {
@@ -223,26 +229,6 @@ fn dedup<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
         }
     }
     out
-}
-
-/// Parses `tcp://HOST:PORT` or `unix:///path` (only addresses the user names are contacted).
-fn parse_connect(url: &str) -> Result<Endpoint> {
-    if let Some(rest) = url.strip_prefix("tcp://") {
-        use std::net::ToSocketAddrs;
-        let addr = rest
-            .to_socket_addrs()
-            .map_err(|e| anyhow::anyhow!("--connect {url}: {e}"))?
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("--connect {url}: no address"))?;
-        return Ok(Endpoint::Tcp(addr));
-    }
-    if let Some(path) = url.strip_prefix("unix://") {
-        if !path.starts_with('/') {
-            bail!("--connect {url}: give an absolute path, unix:///path/to.sock");
-        }
-        return Ok(Endpoint::Unix(PathBuf::from(path)));
-    }
-    bail!("--connect '{url}' is not tcp://HOST:PORT or unix:///path")
 }
 
 /// The socket directory must be a writable directory; the default one is created if missing.

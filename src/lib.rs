@@ -34,7 +34,6 @@ pub mod config;
 pub mod control;
 pub mod export;
 pub mod format;
-pub mod inject;
 pub mod measure;
 pub mod pattern;
 pub mod report;

@@ -8,7 +8,9 @@ use ipcbench::analysis::compare::{self, Thresholds};
 use ipcbench::analysis::summary::Summary;
 use ipcbench::cli::{AbArgs, Cli, Command, RunArgs};
 use ipcbench::config::RunConfig;
-use ipcbench::control::coordinator::PeerSource;
+use ipcbench::control::coordinator::{ClientSource, PeerSource};
+use ipcbench::control::{token, CONTROL_SOCKET};
+use ipcbench::transport::Endpoint;
 
 /// Exit status of a usage error (a bad flag or flag value), as clap uses.
 const EXIT_USAGE: i32 = 2;
@@ -98,15 +100,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Peer { timeout_s, socket_dir }) => {
             ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s), &socket_dir)
         }
-        Some(Command::Run(args)) => run_bench(&args, PeerSource::Spawn),
+        Some(Command::Run(args)) => run_bench(&args, &PeerSource::Spawn),
         Some(Command::Ab(_)) => unreachable!("ab is dispatched in main"),
-        Some(Command::Host(args)) => {
-            run_bench(&args.run, PeerSource::Client(Duration::from_secs(args.client_timeout_s)))
-        }
+        Some(Command::Host(args)) => host(&args),
         Some(Command::Client(a)) => {
-            let dir = ipcbench::config::check_dir(&a.socket_dir, "socket directory", false)?;
+            let control = match &a.control {
+                Some(url) => Endpoint::from_url(url, "--control")?,
+                None => Endpoint::Unix(a.socket_dir.join(CONTROL_SOCKET)),
+            };
+            // Across hosts nothing lives in a socket directory: it need not exist.
+            let dir = if matches!(control, Endpoint::Tcp(_)) && !a.socket_dir.exists() {
+                std::env::temp_dir()
+            } else {
+                ipcbench::config::check_dir(&a.socket_dir, "socket directory", false)?
+            };
+            let host = ipcbench::control::peer::HostAddress {
+                control,
+                token: token::load(a.token_file.as_deref())?,
+            };
             ipcbench::control::peer::run_client(
                 &dir,
+                &host,
                 Duration::from_secs(a.connect_timeout_s),
                 Duration::from_secs(a.timeout_s),
                 a.serve,
@@ -131,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        None => run_bench(&RunArgs::default(), PeerSource::Spawn),
+        None => run_bench(&RunArgs::default(), &PeerSource::Spawn),
     }
 }
 
@@ -166,8 +180,45 @@ fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: b
     Ok(())
 }
 
-fn run_bench(args: &RunArgs, source: PeerSource) -> anyhow::Result<()> {
-    let cfg = RunConfig::from_args(args)?;
+/// `ipcbench host`: checks what crosses the control channel, then runs like `run`.
+fn host(args: &ipcbench::cli::HostArgs) -> anyhow::Result<()> {
+    let cfg = RunConfig::from_args(&args.run)?;
+    let control = match &args.control {
+        Some(url) => Endpoint::from_url(url, "--control")?,
+        None => Endpoint::Unix(cfg.socket_dir.join(CONTROL_SOCKET)),
+    };
+    let mut token = token::load(args.token_file.as_deref())?;
+    if let Endpoint::Tcp(addr) = &control {
+        let local: Vec<String> =
+            cfg.transports.iter().filter(|t| !t.crosses_hosts()).map(ToString::to_string).collect();
+        if !local.is_empty() {
+            bail!(
+                "--control tcp:// reaches across hosts, where {} cannot go (they need a shared socket directory or memory): use -t tcp,udp",
+                local.join(", ")
+            );
+        }
+        if cfg.connect.is_some() {
+            bail!("--connect measures your own service from this host; it takes no client (drop --control)");
+        }
+        if token.is_none() && !addr.ip().is_loopback() {
+            let t = token::generate()?;
+            eprintln!(
+                "ipcbench host: clients must present this token (--token-file FILE or {}): {t}",
+                token::TOKEN_ENV
+            );
+            token = Some(t);
+        }
+    }
+    let wait = Duration::from_secs(args.client_timeout_s);
+    run_with(&cfg, &PeerSource::Client(ClientSource { wait, control, token }))
+}
+
+fn run_bench(args: &RunArgs, source: &PeerSource) -> anyhow::Result<()> {
+    run_with(&RunConfig::from_args(args)?, source)
+}
+
+fn run_with(cfg: &RunConfig, source: &PeerSource) -> anyhow::Result<()> {
+    let cfg = cfg.clone();
     let summary = ipcbench::control::coordinator::run(&cfg, source, std::env::args().collect())?;
     if !cfg.outputs.quiet && cfg.outputs.summary_to_file() {
         eprintln!("{} runs written to {}", summary.runs.len(), cfg.outputs.out.display());

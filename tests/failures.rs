@@ -181,7 +181,8 @@ fn scripted_client(s: &Scratch, script: Scripted) -> std::thread::JoinHandle<()>
     let dir = s.sockets();
     std::thread::spawn(move || {
         let mut script = script;
-        let fd = connect_control(&dir.join("ipcbench.ctl"), Duration::from_secs(10)).unwrap();
+        let ctl = ipcbench::transport::Endpoint::Unix(dir.join("ipcbench.ctl"));
+        let fd = connect_control(&ctl, Duration::from_secs(10)).unwrap();
         let tx = fd.try_clone().unwrap();
         let mut ch = Channel::new(fd, tx, "host", Duration::from_secs(5));
         let _ = serve_with(&mut ch, &dir, &mut script);

@@ -51,6 +51,7 @@ pub fn summary(runs: Vec<RunResult>) -> Summary {
         command: vec![],
         environment: Environment::detect(),
         peer_environment: None,
+        topology: None,
         clock_check: None,
         runs,
         error: None,

@@ -32,6 +32,9 @@ pub struct Summary {
     pub environment: Environment,
     /// The machine the peer ran on (differs from `environment` across a container boundary).
     pub peer_environment: Option<Environment>,
+    /// Where the peer ran relative to the initiator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<Topology>,
     /// Whether initiator and peer read one `CLOCK_MONOTONIC` (one-way needs it).
     pub clock_check: Option<ClockCheck>,
     /// One entry per finished (transport, pattern, size, repetition), in run order.
@@ -42,6 +45,40 @@ pub struct Summary {
     /// the one in progress was abandoned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+}
+
+/// Where the peer ran relative to the initiator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topology {
+    /// Both on one machine, neither in a container (`ipcbench run`, or host and client side by
+    /// side).
+    SameHost,
+    /// One of them in a container on the same machine (a bind-mounted socket directory).
+    HostContainer,
+    /// Two containers of one Kubernetes pod (`POD_NAME` equal on both sides).
+    PodSidecar,
+    /// Different machines: the control channel is TCP to an address other than loopback.
+    CrossHost,
+}
+
+crate::display_as_value_name!(Topology);
+
+impl Topology {
+    /// Judges the topology from both environments and how the peer was reached.
+    pub fn of(spawned: bool, remote_tcp: bool, mine: &Environment, peer: &Environment) -> Topology {
+        if spawned {
+            Topology::SameHost
+        } else if remote_tcp {
+            Topology::CrossHost
+        } else if mine.pod_name.is_some() && mine.pod_name == peer.pod_name {
+            Topology::PodSidecar
+        } else if mine.in_container || peer.in_container {
+            Topology::HostContainer
+        } else {
+            Topology::SameHost
+        }
+    }
 }
 
 /// One measured configuration.

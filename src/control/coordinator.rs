@@ -4,7 +4,6 @@
 //! sides into a result, and hands it to the exporters.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -13,7 +12,7 @@ use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::{Channel, ControlError, Message};
 use crate::analysis::merge::{merge, PeerSide, RunSetup};
-use crate::analysis::summary::{Placement, RunResult, Summary, SCHEMA_VERSION};
+use crate::analysis::summary::{Placement, RunResult, Summary, Topology, SCHEMA_VERSION};
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
@@ -22,21 +21,23 @@ use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::{Params, Pattern, Progress};
 use crate::transport::framing::Framing;
-use crate::transport::{ChannelSpec, DataListener, TransportKind};
+use crate::transport::{ChannelOptions, ChannelSpec, DataListener, Endpoint, TransportKind};
 use crate::wire::Sample;
 
+pub use super::peer_process::ClientSource;
+
 /// How the initiator gets its peer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum PeerSource {
     /// Start `ipcbench peer` as a child process (`ipcbench run`).
     Spawn,
-    /// Wait this long for an `ipcbench client` on `<socket-dir>/ipcbench.ctl` (`ipcbench host`).
-    Client(Duration),
+    /// Wait for an `ipcbench client` on the control endpoint (`ipcbench host`).
+    Client(ClientSource),
 }
 
 /// Runs the whole matrix of `cfg`. The summary is on disk after every finished run, and once
 /// more at the end, with `error` set if the invocation failed.
-pub fn run(cfg: &RunConfig, source: PeerSource, command: Vec<String>) -> Result<Summary> {
+pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result<Summary> {
     let mut exporters = ExportManager::new(&cfg.outputs)?;
     let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
@@ -45,6 +46,7 @@ pub fn run(cfg: &RunConfig, source: PeerSource, command: Vec<String>) -> Result<
         command,
         environment: Environment::detect(),
         peer_environment: None,
+        topology: None,
         clock_check: None,
         runs: Vec::new(),
         error: None,
@@ -106,7 +108,7 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
 
 fn run_matrix(
     cfg: &RunConfig,
-    source: PeerSource,
+    source: &PeerSource,
     summary: &mut Summary,
     exporters: &mut ExportManager,
 ) -> Result<()> {
@@ -119,10 +121,15 @@ fn run_matrix(
             let hello = peer.channel.handshake().map_err(|e| peer.explain(e.into()))?;
             (peer, hello)
         }
-        PeerSource::Client(wait) => Peer::accept_client(cfg, wait)?,
+        PeerSource::Client(c) => Peer::accept_client(cfg, c)?,
     };
     match hello {
-        Message::Hello { environment, .. } => summary.peer_environment = Some(environment),
+        Message::Hello { environment, .. } => {
+            let remote_tcp = matches!(source, PeerSource::Client(c) if matches!(c.control, Endpoint::Tcp(a) if !a.ip().is_loopback()));
+            let spawned = matches!(source, PeerSource::Spawn);
+            summary.topology = Some(Topology::of(spawned, remote_tcp, &summary.environment, &environment));
+            summary.peer_environment = Some(*environment);
+        }
         _ => unreachable!("handshake returns a hello"),
     }
     let clock = check_clock(&mut peer.channel)?;
@@ -139,8 +146,12 @@ fn run_matrix(
         pin_cpu: cfg.pin.map(|(_, b)| b),
         timeout_ms: cfg.timeout.as_millis() as u64,
     })?;
+    let mut channels = cfg.channels.clone();
+    if let Some(ip) = peer.data_ip {
+        channels.data_ip = ip;
+    }
     for test in tests(cfg, one_way_refused) {
-        let (run, samples) = run_one(&mut peer, cfg, &test)
+        let (run, samples) = run_one(&mut peer, cfg, &channels, &test)
             .map_err(|e| peer.explain(e))
             .with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
         summary.runs.push(run);
@@ -176,9 +187,14 @@ fn check_clock(ch: &mut Channel) -> Result<ClockCheck> {
 
 /// One run: data channels up, barrier, timed loops (one thread per pair), both sides'
 /// results merged.
-fn run_one(peer: &mut Peer, cfg: &RunConfig, test: &Test) -> Result<(RunResult, Vec<Sample>)> {
+fn run_one(
+    peer: &mut Peer,
+    cfg: &RunConfig,
+    channels: &ChannelOptions,
+    test: &Test,
+) -> Result<(RunResult, Vec<Sample>)> {
     let listeners = (0..cfg.concurrency)
-        .map(|pair| DataListener::open(test.transport, &cfg.channels, test.id, pair, &test.channel))
+        .map(|pair| DataListener::open(test.transport, channels, test.id, pair, &test.channel))
         .collect::<Result<Vec<_>>>()?;
     let shm_slots = listeners[0].shm_slots();
     let endpoints = listeners

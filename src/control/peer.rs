@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::fanout::{on_every_pair, take_part};
-use super::{Channel, ControlError, Message, CONTROL_SOCKET};
+use super::{Channel, ControlError, Message};
+use crate::transport::Endpoint;
 
 /// Where a test may want the peer to misbehave, asked at points between runs (never inside a
 /// timed loop). The binary serves with [`Faithful`]; tests serve with a behaviour of their own
@@ -150,28 +151,37 @@ pub fn run_on_stdio(timeout: Duration, socket_dir: &Path) -> Result<()> {
     serve(&mut ch, socket_dir)
 }
 
-/// `ipcbench client`: connects to `<socket-dir>/ipcbench.ctl`, retrying with backoff while no
+/// Where a client finds its host, and what it presents.
+#[derive(Clone, Debug)]
+pub struct HostAddress {
+    /// The host's control endpoint (`unix://<socket-dir>/ipcbench.ctl` by default, or TCP).
+    pub control: Endpoint,
+    /// The token to present in the hello, if the host needs one.
+    pub token: Option<String>,
+}
+
+/// `ipcbench client`: connects to the host's control endpoint, retrying with backoff while no
 /// host listens (up to `connect_timeout`, or for ever with `serve`), and serves the session;
 /// with `serve`, then waits for the next host.
 pub fn run_client(
     socket_dir: &Path,
+    host: &HostAddress,
     connect_timeout: Duration,
     timeout: Duration,
     serve_forever: bool,
 ) -> Result<()> {
-    let ctl = socket_dir.join(CONTROL_SOCKET);
     let env = crate::measure::env::Environment::detect();
     eprintln!(
         "ipcbench client {}: waiting for a host on {}{}",
         env!("CARGO_PKG_VERSION"),
-        ctl.display(),
+        host.control,
         if env.in_container { " (in a container)" } else { "" }
     );
     loop {
         let wait = if serve_forever { Duration::from_secs(u64::MAX / 4) } else { connect_timeout };
-        let fd = connect_control(&ctl, wait)?;
+        let fd = connect_control(&host.control, wait)?;
         let tx = fd.try_clone().context("duplicating the control socket")?;
-        let mut ch = Channel::new(fd, tx, "host", timeout);
+        let mut ch = Channel::new(fd, tx, "host", timeout).with_token(host.token.clone());
         let outcome = serve(&mut ch, socket_dir);
         match (&outcome, serve_forever) {
             (Ok(()), true) => eprintln!("ipcbench client: session done, waiting for the next host"),
@@ -183,17 +193,24 @@ pub fn run_client(
     }
 }
 
-/// Connects to the control socket, retrying with backoff (1 ms doubling to 200 ms) until
-/// `wait` has passed.
-pub fn connect_control(ctl: &Path, wait: Duration) -> Result<std::os::fd::OwnedFd> {
+/// Connects to a control endpoint (a Unix socket path, or TCP), retrying with backoff (1 ms
+/// doubling to 200 ms) until `wait` has passed.
+pub fn connect_control(ctl: &Endpoint, wait: Duration) -> Result<std::os::fd::OwnedFd> {
     let deadline = std::time::Instant::now().checked_add(wait);
     let mut backoff = Duration::from_millis(1);
     loop {
-        match std::os::unix::net::UnixStream::connect(ctl) {
-            Ok(s) => return Ok(s.into()),
+        let attempt: std::io::Result<std::os::fd::OwnedFd> = match ctl {
+            Endpoint::Unix(p) => std::os::unix::net::UnixStream::connect(p).map(Into::into),
+            Endpoint::Tcp(a) => std::net::TcpStream::connect(a).and_then(|s| {
+                s.set_nodelay(true)?;
+                Ok(s.into())
+            }),
+            other => bail!("{other} is not a control endpoint (tcp:// or unix://)"),
+        };
+        match attempt {
+            Ok(fd) => return Ok(fd),
             Err(e) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
-                return Err(e)
-                    .with_context(|| format!("no ipcbench host on {} within {wait:?}", ctl.display()))
+                return Err(e).with_context(|| format!("no ipcbench host on {ctl} within {wait:?}"))
             }
             Err(_) => {
                 std::thread::sleep(backoff);

@@ -8,18 +8,32 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::{Channel, ControlError, CONTROL_SOCKET};
+use super::{Channel, ControlError};
 
 /// How long a new control connection may take to say hello before it is dropped.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 use crate::cleanup;
 use crate::config::RunConfig;
-use crate::transport::{Listener, TransportError};
+use crate::transport::{Endpoint, Listener, TransportError};
 
 /// The peer: its control channel, and the child process when we started it.
 pub struct Peer {
     pub channel: Channel,
     child: Option<Child>,
+    /// Where TCP and UDP data channels listen for this peer (the control connection's local
+    /// address, over TCP control); `None`: loopback.
+    pub data_ip: Option<std::net::IpAddr>,
+}
+
+/// How the host waits for its client.
+#[derive(Clone, Debug)]
+pub struct ClientSource {
+    /// How long to wait for a client that completes the hello.
+    pub wait: Duration,
+    /// Where to listen: the Unix socket `<socket-dir>/ipcbench.ctl` by default, or TCP.
+    pub control: Endpoint,
+    /// The token a client must present, if any.
+    pub token: Option<String>,
 }
 
 impl Peer {
@@ -39,18 +53,23 @@ impl Peer {
         cleanup::register_child(child.id());
         let rx: OwnedFd = child.stdout.take().expect("piped").into();
         let tx: OwnedFd = child.stdin.take().expect("piped").into();
-        Ok(Peer { channel: Channel::new(rx, tx, "peer", cfg.timeout), child: Some(child) })
+        Ok(Peer { channel: Channel::new(rx, tx, "peer", cfg.timeout), child: Some(child), data_ip: None })
     }
 
-    /// Listens on `<socket-dir>/ipcbench.ctl` and waits up to `wait` for a client that completes
+    /// Listens on the control endpoint and waits up to `c.wait` for a client that completes
     /// the hello; returns it with its hello. A connection that fails the hello (garbage, a wrong
-    /// magic or version, an oversized frame, silence past [`HELLO_TIMEOUT`]) is dropped with a
-    /// one-line reason on stderr, and the wait goes on: a stray process that can reach the
-    /// socket cannot end the session.
-    pub fn accept_client(cfg: &RunConfig, wait: Duration) -> Result<(Peer, super::Message)> {
-        let path = cfg.socket_dir.join(CONTROL_SOCKET);
-        let listener = Listener::bind_unix(&path, cfg.channels.file_mode)?;
-        eprintln!("waiting up to {wait:?} for an ipcbench client on {}", path.display());
+    /// magic or version, a missing or wrong token, an oversized frame, silence past
+    /// [`HELLO_TIMEOUT`]) is dropped with a one-line reason on stderr, and the wait goes on: a
+    /// stray process that can reach the socket cannot end the session.
+    pub fn accept_client(cfg: &RunConfig, c: &ClientSource) -> Result<(Peer, super::Message)> {
+        let listener = match &c.control {
+            Endpoint::Unix(path) => Listener::bind_unix(path, cfg.channels.file_mode)?,
+            Endpoint::Tcp(addr) => Listener::bind_tcp(*addr)?,
+            other => bail!("{other} is not a control endpoint (tcp:// or unix://)"),
+        };
+        let wait = c.wait;
+        let at = listener.endpoint()?;
+        eprintln!("waiting up to {wait:?} for an ipcbench client on {at}");
         let deadline = Instant::now() + wait;
         let (mut dropped, mut last) = (0u32, String::new());
         loop {
@@ -61,14 +80,21 @@ impl Peer {
                 } else {
                     String::new()
                 };
-                bail!("no ipcbench client connected to {} within {wait:?}{why}", path.display());
+                bail!("no ipcbench client connected to {at} within {wait:?}{why}");
             };
+            // Across hosts, data channels listen where the client reached us.
+            let data_ip = rustix::net::getsockname(&fd).ok().and_then(|a| {
+                std::net::SocketAddr::try_from(a)
+                    .ok()
+                    .map(|a| a.ip())
+                    .filter(|_| matches!(c.control, Endpoint::Tcp(_)))
+            });
             let tx = fd.try_clone().context("duplicating the control socket")?;
             let mut channel = Channel::new(fd, tx, "client", cfg.timeout);
-            match channel.handshake_within(HELLO_TIMEOUT.min(cfg.timeout)) {
+            match channel.accept_hello(HELLO_TIMEOUT.min(cfg.timeout), c.token.as_deref()) {
                 Ok(hello) => {
-                    drop(listener); // removes the control socket file
-                    return Ok((Peer { channel, child: None }, hello));
+                    drop(listener); // removes a control socket file
+                    return Ok((Peer { channel, child: None, data_ip }, hello));
                 }
                 Err(e) => {
                     eprintln!("note: dropped a control connection that failed the hello: {e}");

@@ -28,6 +28,12 @@ pub struct Environment {
     pub in_container: bool,
     /// What gave the container away (`/run/.containerenv`, `/.dockerenv`, `cgroup`), if anything.
     pub container_evidence: Option<String>,
+    /// The Kubernetes pod and node this process runs in, from the `POD_NAME` and `NODE_NAME`
+    /// variables a manifest sets through the downward API; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
     /// Set only in a test build with the `inject-delay` feature: the nanoseconds it adds to
     /// every initiator send. Such numbers are deliberately slow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,7 +63,9 @@ impl Environment {
             clock_read_overhead_ns: clock::read_overhead_ns(),
             in_container: container_evidence.is_some(),
             container_evidence,
-            injected_delay_ns: crate::inject::INJECTED_NS,
+            pod_name: std::env::var("POD_NAME").ok().filter(|v| !v.is_empty()),
+            node_name: std::env::var("NODE_NAME").ok().filter(|v| !v.is_empty()),
+            injected_delay_ns: super::inject::INJECTED_NS,
         }
     }
 }

@@ -158,7 +158,7 @@ pub(super) fn drive<T: Transport>(
             }
         }
         stamp(t.send_buf()?, seq, send_ns, payload);
-        crate::inject::delay(); // nothing, unless a test build asked for a slowdown
+        crate::measure::inject::delay(); // nothing, unless a test build asked for a slowdown
         t.send()?;
         if recorded {
             r.sent += 1;

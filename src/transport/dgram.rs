@@ -39,8 +39,9 @@ pub struct DgramListener {
 }
 
 impl DgramListener {
-    pub fn bind_udp() -> Result<DgramListener> {
-        let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).context("binding UDP on 127.0.0.1")?;
+    /// Binds UDP on `ip`, an ephemeral port.
+    pub fn bind_udp(ip: std::net::IpAddr) -> Result<DgramListener> {
+        let s = UdpSocket::bind((ip, 0)).with_context(|| format!("binding UDP on {ip}"))?;
         let addr = DgramAddr::Udp(s.local_addr()?);
         Ok(DgramListener { fd: s.into(), path: None, addr })
     }
@@ -132,7 +133,10 @@ pub fn connect(
 ) -> Result<DgramTransport> {
     let (fd, path): (OwnedFd, Option<PathBuf>) = match to {
         DgramAddr::Udp(a) => {
-            let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).context("binding UDP on 127.0.0.1")?;
+            // Loopback for a loopback peer; otherwise any local address, the route decides.
+            let ip: std::net::IpAddr =
+                if a.ip().is_loopback() { Ipv4Addr::LOCALHOST.into() } else { Ipv4Addr::UNSPECIFIED.into() };
+            let s = UdpSocket::bind((ip, 0)).with_context(|| format!("binding UDP on {ip}"))?;
             s.connect(a).with_context(|| format!("connecting UDP to {a}"))?;
             (s.into(), None)
         }

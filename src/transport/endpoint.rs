@@ -37,6 +37,27 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Parses `tcp://HOST:PORT` or `unix:///path` (`flag` names the option in errors). Only
+    /// the address given is ever contacted.
+    pub fn from_url(url: &str, flag: &str) -> Result<Endpoint> {
+        if let Some(rest) = url.strip_prefix("tcp://") {
+            use std::net::ToSocketAddrs;
+            let addr = rest
+                .to_socket_addrs()
+                .map_err(|e| anyhow::anyhow!("{flag} {url}: {e}"))?
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("{flag} {url}: no address"))?;
+            return Ok(Endpoint::Tcp(addr));
+        }
+        if let Some(path) = url.strip_prefix("unix://") {
+            if !path.starts_with('/') {
+                bail!("{flag} {url}: give an absolute path, unix:///path/to.sock");
+            }
+            return Ok(Endpoint::Unix(PathBuf::from(path)));
+        }
+        bail!("{flag} '{url}' is not tcp://HOST:PORT or unix:///path")
+    }
+
     /// The endpoint as the peer should be told it: paths inside `dir` (the socket directory)
     /// become relative, since the peer may see that directory elsewhere (a bind mount).
     pub fn relative_to(self, dir: &Path) -> Endpoint {

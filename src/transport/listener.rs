@@ -55,7 +55,12 @@ impl Listener {
 
     /// Listens on an ephemeral TCP port of 127.0.0.1.
     pub fn bind_tcp_loopback() -> Result<Listener> {
-        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding TCP on 127.0.0.1")?;
+        Listener::bind_tcp((Ipv4Addr::LOCALHOST, 0).into())
+    }
+
+    /// Listens on TCP `addr` (port 0: an ephemeral one).
+    pub fn bind_tcp(addr: std::net::SocketAddr) -> Result<Listener> {
+        let l = TcpListener::bind(addr).with_context(|| format!("binding TCP on {addr}"))?;
         Ok(Listener::Tcp(l))
     }
 

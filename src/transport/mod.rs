@@ -98,6 +98,9 @@ pub struct ChannelOptions {
     /// Mode of the files made in these directories: 0600, or 0660 when the socket directory is
     /// shared with a group (a container's user).
     pub file_mode: u32,
+    /// The address TCP and UDP data channels listen on: loopback, or across hosts the address
+    /// the peer reached the control channel at.
+    pub data_ip: std::net::IpAddr,
 }
 
 /// What one run's data channel is: everything a transport needs to know, decided by the
@@ -143,7 +146,7 @@ impl DataListener {
         let sock = o.socket_dir.join(format!("{name}.sock"));
         Ok(match kind {
             TransportKind::Uds => DataListener::Socket(Listener::bind_unix(&sock, o.file_mode)?),
-            TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp_loopback()?),
+            TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp((o.data_ip, 0).into())?),
             TransportKind::Shm => DataListener::Shm(shm::ShmListener::create(
                 &o.shm_dir.join(format!("{name}.shm")),
                 &sock,
@@ -152,7 +155,7 @@ impl DataListener {
                 o.copy,
                 o.file_mode,
             )?),
-            TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp()?),
+            TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
             }
@@ -284,6 +287,11 @@ pub enum TransportKind {
 impl TransportKind {
     /// What `--transport all` means: the transports of the default matrix.
     pub const ALL: &'static [TransportKind] = &[TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm];
+
+    /// Whether the transport can reach another host (needs no shared directory or memory).
+    pub fn crosses_hosts(self) -> bool {
+        matches!(self, TransportKind::Tcp | TransportKind::Udp)
+    }
 
     /// Byte streams: the framings apply to them.
     pub fn is_stream(self) -> bool {

@@ -38,8 +38,8 @@ const fn parse_ns(text: Option<&str>) -> u64 {
 pub fn delay() {
     #[cfg(feature = "inject-delay")]
     {
-        let end = crate::measure::clock::now_ns() + INJECTED_NS.unwrap_or(0);
-        while crate::measure::clock::now_ns() < end {
+        let end = super::clock::now_ns() + INJECTED_NS.unwrap_or(0);
+        while super::clock::now_ns() < end {
             std::hint::spin_loop();
         }
     }

@@ -1,0 +1,78 @@
+//! The shared secret a client must present in its hello when the host's control channel is a
+//! TCP port reachable from other machines. It keeps strangers from joining (and from reading
+//! the host's environment): it is not encryption, so use it on networks you trust.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// The environment variable a token may come from (after `--token-file`).
+pub const TOKEN_ENV: &str = "IPCBENCH_TOKEN";
+
+/// The token from `file` (its content, trimmed), else from [`TOKEN_ENV`], else none.
+pub fn load(file: Option<&Path>) -> Result<Option<String>> {
+    let token = match file {
+        Some(f) => {
+            let t = std::fs::read_to_string(f)
+                .with_context(|| format!("reading the token file {}", f.display()))?;
+            let t = t.trim().to_string();
+            if t.is_empty() {
+                bail!("the token file {} is empty", f.display());
+            }
+            Some(t)
+        }
+        None => std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+    };
+    Ok(token)
+}
+
+/// A new random token: 16 bytes from the kernel's generator, as 32 hex digits.
+pub fn generate() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for a token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether `given` is `expected`, in time that does not depend on where they differ (only on
+/// their lengths, which say nothing about a generated token).
+pub fn matches(expected: &str, given: &str) -> bool {
+    let (e, g) = (expected.as_bytes(), given.as_bytes());
+    if e.len() != g.len() {
+        return false;
+    }
+    e.iter().zip(g).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_match_only_exactly_and_are_random() {
+        assert!(matches("abc123", "abc123"));
+        assert!(!matches("abc123", "abc124"));
+        assert!(!matches("abc123", "abc12"));
+        assert!(!matches("abc123", ""));
+        let (a, b) = (generate().unwrap(), generate().unwrap());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_token_file_is_read_trimmed_and_an_empty_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "s3cret\n").unwrap();
+        assert_eq!(load(Some(&f)).unwrap().as_deref(), Some("s3cret"));
+        std::fs::write(&f, "  \n").unwrap();
+        assert!(load(Some(&f)).unwrap_err().to_string().contains("is empty"));
+        assert!(load(Some(&dir.path().join("none")))
+            .unwrap_err()
+            .to_string()
+            .contains("reading the token file"));
+    }
+}
