@@ -47,6 +47,12 @@ pub enum Command {
     /// its paired ratios. Exit 0: nothing regressed; 1: a regression or a failed run; 2: a
     /// usage error.
     Ab(Box<AbArgs>),
+    /// Print Kubernetes manifests that run ipcbench unchanged on a cluster (or with `podman kube
+    /// play`).
+    Kube {
+        #[command(subcommand)]
+        what: KubeCommand,
+    },
     /// One self-contained HTML report with latency CDFs, histograms and charts against message
     /// size; several files are overlaid and compared against the first.
     Report {
@@ -114,26 +120,32 @@ pub struct AbArgs {
 
 /// The flags of `ab` that are its own, not passed on to the builds' `run`.
 pub const AB_OWN_ARGS: &[&str] = &["old", "new", "rounds", "max_regression", "strict", "out", "quiet"];
-/// Run options that make no sense under `ab`.
-pub const AB_REFUSED_ARGS: &[&str] = &["repeat", "stream_json", "stream_csv"];
+/// Run options that make no sense under `ab`, and why.
+pub const AB_REFUSED_ARGS: &[(&str, &str)] = &[
+    ("repeat", "does not apply to ab (rounds replace repetitions)"),
+    ("stream_json", "does not apply to ab (per-message streams stay with run)"),
+    ("stream_csv", "does not apply to ab (per-message streams stay with run)"),
+];
 
-/// The run options given on the command line of `ab`, as `--flag=value` arguments for the
-/// builds' `run`: taken from clap's own description of the flags, so no flag is listed twice.
+/// The run options given on the command line of `cmd` (a subcommand that flattens
+/// [`RunArgs`]), as `--flag=value` arguments for another `run` or `host`: taken from clap's own
+/// description of the flags, so no flag is listed twice. `own` are the subcommand's own flags
+/// (not passed on); a `refused` flag given is an error with its reason.
 pub fn passthrough_args(
     matches: &clap::ArgMatches,
     cmd: &clap::Command,
+    own: &[&str],
+    refused: &[(&str, &str)],
 ) -> Result<Vec<std::ffi::OsString>, String> {
     let mut out = Vec::new();
     for arg in cmd.get_arguments() {
         let id = arg.get_id().as_str();
-        if AB_OWN_ARGS.contains(&id)
-            || matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine)
-        {
+        if own.contains(&id) || matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
             continue;
         }
         let long = arg.get_long().ok_or_else(|| format!("--{id} has no long form"))?;
-        if AB_REFUSED_ARGS.contains(&id) {
-            return Err(format!("--{long} does not apply to ab (rounds replace repetitions; per-message streams stay with run)"));
+        if let Some((_, why)) = refused.iter().find(|(r, _)| *r == id) {
+            return Err(format!("--{long} {why}"));
         }
         if !arg.get_action().takes_values() {
             out.push(format!("--{long}").into());
@@ -147,6 +159,39 @@ pub fn passthrough_args(
     }
     Ok(out)
 }
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KubeCommand {
+    /// One Pod, host and client containers sharing an emptyDir socket directory and a
+    /// memory-backed /dev/shm; the host's run options are the options given here. The JSON
+    /// summary goes to the host container's log.
+    Pod(Box<KubePodArgs>),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KubePodArgs {
+    /// The ipcbench image both containers run.
+    #[arg(long, default_value = "localhost/ipcbench-client:latest")]
+    pub image: String,
+    /// The Pod's name.
+    #[arg(long, default_value = "ipcbench")]
+    pub name: String,
+    /// The host's run options (the socket directory, shm directory and output are the
+    /// manifest's).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The flags of `kube pod` that are its own.
+pub const KUBE_OWN_ARGS: &[&str] = &["image", "name"];
+/// Run options the manifest decides.
+pub const KUBE_REFUSED_ARGS: &[(&str, &str)] = &[
+    ("socket_dir", "is the manifest's (the shared emptyDir at /app/sockets)"),
+    ("shm_dir", "is the manifest's (the memory-backed /dev/shm)"),
+    ("out", "is the manifest's (the host container's log)"),
+    ("stream_json", "has nowhere to go in a pod (the summary goes to the log)"),
+    ("stream_csv", "has nowhere to go in a pod (the summary goes to the log)"),
+];
 
 #[derive(Debug, Clone, Args)]
 pub struct HostArgs {

@@ -34,6 +34,7 @@ pub mod config;
 pub mod control;
 pub mod export;
 pub mod format;
+pub mod kube;
 pub mod measure;
 pub mod pattern;
 pub mod report;

@@ -6,7 +6,10 @@ use clap::{CommandFactory, FromArgMatches};
 
 use ipcbench::analysis::compare::{self, Thresholds};
 use ipcbench::analysis::summary::Summary;
-use ipcbench::cli::{AbArgs, Cli, Command, RunArgs};
+use ipcbench::cli::{
+    passthrough_args, AbArgs, Cli, Command, KubeCommand, RunArgs, AB_OWN_ARGS, AB_REFUSED_ARGS,
+    KUBE_OWN_ARGS, KUBE_REFUSED_ARGS,
+};
 use ipcbench::config::RunConfig;
 use ipcbench::control::coordinator::{ClientSource, PeerSource};
 use ipcbench::control::{token, CONTROL_SOCKET};
@@ -26,8 +29,24 @@ fn main() {
     if let Some(Command::Ab(args)) = &cli.command {
         let m = matches.subcommand_matches("ab").expect("ab parsed");
         let sub = cmd.find_subcommand("ab").expect("ab exists");
-        let passthrough = ipcbench::cli::passthrough_args(m, sub).unwrap_or_else(|e| usage_error(&e));
+        let passthrough =
+            passthrough_args(m, sub, AB_OWN_ARGS, AB_REFUSED_ARGS).unwrap_or_else(|e| usage_error(&e));
         std::process::exit(ab(args, passthrough));
+    }
+    if let Some(Command::Kube { what: KubeCommand::Pod(args) }) = &cli.command {
+        let m = matches
+            .subcommand_matches("kube")
+            .and_then(|m| m.subcommand_matches("pod"))
+            .expect("kube pod parsed");
+        let sub =
+            cmd.find_subcommand("kube").and_then(|k| k.find_subcommand("pod")).expect("kube pod exists");
+        let passthrough =
+            passthrough_args(m, sub, KUBE_OWN_ARGS, KUBE_REFUSED_ARGS).unwrap_or_else(|e| usage_error(&e));
+        if let Err(e) = RunConfig::from_args(&RunArgs { out: Some("-".into()), ..args.run.clone() }) {
+            usage_error(&format!("{e:#}"));
+        }
+        print!("{}", ipcbench::kube::to_yaml(&ipcbench::kube::pod(&args.name, &args.image, &passthrough)));
+        return;
     }
     if let Err(e) = run(cli) {
         ipcbench::cleanup::run_all();
@@ -101,11 +120,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s), &socket_dir)
         }
         Some(Command::Run(args)) => run_bench(&args, &PeerSource::Spawn),
-        Some(Command::Ab(_)) => unreachable!("ab is dispatched in main"),
+        Some(Command::Ab(_)) | Some(Command::Kube { .. }) => unreachable!("dispatched in main"),
         Some(Command::Host(args)) => host(&args),
         Some(Command::Client(a)) => {
             let control = match &a.control {
-                Some(url) => Endpoint::from_url(url, "--control")?,
+                // A host name may not resolve yet (a cluster Service before its pod is up):
+                // retried, within the connect timeout.
+                Some(url) => resolve_retrying(url, Duration::from_secs(a.connect_timeout_s))?,
                 None => Endpoint::Unix(a.socket_dir.join(CONTROL_SOCKET)),
             };
             // Across hosts nothing lives in a socket directory: it need not exist.
@@ -178,6 +199,18 @@ fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: b
         bail!("--strict: the intervals cannot decide {}", undecided.join("; "));
     }
     Ok(())
+}
+
+/// [`Endpoint::from_url`], retried every 200 ms while a name does not resolve, up to `wait`.
+fn resolve_retrying(url: &str, wait: Duration) -> anyhow::Result<Endpoint> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match Endpoint::from_url(url, "--control") {
+            Ok(ep) => return Ok(ep),
+            Err(e) if !url.starts_with("tcp://") || std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 /// `ipcbench host`: checks what crosses the control channel, then runs like `run`.

@@ -1,0 +1,148 @@
+//! Kubernetes manifests for ipcbench, built from typed structs (only the fields ipcbench uses)
+//! and written as YAML by serde: `ipcbench kube pod` prints the Pod that
+//! `container/kube/pod.yaml` is, for the options given.
+//!
+//! The Pod: restartPolicy Never; containers `host` (`ipcbench host`, the JSON summary on its
+//! stdout, so in its log) and `client` (`ipcbench client`, which ends when the host says bye);
+//! an `emptyDir` for the socket directory at `/app/sockets` and a memory-backed `emptyDir` at
+//! `/dev/shm` for the shared-memory rings; `POD_NAME` from the downward API on both sides, so
+//! the summary's topology says `pod-sidecar`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+
+use serde::Serialize;
+
+/// Where the pod mounts the shared socket directory.
+pub const SOCKET_DIR: &str = "/app/sockets";
+/// Where the pod mounts its memory-backed volume for shm rings.
+pub const SHM_DIR: &str = "/dev/shm";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pod {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Metadata {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    pub restart_policy: String,
+    pub containers: Vec<Container>,
+    pub volumes: Vec<Volume>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    pub args: Vec<String>,
+    pub env: Vec<EnvVar>,
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    pub name: String,
+    pub value_from: EnvSource,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvSource {
+    pub field_ref: FieldRef,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    pub field_path: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount {
+    pub name: String,
+    pub mount_path: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    pub name: String,
+    pub empty_dir: EmptyDir,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct EmptyDir {
+    /// `Memory` for a tmpfs; absent for the node's disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+}
+
+/// The Pod for `image`, named `name`, whose host runs with `run_args` (run options as
+/// `--flag=value`).
+pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
+    let mounts = || {
+        vec![
+            VolumeMount { name: "sockets".into(), mount_path: SOCKET_DIR.into() },
+            VolumeMount { name: "shm".into(), mount_path: SHM_DIR.into() },
+        ]
+    };
+    // metadata.name works with podman kube play too; spec.nodeName only on a cluster.
+    let env = || {
+        vec![EnvVar {
+            name: "POD_NAME".into(),
+            value_from: EnvSource { field_ref: FieldRef { field_path: "metadata.name".into() } },
+        }]
+    };
+    let mut host_args: Vec<String> =
+        ["host", "--socket-dir", SOCKET_DIR, "--shm-dir", SHM_DIR, "--out", "-", "--quiet"]
+            .map(String::from)
+            .to_vec();
+    host_args.extend(run_args.iter().map(|a| a.to_string_lossy().into_owned()));
+    Pod {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        metadata: Metadata { name: name.into(), labels: BTreeMap::from([("app".into(), "ipcbench".into())]) },
+        spec: PodSpec {
+            restart_policy: "Never".into(),
+            containers: vec![
+                Container {
+                    name: "host".into(),
+                    image: image.into(),
+                    args: host_args,
+                    env: env(),
+                    volume_mounts: mounts(),
+                },
+                Container {
+                    name: "client".into(),
+                    image: image.into(),
+                    args: ["client", "--socket-dir", SOCKET_DIR].map(String::from).to_vec(),
+                    env: env(),
+                    volume_mounts: mounts(),
+                },
+            ],
+            volumes: vec![
+                Volume { name: "sockets".into(), empty_dir: EmptyDir::default() },
+                Volume { name: "shm".into(), empty_dir: EmptyDir { medium: Some("Memory".into()) } },
+            ],
+        },
+    }
+}
+
+/// The manifest as YAML.
+pub fn to_yaml(p: &Pod) -> String {
+    serde_yaml_ng::to_string(p).expect("a manifest always serializes")
+}

@@ -1,0 +1,150 @@
+//! The Kubernetes manifests: `ipcbench kube pod` prints a Pod from typed structs, the shipped
+//! `container/kube/pod.yaml` is exactly what it prints for the options its header names, and
+//! `container/kube/cross-node.yaml` names the image, volumes and arguments a two-node run needs.
+//! (`.ci/kube-test.sh` plays pod.yaml for real with `podman kube play`.)
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn ipcbench(args: &[&str]) -> std::process::Output {
+    Command::new(assert_cmd::cargo::cargo_bin("ipcbench")).args(args).output().unwrap()
+}
+
+fn yaml(text: &str) -> Value {
+    serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
+}
+
+fn container<'a>(pod_spec: &'a Value, name: &str) -> &'a Value {
+    pod_spec["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_generated_pod_shares_a_socket_emptydir_and_memory_backed_shm_and_passes_the_run_options() {
+    let out = ipcbench(&[
+        "kube",
+        "pod",
+        "--image",
+        "registry.example/ipcbench:1",
+        "--name",
+        "bench",
+        "-t",
+        "uds,shm",
+        "--wait",
+        "spin",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod = yaml(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(pod["kind"], "Pod");
+    assert_eq!(pod["metadata"]["name"], "bench");
+    let spec = &pod["spec"];
+    assert_eq!(spec["restartPolicy"], "Never");
+    let volumes = spec["volumes"].as_array().unwrap();
+    assert!(volumes.iter().any(|v| v["name"] == "sockets"
+        && v["emptyDir"].is_object()
+        && v["emptyDir"].get("medium").is_none()));
+    assert!(volumes.iter().any(|v| v["name"] == "shm" && v["emptyDir"]["medium"] == "Memory"));
+    for name in ["host", "client"] {
+        let c = container(spec, name);
+        assert_eq!(c["image"], "registry.example/ipcbench:1");
+        let mounts: Vec<(&str, &str)> = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap(), m["mountPath"].as_str().unwrap()))
+            .collect();
+        assert_eq!(mounts, [("sockets", "/app/sockets"), ("shm", "/dev/shm")]);
+        assert_eq!(
+            c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
+            "POD_NAME for the topology"
+        );
+    }
+    let host = strings(&container(spec, "host")["args"]);
+    assert_eq!(
+        host[..8],
+        ["host", "--socket-dir", "/app/sockets", "--shm-dir", "/dev/shm", "--out", "-", "--quiet"]
+    );
+    assert_eq!(host[8..], ["--transport=uds", "--transport=shm", "--wait=spin"]);
+    assert_eq!(strings(&container(spec, "client")["args"]), ["client", "--socket-dir", "/app/sockets"]);
+}
+
+#[test]
+fn options_the_manifest_decides_and_bad_values_are_refused() {
+    for (args, needle) in [
+        (&["kube", "pod", "--socket-dir", "/x"][..], "--socket-dir is the manifest's"),
+        (&["kube", "pod", "--out", "r.json"][..], "--out is the manifest's"),
+        (&["kube", "pod", "-t", "pipe"][..], "invalid value 'pipe'"),
+    ] {
+        let out = ipcbench(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_shipped_pod_manifest_is_what_the_generator_prints() {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("container/kube/pod.yaml"))
+            .unwrap();
+    let made_by = shipped
+        .lines()
+        .find_map(|l| l.split_once("Made by `ipcbench "))
+        .expect("the header names the command")
+        .1;
+    let cmd: Vec<&str> = made_by.split('`').next().unwrap().split_whitespace().collect();
+    let out = ipcbench(&cmd);
+    assert!(out.status.success());
+    assert_eq!(
+        yaml(&shipped),
+        yaml(&String::from_utf8_lossy(&out.stdout)),
+        "regenerate container/kube/pod.yaml"
+    );
+}
+
+#[test]
+fn the_cross_node_manifest_keeps_the_ends_apart_and_joins_them_over_tcp_with_a_token() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("container/kube/cross-node.yaml"))
+            .unwrap();
+    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Secret", "Service", "Job", "Pod"]);
+    let (service, job, pod) = (&docs[1], &docs[2], &docs[3]);
+    assert_eq!(service["spec"]["clusterIP"], "None", "headless");
+    let host_spec = &job["spec"]["template"]["spec"];
+    assert_eq!(service["spec"]["selector"], job["spec"]["template"]["metadata"]["labels"]);
+    let host = container(host_spec, "host");
+    let args = strings(&host["args"]);
+    assert!(args.windows(2).any(|w| w == ["--control", "tcp://0.0.0.0:7700"]), "{args:?}");
+    assert!(args.contains(&"--transport=tcp,udp"), "only what crosses hosts: {args:?}");
+    let client = container(&pod["spec"], "client");
+    let cargs = strings(&client["args"]);
+    assert!(cargs.windows(2).any(|w| w == ["--control", "tcp://ipcbench-host:7700"]), "{cargs:?}");
+    for c in [host, client] {
+        assert_eq!(c["image"], "localhost/ipcbench-client:latest");
+        let env: Vec<&str> =
+            c["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+        assert_eq!(env, ["IPCBENCH_TOKEN", "POD_NAME", "NODE_NAME"]);
+        assert_eq!(c["env"][0]["valueFrom"]["secretKeyRef"]["name"], docs[0]["metadata"]["name"]);
+    }
+    let anti =
+        &pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(anti["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(anti["labelSelector"]["matchLabels"], job["spec"]["template"]["metadata"]["labels"]);
+}
