@@ -187,6 +187,7 @@ pub const KUBE_OWN_ARGS: &[&str] = &["image", "name"];
 /// Run options the manifest decides.
 pub const KUBE_REFUSED_ARGS: &[(&str, &str)] = &[
     ("socket_dir", "is the manifest's (the shared emptyDir at /app/sockets)"),
+    ("trust_dirs", "is the manifest's (its emptyDirs are the pod's own)"),
     ("shm_dir", "is the manifest's (the memory-backed /dev/shm)"),
     ("out", "is the manifest's (the host container's log)"),
     ("stream_json", "has nowhere to go in a pod (the summary goes to the log)"),
@@ -232,6 +233,10 @@ pub struct ClientArgs {
     /// A file holding the token the host asks for [default: IPCBENCH_TOKEN].
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Accept a world-writable socket directory: only for a volume no other user can reach,
+    /// such as a pod's emptyDir.
+    #[arg(long)]
+    pub trust_dirs: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -310,6 +315,11 @@ pub struct RunArgs {
     /// Directory for shared-memory mapping files [default: the socket directory].
     #[arg(long)]
     pub shm_dir: Option<PathBuf>,
+
+    /// Accept world-writable socket and shm directories: only for volumes no other user can
+    /// reach, such as a pod's emptyDirs (Kubernetes makes them mode 0777).
+    #[arg(long)]
+    pub trust_dirs: bool,
 
     /// Slots per shared-memory ring, 1 to 65536 [default: 2 for round-trip and one-way; for
     /// throughput about 4 MiB of slots, at least 4 and at most 64].

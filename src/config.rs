@@ -112,9 +112,10 @@ impl RunConfig {
                 other.len()
             ),
         };
-        let socket_dir = check_socket_dir(&a.socket_dir)?;
+        let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
+        let socket_dir = check_socket_dir(&a.socket_dir, trust)?;
         let shm_dir = match &a.shm_dir {
-            Some(d) => check_dir(d, "shared-memory directory", true)?,
+            Some(d) => check_dir(d, "shared-memory directory", trust.or_sticky())?,
             None => socket_dir.clone(),
         };
         let shm_slots = a.shm_slots.map(|n| n as usize);
@@ -232,26 +233,48 @@ fn dedup<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
 }
 
 /// The socket directory must be a writable directory; the default one is created if missing.
-fn check_socket_dir(dir: &Path) -> Result<PathBuf> {
+fn check_socket_dir(dir: &Path, trust: DirTrust) -> Result<PathBuf> {
     if dir == Path::new("sockets") && !dir.exists() {
         std::fs::create_dir_all(dir).context("creating the socket directory sockets/")?;
     }
-    check_dir(dir, "socket directory", false)
+    check_dir(dir, "socket directory", trust)
+}
+
+/// Which directories a run may put its sockets and mappings in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirTrust {
+    /// Not writable by others: they could replace our sockets.
+    NotWorldWritable,
+    /// Also world-writable with the sticky bit (`/dev/shm`): nobody can remove or rename the
+    /// files we create exclusively there.
+    OrSticky,
+    /// Any mode (`--trust-dirs`): for volumes no other user can reach, such as a pod's
+    /// emptyDirs, which Kubernetes makes mode 0777.
+    AnyMode,
+}
+
+impl DirTrust {
+    fn or_sticky(self) -> DirTrust {
+        if self == DirTrust::AnyMode {
+            self
+        } else {
+            DirTrust::OrSticky
+        }
+    }
 }
 
 /// `dir` must be an existing, writable directory that others cannot write to (they could
-/// replace its sockets), returned as an absolute path. With `allow_sticky`, a world-writable
-/// directory with the sticky bit (`/dev/shm`) is accepted: there nobody can remove or rename
-/// the files we create exclusively.
-pub fn check_dir(dir: &Path, what: &str, allow_sticky: bool) -> Result<PathBuf> {
+/// replace its sockets) unless `trust` says otherwise, returned as an absolute path.
+pub fn check_dir(dir: &Path, what: &str, trust: DirTrust) -> Result<PathBuf> {
     let meta = std::fs::metadata(dir).with_context(|| format!("{what} {} does not exist", dir.display()))?;
     if !meta.is_dir() {
         bail!("{what} {} is not a directory", dir.display());
     }
     let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
-    if mode & 0o002 != 0 && !(allow_sticky && mode & 0o1000 != 0) {
+    let sticky_ok = trust == DirTrust::OrSticky && mode & 0o1000 != 0;
+    if mode & 0o002 != 0 && !sticky_ok && trust != DirTrust::AnyMode {
         bail!(
-            "{what} {} is world-writable (mode {:o}); use a directory of your own (chmod o-w)",
+            "{what} {} is world-writable (mode {:o}); use a directory of your own (chmod o-w), or --trust-dirs for a volume nobody else reaches",
             dir.display(),
             mode & 0o7777
         );

@@ -6,7 +6,9 @@
 //! stdout, so in its log) and `client` (`ipcbench client`, which ends when the host says bye);
 //! an `emptyDir` for the socket directory at `/app/sockets` and a memory-backed `emptyDir` at
 //! `/dev/shm` for the shared-memory rings; `POD_NAME` from the downward API on both sides, so
-//! the summary's topology says `pod-sidecar`.
+//! the summary's topology says `pod-sidecar`. Both sides pass `--trust-dirs`: Kubernetes makes
+//! emptyDirs mode 0777, which ipcbench otherwise refuses, and only this pod's containers reach
+//! them.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -108,7 +110,7 @@ pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
         }]
     };
     let mut host_args: Vec<String> =
-        ["host", "--socket-dir", SOCKET_DIR, "--shm-dir", SHM_DIR, "--out", "-", "--quiet"]
+        ["host", "--socket-dir", SOCKET_DIR, "--shm-dir", SHM_DIR, "--trust-dirs", "--out", "-", "--quiet"]
             .map(String::from)
             .to_vec();
     host_args.extend(run_args.iter().map(|a| a.to_string_lossy().into_owned()));
@@ -129,7 +131,7 @@ pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
                 Container {
                     name: "client".into(),
                     image: image.into(),
-                    args: ["client", "--socket-dir", SOCKET_DIR].map(String::from).to_vec(),
+                    args: ["client", "--socket-dir", SOCKET_DIR, "--trust-dirs"].map(String::from).to_vec(),
                     env: env(),
                     volume_mounts: mounts(),
                 },

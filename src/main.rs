@@ -10,7 +10,7 @@ use ipcbench::cli::{
     passthrough_args, AbArgs, Cli, Command, KubeCommand, RunArgs, AB_OWN_ARGS, AB_REFUSED_ARGS,
     KUBE_OWN_ARGS, KUBE_REFUSED_ARGS,
 };
-use ipcbench::config::RunConfig;
+use ipcbench::config::{DirTrust, RunConfig};
 use ipcbench::control::coordinator::{ClientSource, PeerSource};
 use ipcbench::control::{token, CONTROL_SOCKET};
 use ipcbench::transport::Endpoint;
@@ -133,7 +133,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = if matches!(control, Endpoint::Tcp(_)) && !a.socket_dir.exists() {
                 std::env::temp_dir()
             } else {
-                ipcbench::config::check_dir(&a.socket_dir, "socket directory", false)?
+                let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
+                ipcbench::config::check_dir(&a.socket_dir, "socket directory", trust)?
             };
             let host = ipcbench::control::peer::HostAddress {
                 control,

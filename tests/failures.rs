@@ -344,3 +344,42 @@ fn ctrl_c_stops_the_run_kills_the_peer_and_leaves_nothing_behind() {
     );
     assert_eq!(sum["runs"].as_array().unwrap().len(), 0, "the run in progress is not reported as finished");
 }
+
+#[test]
+fn a_world_writable_socket_dir_is_refused_unless_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let open = s.path("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = assert_cmd::Command::cargo_bin("ipcbench").unwrap();
+        cmd.args([
+            "run",
+            "-t",
+            "uds,shm",
+            "-p",
+            "round-trip",
+            "-s",
+            "64",
+            "-n",
+            "20",
+            "--quiet",
+            "--socket-dir",
+        ])
+        .arg(&open)
+        .arg("--out")
+        .arg(s.out())
+        .args(extra)
+        .output()
+        .unwrap()
+    };
+    let out = run(&[]);
+    assert!(!out.status.success());
+    let err = error_line(&out);
+    assert!(err.contains("is world-writable (mode 777)") && err.contains("--trust-dirs"), "{err}");
+    // A pod's emptyDir is 0777 but the pod's own: trusted on purpose, it works.
+    let out = run(&["--trust-dirs"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.summary()["runs"].as_array().unwrap().len(), 2);
+}

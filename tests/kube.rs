@@ -70,12 +70,27 @@ fn a_generated_pod_shares_a_socket_emptydir_and_memory_backed_shm_and_passes_the
         );
     }
     let host = strings(&container(spec, "host")["args"]);
+    let fixed = [
+        "host",
+        "--socket-dir",
+        "/app/sockets",
+        "--shm-dir",
+        "/dev/shm",
+        "--trust-dirs",
+        "--out",
+        "-",
+        "--quiet",
+    ];
     assert_eq!(
-        host[..8],
-        ["host", "--socket-dir", "/app/sockets", "--shm-dir", "/dev/shm", "--out", "-", "--quiet"]
+        host[..fixed.len()],
+        fixed,
+        "emptyDirs are 0777 on a cluster: trusted, they are the pod's own"
     );
-    assert_eq!(host[8..], ["--transport=uds", "--transport=shm", "--wait=spin"]);
-    assert_eq!(strings(&container(spec, "client")["args"]), ["client", "--socket-dir", "/app/sockets"]);
+    assert_eq!(host[fixed.len()..], ["--transport=uds", "--transport=shm", "--wait=spin"]);
+    assert_eq!(
+        strings(&container(spec, "client")["args"]),
+        ["client", "--socket-dir", "/app/sockets", "--trust-dirs"]
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ rounds=${1:-3}
 count=${2:-20000}
 work=$(mktemp -d)
 export ENGINE=podman IPCBENCH_CONTAINER=ipcbench-boundary
-pod=ipcbench-boundary
+pod=ipcbench-boundary-pod
 cleanup() {
   podman kube down "$work/pod.yaml" >/dev/null 2>&1 || true
   ./run_container_server.sh stop >/dev/null 2>&1 || true
