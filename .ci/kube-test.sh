@@ -19,14 +19,8 @@ if ! { command -v podman >/dev/null && command -v runc >/dev/null; }; then
   [ "$(id -u)" = 0 ] || { echo "kube-test: need root to install podman and runc" >&2; exit 1; }
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null
 fi
-# kube play takes its ulimits from containers.conf (it has no --ulimit): this machine's hard
-# limits, nproc capped at kernel.pid_max (runc refuses more), and the runc runtime.
-nofile=$(ulimit -Hn); nproc=$(ulimit -Hu); pid_max=$(cat /proc/sys/kernel/pid_max)
-if [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; then nproc=$pid_max; fi
-[ "$nofile" = unlimited ] && nofile=1048576
-cat container/containers.conf >"$work/containers.conf"
-printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' "$nofile" "$nofile" "$nproc" "$nproc" \
-  >>"$work/containers.conf"
+# kube play takes its ulimits from containers.conf (it has no --ulimit).
+container/kube-containers-conf.sh >"$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
 
 ENGINE=podman ./run_container_server.sh build

@@ -24,12 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 # kube play takes ulimits from containers.conf (as .ci/kube-test.sh does).
-nofile=$(ulimit -Hn); nproc=$(ulimit -Hu); pid_max=$(cat /proc/sys/kernel/pid_max)
-if [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; then nproc=$pid_max; fi
-[ "$nofile" = unlimited ] && nofile=1048576
-cat container/containers.conf >"$work/containers.conf"
-printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' "$nofile" "$nofile" "$nproc" "$nproc" \
-  >>"$work/containers.conf"
+container/kube-containers-conf.sh >"$work/containers.conf"
 
 cargo build --release --quiet --bin ipcbench
 ib=target/release/ipcbench
