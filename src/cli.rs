@@ -270,9 +270,9 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub pin: Option<Vec<usize>>,
 
-    /// How both sides wait for data.
-    #[arg(long, value_enum, default_value_t = WaitStrategy::Block)]
-    pub wait: WaitStrategy,
+    /// How both sides wait for data, comma-separated (a list is a sweep).
+    #[arg(long, value_enum, default_value = "block", value_delimiter = ',')]
+    pub wait: Vec<WaitStrategy>,
 
     /// Open loop: send this many messages per second, latency from the intended send time.
     #[arg(long, value_parser = at_least_one::<u64>)]

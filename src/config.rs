@@ -26,7 +26,8 @@ pub struct RunConfig {
     pub warmup: u64,
     /// (initiator CPU, peer CPU).
     pub pin: Option<(usize, usize)>,
-    pub wait: WaitStrategy,
+    /// Wait strategies (a sweep).
+    pub waits: Vec<WaitStrategy>,
     pub rate_per_s: Option<u64>,
     pub verify: bool,
     pub repeat: u32,
@@ -163,7 +164,7 @@ impl RunConfig {
             stop,
             warmup: a.warmup,
             pin,
-            wait: a.wait,
+            waits: dedup(&a.wait),
             rate_per_s: a.rate,
             verify: a.verify,
             repeat: a.repeat,
@@ -197,10 +198,16 @@ impl RunConfig {
     }
 
     /// The channel half of a run.
-    pub fn channel(&self, size_bytes: usize, framing: Framing, pattern: Pattern) -> ChannelSpec {
+    pub fn channel(
+        &self,
+        size_bytes: usize,
+        framing: Framing,
+        wait: WaitStrategy,
+        pattern: Pattern,
+    ) -> ChannelSpec {
         ChannelSpec {
             size_bytes,
-            wait: self.wait,
+            wait,
             framing,
             loss_timeout_ms: self.loss_timeout_ms,
             shm_slots: slot_policy(self.shm_slots, size_bytes, pattern),

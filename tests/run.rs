@@ -219,7 +219,8 @@ fn the_default_table_names_every_run_and_the_wait_strategy() {
                 .and(predicate::str::contains("uds"))
                 .and(predicate::str::contains("tcp")),
         )
-        .stdout(predicate::str::contains("wait block"));
+        // The wait strategy is a column of every row.
+        .stdout(predicate::str::contains(" wait ").and(predicate::str::contains(" block ")));
     cmd.args(["-t", "uds", "-p", "round-trip", "-s", "64", "-n", "10"])
         .assert()
         .success()
@@ -240,4 +241,44 @@ fn results_go_to_stdout_with_a_dash() {
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is exactly the JSON summary");
     assert_eq!(v["runs"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn cpu_cost_shows_spinning_as_a_busy_core_and_blocking_as_a_sleep_per_message() {
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "uds,shm", "-p", "round-trip", "-s", "64", "-n", "3000", "--wait", "spin,block"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    let runs = sum["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "a wait sweep: one run per transport and wait");
+    let busy = |r: &serde_json::Value| {
+        r["cpu"]["initiator"]["total"]["user_ns"].as_f64().unwrap()
+            + r["cpu"]["initiator"]["total"]["system_ns"].as_f64().unwrap()
+    };
+    for t in ["uds", "shm"] {
+        let get = |w: &str| runs.iter().find(|r| r["transport"] == t && r["wait"] == w).unwrap();
+        let (spin, block) = (get("spin"), get("block"));
+        for side in ["initiator", "peer"] {
+            let s = &spin["cpu"][side];
+            let b = &block["cpu"][side];
+            assert_eq!(s["messages"], 3000, "{t} {side}");
+            assert!(
+                s["voluntary_switches_per_message"].as_f64().unwrap() < 0.1,
+                "{t} {side}: spinning never sleeps: {s}"
+            );
+            // Blocking gives the CPU up about once a message; on a loaded machine some of those
+            // switches come as preemptions instead (the thread was runnable, another took the CPU).
+            let (vol, invol) = (
+                b["voluntary_switches_per_message"].as_f64().unwrap(),
+                b["involuntary_switches_per_message"].as_f64().unwrap(),
+            );
+            assert!(vol >= 0.2 && vol + invol >= 0.5, "{t} {side}: blocking switches per message: {b}");
+        }
+        // A spinning initiator is on the CPU for most of the run; a blocking one mostly sleeps.
+        let (sd, bd) = (spin["duration_ns"].as_f64().unwrap(), block["duration_ns"].as_f64().unwrap());
+        assert!(busy(spin) / sd > busy(block) / bd, "{t}: spin busier than block");
+        assert!(busy(spin) / sd > 0.3, "{t}: a spinning thread is mostly on the CPU: {}", busy(spin) / sd);
+    }
 }

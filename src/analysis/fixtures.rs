@@ -39,6 +39,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         integrity: Integrity::default(),
         framing: Default::default(),
         external_service: None,
+        cpu: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! latency, which side's arrivals make the rate, and what the two counts say about integrity.
 
 use super::summary::{Integrity, Placement, RunResult, Throughput};
+use crate::measure::cpu::{CpuCost, SideCpu};
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::{throughput, Params, Pattern, SideReport, SideResult};
 use crate::transport::{ChannelSpec, TransportKind};
@@ -13,6 +14,8 @@ pub struct PeerSide {
     pub report: SideReport,
     pub histogram: Option<LatencyHistogram>,
     pub samples: Vec<Sample>,
+    /// Whether an ipcbench peer reported at all (`false`: an external service, `--connect`).
+    pub present: bool,
 }
 
 /// What was run: the configuration half of a result.
@@ -56,6 +59,9 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
     };
     let hist = hist.filter(|h| !h.is_empty());
     let size_bytes = setup.channel.size_bytes;
+    // An external service reports nothing: no peer side then.
+    let peer_cpu = peer.present.then(|| SideCpu::new(peer.report.cpu, peer.report.received));
+    let cpu = CpuCost { initiator: SideCpu::new(mine.cpu, mine.sent), peer: peer_cpu };
     let run = RunResult {
         transport: setup.transport,
         pattern: p.pattern,
@@ -84,6 +90,7 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         },
         framing: setup.channel.framing,
         external_service: None,
+        cpu: Some(cpu),
     };
     (run, samples)
 }
@@ -158,6 +165,7 @@ mod tests {
             report: SideReport { received: 3, clamped_samples: peer_hist.clamped(), ..Default::default() },
             histogram: Some(encoded),
             samples: vec![],
+            present: true,
         };
         let p = params(Pattern::OneWay);
         let (run, _) = merge(setup(&channel, &p), SideResult { sent: 3, ..Default::default() }, peer);

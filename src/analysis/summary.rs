@@ -126,6 +126,9 @@ pub struct RunResult {
     /// The user's service this was measured against (`--connect`), if any.
     #[serde(default)]
     pub external_service: Option<String>,
+    /// CPU time and context switches of each side's timed thread(s), in total and per message.
+    #[serde(default)]
+    pub cpu: Option<crate::measure::cpu::CpuCost>,
 }
 
 /// Requested and observed CPUs of both sides.

@@ -83,21 +83,28 @@ struct Test {
 /// Every test of the matrix in run order (one-way left out when the clocks differ).
 fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
     let mut out = Vec::new();
+    let sweep_waits = cfg.waits.len() > 1;
     for &transport in &cfg.transports {
         for &framing in &cfg.framings {
-            for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && p == Pattern::OneWay)) {
-                for &size_bytes in &cfg.sizes {
-                    let framed = if framing == Framing::Raw { String::new() } else { format!(" {framing}") };
-                    let label = format!("{pattern} over {transport} with {size_bytes} B{framed} messages");
-                    for repetition in 0..cfg.repeat {
-                        out.push(Test {
-                            id: out.len() as u32,
-                            transport,
-                            channel: cfg.channel(size_bytes, framing, pattern),
-                            params: cfg.params(pattern),
-                            repetition,
-                            label: label.clone(),
-                        });
+            for &wait in &cfg.waits {
+                for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && p == Pattern::OneWay)) {
+                    for &size_bytes in &cfg.sizes {
+                        let framed =
+                            if framing == Framing::Raw { String::new() } else { format!(" {framing}") };
+                        let waiting = if sweep_waits { format!(", {wait} waits") } else { String::new() };
+                        let label = format!(
+                            "{pattern} over {transport} with {size_bytes} B{framed} messages{waiting}"
+                        );
+                        for repetition in 0..cfg.repeat {
+                            out.push(Test {
+                                id: out.len() as u32,
+                                transport,
+                                channel: cfg.channel(size_bytes, framing, wait, pattern),
+                                params: cfg.params(pattern),
+                                repetition,
+                                label: label.clone(),
+                            });
+                        }
                     }
                 }
             }
@@ -259,7 +266,7 @@ fn run_one(
         placement,
         concurrency: cfg.concurrency,
     };
-    let (mut run, samples) = merge(setup, mine, PeerSide { report, histogram, samples });
+    let (mut run, samples) = merge(setup, mine, PeerSide { report, histogram, samples, present: true });
     run.shm_slots = shm_slots;
     run.shm_filesystem = shm_slots.map(|_| crate::sys::filesystem_name(&cfg.channels.shm_dir));
     run.extra_copy = shm_slots.is_some() && cfg.channels.copy;

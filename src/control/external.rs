@@ -30,15 +30,15 @@ pub fn run(
     }
     let transport = cfg.transports[0];
     let params = cfg.params(Pattern::RoundTrip);
-    for &framing in &cfg.framings {
+    for (&framing, &wait) in cfg.framings.iter().flat_map(|f| cfg.waits.iter().map(move |w| (f, w))) {
         for &size_bytes in &cfg.sizes {
-            let channel = cfg.channel(size_bytes, framing, Pattern::RoundTrip);
+            let channel = cfg.channel(size_bytes, framing, wait, Pattern::RoundTrip);
             let label = format!("round-trip with {size_bytes} B {framing} messages against {ep}");
             for repetition in 0..cfg.repeat {
                 // A service that is not there now is not coming: half a second of retries only.
                 let fd = listener::connect(ep, Duration::from_millis(500))
                     .with_context(|| format!("the service at {ep} is not reachable"))?;
-                let mut t = SocketTransport::new(fd, size_bytes, cfg.wait, cfg.timeout)?.framed(
+                let mut t = SocketTransport::new(fd, size_bytes, wait, cfg.timeout)?.framed(
                     framing,
                     true,
                     reply_field,

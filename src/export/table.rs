@@ -34,7 +34,8 @@ impl TableExporter {
     }
 }
 
-const HEADER: &str = "transport  pattern     size       count   wait    p50        p99        p99.9      max        msg/s       MB/s";
+const HEADER: &str =
+    "transport  pattern     size       count   wait    p50        p99        p99.9      max        msg/s       MB/s     cpu/msg   csw/msg";
 
 impl Exporter for TableExporter {
     fn run_finished(&mut self, _summary: &Summary, run: &RunResult, _samples: &[Sample]) -> Result<()> {
@@ -81,8 +82,9 @@ impl Exporter for TableExporter {
                 _ => format!("unpinned (ran on CPUs {},{})", p.initiator_cpu_observed, p.peer_cpu_observed),
             };
             self.emit(&format!(
-                "wait {}, {pin}; latency counts one clock read of ~{} ns",
-                first.wait, summary.environment.clock_read_overhead_ns
+                "{pin}; latency counts one clock read of ~{} ns; cpu/msg and csw/msg: both sides' CPU time \
+                 and voluntary context switches per message",
+                summary.environment.clock_read_overhead_ns
             ));
         }
         Ok(())
@@ -126,7 +128,7 @@ pub fn row(r: &RunResult) -> String {
         r.latency_ns.as_ref().map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
     };
     format!(
-        "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {}",
+        "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {:<8} {:<9} {}",
         r.transport.to_string(),
         r.pattern.to_string(),
         format_bytes(r.size_bytes as u64),
@@ -144,5 +146,16 @@ pub fn row(r: &RunResult) -> String {
         } else {
             "-".into()
         },
+        // CPU time of both sides' timed threads per message, and their voluntary context
+        // switches (sleeps) per message: what the wait strategy costs.
+        r.cpu.map_or_else(|| "-".into(), |c| format_ns(c.cpu_ns_per_message().round() as u64)),
+        r.cpu.map_or_else(
+            || "-".into(),
+            |c| format!(
+                "{:.2}",
+                c.initiator.voluntary_switches_per_message
+                    + c.peer.map_or(0.0, |p| p.voluntary_switches_per_message)
+            )
+        ),
     )
 }

@@ -2,6 +2,7 @@
 //! the machine's description. The result schema built from these is in [`crate::analysis`].
 
 pub mod clock;
+pub mod cpu;
 pub mod env;
 pub mod histogram;
 pub mod inject;

@@ -5,6 +5,7 @@ use super::pacer::Pacer;
 use super::samples::{expected_samples, SampleBuf};
 use super::{Params, Pattern, Progress, SideResult, Stop};
 use crate::measure::clock::now_ns;
+use crate::measure::cpu::CpuUse;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::{check_pattern, fill_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 
@@ -138,11 +139,13 @@ pub(super) fn drive<T: Transport>(
     let pacer = Pacer::new(p.rate_per_s);
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
+    let mut cpu_start = CpuUse::default();
     let mut seq: u64 = 0;
     loop {
         if seq == p.warmup {
             // Recording starts: size the sample buffer (untimed), then start the clock.
             samples.prepare(expected_samples(p, now_ns() - warmup_start));
+            cpu_start = CpuUse::of_this_thread();
             r.start_ns = now_ns();
             if let Stop::DurationNs(d) = p.stop {
                 deadline = r.start_ns.saturating_add(d);
@@ -214,6 +217,7 @@ pub(super) fn drive<T: Transport>(
         progress.tick(seq);
     }
     r.end_ns = now_ns();
+    r.cpu = CpuUse::of_this_thread().since(&cpu_start);
     // Unanswered on a lossy transport: send it a few times, one is bound to arrive.
     send_stop(t, if lossy && reply == Reply::Nothing { 3 } else { 1 })?;
     if reply != Reply::Nothing {

@@ -6,6 +6,7 @@ use super::drive::{consume, drive, Reply, SeqCheck};
 use super::samples::{expected_samples, SampleBuf};
 use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
+use crate::measure::cpu::CpuUse;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::{check_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 
@@ -34,6 +35,8 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     // Loss timeouts in a row: on a lossy transport, a stream that fell silent after data ended
     // with its stop messages lost too (a full receive buffer drops those as well).
     let mut silent = 0u32;
+    // CPU use counts from the first recorded message (warm-up excluded, as on the initiator).
+    let mut cpu_start = None;
     loop {
         let rx = match t.recv() {
             Ok(rx) => {
@@ -74,6 +77,9 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
         }
         r.out_of_order += u64::from(order.out_of_order(h.seq));
         if h.seq >= p.warmup {
+            if cpu_start.is_none() {
+                cpu_start = Some(CpuUse::of_this_thread());
+            }
             r.received += 1;
             r.corrupt += u64::from(!intact);
             r.histogram.record(recv_ns.saturating_sub(h.send_ns));
@@ -85,6 +91,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
         }
     }
     r.end_ns = now_ns();
+    r.cpu = cpu_start.map_or_else(CpuUse::default, |s| CpuUse::of_this_thread().since(&s));
     r.samples = samples.v;
     Ok(r)
 }

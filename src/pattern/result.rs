@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::measure::cpu::CpuUse;
 use crate::measure::histogram::LatencyHistogram;
 use crate::wire::Sample;
 
@@ -26,6 +27,8 @@ pub struct SideResult {
     pub end_ns: u64,
     /// Every recorded message, when samples are kept.
     pub samples: Vec<Sample>,
+    /// What this side's timed thread(s) used over the recorded phase.
+    pub cpu: CpuUse,
 }
 
 impl SideResult {
@@ -50,6 +53,7 @@ impl SideResult {
         self.start_ns = earliest(self.start_ns, o.start_ns);
         self.end_ns = self.end_ns.max(o.end_ns);
         self.samples.extend(o.samples);
+        self.cpu.add(&o.cpu);
     }
 }
 
@@ -71,6 +75,9 @@ pub struct SideReport {
     /// histogram does not carry this count).
     #[serde(default)]
     pub clamped_samples: u64,
+    /// What the side's timed thread(s) used over the recorded phase.
+    #[serde(default)]
+    pub cpu: CpuUse,
 }
 
 impl SideResult {
@@ -87,6 +94,7 @@ impl SideResult {
             end_ns: self.end_ns,
             cpu_observed,
             clamped_samples: self.histogram.clamped(),
+            cpu: self.cpu,
         }
     }
 }

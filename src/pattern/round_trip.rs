@@ -4,6 +4,7 @@
 use super::drive::{drive, Reply, SeqCheck};
 use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
+use crate::measure::cpu::CpuUse;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::STOP_SEQ;
 
@@ -16,6 +17,8 @@ pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Tra
 pub fn respond<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
     let mut r = SideResult { start_ns: now_ns(), ..Default::default() };
     let mut order = SeqCheck { expected: 0 };
+    // CPU use counts from the first recorded message (warm-up excluded, as on the initiator).
+    let mut cpu_start = None;
     loop {
         let h = match t.echo() {
             Ok(h) => h,
@@ -33,10 +36,14 @@ pub fn respond<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
         }
         r.out_of_order += u64::from(order.out_of_order(h.seq));
         if h.seq >= p.warmup {
+            if cpu_start.is_none() {
+                cpu_start = Some(CpuUse::of_this_thread());
+            }
             r.received += 1;
             r.sent += 1;
         }
     }
     r.end_ns = now_ns();
+    r.cpu = cpu_start.map_or_else(CpuUse::default, |s| CpuUse::of_this_thread().since(&s));
     Ok(r)
 }

@@ -1,0 +1,133 @@
+//! What a side's timed thread spent, read at the start and the end of the recorded phase (never
+//! inside the timed loop): its CPU time from `CLOCK_THREAD_CPUTIME_ID` (exact, to the
+//! nanosecond), the split into user and system time and the context switches from
+//! `getrusage(RUSAGE_THREAD)` (the switch counts are exact; the user/system split is the
+//! kernel's tick-sampled estimate, and lags by up to a tick, so trust it only for runs of many
+//! ticks). Spinning shows as a busy core with next to no voluntary switches; blocking as about
+//! one voluntary switch per message.
+
+use serde::{Deserialize, Serialize};
+
+/// CPU time and context switches of one thread over an interval (or summed over threads).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuUse {
+    /// On-CPU time (user and system), exact.
+    #[serde(default)]
+    pub cpu_ns: u64,
+    /// The kernel's estimate of the user part (tick-sampled).
+    pub user_ns: u64,
+    /// The kernel's estimate of the system part (tick-sampled).
+    pub system_ns: u64,
+    /// The thread gave up the CPU (it blocked: a sleep in the kernel).
+    pub voluntary_switches: u64,
+    /// The scheduler took the CPU away (preemption: another task wanted it).
+    pub involuntary_switches: u64,
+}
+
+impl CpuUse {
+    /// This thread's totals since it started; zeros where the kernel cannot say.
+    pub fn of_this_thread() -> CpuUse {
+        use nix::sys::resource::{getrusage, UsageWho};
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        let cpu_ns = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+        let Ok(u) = getrusage(UsageWho::RUSAGE_THREAD) else { return CpuUse { cpu_ns, ..CpuUse::default() } };
+        let ns =
+            |t: nix::sys::time::TimeVal| (t.tv_sec() as u64) * 1_000_000_000 + (t.tv_usec() as u64) * 1_000;
+        CpuUse {
+            cpu_ns,
+            user_ns: ns(u.user_time()),
+            system_ns: ns(u.system_time()),
+            voluntary_switches: u.voluntary_context_switches() as u64,
+            involuntary_switches: u.involuntary_context_switches() as u64,
+        }
+    }
+
+    /// What was used from `start` (an earlier reading of the same thread) to `self`.
+    pub fn since(&self, start: &CpuUse) -> CpuUse {
+        CpuUse {
+            cpu_ns: self.cpu_ns.saturating_sub(start.cpu_ns),
+            user_ns: self.user_ns.saturating_sub(start.user_ns),
+            system_ns: self.system_ns.saturating_sub(start.system_ns),
+            voluntary_switches: self.voluntary_switches.saturating_sub(start.voluntary_switches),
+            involuntary_switches: self.involuntary_switches.saturating_sub(start.involuntary_switches),
+        }
+    }
+
+    /// Adds another thread's use (concurrent pairs).
+    pub fn add(&mut self, o: &CpuUse) {
+        self.cpu_ns += o.cpu_ns;
+        self.user_ns += o.user_ns;
+        self.system_ns += o.system_ns;
+        self.voluntary_switches += o.voluntary_switches;
+        self.involuntary_switches += o.involuntary_switches;
+    }
+
+    pub fn cpu_ns(&self) -> u64 {
+        self.cpu_ns
+    }
+}
+
+/// One side's use, per message.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SideCpu {
+    pub total: CpuUse,
+    /// Recorded messages the total is divided by.
+    pub messages: u64,
+    pub cpu_ns_per_message: f64,
+    pub voluntary_switches_per_message: f64,
+    pub involuntary_switches_per_message: f64,
+}
+
+impl SideCpu {
+    pub fn new(total: CpuUse, messages: u64) -> SideCpu {
+        let per = |v: u64| if messages == 0 { 0.0 } else { v as f64 / messages as f64 };
+        SideCpu {
+            total,
+            messages,
+            cpu_ns_per_message: per(total.cpu_ns()),
+            voluntary_switches_per_message: per(total.voluntary_switches),
+            involuntary_switches_per_message: per(total.involuntary_switches),
+        }
+    }
+}
+
+/// Both sides' use for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuCost {
+    pub initiator: SideCpu,
+    /// Absent against an external service (`--connect`): its CPU is not ours to read.
+    pub peer: Option<SideCpu>,
+}
+
+impl CpuCost {
+    /// CPU ns per message, both sides together.
+    pub fn cpu_ns_per_message(&self) -> f64 {
+        self.initiator.cpu_ns_per_message + self.peer.map_or(0.0, |p| p.cpu_ns_per_message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_thread_shows_cpu_time_and_a_sleeping_one_voluntary_switches() {
+        let start = CpuUse::of_this_thread();
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(30) {
+            std::hint::spin_loop();
+        }
+        let busy = CpuUse::of_this_thread().since(&start);
+        assert!(busy.cpu_ns() >= 10_000_000, "30 ms of spinning is CPU time: {busy:?}");
+        let start = CpuUse::of_this_thread();
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let slept = CpuUse::of_this_thread().since(&start);
+        assert!(slept.voluntary_switches >= 20, "each sleep gives the CPU up: {slept:?}");
+        assert!(slept.cpu_ns() < 10_000_000, "{slept:?}");
+        let per = SideCpu::new(slept, 20);
+        assert!(per.voluntary_switches_per_message >= 1.0);
+        assert_eq!(SideCpu::new(slept, 0).cpu_ns_per_message, 0.0);
+    }
+}
