@@ -1,0 +1,99 @@
+//! Typed parsing of flag values, and passing run options on to another ipcbench: each works
+//! from clap's own description of the flags, so a flag's values and help live in one place.
+
+use std::time::Duration;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::ValueEnum;
+
+/// One item of an enum flag's comma list: a value, or `all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrAll<T> {
+    All,
+    One(T),
+}
+
+impl<T: Copy + PartialEq> OrAll<T> {
+    /// The values a list names, `all` expanded to `all`, in order, each once.
+    pub fn expand(items: &[OrAll<T>], all: &[T]) -> Vec<T> {
+        let mut out: Vec<T> = Vec::new();
+        for item in items {
+            let values = match item {
+                OrAll::All => all.to_vec(),
+                OrAll::One(v) => vec![*v],
+            };
+            for v in values {
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Parses one value of `T`'s [`ValueEnum`] names or `all` (meaning `all_means`, for the help):
+/// the values, their help and their parsing come from the enum itself.
+pub(super) fn one_or_all<T: ValueEnum + Clone + Send + Sync + 'static>(
+    all_means: &'static str,
+) -> impl TypedValueParser<Value = OrAll<T>> {
+    let names = T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .chain(std::iter::once(PossibleValue::new("all").help(all_means)));
+    PossibleValuesParser::new(names).map(|name: String| match T::from_str(&name, false) {
+        Ok(v) => OrAll::One(v),
+        Err(_) => OrAll::All,
+    })
+}
+
+/// A whole number of at least 1.
+pub(super) fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T, String> {
+    match text.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("'{text}' is not a whole number")),
+    }
+}
+
+/// A duration like 500ms or 10s, longer than zero.
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("not a duration like 500ms or 10s: {e}"))?;
+    if d.is_zero() {
+        return Err("must be longer than 0".into());
+    }
+    Ok(d)
+}
+
+/// The run options given on the command line of `cmd` (a subcommand that flattens
+/// [`RunArgs`]), as `--flag=value` arguments for another `run` or `host`: taken from clap's own
+/// description of the flags, so no flag is listed twice. `own` are the subcommand's own flags
+/// (not passed on); a `refused` flag given is an error with its reason.
+pub fn passthrough_args(
+    matches: &clap::ArgMatches,
+    cmd: &clap::Command,
+    own: &[&str],
+    refused: &[(&str, &str)],
+) -> Result<Vec<std::ffi::OsString>, String> {
+    let mut out = Vec::new();
+    for arg in cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        if own.contains(&id) || matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        let long = arg.get_long().ok_or_else(|| format!("--{id} has no long form"))?;
+        if let Some((_, why)) = refused.iter().find(|(r, _)| *r == id) {
+            return Err(format!("--{long} {why}"));
+        }
+        if !arg.get_action().takes_values() {
+            out.push(format!("--{long}").into());
+            continue;
+        }
+        for v in matches.get_raw(id).into_iter().flatten() {
+            let mut a = std::ffi::OsString::from(format!("--{long}="));
+            a.push(v);
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
