@@ -177,6 +177,10 @@ fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: b
     let thresholds = gate.cloned().unwrap_or_default();
     let c = compare::compare(&old, &new, &thresholds);
     print!("{}", c.render());
+    let differ = old.environment.fingerprint.differences(&new.environment.fingerprint);
+    if !differ.is_empty() {
+        println!("note: the two results' machines differ: {}", differ.join("; "));
+    }
     if c.rows.is_empty() {
         bail!("{} and {} have no configuration in common", baseline.display(), current.display());
     }

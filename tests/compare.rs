@@ -223,3 +223,24 @@ fn exports_for_dashboards_carry_every_configuration() {
     assert_eq!(gh[0]["unit"], "bytes/s");
     ipcbench().arg("export").arg(&base).args(["--format", "csv"]).assert().code(2);
 }
+
+#[test]
+fn compare_says_when_the_two_machines_differ() {
+    let s = Scratch::new();
+    let base = real_result(&s);
+    let a = write(&s, "a.json", &base);
+    let mut other = base.clone();
+    other["environment"]["fingerprint"]["cpu_governor"] = "powersave".into();
+    other["environment"]["fingerprint"]["transparent_hugepages"] = "never".into();
+    let b = write(&s, "b.json", &other);
+    let out = ipcbench().arg("compare").arg(&a).arg(&b).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let note = text
+        .lines()
+        .find(|l| l.starts_with("note: the two results' machines differ:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(note.contains("cpu_governor: ") && note.contains(" vs powersave"), "{note}");
+    assert!(note.contains("transparent_hugepages: ") && note.contains(" vs never"), "{note}");
+    let same = ipcbench().arg("compare").arg(&a).arg(&a).output().unwrap();
+    assert!(!String::from_utf8_lossy(&same.stdout).contains("machines differ"));
+}

@@ -111,6 +111,12 @@ pub fn run(plan: &AbPlan, command: Vec<String>) -> Result<Gate> {
         for k in &s.only_in_new {
             println!("only in new: {k}");
         }
+        if let Some((o, n)) = rounds.first() {
+            let differ = o.environment.fingerprint.differences(&n.environment.fingerprint);
+            if !differ.is_empty() {
+                println!("note: the builds saw different machine settings: {}", differ.join("; "));
+            }
+        }
         eprintln!("{} paired rounds written to {}", rounds.len(), plan.out.display());
     }
     let rows = s.rows();

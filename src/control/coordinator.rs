@@ -53,6 +53,11 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
         interrupted: None,
     };
     exporters.started(&summary)?;
+    if !cfg.outputs.quiet {
+        for w in summary.environment.fingerprint.warnings() {
+            eprintln!("note: {w}");
+        }
+    }
     cleanup::install_signal_handler(match source {
         PeerSource::Spawn => "ipcbench run",
         PeerSource::Client(_) => "ipcbench host",

@@ -34,6 +34,9 @@ pub struct Environment {
     pub pod_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
+    /// The machine's measurement-relevant settings (governor, SMT, THP, cgroup limits, ...).
+    #[serde(default)]
+    pub fingerprint: super::fingerprint::Fingerprint,
     /// Set only in a test build with the `inject-delay` feature: the nanoseconds it adds to
     /// every initiator send. Such numbers are deliberately slow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,6 +68,7 @@ impl Environment {
             container_evidence,
             pod_name: std::env::var("POD_NAME").ok().filter(|v| !v.is_empty()),
             node_name: std::env::var("NODE_NAME").ok().filter(|v| !v.is_empty()),
+            fingerprint: super::fingerprint::Fingerprint::detect(),
             injected_delay_ns: super::inject::INJECTED_NS,
         }
     }

@@ -4,5 +4,6 @@
 pub mod clock;
 pub mod cpu;
 pub mod env;
+pub mod fingerprint;
 pub mod histogram;
 pub mod inject;
