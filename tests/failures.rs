@@ -12,10 +12,7 @@ use predicates::prelude::*;
 
 /// The error line of a failed command: exactly one line that starts with `Error:`.
 fn error_line(out: &std::process::Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
-    assert_eq!(errors.len(), 1, "expected one error line in: {stderr}");
-    errors[0].to_string()
+    the_error_line(&String::from_utf8_lossy(&out.stderr))
 }
 
 fn fails_with(s: &Scratch, args: &[&str], needle: &str) {

@@ -76,36 +76,28 @@ impl ConfigKey {
 }
 
 impl SeriesKey {
-    /// The label's parts after the transport, each a (field, text) pair; empty text for a
-    /// default that needs no mention.
-    fn details(&self) -> [(&'static str, String); 8] {
+    /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
+    /// service), in that order; empty for a default that needs no mention.
+    fn details(&self) -> [String; 8] {
+        let shm = self.shm.as_ref().map(|s| {
+            let mut t = format!("slots {}", s.slots);
+            if let Some(fs) = &s.filesystem {
+                t += &format!(" on {fs}");
+            }
+            if s.copy {
+                t += " copy";
+            }
+            t
+        });
         [
-            ("framing", if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() }),
-            ("wait", self.wait.to_string()),
-            ("pin", self.pin.map(|(a, b)| format!("pin {a},{b}")).unwrap_or_default()),
-            ("rate", self.rate_per_s.map(|r| format!("rate {r}/s")).unwrap_or_default()),
-            (
-                "pairs",
-                if self.concurrency > 1 { format!("x{} pairs", self.concurrency) } else { String::new() },
-            ),
-            ("verify", if self.verify { "verify".into() } else { String::new() }),
-            (
-                "shm",
-                self.shm
-                    .as_ref()
-                    .map(|s| {
-                        let mut t = format!("slots {}", s.slots);
-                        if let Some(fs) = &s.filesystem {
-                            t += &format!(" on {fs}");
-                        }
-                        if s.copy {
-                            t += " copy";
-                        }
-                        t
-                    })
-                    .unwrap_or_default(),
-            ),
-            ("service", self.external_service.as_ref().map(|s| format!("against {s}")).unwrap_or_default()),
+            if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
+            self.wait.to_string(),
+            self.pin.map(|(a, b)| format!("pin {a},{b}")).unwrap_or_default(),
+            self.rate_per_s.map(|r| format!("rate {r}/s")).unwrap_or_default(),
+            if self.concurrency > 1 { format!("x{} pairs", self.concurrency) } else { String::new() },
+            if self.verify { "verify".into() } else { String::new() },
+            shm.unwrap_or_default(),
+            self.external_service.as_ref().map(|s| format!("against {s}")).unwrap_or_default(),
         ]
     }
 
@@ -115,8 +107,8 @@ impl SeriesKey {
         let mine = self.details();
         let others: Vec<_> = all.iter().map(|k| k.details()).collect();
         let mut s = self.transport.to_string();
-        for (i, (_, text)) in mine.iter().enumerate() {
-            if !text.is_empty() && others.iter().any(|o| o[i].1 != *text) {
+        for (i, text) in mine.iter().enumerate() {
+            if !text.is_empty() && others.iter().any(|o| o[i] != *text) {
                 s.push(' ');
                 s.push_str(text);
             }
@@ -128,7 +120,7 @@ impl SeriesKey {
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.transport.to_string())?;
-        for (_, text) in self.details().iter().filter(|(_, t)| !t.is_empty()) {
+        for text in self.details().iter().filter(|t| !t.is_empty()) {
             write!(f, " {text}")?;
         }
         Ok(())
@@ -139,7 +131,7 @@ impl fmt::Display for ConfigKey {
     /// `uds round-trip 64 B spin pin 0,1 x4 pairs verify`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.series.transport, self.pattern, format_bytes(self.size_bytes as u64))?;
-        for (_, text) in self.series.details().iter().filter(|(_, t)| !t.is_empty()) {
+        for text in self.series.details().iter().filter(|t| !t.is_empty()) {
             write!(f, " {text}")?;
         }
         Ok(())

@@ -85,17 +85,6 @@ pub struct Spread {
     pub max: f64,
 }
 
-impl Spread {
-    /// `(max - min) / median`: 0 for a single repetition.
-    pub fn relative_range(&self) -> f64 {
-        if self.median > 0.0 {
-            (self.max - self.min) / self.median
-        } else {
-            0.0
-        }
-    }
-}
-
 /// The median of `v` (sorted in place); `None` when empty.
 pub fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {

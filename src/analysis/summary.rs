@@ -167,6 +167,17 @@ pub struct Integrity {
     pub corrupt: u64,
 }
 
+/// Writes `text` to `path` through a temporary file renamed over it, so a reader or a crash
+/// never sees half a file; one writer at a time (the signal handler may rewrite a summary while
+/// a run ends).
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
 impl Summary {
     /// Writes the summary to `path` atomically (a temporary file renamed over it), so a reader
     /// or a crash never sees half a file. `-` writes to stdout.
@@ -176,13 +187,7 @@ impl Summary {
             print!("{text}");
             return Ok(());
         }
-        // One writer at a time: the signal handler may rewrite the summary while a run ends.
-        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        write_atomically(path, &text)
     }
 
     /// Reads a result file, refusing anything that is not an ipcbench result of this schema.
