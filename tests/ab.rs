@@ -82,7 +82,8 @@ fn a_build_against_itself_passes_with_balanced_rounds_and_keeps_both_results() {
         let b = &v["builds"][side];
         assert_eq!(b["path"].as_str().unwrap(), ipcbench().canonicalize().unwrap().to_str().unwrap());
         assert_eq!(b["ipcbench_version"], env!("CARGO_PKG_VERSION"));
-        assert!(b["git_commit"].is_string() || b["git_commit"].is_null());
+        assert_eq!(b["git_commit"], v["builds"]["old"]["git_commit"], "one binary, one commit");
+        assert_eq!(b["git_commit"], v["environment"]["git_commit"], "as this build says of itself");
         let results = read_json(Path::new(b["results_file"].as_str().unwrap()));
         // Every round of both configurations, each round a repetition.
         let reps: Vec<u64> =
