@@ -17,8 +17,10 @@ pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Tra
 pub fn respond<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
     let mut r = SideResult { start_ns: now_ns(), ..Default::default() };
     let mut order = SeqCheck { expected: 0 };
-    // CPU use counts from the first recorded message (warm-up excluded, as on the initiator).
-    let mut cpu_start = None;
+    // CPU use counts over the recorded messages (warm-up excluded, as on the initiator). The
+    // reading is taken right after the last warm-up message, while the initiator sets up its
+    // recording, so that no recorded message waits for it.
+    let mut cpu_start = (p.warmup == 0).then(CpuUse::of_this_thread);
     loop {
         let h = match t.echo() {
             Ok(h) => h,
@@ -35,10 +37,11 @@ pub fn respond<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
             break;
         }
         r.out_of_order += u64::from(order.out_of_order(h.seq));
+        // The last warm-up message (or, should a datagram have lost it, the first recorded one).
+        if cpu_start.is_none() && h.seq + 1 >= p.warmup {
+            cpu_start = Some(CpuUse::of_this_thread());
+        }
         if h.seq >= p.warmup {
-            if cpu_start.is_none() {
-                cpu_start = Some(CpuUse::of_this_thread());
-            }
             r.received += 1;
             r.sent += 1;
         }
