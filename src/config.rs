@@ -29,6 +29,8 @@ pub struct RunConfig {
     /// Wait strategies (a sweep).
     pub waits: Vec<WaitStrategy>,
     pub rate_per_s: Option<u64>,
+    /// Slice length of the interval histograms.
+    pub interval_ns: u64,
     pub verify: bool,
     pub repeat: u32,
     /// Pairs measured at once.
@@ -154,7 +156,15 @@ impl RunConfig {
                 ))
             }
         };
-        for path in std::iter::once(&out).chain(a.stream_json.iter()).chain(a.stream_csv.iter()) {
+        let hlog = match &a.hlog {
+            Some(p) if p.as_os_str() == "-" => {
+                bail!("--hlog needs a file: the interval log cannot go to stdout")
+            }
+            Some(p) => Some(p.clone()),
+            None if out.as_os_str() == "-" => None,
+            None => Some(crate::export::hlog::path_beside(&out)),
+        };
+        for path in std::iter::once(&out).chain(&a.stream_json).chain(&a.stream_csv).chain(&hlog) {
             check_writable(path)?;
         }
         Ok(RunConfig {
@@ -166,6 +176,10 @@ impl RunConfig {
             pin,
             waits: dedup(&a.wait),
             rate_per_s: a.rate,
+            interval_ns: a.interval.map_or_else(
+                || crate::measure::intervals::interval_for(stop_duration_ns(stop)),
+                |d| d.as_nanos().min(u64::MAX as u128) as u64,
+            ),
             verify: a.verify,
             repeat: a.repeat,
             concurrency: a.concurrency,
@@ -179,6 +193,7 @@ impl RunConfig {
                 out,
                 stream_json: a.stream_json.clone(),
                 stream_csv: a.stream_csv.clone(),
+                hlog,
                 quiet: a.quiet,
             },
             timeout: Duration::from_secs(a.timeout_s),
@@ -194,6 +209,7 @@ impl RunConfig {
             rate_per_s: self.rate_per_s,
             verify: self.verify && self.connect.is_none(),
             keep_samples: self.outputs.keeps_samples(),
+            interval_ns: self.interval_ns,
         }
     }
 
@@ -226,6 +242,13 @@ pub fn slot_policy(requested: Option<usize>, size_bytes: usize, pattern: Pattern
         Pattern::Throughput => ((4 << 20) / (size_bytes.div_ceil(64) * 64)).clamp(4, 64),
         _ => 2,
     })
+}
+
+fn stop_duration_ns(stop: Stop) -> Option<u64> {
+    match stop {
+        Stop::DurationNs(d) => Some(d),
+        Stop::Count(_) => None,
+    }
 }
 
 /// The values of a list, each once, in order.

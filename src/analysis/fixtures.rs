@@ -40,6 +40,8 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         framing: Default::default(),
         external_service: None,
         cpu: None,
+        intervals: vec![],
+        interval_spread: None,
     }
 }
 

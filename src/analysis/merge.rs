@@ -1,9 +1,10 @@
 //! Both sides' measurements of one run as one [`RunResult`]: which side's histogram is the
 //! latency, which side's arrivals make the rate, and what the two counts say about integrity.
 
-use super::summary::{Integrity, Placement, RunResult, Throughput};
+use super::summary::{Integrity, IntervalSpread, IntervalStats, Placement, RunResult, Throughput};
 use crate::measure::cpu::{CpuCost, SideCpu};
 use crate::measure::histogram::LatencyHistogram;
+use crate::measure::intervals::IntervalHistogram;
 use crate::pattern::{throughput, Params, Pattern, SideReport, SideResult};
 use crate::transport::{ChannelSpec, TransportKind};
 use crate::wire::Sample;
@@ -14,6 +15,8 @@ pub struct PeerSide {
     pub report: SideReport,
     pub histogram: Option<LatencyHistogram>,
     pub samples: Vec<Sample>,
+    /// Its interval histograms.
+    pub intervals: Vec<IntervalHistogram>,
     /// Whether an ipcbench peer reported at all (`false`: an external service, `--connect`).
     pub present: bool,
 }
@@ -29,14 +32,25 @@ pub struct RunSetup<'a> {
     pub concurrency: u32,
 }
 
-/// Both sides of one run as its result, and the samples of the side that recorded latency.
-pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResult, Vec<Sample>) {
+/// What a run recorded beyond its summary: for the per-message streams and the interval log.
+#[derive(Debug, Default)]
+pub struct RunDetail {
+    /// Every recorded message of the recording side, when kept.
+    pub samples: Vec<Sample>,
+    /// The recording side's interval histograms.
+    pub intervals: Vec<IntervalHistogram>,
+}
+
+/// Both sides of one run as its result, and the samples and slices of the side that recorded
+/// latency.
+pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResult, RunDetail) {
     let p = setup.params;
-    let (source, hist, samples, received, duration_ns) = match p.pattern {
+    let (source, hist, samples, intervals, received, duration_ns) = match p.pattern {
         Pattern::RoundTrip => (
             "initiator",
             Some(mine.histogram),
             mine.samples,
+            mine.intervals,
             mine.received,
             mine.end_ns.saturating_sub(mine.start_ns),
         ),
@@ -48,6 +62,7 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
                 None
             },
             peer.samples,
+            peer.intervals,
             peer.report.received,
             peer.report.last_recv_ns.saturating_sub(peer.report.first_recv_ns),
         ),
@@ -91,8 +106,32 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         framing: setup.channel.framing,
         external_service: None,
         cpu: Some(cpu),
+        interval_spread: None,
+        intervals: interval_stats(&intervals, p.pattern != Pattern::Throughput),
     };
-    (run, samples)
+    let run = RunResult { interval_spread: IntervalSpread::of(&run.intervals, p.interval_ns), ..run };
+    (run, RunDetail { samples, intervals })
+}
+
+/// Each slice's count and rate, and its latency percentiles when the run measures latency.
+pub fn interval_stats(intervals: &[IntervalHistogram], latency: bool) -> Vec<IntervalStats> {
+    let origin = intervals.first().map_or(0, |i| i.start_ns);
+    intervals
+        .iter()
+        .map(|i| {
+            let h = &i.histogram;
+            let q = |q: f64| (latency && !h.is_empty()).then(|| h.value_at_quantile(q));
+            IntervalStats {
+                start_offset_ns: i.start_ns - origin,
+                duration_ns: i.end_ns - i.start_ns,
+                messages: h.len(),
+                messages_per_s: i.messages_per_s(),
+                p50_ns: q(0.5),
+                p99_ns: q(0.99),
+                max_ns: q(1.0),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -136,6 +175,7 @@ mod tests {
             rate_per_s: None,
             verify: false,
             keep_samples: false,
+            interval_ns: 1_000_000,
         }
     }
 
@@ -165,6 +205,7 @@ mod tests {
             report: SideReport { received: 3, clamped_samples: peer_hist.clamped(), ..Default::default() },
             histogram: Some(encoded),
             samples: vec![],
+            intervals: vec![],
             present: true,
         };
         let p = params(Pattern::OneWay);

@@ -129,6 +129,68 @@ pub struct RunResult {
     /// CPU time and context switches of each side's timed thread(s), in total and per message.
     #[serde(default)]
     pub cpu: Option<crate::measure::cpu::CpuCost>,
+    /// The recorded phase in slices of time, as the recording side saw it (the full interval
+    /// histograms are in the `.hlog` file beside the summary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalStats>,
+    /// How much the rate of the slices varied; absent with fewer than two full slices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_spread: Option<IntervalSpread>,
+}
+
+/// One slice of a run's recorded phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalStats {
+    /// Start of the slice, from the start of the first.
+    pub start_offset_ns: u64,
+    pub duration_ns: u64,
+    /// Messages that arrived in the slice.
+    pub messages: u64,
+    pub messages_per_s: f64,
+    /// Latency percentiles of the slice (absent when nothing arrived in it).
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+    pub max_ns: Option<u64>,
+}
+
+/// The spread of the per-slice rates over a run's full-length slices (the last, shorter slice
+/// left out).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSpread {
+    /// Full slices the spread is taken over.
+    pub slices: usize,
+    pub min_messages_per_s: f64,
+    pub median_messages_per_s: f64,
+    pub max_messages_per_s: f64,
+    /// Whether a slice's rate is more than [`UNSTEADY_FRACTION`] away from the median: a
+    /// hiccup of the machine in the run, whose overall figure should not be trusted alone.
+    pub unsteady: bool,
+}
+
+/// How far one slice's rate may be from the median slice's before a run counts as unsteady.
+pub const UNSTEADY_FRACTION: f64 = 0.25;
+
+impl IntervalSpread {
+    /// The spread of the slices of a run (slices of `length_ns`; a silence spans several and
+    /// counts as one at rate 0), or `None` with fewer than two full slices.
+    pub fn of(intervals: &[IntervalStats], length_ns: u64) -> Option<IntervalSpread> {
+        let mut rates: Vec<f64> =
+            intervals.iter().filter(|i| i.duration_ns >= length_ns).map(|i| i.messages_per_s).collect();
+        if rates.len() < 2 {
+            return None;
+        }
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        let (min, max) = (rates[0], rates[rates.len() - 1]);
+        let off = |r: f64| (r - median).abs() > UNSTEADY_FRACTION * median;
+        Some(IntervalSpread {
+            slices: rates.len(),
+            min_messages_per_s: min,
+            median_messages_per_s: median,
+            max_messages_per_s: max,
+            unsteady: off(min) || off(max),
+        })
+    }
 }
 
 /// Requested and observed CPUs of both sides.
@@ -208,5 +270,37 @@ impl Summary {
         }
         serde_json::from_value(value)
             .with_context(|| format!("{} does not match the result schema", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice(duration_ns: u64, messages_per_s: f64) -> IntervalStats {
+        IntervalStats {
+            start_offset_ns: 0,
+            duration_ns,
+            messages: 0,
+            messages_per_s,
+            p50_ns: None,
+            p99_ns: None,
+            max_ns: None,
+        }
+    }
+
+    #[test]
+    fn a_hiccup_in_one_slice_makes_a_run_unsteady_and_the_short_last_slice_does_not_count() {
+        let steady = [slice(100, 1000.0), slice(100, 1100.0), slice(100, 950.0), slice(30, 10.0)];
+        let s = IntervalSpread::of(&steady, 100).unwrap();
+        assert_eq!((s.slices, s.min_messages_per_s, s.max_messages_per_s), (3, 950.0, 1100.0));
+        assert_eq!(s.median_messages_per_s, 1000.0);
+        assert!(!s.unsteady);
+        let hiccup = [slice(100, 1000.0), slice(100, 1000.0), slice(100, 100.0)];
+        assert!(IntervalSpread::of(&hiccup, 100).unwrap().unsteady);
+        // A silence spanning three slices is one slice at rate 0.
+        let silent = [slice(100, 1000.0), slice(300, 0.0), slice(100, 1000.0)];
+        assert!(IntervalSpread::of(&silent, 100).unwrap().unsteady);
+        assert!(IntervalSpread::of(&[slice(100, 5.0)], 100).is_none(), "one slice has no spread");
     }
 }

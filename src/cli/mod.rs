@@ -2,7 +2,7 @@
 
 mod values;
 
-use values::{at_least_one, one_or_all, parse_duration};
+use values::{at_least_one, one_or_all, parse_duration, parse_interval};
 pub use values::{passthrough_args, OrAll};
 
 use std::path::PathBuf;
@@ -129,6 +129,7 @@ pub const AB_REFUSED_ARGS: &[(&str, &str)] = &[
     ("repeat", "does not apply to ab (rounds replace repetitions)"),
     ("stream_json", "does not apply to ab (per-message streams stay with run)"),
     ("stream_csv", "does not apply to ab (per-message streams stay with run)"),
+    ("hlog", "does not apply to ab (interval logs stay with run)"),
 ];
 
 #[derive(Debug, Clone, Subcommand)]
@@ -163,6 +164,7 @@ pub const KUBE_REFUSED_ARGS: &[(&str, &str)] = &[
     ("out", "is the manifest's (the host container's log)"),
     ("stream_json", "has nowhere to go in a pod (the summary goes to the log)"),
     ("stream_csv", "has nowhere to go in a pod (the summary goes to the log)"),
+    ("hlog", "has nowhere to go in a pod (the summary goes to the log)"),
 ];
 
 #[derive(Debug, Clone, Args)]
@@ -249,6 +251,11 @@ pub struct RunArgs {
     #[arg(long, value_parser = at_least_one::<u64>)]
     pub rate: Option<u64>,
 
+    /// Cut each run's recorded phase into slices this long, one histogram each (the .hlog
+    /// interval log, per-interval rates) [default: 100ms, or a hundredth of a longer --duration].
+    #[arg(long, value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+
     /// Fill every payload with a pattern and check it on arrival.
     #[arg(long)]
     pub verify: bool,
@@ -314,6 +321,11 @@ pub struct RunArgs {
     /// Write every recorded message to this CSV file (`-` for stdout).
     #[arg(long)]
     pub stream_csv: Option<PathBuf>,
+
+    /// Write every run's interval histograms to this HdrHistogram interval log [default:
+    /// beside the summary, its .json replaced by .hlog; none when the summary goes to stdout].
+    #[arg(long)]
+    pub hlog: Option<PathBuf>,
 
     /// Seconds any single wait may last (peer start, connect, a message) before giving up.
     #[arg(long, default_value_t = 10, value_parser = at_least_one::<u64>)]

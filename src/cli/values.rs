@@ -65,6 +65,16 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// An interval-histogram slice: a duration of at least 1 ms (shorter slices would be mostly
+/// histogram bookkeeping).
+pub(super) fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("must be at least 1ms, not {}", humantime::format_duration(d)));
+    }
+    Ok(d)
+}
+
 /// The run options given on the command line of `cmd` (a subcommand that flattens
 /// [`RunArgs`]), as `--flag=value` arguments for another `run` or `host`: taken from clap's own
 /// description of the flags, so no flag is listed twice. `own` are the subcommand's own flags

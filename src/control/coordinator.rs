@@ -11,7 +11,7 @@ use super::fanout::{initiate, on_every_pair};
 use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::{Channel, ControlError, Message};
-use crate::analysis::merge::{merge, PeerSide, RunSetup};
+use crate::analysis::merge::{merge, PeerSide, RunDetail, RunSetup};
 use crate::analysis::summary::{Placement, RunResult, Summary, Topology, SCHEMA_VERSION};
 use crate::cleanup;
 use crate::config::RunConfig;
@@ -163,11 +163,11 @@ fn run_matrix(
         channels.data_ip = ip;
     }
     for test in tests(cfg, one_way_refused) {
-        let (run, samples) = run_one(&mut peer, cfg, &channels, &test)
+        let (run, detail) = run_one(&mut peer, cfg, &channels, &test)
             .map_err(|e| peer.explain(e))
             .with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
         summary.runs.push(run);
-        exporters.run_finished(summary, &samples)?;
+        exporters.run_finished(summary, &detail)?;
     }
     peer.channel.send(&Message::Bye)?;
     peer.finish()?;
@@ -204,7 +204,7 @@ fn run_one(
     cfg: &RunConfig,
     channels: &ChannelOptions,
     test: &Test,
-) -> Result<(RunResult, Vec<Sample>)> {
+) -> Result<(RunResult, RunDetail)> {
     let listeners = (0..cfg.concurrency)
         .map(|pair| DataListener::open(test.transport, channels, test.id, pair, &test.channel))
         .collect::<Result<Vec<_>>>()?;
@@ -255,6 +255,7 @@ fn run_one(
     };
     let hist_bytes = ch.recv_block("histogram")?;
     let samples = Sample::decode_all(&ch.recv_block("samples")?)?;
+    let intervals = crate::measure::intervals::decode(&ch.recv_block("intervals")?)?;
     let histogram =
         if hist_bytes.is_empty() { None } else { Some(LatencyHistogram::from_bytes(&hist_bytes)?) };
     let placement = Placement {
@@ -271,11 +272,12 @@ fn run_one(
         placement,
         concurrency: cfg.concurrency,
     };
-    let (mut run, samples) = merge(setup, mine, PeerSide { report, histogram, samples, present: true });
+    let (mut run, detail) =
+        merge(setup, mine, PeerSide { report, histogram, samples, intervals, present: true });
     run.shm_slots = shm_slots;
     run.shm_filesystem = shm_slots.map(|_| crate::sys::filesystem_name(&cfg.channels.shm_dir));
     run.extra_copy = shm_slots.is_some() && cfg.channels.copy;
-    Ok((run, samples))
+    Ok((run, detail))
 }
 
 fn expect_ready(ch: &mut Channel, test_id: u32) -> Result<()> {

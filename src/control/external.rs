@@ -62,10 +62,10 @@ pub fn run(
                     placement,
                     concurrency: 1,
                 };
-                let (mut run, samples) = merge(setup, mine, PeerSide::default());
+                let (mut run, detail) = merge(setup, mine, PeerSide::default());
                 run.external_service = Some(ep.to_string());
                 summary.runs.push(run);
-                exporters.run_finished(summary, &samples)?;
+                exporters.run_finished(summary, &detail)?;
             }
         }
     }

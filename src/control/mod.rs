@@ -11,7 +11,7 @@
 //!
 //! Both sides open with [`Message::Hello`] carrying [`MAGIC`] and [`PROTOCOL_VERSION`]; a
 //! mismatch ends the session naming both versions. Binary blocks follow only the message that
-//! announces them (`Done`: the HdrHistogram, then the samples). Every read has a timeout.
+//! announces them (`Done`: the HdrHistogram, the samples, then the interval histograms). Every read has a timeout.
 
 mod channel;
 pub mod coordinator;
@@ -39,8 +39,9 @@ pub const CONTROL_SOCKET: &str = "ipcbench.ctl";
 /// Opens every session; anything else in its place is not an ipcbench peer.
 pub const MAGIC: &str = "ipcbench-control";
 /// Bumped on any change to [`Message`] or the framing (2: the channel spec in `Prepare`, the
-/// wait strategy per test, the clamped-sample count in `Done`).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// wait strategy per test, the clamped-sample count in `Done`; 3: the interval block after
+/// `Done`, the peer's CPU per test in `Prepare`).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The largest JSON message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).

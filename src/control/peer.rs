@@ -131,6 +131,7 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Re
                 let hist = if r.histogram.is_empty() { Vec::new() } else { r.histogram.to_bytes() };
                 ch.send_block(&hist)?;
                 ch.send_block(&crate::wire::Sample::encode_all(&r.samples))?;
+                ch.send_block(&crate::measure::intervals::encode(&r.intervals))?;
             }
             Message::Bye => return Ok(()),
             other => bail!(ControlError::Unexpected {

@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use anyhow::{Context, Result};
 
 use super::{Exporter, STREAM_SCHEMA_VERSION};
+use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{RunResult, Summary};
-use crate::wire::Sample;
 
 /// The header row; every row has these columns in this order.
 pub const COLUMNS: [&str; 10] = [
@@ -42,13 +42,13 @@ impl CsvExporter {
 }
 
 impl Exporter for CsvExporter {
-    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, samples: &[Sample]) -> Result<()> {
+    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, detail: &RunDetail) -> Result<()> {
         self.ensure_header()?;
         let (version, size, rep) =
             (STREAM_SCHEMA_VERSION.to_string(), run.size_bytes.to_string(), run.repetition.to_string());
         let (transport, pattern, framing) =
             (run.transport.to_string(), run.pattern.to_string(), run.framing.to_string());
-        for s in samples {
+        for s in &detail.samples {
             self.out.write_record([
                 version.as_str(),
                 &transport,

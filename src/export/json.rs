@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::Exporter;
+use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{RunResult, Summary};
 use crate::cleanup;
-use crate::wire::Sample;
 
 /// What an interrupted summary says.
 pub const INTERRUPTED: &str = "stopped by a signal (Ctrl-C or SIGTERM)";
@@ -43,7 +43,7 @@ impl Exporter for JsonExporter {
         summary.write(&self.path) // an unwritable --out fails here, before anything is measured
     }
 
-    fn run_finished(&mut self, summary: &Summary, _run: &RunResult, _samples: &[Sample]) -> Result<()> {
+    fn run_finished(&mut self, summary: &Summary, _run: &RunResult, _detail: &RunDetail) -> Result<()> {
         self.keep_for_interrupt(summary);
         if self.path.as_os_str() == "-" {
             return Ok(()); // stdout gets the summary once, at the end

@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{Exporter, STREAM_SCHEMA_VERSION};
+use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{RunResult, Summary};
-use crate::wire::Sample;
 
 /// One line of the stream.
 #[derive(Serialize)]
@@ -35,10 +35,10 @@ impl JsonLinesExporter {
 }
 
 impl Exporter for JsonLinesExporter {
-    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, samples: &[Sample]) -> Result<()> {
+    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, detail: &RunDetail) -> Result<()> {
         let (transport, pattern, framing) =
             (run.transport.to_string(), run.pattern.to_string(), run.framing.to_string());
-        for s in samples {
+        for s in &detail.samples {
             let line = Line {
                 schema_version: STREAM_SCHEMA_VERSION,
                 transport: &transport,

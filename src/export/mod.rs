@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod dashboards;
+pub mod hlog;
 pub mod json;
 pub mod jsonl;
 pub mod table;
@@ -13,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{RunResult, Summary};
-use crate::wire::Sample;
 
 /// Version of the per-message stream layouts (JSON lines and CSV).
 pub const STREAM_SCHEMA_VERSION: u32 = 1;
@@ -26,9 +27,9 @@ pub trait Exporter {
         Ok(())
     }
 
-    /// A run finished: `run` is also the last entry of `summary.runs`; `samples` are its
-    /// per-message records (empty unless streaming was asked for).
-    fn run_finished(&mut self, _summary: &Summary, _run: &RunResult, _samples: &[Sample]) -> Result<()> {
+    /// A run finished: `run` is also the last entry of `summary.runs`; `detail` has its
+    /// per-message records (empty unless streaming was asked for) and interval histograms.
+    fn run_finished(&mut self, _summary: &Summary, _run: &RunResult, _detail: &RunDetail) -> Result<()> {
         Ok(())
     }
 
@@ -47,6 +48,8 @@ pub struct Outputs {
     pub stream_json: Option<PathBuf>,
     /// Per-message CSV, if asked for.
     pub stream_csv: Option<PathBuf>,
+    /// The HdrHistogram interval log, if any.
+    pub hlog: Option<PathBuf>,
     /// No table.
     pub quiet: bool,
 }
@@ -79,6 +82,9 @@ impl ExportManager {
         if let Some(p) = &o.stream_csv {
             exporters.push(Box::new(csv::CsvExporter::new(open_sink(p)?)));
         }
+        if let Some(p) = &o.hlog {
+            exporters.push(Box::new(hlog::HlogExporter::new(p)));
+        }
         if !o.quiet {
             let any_stdout = [Some(&o.out), o.stream_json.as_ref(), o.stream_csv.as_ref()]
                 .iter()
@@ -93,9 +99,9 @@ impl ExportManager {
         self.exporters.iter_mut().try_for_each(|e| e.started(summary))
     }
 
-    pub fn run_finished(&mut self, summary: &Summary, samples: &[Sample]) -> Result<()> {
+    pub fn run_finished(&mut self, summary: &Summary, detail: &RunDetail) -> Result<()> {
         let run = summary.runs.last().expect("run_finished follows a pushed run");
-        self.exporters.iter_mut().try_for_each(|e| e.run_finished(summary, run, samples))
+        self.exporters.iter_mut().try_for_each(|e| e.run_finished(summary, run, detail))
     }
 
     pub fn finished(&mut self, summary: &Summary) -> Result<()> {

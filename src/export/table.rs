@@ -6,11 +6,11 @@ use anyhow::Result;
 
 use super::Exporter;
 use crate::analysis::key::{ConfigKey, SeriesKey};
+use crate::analysis::merge::RunDetail;
 use crate::analysis::stats::{groups, spread, Metric};
 use crate::analysis::summary::{RunResult, Summary};
 use crate::format::{format_bytes, format_ns, format_rate};
 use crate::pattern::Pattern;
-use crate::wire::Sample;
 
 pub struct TableExporter {
     to_stderr: bool,
@@ -38,7 +38,7 @@ const HEADER: &str =
     "transport  pattern     size       count   wait    p50        p99        p99.9      max        msg/s       MB/s     cpu/msg   csw/msg";
 
 impl Exporter for TableExporter {
-    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, _samples: &[Sample]) -> Result<()> {
+    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, _detail: &RunDetail) -> Result<()> {
         if !self.header_done {
             self.emit(HEADER);
             self.header_done = true;

@@ -117,6 +117,11 @@ impl LatencyHistogram {
         }
     }
 
+    /// The HdrHistogram itself, for its writers (the interval log).
+    pub fn inner(&self) -> &Histogram<u64> {
+        &self.inner
+    }
+
     /// The histogram in HdrHistogram's V2 wire format (portable across implementations).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();

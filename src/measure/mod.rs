@@ -7,3 +7,4 @@ pub mod env;
 pub mod fingerprint;
 pub mod histogram;
 pub mod inject;
+pub mod intervals;

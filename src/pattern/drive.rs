@@ -6,6 +6,7 @@ use super::samples::{expected_samples, SampleBuf};
 use super::{Params, Pattern, Progress, SideResult, Stop};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
+use crate::measure::intervals::IntervalRecorder;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::{check_pattern, fill_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 
@@ -140,6 +141,7 @@ pub(super) fn drive<T: Transport>(
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
     let mut cpu_start = CpuUse::default();
+    let mut rec = IntervalRecorder::new(warmup_start, p.interval_ns);
     let mut seq: u64 = 0;
     loop {
         if seq == p.warmup {
@@ -147,6 +149,7 @@ pub(super) fn drive<T: Transport>(
             samples.prepare(expected_samples(p, now_ns() - warmup_start));
             cpu_start = CpuUse::of_this_thread();
             r.start_ns = now_ns();
+            rec.restart(r.start_ns);
             if let Stop::DurationNs(d) = p.stop {
                 deadline = r.start_ns.saturating_add(d);
             }
@@ -190,7 +193,7 @@ pub(super) fn drive<T: Transport>(
                         if recorded {
                             r.received += 1;
                             r.corrupt += u64::from(!intact);
-                            r.histogram.record(recv_ns - send_ns);
+                            rec.record(recv_ns, recv_ns - send_ns);
                             samples.push(Sample { seq, send_ns, recv_ns });
                             if r.first_recv_ns == 0 {
                                 r.first_recv_ns = recv_ns;
@@ -218,6 +221,7 @@ pub(super) fn drive<T: Transport>(
     }
     r.end_ns = now_ns();
     r.cpu = CpuUse::of_this_thread().since(&cpu_start);
+    (r.histogram, r.intervals) = rec.finish(r.end_ns);
     // Unanswered on a lossy transport: send it a few times, one is bound to arrive.
     send_stop(t, if lossy && reply == Reply::Nothing { 3 } else { 1 })?;
     if reply != Reply::Nothing {
@@ -289,6 +293,7 @@ mod tests {
             rate_per_s: None,
             verify: false,
             keep_samples: false,
+            interval_ns: 1_000_000,
         };
         let r = round_trip::initiate(&mut t, &p, &Progress::default()).unwrap();
         assert_eq!(r.sent, 100);
@@ -364,6 +369,7 @@ mod tests {
             rate_per_s: None,
             verify: false,
             keep_samples: true,
+            interval_ns: 1_000_000,
         };
         // 1000 warm-up messages in 1 ms = 1M/s; 2 s -> 2M, plus half again.
         assert_eq!(expected_samples(&p, 1_000_000), 3_000_000 + 1024);

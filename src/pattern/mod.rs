@@ -95,6 +95,13 @@ pub struct Params {
     pub verify: bool,
     /// Keep every sample for the per-message streams.
     pub keep_samples: bool,
+    /// Length of the slices the recorded phase is cut into (interval histograms).
+    #[serde(default = "default_interval_ns")]
+    pub interval_ns: u64,
+}
+
+fn default_interval_ns() -> u64 {
+    crate::measure::intervals::DEFAULT_INTERVAL_NS
 }
 
 #[cfg(test)]

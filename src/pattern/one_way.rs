@@ -7,6 +7,7 @@ use super::samples::{expected_samples, SampleBuf};
 use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
+use crate::measure::intervals::IntervalRecorder;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::{check_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 
@@ -39,6 +40,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     // reading is taken right after the last warm-up message, while the initiator sets up its
     // recording, so that no recorded message waits for it.
     let mut cpu_start = (p.warmup == 0).then(CpuUse::of_this_thread);
+    let mut rec = IntervalRecorder::new(r.start_ns, p.interval_ns);
     loop {
         let rx = match t.recv() {
             Ok(rx) => {
@@ -83,9 +85,12 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
             cpu_start = Some(CpuUse::of_this_thread());
         }
         if h.seq >= p.warmup {
+            if r.received == 0 {
+                rec.restart(recv_ns);
+            }
             r.received += 1;
             r.corrupt += u64::from(!intact);
-            r.histogram.record(recv_ns.saturating_sub(h.send_ns));
+            rec.record(recv_ns, recv_ns.saturating_sub(h.send_ns));
             samples.push(Sample { seq: h.seq, send_ns: h.send_ns, recv_ns });
             if r.first_recv_ns == 0 {
                 r.first_recv_ns = recv_ns;
@@ -94,6 +99,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
         }
     }
     r.end_ns = now_ns();
+    (r.histogram, r.intervals) = rec.finish(r.last_recv_ns.max(r.start_ns));
     r.cpu = cpu_start.map_or_else(CpuUse::default, |s| CpuUse::of_this_thread().since(&s));
     r.samples = samples.v;
     Ok(r)

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::cpu::CpuUse;
 use crate::measure::histogram::LatencyHistogram;
+use crate::measure::intervals::{self, IntervalHistogram};
 use crate::wire::Sample;
 
 /// What one side measured.
@@ -29,6 +30,8 @@ pub struct SideResult {
     pub samples: Vec<Sample>,
     /// What this side's timed thread(s) used over the recorded phase.
     pub cpu: CpuUse,
+    /// The recorded phase in slices of time (`histogram` is their sum).
+    pub intervals: Vec<IntervalHistogram>,
 }
 
 impl SideResult {
@@ -54,6 +57,7 @@ impl SideResult {
         self.end_ns = self.end_ns.max(o.end_ns);
         self.samples.extend(o.samples);
         self.cpu.add(&o.cpu);
+        intervals::absorb(&mut self.intervals, o.intervals);
     }
 }
 
