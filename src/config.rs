@@ -31,6 +31,8 @@ pub struct RunConfig {
     pub rate_per_s: Option<u64>,
     /// Slice length of the interval histograms.
     pub interval_ns: u64,
+    /// Least recording time of a throughput run with a count stop.
+    pub min_throughput_ns: u64,
     pub verify: bool,
     pub repeat: u32,
     /// Pairs measured at once.
@@ -180,6 +182,7 @@ impl RunConfig {
                 || crate::measure::intervals::interval_for(stop_duration_ns(stop)),
                 |d| d.as_nanos().min(u64::MAX as u128) as u64,
             ),
+            min_throughput_ns: a.min_time.as_nanos().min(u64::MAX as u128) as u64,
             verify: a.verify,
             repeat: a.repeat,
             concurrency: a.concurrency,
@@ -210,6 +213,7 @@ impl RunConfig {
             verify: self.verify && self.connect.is_none(),
             keep_samples: self.outputs.keeps_samples(),
             interval_ns: self.interval_ns,
+            min_duration_ns: if pattern == Pattern::Throughput { self.min_throughput_ns } else { 0 },
         }
     }
 

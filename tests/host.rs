@@ -28,7 +28,7 @@ fn host(s: &Scratch, args: &[&str]) -> Command {
     let mut c = Command::new(bin());
     c.arg("host")
         .args(args)
-        .args(["--quiet", "--timeout-s", "5", "--client-timeout-s", "10", "--socket-dir"])
+        .args(["--quiet", "--timeout-s", "5", "--client-timeout-s", "10", "--min-time", "0s", "--socket-dir"])
         .arg(s.sockets())
         .arg("--out")
         .arg(s.out());

@@ -107,3 +107,37 @@ fn hlog_names_the_only_log_and_bad_values_are_refused() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_throughput_run_with_a_count_measures_for_at_least_min_time_and_says_so() {
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "uds", "-p", "throughput,round-trip", "-s", "1KiB", "-n", "100", "--min-time", "300ms"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    let runs = sum["runs"].as_array().unwrap();
+    let tp = runs.iter().find(|r| r["pattern"] == "throughput").unwrap();
+    assert_eq!(tp["extended_to_min_time"], true);
+    let sent = tp["integrity"]["sent"].as_u64().unwrap();
+    assert!(sent > 100, "sent {sent}");
+    assert_eq!(tp["integrity"]["received"].as_u64().unwrap(), sent);
+    // The receiver's first to last arrival: the recorded phase, at least the minimum.
+    assert!(tp["duration_ns"].as_u64().unwrap() >= 290_000_000, "{}", tp["duration_ns"]);
+    assert!(tp["interval_spread"]["slices"].as_u64().unwrap() >= 2, "{}", tp["interval_spread"]);
+    // Latency patterns keep their count.
+    let rt = runs.iter().find(|r| r["pattern"] == "round-trip").unwrap();
+    assert_eq!(rt["integrity"]["sent"], 100);
+    assert!(rt.get("extended_to_min_time").is_none());
+
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "uds", "-p", "throughput", "-s", "1KiB", "-n", "100", "--min-time", "0s"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    assert_eq!(sum["runs"][0]["integrity"]["sent"], 100, "0s turns the minimum off");
+    let out = s.run().args(["--min-time", "a while"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'a while' for '--min-time"));
+}

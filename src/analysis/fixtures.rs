@@ -42,6 +42,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         cpu: None,
         intervals: vec![],
         interval_spread: None,
+        extended_to_min_time: false,
     }
 }
 

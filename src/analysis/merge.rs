@@ -107,6 +107,7 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         external_service: None,
         cpu: Some(cpu),
         interval_spread: None,
+        extended_to_min_time: matches!(p.stop, crate::pattern::Stop::Count(n) if mine.sent > n),
         intervals: interval_stats(&intervals, p.pattern != Pattern::Throughput),
     };
     let run = RunResult { interval_spread: IntervalSpread::of(&run.intervals, p.interval_ns), ..run };
@@ -176,6 +177,7 @@ mod tests {
             verify: false,
             keep_samples: false,
             interval_ns: 1_000_000,
+            min_duration_ns: 0,
         }
     }
 

@@ -133,6 +133,10 @@ pub struct RunResult {
     /// histograms are in the `.hlog` file beside the summary).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<IntervalStats>,
+    /// Whether the run recorded more messages than its count asked for, to measure for at
+    /// least its minimum duration (`--min-time`, throughput).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extended_to_min_time: bool,
     /// How much the rate of the slices varied; absent with fewer than two full slices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_spread: Option<IntervalSpread>,

@@ -2,7 +2,7 @@
 
 mod values;
 
-use values::{at_least_one, one_or_all, parse_duration, parse_interval};
+use values::{at_least_one, one_or_all, parse_duration, parse_interval, parse_min_time};
 pub use values::{passthrough_args, OrAll};
 
 use std::path::PathBuf;
@@ -234,6 +234,12 @@ pub struct RunArgs {
     /// Record for this long per run instead of a count (e.g. 500ms, 10s).
     #[arg(long, short, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+
+    /// Throughput runs stopped by a count keep going until they have recorded for at least this
+    /// long, and say so (a 25 ms figure is one hiccup of the machine away from meaningless);
+    /// 0s turns it off.
+    #[arg(long, default_value = "1s", value_parser = parse_min_time)]
+    pub min_time: Duration,
 
     /// Messages sent before recording starts.
     #[arg(long, default_value_t = 1000)]

@@ -65,6 +65,11 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A minimum measuring time: a duration, 0s allowed (none).
+pub(super) fn parse_min_time(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("not a duration like 1s or 0s: {e}"))
+}
+
 /// An interval-histogram slice: a duration of at least 1 ms (shorter slices would be mostly
 /// histogram bookkeeping).
 pub(super) fn parse_interval(text: &str) -> Result<Duration, String> {

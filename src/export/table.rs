@@ -35,7 +35,7 @@ impl TableExporter {
 }
 
 const HEADER: &str =
-    "transport  pattern     size       count   wait    p50        p99        p99.9      max        msg/s       MB/s     cpu/msg   csw/msg";
+    "transport  pattern     size       count     wait    p50        p99        p99.9      max        msg/s       MB/s     cpu/msg   csw/msg";
 
 impl Exporter for TableExporter {
     fn run_finished(&mut self, _summary: &Summary, run: &RunResult, _detail: &RunDetail) -> Result<()> {
@@ -74,6 +74,27 @@ impl Exporter for TableExporter {
                 format_bytes(r.size_bytes as u64),
                 r.latency_ns.map_or(0, |l| l.clamped_samples)
             ));
+        }
+        let extended = summary.runs.iter().filter(|r| r.extended_to_min_time).count();
+        if extended > 0 {
+            self.emit(&format!(
+                "note: {extended} throughput run(s) sent more messages than --count asked, to measure for at least --min-time (count: what they recorded)"
+            ));
+        }
+        for r in &summary.runs {
+            if let Some(s) = r.interval_spread.filter(|s| s.unsteady) {
+                self.emit(&format!(
+                    "note: {} {} {} (!): its {} slices disagree, {} to {} msg/s around a median of {}: \
+                     the machine hiccuped during it; repeat it (--repeat) before trusting one figure",
+                    r.transport,
+                    r.pattern,
+                    format_bytes(r.size_bytes as u64),
+                    s.slices,
+                    format_rate(s.min_messages_per_s),
+                    format_rate(s.max_messages_per_s),
+                    format_rate(s.median_messages_per_s)
+                ));
+            }
         }
         if let Some(first) = summary.runs.first() {
             let p = &first.placement;
@@ -128,7 +149,7 @@ pub fn row(r: &RunResult) -> String {
         r.latency_ns.as_ref().map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
     };
     format!(
-        "{:<10} {:<11} {:<10} {:<7} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {:<8} {:<9} {}",
+        "{:<10} {:<11} {:<10} {:<9} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {:<8} {:<9} {}",
         r.transport.to_string(),
         r.pattern.to_string(),
         format_bytes(r.size_bytes as u64),
@@ -138,7 +159,12 @@ pub fn row(r: &RunResult) -> String {
         lat(|l| l.p99),
         lat(|l| l.p99_9),
         lat(|l| l.max),
-        format_rate(r.throughput.messages_per_s),
+        // `!`: the run's slices disagree (a hiccup); a note at the end says by how much.
+        format!(
+            "{}{}",
+            format_rate(r.throughput.messages_per_s),
+            if r.interval_spread.is_some_and(|s| s.unsteady) { " !" } else { "" }
+        ),
         // Bandwidth only where the payload is produced and consumed: a zero-copy latency run
         // "moves" a MiB by passing a slot, which is no bandwidth at all.
         if r.pattern == Pattern::Throughput {

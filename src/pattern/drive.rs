@@ -156,12 +156,8 @@ pub(super) fn drive<T: Transport>(
         }
         let recorded = seq >= p.warmup;
         let send_ns = pacer.next(seq);
-        if recorded {
-            match p.stop {
-                Stop::Count(n) if seq - p.warmup >= n => break,
-                Stop::DurationNs(_) if send_ns >= deadline => break,
-                _ => {}
-            }
+        if recorded && p.done(seq - p.warmup, r.start_ns, send_ns, deadline) {
+            break;
         }
         stamp(t.send_buf()?, seq, send_ns, payload);
         crate::measure::inject::delay(); // nothing, unless a test build asked for a slowdown
@@ -294,6 +290,7 @@ mod tests {
             verify: false,
             keep_samples: false,
             interval_ns: 1_000_000,
+            min_duration_ns: 0,
         };
         let r = round_trip::initiate(&mut t, &p, &Progress::default()).unwrap();
         assert_eq!(r.sent, 100);
@@ -370,9 +367,13 @@ mod tests {
             verify: false,
             keep_samples: true,
             interval_ns: 1_000_000,
+            min_duration_ns: 0,
         };
         // 1000 warm-up messages in 1 ms = 1M/s; 2 s -> 2M, plus half again.
         assert_eq!(expected_samples(&p, 1_000_000), 3_000_000 + 1024);
-        assert_eq!(expected_samples(&Params { stop: Stop::Count(77), ..p }, 0), 77);
+        assert_eq!(expected_samples(&Params { stop: Stop::Count(77), ..p.clone() }, 0), 77);
+        // A count extended to a minimum duration: at least what the duration would record.
+        let extended = Params { stop: Stop::Count(77), min_duration_ns: 1_000_000_000, ..p };
+        assert_eq!(expected_samples(&extended, 1_000_000), 1_500_000 + 1024);
     }
 }

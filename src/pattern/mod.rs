@@ -98,6 +98,22 @@ pub struct Params {
     /// Length of the slices the recorded phase is cut into (interval histograms).
     #[serde(default = "default_interval_ns")]
     pub interval_ns: u64,
+    /// A count stop waits until recording has lasted at least this long (throughput: a 25 ms
+    /// figure is one hiccup away from meaningless); 0 for none.
+    #[serde(default)]
+    pub min_duration_ns: u64,
+}
+
+impl Params {
+    /// Whether recording is over after `recorded` messages, the last sent at `send_ns` (or, for
+    /// a duration stop, once `send_ns` reaches `deadline_ns`).
+    #[inline(always)]
+    pub fn done(&self, recorded: u64, start_ns: u64, send_ns: u64, deadline_ns: u64) -> bool {
+        match self.stop {
+            Stop::Count(n) => recorded >= n && send_ns.saturating_sub(start_ns) >= self.min_duration_ns,
+            Stop::DurationNs(_) => send_ns >= deadline_ns,
+        }
+    }
 }
 
 fn default_interval_ns() -> u64 {

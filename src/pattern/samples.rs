@@ -31,18 +31,18 @@ impl SampleBuf {
     }
 }
 
-/// How many samples a run will record: exact for a count, estimated from the warm-up rate
-/// (plus half again) for a duration.
+/// How many samples a run will record: exact for a count (unless a minimum duration extends
+/// it), estimated from the warm-up rate (plus half again) for a duration.
 pub(super) fn expected_samples(p: &Params, warmup_ns: u64) -> u64 {
+    let per_s = match (p.rate_per_s, p.warmup) {
+        (Some(r), _) => r,
+        (None, w) if w > 0 && warmup_ns > 0 => w * 1_000_000_000 / warmup_ns,
+        _ => 1_000_000,
+    };
+    let over = |d: u64| (per_s as u128 * d as u128 / 1_000_000_000 * 3 / 2) as u64 + 1024;
     match p.stop {
+        Stop::Count(n) if p.min_duration_ns > 0 => n.max(over(p.min_duration_ns)),
         Stop::Count(n) => n,
-        Stop::DurationNs(d) => {
-            let per_s = match (p.rate_per_s, p.warmup) {
-                (Some(r), _) => r,
-                (None, w) if w > 0 && warmup_ns > 0 => w * 1_000_000_000 / warmup_ns,
-                _ => 1_000_000,
-            };
-            (per_s as u128 * d as u128 / 1_000_000_000 * 3 / 2) as u64 + 1024
-        }
+        Stop::DurationNs(d) => over(d),
     }
 }
