@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{OrAll, RunArgs};
+use crate::cli::{OrAll, RateItem, RunArgs};
 use crate::export::Outputs;
 use crate::pattern::{Params, Pattern, Stop};
 use crate::transport::framing::{Framing, JSON_MIN_BYTES};
 use crate::transport::{ChannelOptions, ChannelSpec, Endpoint, TransportKind, WaitStrategy};
 
 const DEFAULT_COUNT: u64 = 20_000;
+const DEFAULT_WARMUP: u64 = 1_000;
+/// How long each rate of a `--rates` sweep records without --count or --duration.
+const SWEEP_RATE_NS: u64 = 1_000_000_000;
 /// The largest ring `--size` and `--shm-slots` may ask for.
 const MAX_RING_BYTES: usize = 1 << 30;
 
@@ -23,12 +26,19 @@ pub struct RunConfig {
     pub patterns: Vec<Pattern>,
     pub sizes: Vec<usize>,
     pub stop: Stop,
-    pub warmup: u64,
+    /// `--warmup`, when given (otherwise it depends on the rate: [`RunConfig::params`]).
+    pub warmup: Option<u64>,
     /// (initiator CPU, peer CPU).
     pub pin: Option<(usize, usize)>,
     /// Wait strategies (a sweep).
     pub waits: Vec<WaitStrategy>,
-    pub rate_per_s: Option<u64>,
+    /// Offered rates, a sweep: `[None]` is closed loop, `[Some(r)]` is `--rate r`.
+    pub rates: Vec<Option<u64>>,
+    /// `--rates auto`: `rates` is the auto ladder, and a configuration's climb stops after the
+    /// first rate it does not sustain.
+    pub auto_rates: bool,
+    /// `--p99-target`.
+    pub p99_target_ns: Option<u64>,
     /// Slice length of the interval histograms.
     pub interval_ns: u64,
     /// Least recording time of a throughput run with a count stop.
@@ -96,11 +106,32 @@ impl RunConfig {
                 }
             }
         }
+        let (rates, auto_rates) = match (a.rate, a.rates.as_deref()) {
+            (_, Some(items)) if items.contains(&RateItem::Auto) => {
+                if items.len() > 1 {
+                    bail!("--rates auto climbs on its own: give it alone, or a list of rates");
+                }
+                (crate::analysis::load::auto_ladder().into_iter().map(Some).collect(), true)
+            }
+            (_, Some(items)) => {
+                let mut v: Vec<u64> =
+                    items.iter().map(|i| if let RateItem::PerS(r) = i { *r } else { 0 }).collect();
+                v.sort_unstable();
+                v.dedup();
+                (v.into_iter().map(Some).collect(), false)
+            }
+            (rate, None) => (vec![rate], false),
+        };
         let stop = match (a.duration, a.count) {
             (Some(d), _) => Stop::DurationNs(d.as_nanos().min(u64::MAX as u128) as u64),
             (None, Some(n)) => Stop::Count(n),
+            // A sweep measures each rate for a while, not a count (slow at 1000/s).
+            (None, None) if a.rates.is_some() => Stop::DurationNs(SWEEP_RATE_NS),
             (None, None) => Stop::Count(DEFAULT_COUNT),
         };
+        if a.rates.is_some() && connect.is_some() {
+            bail!("--rates sweeps ipcbench's own peer; with --connect give one --rate");
+        }
         let pin = match a.pin.as_deref() {
             None => None,
             Some([x, y]) => {
@@ -177,7 +208,9 @@ impl RunConfig {
             warmup: a.warmup,
             pin,
             waits: dedup(&a.wait),
-            rate_per_s: a.rate,
+            rates,
+            auto_rates,
+            p99_target_ns: a.p99_target.map(|d| d.as_nanos().min(u64::MAX as u128) as u64),
             interval_ns: a.interval.map_or_else(
                 || crate::measure::intervals::interval_for(stop_duration_ns(stop)),
                 |d| d.as_nanos().min(u64::MAX as u128) as u64,
@@ -203,17 +236,23 @@ impl RunConfig {
         })
     }
 
-    /// The pattern half of a run: built here, once, for every run of the matrix.
-    pub fn params(&self, pattern: Pattern) -> Params {
+    /// The pattern half of a run at an offered rate (or closed loop): built here, once, for
+    /// every run of the matrix.
+    pub fn params(&self, pattern: Pattern, rate_per_s: Option<u64>, wait: WaitStrategy) -> Params {
         Params {
             pattern,
             stop: self.stop,
-            warmup: self.warmup,
-            rate_per_s: self.rate_per_s,
+            warmup: self.warmup.unwrap_or(match rate_per_s {
+                // 100 ms worth at the rate: a warm-up of 1000 messages at 1000/s is a second.
+                Some(r) => (r / 10).clamp(1, DEFAULT_WARMUP),
+                None => DEFAULT_WARMUP,
+            }),
+            rate_per_s,
             verify: self.verify && self.connect.is_none(),
             keep_samples: self.outputs.keeps_samples(),
             interval_ns: self.interval_ns,
             min_duration_ns: if pattern == Pattern::Throughput { self.min_throughput_ns } else { 0 },
+            spin_pacing: wait == WaitStrategy::Spin,
         }
     }
 

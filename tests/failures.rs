@@ -380,3 +380,25 @@ fn a_world_writable_socket_dir_is_refused_unless_trusted() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(s.summary()["runs"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_rate_sweep_whose_peer_dies_midway_keeps_the_rates_done_and_their_curve() {
+    let s = Scratch::new();
+    let script = Scripted { at_hello: Act::Go, at_test: Some((2, Act::Vanish)) };
+    let args = ["-t", "uds", "-p", "round-trip", "-s", "64", "--rates", "1k,2k,5k,10k", "-d", "100ms"];
+    let (status, stderr) = host_against(&s, &args, script);
+    assert_eq!(status.code(), Some(1));
+    let line = the_error_line(&stderr);
+    assert!(
+        line.contains("offered 5.0k/s") && line.contains("the client closed the control channel"),
+        "{line}"
+    );
+    let sum = s.summary();
+    let rates: Vec<u64> =
+        sum["runs"].as_array().unwrap().iter().map(|r| r["rate_per_s"].as_u64().unwrap()).collect();
+    assert_eq!(rates, [1000, 2000], "the finished rates are kept");
+    let curve = &sum["load_curves"][0];
+    assert_eq!(curve["points"].as_array().unwrap().len(), 2, "{curve}");
+    assert!(sum["error"].as_str().unwrap().contains("5.0k/s"));
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}

@@ -60,5 +60,6 @@ pub fn summary(runs: Vec<RunResult>) -> Summary {
         runs,
         error: None,
         interrupted: None,
+        load_curves: Vec::new(),
     }
 }

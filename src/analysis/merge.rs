@@ -68,6 +68,11 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         ),
     };
     let messages_per_s = match p.pattern {
+        // Open loop: the rate between the first and last arrival, as a receiver sees it (the
+        // recorded phase starts up to one send interval before its first message is due).
+        Pattern::RoundTrip if p.rate_per_s.is_some() => {
+            throughput::messages_per_s(received, mine.first_recv_ns, mine.last_recv_ns)
+        }
         Pattern::RoundTrip if duration_ns > 0 => received as f64 * 1e9 / duration_ns as f64,
         Pattern::RoundTrip => 0.0,
         _ => throughput::messages_per_s(received, peer.report.first_recv_ns, peer.report.last_recv_ns),
@@ -178,6 +183,7 @@ mod tests {
             keep_samples: false,
             interval_ns: 1_000_000,
             min_duration_ns: 0,
+            spin_pacing: false,
         }
     }
 

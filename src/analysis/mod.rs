@@ -9,6 +9,7 @@ pub mod compare;
 pub(crate) mod fixtures;
 pub mod interval;
 pub mod key;
+pub mod load;
 pub mod merge;
 pub mod paired;
 pub mod stats;

@@ -37,8 +37,12 @@ pub struct Summary {
     pub topology: Option<Topology>,
     /// Whether initiator and peer read one `CLOCK_MONOTONIC` (one-way needs it).
     pub clock_check: Option<ClockCheck>,
-    /// One entry per finished (transport, pattern, size, repetition), in run order.
+    /// One entry per finished (transport, pattern, size, rate, repetition), in run order.
     pub runs: Vec<RunResult>,
+    /// Every configuration measured at two or more offered rates (`--rates`): its latency
+    /// against load and its knee.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_curves: Vec<super::load::LoadCurve>,
     /// Set when the invocation stopped early: what went wrong. The runs above still stand.
     pub error: Option<String>,
     /// Set when a signal stopped the invocation (`SIGINT`, `SIGTERM`): the runs above finished,

@@ -2,8 +2,8 @@
 
 mod values;
 
-use values::{at_least_one, one_or_all, parse_duration, parse_interval, parse_min_time};
-pub use values::{passthrough_args, OrAll};
+use values::{at_least_one, one_or_all, parse_duration, parse_interval, parse_min_time, parse_rate_item};
+pub use values::{passthrough_args, OrAll, RateItem};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -241,9 +241,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "1s", value_parser = parse_min_time)]
     pub min_time: Duration,
 
-    /// Messages sent before recording starts.
-    #[arg(long, default_value_t = 1000)]
-    pub warmup: u64,
+    /// Messages sent before recording starts [default: 1000; with --rate or --rates, 100 ms
+    /// worth at the rate, at most 1000].
+    #[arg(long)]
+    pub warmup: Option<u64>,
 
     /// Pin the initiator and the peer to these CPUs: A,B.
     #[arg(long, value_delimiter = ',')]
@@ -254,8 +255,20 @@ pub struct RunArgs {
     pub wait: Vec<WaitStrategy>,
 
     /// Open loop: send this many messages per second, latency from the intended send time.
-    #[arg(long, value_parser = at_least_one::<u64>)]
+    #[arg(long, value_parser = at_least_one::<u64>, conflicts_with = "rates")]
     pub rate: Option<u64>,
+
+    /// A load sweep: every configuration open-loop at each of these rates per second (e.g.
+    /// 1k,10k,100k), or `auto`: 1k, 2k, 5k, 10k, ... until the first rate it cannot sustain.
+    /// Each rate runs for 1 s unless --count or --duration says otherwise; the summary and
+    /// the table give each configuration's knee.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rate_item)]
+    pub rates: Option<Vec<RateItem>>,
+
+    /// With --rates: the p99 a rate must stay under to count as sustained [default: 10x the
+    /// lowest p99 of the sweep].
+    #[arg(long, value_parser = parse_duration, requires = "rates")]
+    pub p99_target: Option<Duration>,
 
     /// Cut each run's recorded phase into slices this long, one histogram each (the .hlog
     /// interval log, per-interval rates) [default: 100ms, or a hundredth of a longer --duration].

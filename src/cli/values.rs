@@ -65,6 +65,34 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// One item of `--rates`: an offered rate per second, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateItem {
+    Auto,
+    PerS(u64),
+}
+
+/// A rate per second like 5000, 10k or 2M (k and M are powers of 1000), at least 1, or `auto`.
+pub(super) fn parse_rate_item(text: &str) -> Result<RateItem, String> {
+    let t = text.trim();
+    if t == "auto" {
+        return Ok(RateItem::Auto);
+    }
+    let (digits, factor) = match t.strip_suffix(['k', 'K']) {
+        Some(d) => (d, 1_000),
+        None => match t.strip_suffix('M') {
+            Some(d) => (d, 1_000_000),
+            None => (t, 1),
+        },
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("'{text}' is not a rate like 5000, 10k, 2M or auto"))?;
+    match n.checked_mul(factor) {
+        Some(0) => Err("a rate must be at least 1 per second".into()),
+        Some(r) if r <= 1_000_000_000 => Ok(RateItem::PerS(r)),
+        _ => Err(format!("'{text}' is over a billion messages per second")),
+    }
+}
+
 /// A minimum measuring time: a duration, 0s allowed (none).
 pub(super) fn parse_min_time(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("not a duration like 1s or 0s: {e}"))

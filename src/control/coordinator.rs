@@ -16,6 +16,7 @@ use crate::analysis::summary::{Placement, RunResult, Summary, Topology, SCHEMA_V
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
+use crate::format::format_rate;
 use crate::measure::clock::{now_ns, ClockCheck};
 use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
@@ -51,6 +52,7 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
         runs: Vec::new(),
         error: None,
         interrupted: None,
+        load_curves: Vec::new(),
     };
     exporters.started(&summary)?;
     if !cfg.outputs.quiet {
@@ -83,32 +85,46 @@ struct Test {
     params: Params,
     repetition: u32,
     label: String,
+    /// With `--rates auto`: the configuration this rate is a step of (its climb stops after
+    /// the first rate it does not sustain).
+    climb: Option<usize>,
 }
 
 /// Every test of the matrix in run order (one-way left out when the clocks differ).
 fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
     let mut out = Vec::new();
     let sweep_waits = cfg.waits.len() > 1;
+    let mut configurations = 0;
     for &transport in &cfg.transports {
         for &framing in &cfg.framings {
             for &wait in &cfg.waits {
                 for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && p == Pattern::OneWay)) {
                     for &size_bytes in &cfg.sizes {
-                        let framed =
-                            if framing == Framing::Raw { String::new() } else { format!(" {framing}") };
-                        let waiting = if sweep_waits { format!(", {wait} waits") } else { String::new() };
-                        let label = format!(
-                            "{pattern} over {transport} with {size_bytes} B{framed} messages{waiting}"
-                        );
-                        for repetition in 0..cfg.repeat {
-                            out.push(Test {
-                                id: out.len() as u32,
-                                transport,
-                                channel: cfg.channel(size_bytes, framing, wait, pattern),
-                                params: cfg.params(pattern),
-                                repetition,
-                                label: label.clone(),
-                            });
+                        configurations += 1;
+                        for &rate in &cfg.rates {
+                            let framed =
+                                if framing == Framing::Raw { String::new() } else { format!(" {framing}") };
+                            let waiting = if sweep_waits { format!(", {wait} waits") } else { String::new() };
+                            let offered = match rate {
+                                Some(r) if cfg.rates.len() > 1 => {
+                                    format!(", offered {}/s", format_rate(r as f64))
+                                }
+                                _ => String::new(),
+                            };
+                            let label = format!(
+                                "{pattern} over {transport} with {size_bytes} B{framed} messages{waiting}{offered}"
+                            );
+                            for repetition in 0..cfg.repeat {
+                                out.push(Test {
+                                    id: out.len() as u32,
+                                    transport,
+                                    channel: cfg.channel(size_bytes, framing, wait, pattern),
+                                    params: cfg.params(pattern, rate, wait),
+                                    repetition,
+                                    label: label.clone(),
+                                    climb: cfg.auto_rates.then_some(configurations),
+                                });
+                            }
                         }
                     }
                 }
@@ -116,6 +132,40 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
         }
     }
     out
+}
+
+/// Where each configuration of a `--rates auto` sweep stands: its lowest p99 so far (the
+/// default target's base), and the rate it first failed to sustain.
+#[derive(Default)]
+struct Climbs {
+    lowest_p99_ns: std::collections::HashMap<usize, u64>,
+    stopped_at: std::collections::HashMap<usize, u64>,
+}
+
+impl Climbs {
+    /// Whether `test` is a step above the rate its climb stopped at (the repetitions of that
+    /// rate still run).
+    fn skips(&self, test: &Test) -> bool {
+        match (test.climb.and_then(|c| self.stopped_at.get(&c)), test.params.rate_per_s) {
+            (Some(&stop), Some(rate)) => rate > stop,
+            _ => false,
+        }
+    }
+
+    /// Records a finished step; a rate that is not sustained ends the climb.
+    fn step(&mut self, test: &Test, run: &RunResult, target_ns: Option<u64>) {
+        let (Some(climb), Some(rate), Some(lat)) = (test.climb, test.params.rate_per_s, run.latency_ns)
+        else {
+            return;
+        };
+        let lowest = self.lowest_p99_ns.entry(climb).or_insert(lat.p99);
+        *lowest = (*lowest).min(lat.p99);
+        let base = *lowest;
+        let target = target_ns.unwrap_or(base.saturating_mul(crate::analysis::load::DEFAULT_TARGET_FACTOR));
+        if !crate::analysis::load::keeps_up(rate, run.throughput.messages_per_s) || lat.p99 > target {
+            self.stopped_at.entry(climb).or_insert(rate);
+        }
+    }
 }
 
 fn run_matrix(
@@ -162,11 +212,17 @@ fn run_matrix(
     if let Some(ip) = peer.data_ip {
         channels.data_ip = ip;
     }
+    let mut climbs = Climbs::default();
     for test in tests(cfg, one_way_refused) {
+        if climbs.skips(&test) {
+            continue;
+        }
         let (run, detail) = run_one(&mut peer, cfg, &channels, &test)
             .map_err(|e| peer.explain(e))
             .with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
+        climbs.step(&test, &run, cfg.p99_target_ns);
         summary.runs.push(run);
+        summary.load_curves = crate::analysis::load::curves(&summary.runs, cfg.p99_target_ns);
         exporters.run_finished(summary, &detail)?;
     }
     peer.channel.send(&Message::Bye)?;

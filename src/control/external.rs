@@ -29,7 +29,7 @@ pub fn run(
         crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
     }
     let transport = cfg.transports[0];
-    let params = cfg.params(Pattern::RoundTrip);
+    let params = cfg.params(Pattern::RoundTrip, cfg.rates[0], cfg.waits[0]);
     for (&framing, &wait) in cfg.framings.iter().flat_map(|f| cfg.waits.iter().map(move |w| (f, w))) {
         for &size_bytes in &cfg.sizes {
             let channel = cfg.channel(size_bytes, framing, wait, Pattern::RoundTrip);

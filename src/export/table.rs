@@ -35,7 +35,7 @@ impl TableExporter {
 }
 
 const HEADER: &str =
-    "transport  pattern     size       count     wait    p50        p99        p99.9      max        msg/s       MB/s     cpu/msg   csw/msg";
+    "transport  pattern     size       count     wait    offered  p50        p99        p99.9      max        msg/s       MB/s     cpu/msg   csw/msg";
 
 impl Exporter for TableExporter {
     fn run_finished(&mut self, _summary: &Summary, run: &RunResult, _detail: &RunDetail) -> Result<()> {
@@ -49,6 +49,9 @@ impl Exporter for TableExporter {
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
         for line in fastest(summary) {
+            self.emit(&line);
+        }
+        for line in knees(summary) {
             self.emit(&line);
         }
         for r in &summary.runs {
@@ -119,6 +122,10 @@ pub fn fastest(summary: &Summary) -> Vec<String> {
     use std::collections::BTreeMap;
     let mut by: BTreeMap<(Pattern, usize), Vec<(ConfigKey, f64)>> = BTreeMap::new();
     for (key, runs) in groups(summary) {
+        // A load sweep's rates are not rivals: its knee line speaks for it.
+        if key.series.rate_per_s.is_some() && !summary.load_curves.is_empty() {
+            continue;
+        }
         let metric = Metric::headline(key.pattern);
         if let Some(s) = spread(&runs, metric) {
             by.entry((key.pattern, key.size_bytes)).or_default().push((key, s.median));
@@ -143,18 +150,45 @@ pub fn fastest(summary: &Summary) -> Vec<String> {
     out
 }
 
+/// Each load curve's knee: the highest offered rate it sustained.
+pub fn knees(summary: &Summary) -> Vec<String> {
+    summary
+        .load_curves
+        .iter()
+        .map(|c| {
+            let target = format!("p99 target {} ({})", format_ns(c.p99_target_ns), c.p99_target_source);
+            match c.knee_per_s.and_then(|k| c.points.iter().find(|p| p.offered_per_s == k)) {
+                Some(p) => format!(
+                    "* knee of {}: {}/s{} (p50 {}, p99 {}; {target})",
+                    c.label,
+                    format_rate(p.offered_per_s as f64),
+                    if c.saturated { "" } else { " or more (never saturated)" },
+                    format_ns(p.p50_ns),
+                    format_ns(p.p99_ns)
+                ),
+                None => format!(
+                    "* knee of {}: none, not even {}/s was sustained ({target})",
+                    c.label,
+                    format_rate(c.points[0].offered_per_s as f64)
+                ),
+            }
+        })
+        .collect()
+}
+
 /// One table row.
 pub fn row(r: &RunResult) -> String {
     let lat = |f: fn(&crate::measure::histogram::LatencyStats) -> u64| {
         r.latency_ns.as_ref().map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
     };
     format!(
-        "{:<10} {:<11} {:<10} {:<9} {:<7} {:<10} {:<10} {:<10} {:<10} {:<11} {:<8} {:<9} {}",
+        "{:<10} {:<11} {:<10} {:<9} {:<7} {:<8} {:<10} {:<10} {:<10} {:<10} {:<11} {:<8} {:<9} {}",
         r.transport.to_string(),
         r.pattern.to_string(),
         format_bytes(r.size_bytes as u64),
         r.integrity.received,
         r.wait.to_string(),
+        r.rate_per_s.map_or_else(|| "-".into(), |v| format!("{}/s", format_rate(v as f64))),
         lat(|l| l.p50),
         lat(|l| l.p99),
         lat(|l| l.p99_9),

@@ -137,7 +137,7 @@ pub(super) fn drive<T: Transport>(
     let mut samples = SampleBuf::new(p.keep_samples && reply == Reply::Echo);
     let payload = Payload::of(p);
     let lossy = t.lossy();
-    let pacer = Pacer::new(p.rate_per_s);
+    let pacer = Pacer::new(p.rate_per_s, p.spin_pacing);
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
     let mut cpu_start = CpuUse::default();
@@ -291,6 +291,7 @@ mod tests {
             keep_samples: false,
             interval_ns: 1_000_000,
             min_duration_ns: 0,
+            spin_pacing: false,
         };
         let r = round_trip::initiate(&mut t, &p, &Progress::default()).unwrap();
         assert_eq!(r.sent, 100);
@@ -348,7 +349,7 @@ mod tests {
 
     #[test]
     fn open_loop_pacer_returns_intended_times_even_when_behind() {
-        let p = Pacer::new(Some(1_000_000)); // 1 µs apart
+        let p = Pacer::new(Some(1_000_000), false); // 1 µs apart
         std::thread::sleep(std::time::Duration::from_millis(5));
         // Far behind schedule: the intended time is returned, not now.
         assert_eq!(p.next(3), p.start_ns + 3_000);
@@ -368,6 +369,7 @@ mod tests {
             keep_samples: true,
             interval_ns: 1_000_000,
             min_duration_ns: 0,
+            spin_pacing: false,
         };
         // 1000 warm-up messages in 1 ms = 1M/s; 2 s -> 2M, plus half again.
         assert_eq!(expected_samples(&p, 1_000_000), 3_000_000 + 1024);

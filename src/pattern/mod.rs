@@ -102,6 +102,10 @@ pub struct Params {
     /// figure is one hiccup away from meaningless); 0 for none.
     #[serde(default)]
     pub min_duration_ns: u64,
+    /// Open loop: the sender spins until each message is due instead of sleeping (with
+    /// `--wait spin`).
+    #[serde(default)]
+    pub spin_pacing: bool,
 }
 
 impl Params {

@@ -7,11 +7,14 @@ use crate::measure::clock::now_ns;
 pub(super) struct Pacer {
     interval_ns: Option<u64>,
     pub(super) start_ns: u64,
+    /// Never sleep between messages (`--wait spin`: nothing in the run sleeps; a sleeping
+    /// sender wakes late on a VM, and open loop counts that lateness as latency).
+    spin: bool,
 }
 
 impl Pacer {
-    pub(super) fn new(rate_per_s: Option<u64>) -> Self {
-        Pacer { interval_ns: rate_per_s.map(|r| (1_000_000_000 / r).max(1)), start_ns: now_ns() }
+    pub(super) fn new(rate_per_s: Option<u64>, spin: bool) -> Self {
+        Pacer { interval_ns: rate_per_s.map(|r| (1_000_000_000 / r).max(1)), start_ns: now_ns(), spin }
     }
 
     /// Waits until message `k` is due and returns its send time: now in closed loop, the
@@ -27,7 +30,7 @@ impl Pacer {
                     if now >= due {
                         return due;
                     }
-                    if due - now > 200_000 {
+                    if !self.spin && due - now > 200_000 {
                         std::thread::sleep(std::time::Duration::from_nanos(due - now - 100_000));
                     } else {
                         std::hint::spin_loop();

@@ -1,0 +1,94 @@
+//! Load sweeps (`--rates`) through the real binary: one entry per offered rate, a load curve
+//! with its knee per configuration, the auto climb, and the flags' bad values.
+
+mod common;
+
+use common::Scratch;
+use serde_json::Value;
+
+fn rates_of(sum: &Value) -> Vec<u64> {
+    sum["runs"].as_array().unwrap().iter().map(|r| r["rate_per_s"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn a_rate_sweep_measures_each_rate_and_finds_the_knee_below_a_rate_nothing_here_sustains() {
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "uds", "-p", "round-trip,one-way", "-s", "64", "--rates", "2k,1k,20M", "-d", "100ms"])
+        .args(["--p99-target", "1s"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    assert_eq!(rates_of(&sum), [1000, 2000, 20_000_000, 1000, 2000, 20_000_000], "ascending, per pattern");
+    for r in sum["runs"].as_array().unwrap() {
+        let offered = r["rate_per_s"].as_f64().unwrap();
+        let achieved = r["throughput"]["messages_per_s"].as_f64().unwrap();
+        if offered <= 2000.0 {
+            assert!((achieved - offered).abs() < 0.02 * offered, "{offered}/s offered, {achieved} achieved");
+            // 100 ms at the rate: a warm-up of 100 ms worth, then the recorded messages.
+            assert_eq!(r["warmup"].as_f64().unwrap(), offered / 10.0);
+        } else {
+            assert!(achieved < 0.99 * offered, "nothing here sends 20M/s: {achieved}");
+        }
+    }
+    let curves = sum["load_curves"].as_array().unwrap();
+    assert_eq!(curves.len(), 2, "one curve per configuration (pattern)");
+    for c in curves {
+        assert_eq!(c["p99_target_ns"], 1_000_000_000u64);
+        assert_eq!(c["p99_target_source"], "given");
+        assert_eq!(c["knee_per_s"], 2000, "{c}");
+        assert_eq!(c["saturated"], true);
+        let points = c["points"].as_array().unwrap();
+        let sustained: Vec<bool> = points.iter().map(|p| p["sustained"].as_bool().unwrap()).collect();
+        assert_eq!(sustained, [true, true, false]);
+        assert!(c["config"]["series"]["rate_per_s"].is_null());
+    }
+}
+
+#[test]
+fn rates_auto_climbs_until_the_first_rate_a_configuration_does_not_sustain() {
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "shm", "-p", "round-trip", "-s", "64", "--rates", "auto", "-d", "50ms"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    let rates = rates_of(&sum);
+    let ladder: Vec<u64> =
+        (3..=8).flat_map(|e| [1, 2, 5].map(|m| m * 10u64.pow(e))).filter(|&r| r <= 100_000_000).collect();
+    assert_eq!(rates[..], ladder[..rates.len()], "the climb follows the ladder from its foot");
+    let c = &sum["load_curves"][0];
+    let points = c["points"].as_array().unwrap();
+    let sustained: Vec<bool> = points.iter().map(|p| p["sustained"].as_bool().unwrap()).collect();
+    // The climb stops right after the first rate it did not sustain (or at the ladder's top).
+    let first_miss = sustained.iter().position(|s| !s);
+    match first_miss {
+        Some(i) => assert_eq!(i, points.len() - 1, "{sustained:?}"),
+        None => assert_eq!(rates.len(), ladder.len()),
+    }
+    assert_eq!(c["p99_target_source"], "10x the sweep's lowest p99");
+}
+
+#[test]
+fn bad_rate_sweep_flags_get_one_clear_error_and_exit_2_or_1() {
+    let s = Scratch::new();
+    for (args, code, needle) in [
+        (&["--rates", "0"][..], 2, "a rate must be at least 1 per second"),
+        (&["--rates", "fast"][..], 2, "'fast' is not a rate like 5000, 10k, 2M or auto"),
+        (&["--rates", "2G"][..], 2, "'2G' is not a rate"),
+        (&["--rates", "5000M"][..], 2, "over a billion messages per second"),
+        (&["--rates", "auto,1k"][..], 1, "--rates auto climbs on its own"),
+        (&["--rates", "1k", "--rate", "5"][..], 2, "cannot be used with"),
+        (&["--p99-target", "1ms"][..], 2, "--rates"),
+        (&["--rates", "1k,2k", "--p99-target", "0s"][..], 2, "must be longer than 0"),
+        (&["--rates", "1k,2k", "--connect", "tcp://127.0.0.1:9"][..], 1, "with --connect give one --rate"),
+    ] {
+        let out = s.run().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        assert!(errors[0].contains(needle), "{args:?}: {}", errors[0]);
+    }
+    assert!(s.leftovers().is_empty());
+}
