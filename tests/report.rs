@@ -9,7 +9,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 const FIXTURE: &str = "tests/data/result-v1.json";
-/// round-trip and one-way latency against size, throughput against size, 4 CDFs
+/// round-trip and one-way latency against size, throughput against size, 4 percentile spectra
 /// (2 latency patterns x 2 sizes), 8 histograms (2 transports x 2 latency patterns x 2 sizes).
 const CHARTS: usize = 3 + 4 + 8;
 
@@ -46,12 +46,12 @@ fn the_report_is_one_self_contained_page_with_every_chart_labelled() {
     // Every chart carries both axis titles of its kind (titles alone would not do: they say
     // "latency" too).
     for svg in &charts {
-        let axes: &[&str] = if svg.contains("latency CDF") {
-            &["latency (log scale)", "fraction of messages"]
+        let axes: &[&str] = if svg.contains("latency by percentile") {
+            &["latency (log scale)", "percentile (log scale of 1/(1-q))"]
         } else if svg.contains("histogram:") {
             &["\nlatency\n", "\nmessages\n"]
         } else if svg.contains("throughput (bytes/s) against message size") {
-            &["message size (log scale)", "bytes/s (log scale)"]
+            &["message size (log scale)", "bandwidth (log scale)"]
         } else {
             &["message size (log scale)", "latency (log scale)"]
         };
@@ -65,9 +65,21 @@ fn the_report_is_one_self_contained_page_with_every_chart_labelled() {
         size_charts.iter().all(|s| s.contains("uds") && s.contains("shm")),
         "legends name the transports"
     );
-    let cdfs: Vec<_> = charts.iter().filter(|s| s.contains("latency CDF")).collect();
-    assert_eq!(cdfs.len(), 4);
-    assert!(cdfs.iter().all(|s| s.contains("fraction of messages")));
+    let spectra: Vec<_> = charts.iter().filter(|s| s.contains("latency by percentile")).collect();
+    assert_eq!(spectra.len(), 4);
+    // The nines axis: its ticks are percentiles, the tail gets as much room as the body.
+    for tick in ["\n0%\n", "\n90%\n", "\n99%\n", "\n99.9%\n"] {
+        assert!(spectra.iter().all(|s| s.contains(tick)), "tick {tick}");
+    }
+    // Ticks in human units, never raw ones like "1000.0 µs" or "10000 B".
+    for svg in &charts {
+        assert!(
+            !svg.contains(".0 µs\n") && !svg.contains("000 B\n") && !svg.contains("000 ns\n"),
+            "raw tick units"
+        );
+    }
+    // Titles are drawn once, in the chart: no caption repeats them.
+    assert!(!html.contains("<figcaption"));
     // The environment and the exact command line are shown.
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
     assert!(html.contains(fixture["environment"]["kernel"].as_str().unwrap()));
@@ -94,7 +106,7 @@ fn svg_dir_gets_one_file_per_chart() {
         assert!(text.starts_with("<svg"), "{}", f.display());
     }
     assert!(dir.join("round-trip-latency-vs-size.svg").exists());
-    assert!(dir.join("cdf-round-trip-64.svg").exists());
+    assert!(dir.join("percentiles-round-trip-64.svg").exists());
 }
 
 #[test]
@@ -177,11 +189,32 @@ fn bad_inputs_get_a_clear_error() {
     ipcbench().arg("report").assert().code(2);
 }
 
-/// Renders the report in headless Chromium: the page loads, every chart is in the DOM, and a
-/// screenshot is taken. CI installs Chromium (.ci/run); elsewhere the test says it skipped,
+/// Measures every chart as laid out by the browser: appended to a copy of the report (the
+/// report itself has no scripts), it writes one line per chart into the DOM: its box, how many
+/// drawn lines it has, and how many of its texts stick out of its box or the page.
+const LAYOUT_PROBE: &str = r#"<pre id="probe"></pre><script>
+const lines = [];
+for (const svg of document.querySelectorAll("figure > svg")) {
+  const box = svg.getBoundingClientRect();
+  let outside = 0;
+  for (const t of svg.querySelectorAll("text")) {
+    const r = t.getBoundingClientRect();
+    if (r.width === 0) continue;
+    if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1
+        || r.right > document.documentElement.clientWidth) outside++;
+  }
+  const drawn = svg.querySelectorAll("polyline, path, rect, circle").length;
+  lines.push(`chart w=${Math.round(box.width)} h=${Math.round(box.height)} drawn=${drawn} outside=${outside} right=${Math.round(box.right)} page=${document.documentElement.clientWidth}`);
+}
+document.getElementById("probe").textContent = lines.join(String.fromCharCode(10));
+</script>"#;
+
+/// Renders the report in headless Chromium: every chart is laid out with a real size, has
+/// something drawn, and no label sticks out of its chart or the page; a screenshot of the page
+/// is mostly not blank. CI installs Chromium (.ci/run); elsewhere the test says it skipped,
 /// and under CI=true a missing Chromium is a failure.
 #[test]
-fn the_report_renders_in_headless_chromium() {
+fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipped() {
     let chromium = std::path::Path::new("/usr/bin/chromium");
     if !chromium.exists() {
         assert!(std::env::var_os("CI").is_none(), "CI must install chromium for this test");
@@ -191,7 +224,9 @@ fn the_report_renders_in_headless_chromium() {
     let s = Scratch::new();
     let out = s.path("report.html");
     ipcbench().arg("report").arg(fixture()).arg("--out").arg(&out).assert().success();
-    let url = format!("file://{}", out.display());
+    let probed = s.path("probed.html");
+    let html = std::fs::read_to_string(&out).unwrap();
+    std::fs::write(&probed, html.replace("</body>", &format!("{LAYOUT_PROBE}\n</body>"))).unwrap();
     let flags = [
         "--headless",
         "--no-sandbox",
@@ -201,27 +236,48 @@ fn the_report_renders_in_headless_chromium() {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--window-size=1000,2000",
     ];
-    let profile = s.path("profile");
+    let profile = format!("--user-data-dir={}", s.path("profile").display());
     let dom = std::process::Command::new(chromium)
         .args(flags)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", &url])
+        .arg(&profile)
+        .args(["--dump-dom", &format!("file://{}", probed.display())])
         .output()
         .unwrap();
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("<h1>ipcbench report</h1>"));
-    assert_eq!(dom.matches("<figure").count(), CHARTS, "every chart survives parsing");
+    let charts: Vec<&str> =
+        dom.lines().filter(|l| l.starts_with("chart ") || l.contains(">chart ")).collect();
+    assert_eq!(charts.len(), CHARTS, "every chart is laid out: {dom:.2000}");
+    let field = |line: &str, name: &str| -> i64 {
+        let at =
+            line.find(&format!("{name}=")).unwrap_or_else(|| panic!("{name} in {line}")) + name.len() + 1;
+        line[at..].split(|c: char| !c.is_ascii_digit() && c != '-').next().unwrap().parse().unwrap()
+    };
+    for line in charts {
+        assert!(field(line, "w") >= 600 && field(line, "h") >= 250, "a chart of real size: {line}");
+        assert!(field(line, "drawn") >= 10, "something is drawn: {line}");
+        assert_eq!(field(line, "outside"), 0, "no label outside its chart or the page: {line}");
+        assert!(field(line, "right") <= field(line, "page"), "the chart fits the page: {line}");
+    }
     let png = s.path("shot.png");
     let shot = std::process::Command::new(chromium)
         .args(flags)
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&profile)
         .arg(format!("--screenshot={}", png.display()))
-        .args(["--window-size=1000,2000", &url])
+        .arg(format!("file://{}", out.display()))
         .output()
         .unwrap();
     assert!(shot.status.success());
-    let bytes = std::fs::read(&png).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "a real screenshot");
+    let decoder = png::Decoder::new(std::fs::File::open(&png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1000, 2000));
+    let px = info.line_size / info.width as usize;
+    let ink = buf[..info.buffer_size()].chunks(px).filter(|p| p[..3].iter().any(|&c| c < 200)).count();
+    let share = ink as f64 / (info.width * info.height) as f64;
+    assert!(share > 0.01, "the screenshot is not blank: {:.3}% ink", share * 100.0);
 }

@@ -1,9 +1,11 @@
 //! The report's charts, drawn with plotters into SVG strings (no fonts or files needed).
 
 use anyhow::{anyhow, Result};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
-use crate::format::{format_bytes, format_ns};
+use super::axes::{log_ticks, tick_bytes, tick_ns, tick_percentile};
+use crate::format::format_ns;
 use crate::measure::histogram::LatencyHistogram;
 
 const SIZE: (u32, u32) = (760, 420);
@@ -40,46 +42,83 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart: {e:?}")
 }
 
-/// Latency CDF: one curve per series, log latency axis, markers at p50, p99 and p99.9.
-pub fn cdf(title: &str, series: &[(String, &LatencyHistogram)]) -> Result<String> {
-    let curves: Vec<(&String, Vec<(u64, f64)>)> = series.iter().map(|(l, h)| (l, h.cdf_points())).collect();
-    let lo = curves.iter().filter_map(|(_, c)| c.first().map(|p| p.0)).min().unwrap_or(1).max(1);
-    let hi = curves.iter().filter_map(|(_, c)| c.last().map(|p| p.0)).max().unwrap_or(10).max(lo + 1);
+/// The percentile spectrum HdrHistogram users read: latency (log) against the percentile on a
+/// "nines" axis, x = 1 / (1 - q) on a log scale, so 90%, 99%, 99.9% and 99.99% are equally
+/// far apart and the tail gets the room it deserves. A curve ends where its samples do (a run
+/// of 10,000 messages says nothing about 99.999%).
+pub fn percentile_spectrum(title: &str, series: &[(String, &LatencyHistogram)]) -> Result<String> {
+    let curves: Vec<(&String, Vec<(f64, f64)>)> =
+        series.iter().map(|(l, h)| (l, spectrum_points(h))).filter(|(_, c)| !c.is_empty()).collect();
+    let values = || curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1));
+    let lo = values().fold(f64::MAX, f64::min).max(1.0);
+    let hi = values().fold(0.0, f64::max).max(lo * 2.0);
+    let x_hi = curves.iter().filter_map(|(_, c)| c.last().map(|p| p.0)).fold(10.0, f64::max);
+    let x_ticks: Vec<f64> = (0..=6).map(|e| 10f64.powi(e)).filter(|&x| x <= x_hi * 1.0001).collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
-            .margin(12)
+            .margin(14)
             .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d((lo as f64 * 0.9..hi as f64 * 1.1).log_scale(), 0.0..1.0)
+            .y_label_area_size(64)
+            .build_cartesian_2d(
+                (1.0..x_hi * 1.05).log_scale().with_key_points(x_ticks),
+                (lo * 0.8..hi * 1.25).log_scale().with_key_points(log_ticks(lo * 0.8, hi * 1.25)),
+            )
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("latency (log scale)")
-            .y_desc("fraction of messages ≤ latency")
-            .x_label_formatter(&|v| format_ns(*v as u64))
+        mesh(&mut chart, "percentile (log scale of 1/(1-q))", "latency (log scale)")
+            .x_label_formatter(&|x| tick_percentile(*x))
+            .y_label_formatter(&|v| tick_ns(*v))
             .draw()
             .map_err(err)?;
         for (i, (label, pts)) in curves.iter().enumerate() {
             let c = color(i);
             chart
-                .draw_series(LineSeries::new(pts.iter().map(|&(v, q)| (v as f64, q)), c.stroke_width(2)))
+                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
                 .map_err(err)?
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-            let h = series[i].1;
-            for q in [0.5, 0.99, 0.999] {
-                let v = h.value_at_quantile(q) as f64;
-                chart.draw_series(std::iter::once(Circle::new((v, q), 4, c.filled()))).map_err(err)?;
-            }
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// (1 / (1 - q), latency at q) from q = 0 up to where the samples run out, 40 points a decade.
+fn spectrum_points(h: &LatencyHistogram) -> Vec<(f64, f64)> {
+    let n = h.len() as f64;
+    if n < 1.0 {
+        return Vec::new();
+    }
+    let mut pts: Vec<(f64, f64)> = (0..=240)
+        .map(|i| 10f64.powf(i as f64 / 40.0))
+        .take_while(|&x| x <= n)
+        .map(|x| (x, h.value_at_quantile(1.0 - 1.0 / x) as f64))
+        .collect();
+    pts.push((n.max(1.0), h.value_at_quantile(1.0) as f64));
+    pts
+}
+
+/// The grid every chart shares: bold lines at the key points only (no band of minor lines).
+fn mesh<'a, 'b, DB, X, Y>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+) -> plotters::chart::MeshStyle<'a, 'b, X, Y, DB>
+where
+    DB: DrawingBackend,
+    X: Ranged<FormatOption = plotters::coord::ranged1d::DefaultFormatting> + ValueFormatter<X::ValueType>,
+    Y: Ranged<FormatOption = plotters::coord::ranged1d::DefaultFormatting> + ValueFormatter<Y::ValueType>,
+{
+    let mut m = chart.configure_mesh();
+    m.x_desc(x_desc.to_string())
+        .y_desc(y_desc.to_string())
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.12));
+    m
 }
 
 /// A histogram of one run's latencies: 50 equal bins from the minimum to p99.9 (the title says
@@ -105,12 +144,10 @@ pub fn histogram(title: &str, h: &LatencyHistogram) -> Result<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(lo..edges[edges.len() - 1], 0u64..top + top / 10 + 1)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("latency")
-            .y_desc("messages")
-            .x_labels(8)
-            .x_label_formatter(&|v| format_ns(*v))
+        mesh(&mut chart, "latency", "messages")
+            .x_labels(7)
+            .y_labels(6)
+            .x_label_formatter(&|v| tick_ns(*v as f64))
             .draw()
             .map_err(err)?;
         chart
@@ -136,6 +173,24 @@ pub struct SizeSeries {
     pub color: usize,
 }
 
+/// The sizes measured, as x ticks (what a reader looks up); powers of four when there are
+/// too many to label.
+fn size_ticks(series: &[SizeSeries]) -> Vec<f64> {
+    let mut sizes: Vec<usize> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    if sizes.len() <= 8 {
+        return sizes.into_iter().map(|s| s as f64).collect();
+    }
+    let (lo, hi) = (sizes[0], sizes[sizes.len() - 1]);
+    let mut t: Vec<f64> =
+        (0..32).map(|e| 4f64.powi(e)).filter(|&v| v >= lo as f64 && v <= hi as f64).collect();
+    while t.len() > 8 {
+        t = t.into_iter().step_by(2).collect();
+    }
+    t
+}
+
 /// Values against message size, both axes logarithmic.
 pub fn against_size(
     title: &str,
@@ -159,15 +214,14 @@ pub fn against_size(
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(
-                (xmin * 0.8..xmax * 1.25).log_scale(),
-                (ymin.max(1e-9) * 0.7..ymax * 1.5).log_scale(),
+                (xmin * 0.8..xmax * 1.25).log_scale().with_key_points(size_ticks(series)),
+                (ymin.max(1e-9) * 0.7..ymax * 1.5)
+                    .log_scale()
+                    .with_key_points(log_ticks(ymin.max(1e-9) * 0.7, ymax * 1.5)),
             )
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("message size (log scale)")
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| format_bytes(v.round() as u64))
+        mesh(&mut chart, "message size (log scale)", y_desc)
+            .x_label_formatter(&|v| tick_bytes(*v))
             .y_label_formatter(&|v| format_y(*v))
             .draw()
             .map_err(err)?;
@@ -185,6 +239,85 @@ pub fn against_size(
                 PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(w))
             });
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// One configuration's curve against load: (achieved messages/s, p50, p99, p99.9 in ns) per
+/// offered rate, and the point of its knee, if any.
+pub struct LoadSeries {
+    pub label: String,
+    pub points: Vec<(f64, f64, f64, f64)>,
+    pub knee: Option<(f64, f64)>,
+}
+
+/// Latency against achieved rate, both logarithmic: per configuration p50 dashed, p99 solid,
+/// p99.9 thin, and the knee ringed.
+pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
+    let pts = || series.iter().flat_map(|s| s.points.iter());
+    let (xlo, xhi) = pts().fold((f64::MAX, 0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (ylo, yhi) = pts().fold((f64::MAX, 0f64), |(a, b), p| (a.min(p.1), b.max(p.3)));
+    if xhi <= 0.0 {
+        return Err(anyhow!("no data for chart '{title}'"));
+    }
+    let (xlo, xhi, ylo, yhi) = (xlo.max(1.0) * 0.7, xhi * 1.4, ylo.max(1.0) * 0.7, yhi * 1.5);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(
+                (xlo..xhi).log_scale().with_key_points(log_ticks(xlo, xhi)),
+                (ylo..yhi).log_scale().with_key_points(log_ticks(ylo, yhi)),
+            )
+            .map_err(err)?;
+        mesh(&mut chart, "achieved rate (messages/s, log scale)", "latency (log scale)")
+            .x_label_formatter(&|v| super::axes::tick_rate(*v))
+            .y_label_formatter(&|v| tick_ns(*v))
+            .draw()
+            .map_err(err)?;
+        for (i, s) in series.iter().enumerate() {
+            let c = color(i);
+            let line = |f: fn(&(f64, f64, f64, f64)) -> f64| {
+                s.points.iter().map(move |p| (p.0, f(p))).collect::<Vec<_>>()
+            };
+            chart
+                .draw_series(LineSeries::new(line(|p| p.2), c.stroke_width(3)))
+                .map_err(err)?
+                .label(format!("{} p99", s.label))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+            chart
+                .draw_series(DashedLineSeries::new(line(|p| p.1), 6, 4, c.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("{} p50 (dashed)", s.label))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(1)));
+            chart
+                .draw_series(LineSeries::new(line(|p| p.3), c.mix(0.6).stroke_width(1)))
+                .map_err(err)?
+                .label(format!("{} p99.9 (thin)", s.label))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.mix(0.6).stroke_width(1))
+                });
+            chart
+                .draw_series(line(|p| p.2).into_iter().map(|p| Circle::new(p, 3, c.filled())))
+                .map_err(err)?;
+            if let Some(k) = s.knee {
+                chart.draw_series(std::iter::once(Circle::new(k, 9, c.stroke_width(2)))).map_err(err)?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        format!("knee {}", super::axes::tick_rate(k.0)),
+                        (k.0 * 1.08, k.1 * 0.62),
+                        ("sans-serif", 13).into_font().color(&c),
+                    )))
+                    .map_err(err)?;
+            }
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;

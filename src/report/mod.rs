@@ -5,6 +5,7 @@
 //! for the charts against message size. With several files every chart overlays them, each
 //! series named `transport · file`, and a table shows the relative changes against the first.
 
+mod axes;
 pub mod charts;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use crate::analysis::compare;
 use crate::analysis::key::{ConfigKey, SeriesKey};
 use crate::analysis::stats::{groups, spread, Metric};
 use crate::analysis::summary::{RunResult, Summary};
-use crate::format::{format_bandwidth, format_bytes, format_ns};
+use crate::format::format_bytes;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::Pattern;
 use charts::SizeSeries;
@@ -112,7 +113,18 @@ fn series_of<'a>(
 /// Every chart of the report, in the order it shows them.
 pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
     let mut out = Vec::new();
-    let groups: Vec<Groups<'_>> = inputs.iter().map(|i| groups(&i.summary)).collect();
+    // A load sweep's rates are drawn against load; every rate in the other charts would bury
+    // them in curves.
+    let groups: Vec<Groups<'_>> = inputs
+        .iter()
+        .map(|i| {
+            let mut g = groups(&i.summary);
+            if !i.summary.load_curves.is_empty() {
+                g.retain(|k, _| k.series.rate_per_s.is_none());
+            }
+            g
+        })
+        .collect();
 
     // Latency against size: p50 solid, p99 dashed, per pattern with latencies.
     for pattern in [Pattern::RoundTrip, Pattern::OneWay] {
@@ -138,7 +150,7 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         }
         if !series.is_empty() {
             let title = format!("{pattern} p50 (solid) and p99 (dashed) against message size");
-            let svg = charts::against_size(&title, "latency (log scale)", &series, &|v| format_ns(v as u64))?;
+            let svg = charts::against_size(&title, "latency (log scale)", &series, &axes::tick_ns)?;
             out.push(Chart { slug: slug(&format!("{pattern}-latency-vs-size")), title, svg });
         }
     }
@@ -162,11 +174,13 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
     }
     if !series.is_empty() {
         let title = "throughput (bytes/s) against message size".to_string();
-        let svg = charts::against_size(&title, "bytes/s (log scale)", &series, &|v| format_bandwidth(v))?;
+        let svg = charts::against_size(&title, "bandwidth (log scale)", &series, &axes::tick_bandwidth)?;
         out.push(Chart { slug: "throughput-vs-size".into(), title, svg });
     }
 
-    // CDFs: one chart per (pattern, size), a curve per configuration (and file).
+    out.extend(load_charts(inputs)?);
+
+    // Percentile spectra: one chart per (pattern, size), a curve per configuration (and file).
     let mut cells: Vec<(Pattern, usize)> =
         groups.iter().flat_map(|g| g.keys().map(|k| (k.pattern, k.size_bytes))).collect();
     cells.sort();
@@ -184,13 +198,12 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         if hists.is_empty() {
             continue;
         }
-        let title =
-            format!("{pattern} latency CDF, {} (markers: p50, p99, p99.9)", format_bytes(size as u64));
+        let title = format!("{pattern} latency by percentile, {}", format_bytes(size as u64));
         let refs: Vec<(String, &LatencyHistogram)> = hists.iter().map(|(l, h)| (l.clone(), h)).collect();
         out.push(Chart {
-            slug: slug(&format!("cdf-{pattern}-{size}")),
+            slug: slug(&format!("percentiles-{pattern}-{size}")),
             title: title.clone(),
-            svg: charts::cdf(&title, &refs)?,
+            svg: charts::percentile_spectrum(&title, &refs)?,
         });
     }
 
@@ -209,6 +222,40 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         }
     }
     Ok(out)
+}
+
+/// Latency against load: one chart per (pattern, size) with load curves, a curve per
+/// configuration (and file), knees ringed.
+fn load_charts(inputs: &[Input]) -> Result<Vec<Chart>> {
+    let mut by: BTreeMap<(Pattern, usize), Vec<charts::LoadSeries>> = BTreeMap::new();
+    for (f, input) in inputs.iter().enumerate() {
+        let curves = &input.summary.load_curves;
+        for pattern in [Pattern::RoundTrip, Pattern::OneWay] {
+            let all: Vec<&SeriesKey> =
+                curves.iter().filter(|c| c.config.pattern == pattern).map(|c| &c.config.series).collect();
+            for c in curves.iter().filter(|c| c.config.pattern == pattern) {
+                let points: Vec<(f64, f64, f64, f64)> = c
+                    .points
+                    .iter()
+                    .map(|p| (p.achieved_per_s, p.p50_ns as f64, p.p99_ns as f64, p.p99_9_ns as f64))
+                    .collect();
+                let knee = c.knee_per_s.and_then(|k| c.points.iter().find(|p| p.offered_per_s == k));
+                by.entry((pattern, c.config.size_bytes)).or_default().push(charts::LoadSeries {
+                    label: series_label(inputs, f, &c.config.series.label_among(&all)),
+                    points,
+                    knee: knee.map(|p| (p.achieved_per_s, p.p99_ns as f64)),
+                });
+            }
+        }
+    }
+    by.into_iter()
+        .map(|((pattern, size), series)| {
+            let title =
+                format!("{pattern} latency against load, {} (knee ringed)", format_bytes(size as u64));
+            let svg = charts::against_load(&title, &series)?;
+            Ok(Chart { slug: slug(&format!("load-{pattern}-{size}")), title, svg })
+        })
+        .collect()
 }
 
 fn esc(s: &str) -> String {
@@ -274,13 +321,8 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
 
     let _ = writeln!(h, "<h2>Charts</h2>");
     for c in charts {
-        let _ = writeln!(
-            h,
-            "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>",
-            c.slug,
-            c.svg,
-            esc(&c.title)
-        );
+        let _ =
+            writeln!(h, "<figure id=\"{}\" aria-label=\"{}\">\n{}\n</figure>", c.slug, esc(&c.title), c.svg);
     }
 
     let _ = writeln!(h, "<h2>Environments and options</h2>");
@@ -375,7 +417,7 @@ mod tests {
         json.framing = crate::transport::framing::Framing::JsonLines;
         let input = Input { name: "sweep.json".into(), summary: summary(vec![raw, json]) };
         let charts = charts(&[input]).unwrap();
-        let cdf = charts.iter().find(|c| c.title.contains("latency CDF")).expect("a CDF");
+        let cdf = charts.iter().find(|c| c.title.contains("latency by percentile")).expect("a spectrum");
         // Two curves, each named by what tells it apart; before, one merged "uds" curve.
         assert!(cdf.svg.contains("\nuds json-lines\n"), "{}", cdf.title);
         assert!(cdf.svg.contains("\nuds\n"), "{}", cdf.title);
