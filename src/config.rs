@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{OrAll, RateItem, RunArgs};
+use crate::cli::{OrAll, PairItem, RateItem, RunArgs};
 use crate::export::Outputs;
 use crate::pattern::{Params, Pattern, Stop};
 use crate::transport::framing::{Framing, JSON_MIN_BYTES};
@@ -28,8 +28,11 @@ pub struct RunConfig {
     pub stop: Stop,
     /// `--warmup`, when given (otherwise it depends on the rate: [`RunConfig::params`]).
     pub warmup: Option<u64>,
-    /// (initiator CPU, peer CPU).
-    pub pin: Option<(usize, usize)>,
+    /// (initiator CPU, peer CPU) placements, a sweep: `[None]` unpinned, `[Some(p)]` `--pin`,
+    /// several with `--pin-pairs`.
+    pub pins: Vec<Option<(usize, usize)>>,
+    /// Whether `pins` is a `--pin-pairs` sweep (each pair's floor is measured).
+    pub pair_sweep: bool,
     /// Wait strategies (a sweep).
     pub waits: Vec<WaitStrategy>,
     /// Offered rates, a sweep: `[None]` is closed loop, `[Some(r)]` is `--rate r`.
@@ -129,24 +132,60 @@ impl RunConfig {
             (None, None) if a.rates.is_some() => Stop::DurationNs(SWEEP_RATE_NS),
             (None, None) => Stop::Count(DEFAULT_COUNT),
         };
+        if a.pin_pairs.is_some() && connect.is_some() {
+            bail!("--pin-pairs sweeps ipcbench's own peer; with --connect give one --pin");
+        }
         if a.rates.is_some() && connect.is_some() {
             bail!("--rates sweeps ipcbench's own peer; with --connect give one --rate");
         }
+        let allowed = crate::sys::allowed_cpus();
+        let check = |flag: &str, cpu: usize| {
+            if allowed.contains(&cpu) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "{flag}: CPU {cpu} is not available to this process (allowed: {allowed:?})"
+                ))
+            }
+        };
         let pin = match a.pin.as_deref() {
             None => None,
-            Some([x, y]) => {
-                let allowed = crate::sys::allowed_cpus();
-                for cpu in [x, y] {
-                    if !allowed.contains(cpu) {
-                        bail!("--pin: CPU {cpu} is not available to this process (allowed: {allowed:?})");
-                    }
-                }
-                Some((*x, *y))
+            Some(&[x, y]) => {
+                check("--pin", x)?;
+                check("--pin", y)?;
+                Some((x, y))
             }
             Some(other) => bail!(
                 "--pin takes two CPUs, initiator and peer (e.g. --pin 0,1), got {} value(s)",
                 other.len()
             ),
+        };
+        let pins: Vec<Option<(usize, usize)>> = match a.pin_pairs.as_deref() {
+            None => vec![pin],
+            Some(items) => {
+                let mut pairs = Vec::new();
+                for item in items {
+                    match *item {
+                        PairItem::All => {
+                            for &x in &allowed {
+                                pairs.extend(allowed.iter().filter(|&&y| y != x).map(|&y| (x, y)));
+                            }
+                        }
+                        PairItem::Pair(x, y) => {
+                            check("--pin-pairs", x)?;
+                            check("--pin-pairs", y)?;
+                            if x == y {
+                                bail!("--pin-pairs {x}:{y}: initiator and peer need two CPUs (one CPU is a context switch per message, not IPC between CPUs)");
+                            }
+                            pairs.push((x, y));
+                        }
+                    }
+                }
+                if pairs.is_empty() {
+                    bail!("--pin-pairs all: this process may use only CPU {allowed:?}, no pair of two");
+                }
+                dedup(&pairs).into_iter().map(Some).collect()
+            }
         };
         let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
         let socket_dir = check_socket_dir(&a.socket_dir, trust)?;
@@ -206,7 +245,8 @@ impl RunConfig {
             sizes,
             stop,
             warmup: a.warmup,
-            pin,
+            pins,
+            pair_sweep: a.pin_pairs.is_some(),
             waits: dedup(&a.wait),
             rates,
             auto_rates,

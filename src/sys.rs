@@ -52,8 +52,15 @@ pub fn wait_readable_any<const N: usize>(
     }
 }
 
-/// Pins the calling thread to `cpu`.
+/// Pins the calling thread to `cpu` (an error, never a panic, for a CPU number beyond what a
+/// CPU set holds: a peer gets its CPU from the other side).
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= CpuSet::MAX_CPU {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("CPU {cpu} is beyond the {} a CPU set holds", CpuSet::MAX_CPU),
+        ));
+    }
     let mut set = CpuSet::new();
     set.set(cpu);
     sched_setaffinity(None, &set).map_err(io::Error::from)

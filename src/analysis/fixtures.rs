@@ -61,5 +61,6 @@ pub fn summary(runs: Vec<RunResult>) -> Summary {
         error: None,
         interrupted: None,
         load_curves: Vec::new(),
+        cpu_pairs: Vec::new(),
     }
 }

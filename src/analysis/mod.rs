@@ -12,5 +12,6 @@ pub mod key;
 pub mod load;
 pub mod merge;
 pub mod paired;
+pub mod placement;
 pub mod stats;
 pub mod summary;

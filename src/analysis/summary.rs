@@ -43,6 +43,10 @@ pub struct Summary {
     /// against load and its knee.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_curves: Vec<super::load::LoadCurve>,
+    /// With `--pin-pairs`: every CPU pair swept, what its two CPUs share and its cache-line
+    /// floor, measured in this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_pairs: Vec<CpuPair>,
     /// Set when the invocation stopped early: what went wrong. The runs above still stand.
     pub error: Option<String>,
     /// Set when a signal stopped the invocation (`SIGINT`, `SIGTERM`): the runs above finished,
@@ -197,6 +201,36 @@ impl IntervalSpread {
             median_messages_per_s: median,
             max_messages_per_s: max,
             unsteady: off(min) || off(max),
+        })
+    }
+}
+
+/// One CPU pair of a `--pin-pairs` sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuPair {
+    pub initiator_cpu: usize,
+    pub peer_cpu: usize,
+    /// What the two CPUs share (sysfs): `smt-siblings`, `shared-l2`, `shared-l3`,
+    /// `no-shared-cache`, or `unknown`.
+    pub relation: crate::measure::topology::Relation,
+    /// A cache line bounced between two threads on these CPUs, ns per round trip (median of
+    /// batches): the physical floor of any round trip between them.
+    pub cache_line_round_trip_ns: u64,
+}
+
+impl CpuPair {
+    /// Reads the pair's topology and measures its floor (on two threads of this process).
+    pub fn measure(initiator_cpu: usize, peer_cpu: usize, timeout: std::time::Duration) -> Result<CpuPair> {
+        Ok(CpuPair {
+            initiator_cpu,
+            peer_cpu,
+            relation: crate::measure::topology::relation(initiator_cpu, peer_cpu),
+            cache_line_round_trip_ns: crate::measure::floor::cache_line_round_trip_ns(
+                initiator_cpu,
+                peer_cpu,
+                timeout,
+            )
+            .with_context(|| format!("measuring the cache-line floor of CPUs {initiator_cpu}:{peer_cpu}"))?,
         })
     }
 }

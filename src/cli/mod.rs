@@ -2,8 +2,11 @@
 
 mod values;
 
-use values::{at_least_one, one_or_all, parse_duration, parse_interval, parse_min_time, parse_rate_item};
-pub use values::{passthrough_args, OrAll, RateItem};
+use values::{
+    at_least_one, one_or_all, parse_duration, parse_interval, parse_min_time, parse_pair_item,
+    parse_rate_item,
+};
+pub use values::{passthrough_args, OrAll, PairItem, RateItem};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -247,8 +250,16 @@ pub struct RunArgs {
     pub warmup: Option<u64>,
 
     /// Pin the initiator and the peer to these CPUs: A,B.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "pin_pairs")]
     pub pin: Option<Vec<usize>>,
+
+    /// A placement sweep: run every configuration with the initiator and the peer on each of
+    /// these CPU pairs, initiator:peer (e.g. 0:1,0:2,2:3), or `all` ordered pairs of distinct
+    /// CPUs this process may use. Each pair's cache-line ping-pong floor and what the two
+    /// CPUs share (SMT core, L2, L3) are measured in the same run; the table and the report
+    /// show p50 as a heat map.
+    #[arg(long, value_delimiter = ',', value_parser = parse_pair_item)]
+    pub pin_pairs: Option<Vec<PairItem>>,
 
     /// How both sides wait for data, comma-separated (a list is a sweep).
     #[arg(long, value_enum, default_value = "block", value_delimiter = ',')]

@@ -93,6 +93,24 @@ pub(super) fn parse_rate_item(text: &str) -> Result<RateItem, String> {
     }
 }
 
+/// One item of `--pin-pairs`: an (initiator, peer) CPU pair `A:B`, or `all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairItem {
+    All,
+    Pair(usize, usize),
+}
+
+/// `A:B` (initiator CPU, peer CPU) or `all`.
+pub(super) fn parse_pair_item(text: &str) -> Result<PairItem, String> {
+    let t = text.trim();
+    if t == "all" {
+        return Ok(PairItem::All);
+    }
+    let bad = || format!("'{text}' is not a CPU pair like 0:1 (initiator:peer) or all");
+    let (a, b) = t.split_once(':').ok_or_else(bad)?;
+    Ok(PairItem::Pair(a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?))
+}
+
 /// A minimum measuring time: a duration, 0s allowed (none).
 pub(super) fn parse_min_time(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("not a duration like 1s or 0s: {e}"))

@@ -12,7 +12,7 @@ use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::{Channel, ControlError, Message};
 use crate::analysis::merge::{merge, PeerSide, RunDetail, RunSetup};
-use crate::analysis::summary::{Placement, RunResult, Summary, Topology, SCHEMA_VERSION};
+use crate::analysis::summary::{CpuPair, Placement, RunResult, Summary, Topology, SCHEMA_VERSION};
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
@@ -53,6 +53,7 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
         error: None,
         interrupted: None,
         load_curves: Vec::new(),
+        cpu_pairs: Vec::new(),
     };
     exporters.started(&summary)?;
     if !cfg.outputs.quiet {
@@ -85,6 +86,8 @@ struct Test {
     params: Params,
     repetition: u32,
     label: String,
+    /// (initiator, peer) CPUs.
+    pin: Option<(usize, usize)>,
     /// With `--rates auto`: the configuration this rate is a step of (its climb stops after
     /// the first rate it does not sustain).
     climb: Option<usize>,
@@ -99,7 +102,9 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
         for &framing in &cfg.framings {
             for &wait in &cfg.waits {
                 for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && p == Pattern::OneWay)) {
-                    for &size_bytes in &cfg.sizes {
+                    for (&size_bytes, &pin) in
+                        cfg.sizes.iter().flat_map(|s| cfg.pins.iter().map(move |p| (s, p)))
+                    {
                         configurations += 1;
                         for &rate in &cfg.rates {
                             let framed =
@@ -111,8 +116,12 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
                                 }
                                 _ => String::new(),
                             };
+                            let placed = match pin {
+                                Some((a, b)) if cfg.pair_sweep => format!(", CPUs {a}:{b}"),
+                                _ => String::new(),
+                            };
                             let label = format!(
-                                "{pattern} over {transport} with {size_bytes} B{framed} messages{waiting}{offered}"
+                                "{pattern} over {transport} with {size_bytes} B{framed} messages{waiting}{placed}{offered}"
                             );
                             for repetition in 0..cfg.repeat {
                                 out.push(Test {
@@ -121,6 +130,7 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
                                     channel: cfg.channel(size_bytes, framing, wait, pattern),
                                     params: cfg.params(pattern, rate, wait),
                                     repetition,
+                                    pin,
                                     label: label.clone(),
                                     climb: cfg.auto_rates.then_some(configurations),
                                 });
@@ -174,7 +184,7 @@ fn run_matrix(
     summary: &mut Summary,
     exporters: &mut ExportManager,
 ) -> Result<()> {
-    if let Some((cpu, _)) = cfg.pin {
+    if let (Some((cpu, _)), false) = (cfg.pins[0], cfg.pair_sweep) {
         crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
     }
     let (mut peer, hello) = match source {
@@ -205,17 +215,29 @@ fn run_matrix(
     }
     summary.clock_check = Some(clock);
     peer.channel.send(&Message::Plan {
-        pin_cpu: cfg.pin.map(|(_, b)| b),
+        pin_cpu: if cfg.pair_sweep { None } else { cfg.pins[0].map(|(_, b)| b) },
         timeout_ms: cfg.timeout.as_millis() as u64,
     })?;
     let mut channels = cfg.channels.clone();
     if let Some(ip) = peer.data_ip {
         channels.data_ip = ip;
     }
+    if cfg.pair_sweep {
+        summary.cpu_pairs = cfg
+            .pins
+            .iter()
+            .flatten()
+            .map(|&(a, b)| CpuPair::measure(a, b, cfg.timeout))
+            .collect::<Result<_>>()?;
+    }
     let mut climbs = Climbs::default();
     for test in tests(cfg, one_way_refused) {
         if climbs.skips(&test) {
             continue;
+        }
+        if let (Some((cpu, _)), true) = (test.pin, cfg.pair_sweep) {
+            crate::sys::pin_current_thread(cpu)
+                .with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
         }
         let (run, detail) = run_one(&mut peer, cfg, &channels, &test)
             .map_err(|e| peer.explain(e))
@@ -276,6 +298,7 @@ fn run_one(
         endpoints,
         channel: test.channel.clone(),
         params: test.params.clone(),
+        pin_cpu: if cfg.pair_sweep { test.pin.map(|(_, b)| b) } else { None },
     })?;
     // Each pair's peer end connects, or the peer says why it cannot.
     let mut conns = Vec::with_capacity(listeners.len());
@@ -315,8 +338,8 @@ fn run_one(
     let histogram =
         if hist_bytes.is_empty() { None } else { Some(LatencyHistogram::from_bytes(&hist_bytes)?) };
     let placement = Placement {
-        initiator_cpu: cfg.pin.map(|p| p.0),
-        peer_cpu: cfg.pin.map(|p| p.1),
+        initiator_cpu: test.pin.map(|p| p.0),
+        peer_cpu: test.pin.map(|p| p.1),
         initiator_cpu_observed: cpu,
         peer_cpu_observed: report.cpu_observed,
     };

@@ -25,7 +25,7 @@ pub fn run(
     summary: &mut Summary,
     exporters: &mut ExportManager,
 ) -> Result<()> {
-    if let Some((cpu, _)) = cfg.pin {
+    if let Some((cpu, _)) = cfg.pins[0] {
         crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
     }
     let transport = cfg.transports[0];
@@ -49,7 +49,7 @@ pub fn run(
                 display.finish();
                 let mine = mine.with_context(|| format!("{label} (repetition {repetition})"))?;
                 let placement = Placement {
-                    initiator_cpu: cfg.pin.map(|p| p.0),
+                    initiator_cpu: cfg.pins[0].map(|p| p.0),
                     peer_cpu: None,
                     initiator_cpu_observed: crate::sys::current_cpu(),
                     peer_cpu_observed: 0,

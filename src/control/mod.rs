@@ -81,11 +81,15 @@ pub enum Message {
         endpoints: Vec<Endpoint>,
         channel: ChannelSpec,
         params: Params,
+        /// CPU to pin the peer's threads to for this test (`--pin-pairs`), instead of the plan's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin_cpu: Option<usize>,
     },
     /// Peer to initiator: connected and in its loop (the start barrier).
     Ready { test_id: u32 },
-    /// Peer to initiator: its part is over. Followed by two blocks: its histogram (HdrHistogram
-    /// V2, empty when it recorded none) and its samples (24 bytes each, empty unless kept).
+    /// Peer to initiator: its part is over. Followed by three blocks: its histogram (HdrHistogram
+    /// V2, empty when it recorded none), its samples (24 bytes each, empty unless kept) and its
+    /// interval histograms ([`crate::measure::intervals::encode`]).
     Done { test_id: u32, report: SideReport },
     /// Either way: the sender gives up, saying why.
     Error { message: String },

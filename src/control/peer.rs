@@ -109,8 +109,12 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Re
     loop {
         // Between tests the initiator may take a while (writing streams): wait generously.
         match ch.recv_within("prepare or bye", timeout * 6)? {
-            Message::Prepare { test_id, transport, endpoints, channel, params } => {
+            Message::Prepare { test_id, transport, endpoints, channel, params, pin_cpu } => {
                 act(ch, b.before_prepare(test_id))?;
+                if let Some(cpu) = pin_cpu {
+                    crate::sys::pin_current_thread(cpu)
+                        .with_context(|| format!("pinning the peer to CPU {cpu} for test {test_id}"))?;
+                }
                 if endpoints.is_empty() {
                     bail!("test {test_id} names no endpoint");
                 }

@@ -54,6 +54,9 @@ impl Exporter for TableExporter {
         for line in knees(summary) {
             self.emit(&line);
         }
+        for line in heat_maps(summary) {
+            self.emit(&line);
+        }
         for r in &summary.runs {
             let i = &r.integrity;
             if i.lost + i.corrupt + i.out_of_order > 0 {
@@ -101,7 +104,10 @@ impl Exporter for TableExporter {
         }
         if let Some(first) = summary.runs.first() {
             let p = &first.placement;
+            let swept: Vec<String> =
+                summary.cpu_pairs.iter().map(|p| format!("{}:{}", p.initiator_cpu, p.peer_cpu)).collect();
             let pin = match (p.initiator_cpu, p.peer_cpu) {
+                _ if !swept.is_empty() => format!("CPU pairs swept: {}", swept.join(", ")),
                 (Some(a), Some(b)) => format!("pinned to CPUs {a},{b}"),
                 _ => format!("unpinned (ran on CPUs {},{})", p.initiator_cpu_observed, p.peer_cpu_observed),
             };
@@ -174,6 +180,56 @@ pub fn knees(summary: &Summary) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Each `--pin-pairs` configuration as a grid: rows the initiator's CPU, columns the peer's,
+/// each cell the metric with the pair's cache-line floor and what the two CPUs share.
+pub fn heat_maps(summary: &Summary) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in crate::analysis::placement::pair_maps(summary) {
+        out.push(format!(
+            "* {} by CPU pair, {} (rows: initiator CPU; columns: peer CPU; [floor: a cache line's round trip, what the CPUs share]):",
+            m.metric, m.config
+        ));
+        let cell = |a: usize, b: usize| match m.cells.get(&(a, b)) {
+            None => "-".to_string(),
+            Some(&v) => match crate::analysis::placement::PairMap::pair(summary, a, b) {
+                Some(p) => format!(
+                    "{} [{}, {}]",
+                    m.metric.format(v),
+                    format_ns(p.cache_line_round_trip_ns),
+                    p.relation
+                ),
+                None => m.metric.format(v),
+            },
+        };
+        let width = m
+            .initiators
+            .iter()
+            .flat_map(|&a| m.peers.iter().map(move |&b| (a, b)))
+            .map(|(a, b)| cell(a, b).len())
+            .max()
+            .unwrap_or(1)
+            .max(8);
+        out.push(
+            format!(
+                "    {:>4}  {}",
+                "",
+                m.peers
+                    .iter()
+                    .map(|b| format!("{:<width$}", format!("peer {b}")))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            )
+            .trim_end()
+            .to_string(),
+        );
+        for &a in &m.initiators {
+            let row = m.peers.iter().map(|&b| format!("{:<width$}", cell(a, b))).collect::<Vec<_>>();
+            out.push(format!("    {a:>4}  {}", row.join("  ")).trim_end().to_string());
+        }
+    }
+    out
 }
 
 /// One table row.

@@ -5,6 +5,8 @@ pub mod clock;
 pub mod cpu;
 pub mod env;
 pub mod fingerprint;
+pub mod floor;
 pub mod histogram;
 pub mod inject;
 pub mod intervals;
+pub mod topology;

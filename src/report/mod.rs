@@ -7,6 +7,7 @@
 
 mod axes;
 pub mod charts;
+mod heatmap;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -179,6 +180,13 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
     }
 
     out.extend(load_charts(inputs)?);
+    for (f, input) in inputs.iter().enumerate() {
+        for m in crate::analysis::placement::pair_maps(&input.summary) {
+            let title = series_label(inputs, f, &format!("{} by CPU pair, {}", m.metric, m.config));
+            let svg = heatmap::heat_map(&title, &m, &input.summary)?;
+            out.push(Chart { slug: slug(&format!("pairs-{}-{f}", m.config)), title, svg });
+        }
+    }
 
     // Percentile spectra: one chart per (pattern, size), a curve per configuration (and file).
     let mut cells: Vec<(Pattern, usize)> =

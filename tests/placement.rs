@@ -1,0 +1,71 @@
+//! Placement sweeps (`--pin-pairs`) through the real binary: each pair's runs happen where they
+//! were asked to, each pair's floor and topology are recorded, and bad pairs are refused.
+
+mod common;
+
+use common::Scratch;
+
+#[test]
+fn every_ordered_pair_runs_where_it_was_asked_with_its_floor_and_topology() {
+    let cpus: Vec<usize> = {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = s.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap();
+        let list = line.split(':').nth(1).unwrap().trim().to_string();
+        list.split(',')
+            .flat_map(|p| match p.split_once('-') {
+                Some((a, b)) => (a.parse::<usize>().unwrap()..=b.parse().unwrap()).collect::<Vec<_>>(),
+                None => vec![p.parse().unwrap()],
+            })
+            .collect()
+    };
+    if cpus.len() < 2 {
+        eprintln!("skipped: one CPU, no pair");
+        return;
+    }
+    let s = Scratch::new();
+    s.run()
+        .args(["-t", "shm,uds", "-p", "round-trip,one-way", "-s", "64", "-n", "500", "--wait", "spin"])
+        .args(["--pin-pairs", "all"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    let pairs = cpus.len() * (cpus.len() - 1);
+    let runs = sum["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2 * 2 * pairs);
+    for r in runs {
+        let p = &r["placement"];
+        assert_ne!(p["initiator_cpu"], p["peer_cpu"]);
+        assert_eq!(p["initiator_cpu"], p["initiator_cpu_observed"], "the initiator ran where asked: {p}");
+        assert_eq!(p["peer_cpu"], p["peer_cpu_observed"], "the peer ran where asked: {p}");
+    }
+    let recorded = sum["cpu_pairs"].as_array().unwrap();
+    assert_eq!(recorded.len(), pairs);
+    for p in recorded {
+        assert!(p["cache_line_round_trip_ns"].as_u64().unwrap() > 0, "{p}");
+        let relation = p["relation"].as_str().unwrap();
+        assert!(
+            ["smt-siblings", "shared-l2", "shared-l3", "no-shared-cache", "unknown"].contains(&relation),
+            "{relation}"
+        );
+    }
+}
+
+#[test]
+fn bad_cpu_pairs_get_one_clear_error() {
+    let s = Scratch::new();
+    for (args, code, needle) in [
+        (&["--pin-pairs", "0:0"][..], 1, "initiator and peer need two CPUs"),
+        (&["--pin-pairs", "0-1"][..], 2, "'0-1' is not a CPU pair like 0:1 (initiator:peer) or all"),
+        (&["--pin-pairs", "0:4096"][..], 1, "--pin-pairs: CPU 4096 is not available"),
+        (&["--pin-pairs", "all", "--pin", "0,1"][..], 2, "cannot be used with"),
+        (&["--pin-pairs", "0:1", "--connect", "tcp://127.0.0.1:9"][..], 1, "with --connect give one --pin"),
+    ] {
+        let out = s.run().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        assert!(errors[0].contains(needle), "{args:?}: {}", errors[0]);
+    }
+    assert!(s.leftovers().is_empty());
+}
