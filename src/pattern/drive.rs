@@ -2,7 +2,7 @@
 //! sender writes into a message, and the stop handshake.
 
 use super::pacer::Pacer;
-use super::samples::{expected_samples, SampleBuf};
+use super::samples::{expected_recording_ns, expected_samples, SampleBuf};
 use super::{Params, Pattern, Progress, SideResult, Stop};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
@@ -137,16 +137,29 @@ pub(super) fn drive<T: Transport>(
     let mut samples = SampleBuf::new(p.keep_samples && reply == Reply::Echo);
     let payload = Payload::of(p);
     let lossy = t.lossy();
+    // Sample storage and interval histograms are made before the clock starts: with a rate,
+    // before the send schedule starts too (made at the end of the warm-up, they would make
+    // the first recorded messages late for their intended times); closed loop, at the end of
+    // the warm-up, whose rate says how many are needed.
+    let open_loop = p.rate_per_s.is_some();
+    let mut rec =
+        IntervalRecorder::new(0, p.interval_ns, if open_loop { expected_recording_ns(p, 0) } else { 0 });
+    if open_loop {
+        samples.prepare(expected_samples(p, 0));
+    }
     let pacer = Pacer::new(p.rate_per_s, p.spin_pacing);
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
     let mut cpu_start = CpuUse::default();
-    let mut rec = IntervalRecorder::new(warmup_start, p.interval_ns);
     let mut seq: u64 = 0;
     loop {
         if seq == p.warmup {
-            // Recording starts: size the sample buffer (untimed), then start the clock.
-            samples.prepare(expected_samples(p, now_ns() - warmup_start));
+            // Recording starts: everything it needs is ready (untimed), then the clock starts.
+            if !open_loop {
+                let warmup_ns = now_ns() - warmup_start;
+                samples.prepare(expected_samples(p, warmup_ns));
+                rec = IntervalRecorder::new(0, p.interval_ns, expected_recording_ns(p, warmup_ns));
+            }
             cpu_start = CpuUse::of_this_thread();
             r.start_ns = now_ns();
             rec.restart(r.start_ns);

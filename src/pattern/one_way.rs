@@ -3,7 +3,7 @@
 //! next leaves, so no queue builds up); open loop with `--rate`.
 
 use super::drive::{consume, drive, Reply, SeqCheck};
-use super::samples::{expected_samples, SampleBuf};
+use super::samples::{expected_recording_ns, expected_samples, SampleBuf};
 use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
@@ -40,7 +40,7 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     // reading is taken right after the last warm-up message, while the initiator sets up its
     // recording, so that no recorded message waits for it.
     let mut cpu_start = (p.warmup == 0).then(CpuUse::of_this_thread);
-    let mut rec = IntervalRecorder::new(r.start_ns, p.interval_ns);
+    let mut rec = IntervalRecorder::new(r.start_ns, p.interval_ns, expected_recording_ns(p, 0));
     loop {
         let rx = match t.recv() {
             Ok(rx) => {

@@ -31,14 +31,30 @@ impl SampleBuf {
     }
 }
 
+/// Messages per second a run will go at: its rate, or the warm-up's, or a guess of 1M/s.
+fn expected_rate(p: &Params, warmup_ns: u64) -> u64 {
+    match (p.rate_per_s, p.warmup) {
+        (Some(r), _) => r,
+        (None, w) if w > 0 && warmup_ns > 0 => (w * 1_000_000_000 / warmup_ns).max(1),
+        _ => 1_000_000,
+    }
+}
+
+/// How long recording will last, plus half again: for sizing the interval recorder's pool.
+pub(super) fn expected_recording_ns(p: &Params, warmup_ns: u64) -> u64 {
+    let d = match p.stop {
+        Stop::DurationNs(d) => d,
+        Stop::Count(n) => {
+            ((n as u128 * 1_000_000_000 / expected_rate(p, warmup_ns) as u128) as u64).max(p.min_duration_ns)
+        }
+    };
+    d.saturating_add(d / 2)
+}
+
 /// How many samples a run will record: exact for a count (unless a minimum duration extends
 /// it), estimated from the warm-up rate (plus half again) for a duration.
 pub(super) fn expected_samples(p: &Params, warmup_ns: u64) -> u64 {
-    let per_s = match (p.rate_per_s, p.warmup) {
-        (Some(r), _) => r,
-        (None, w) if w > 0 && warmup_ns > 0 => w * 1_000_000_000 / warmup_ns,
-        _ => 1_000_000,
-    };
+    let per_s = expected_rate(p, warmup_ns);
     let over = |d: u64| (per_s as u128 * d as u128 / 1_000_000_000 * 3 / 2) as u64 + 1024;
     match p.stop {
         Stop::Count(n) if p.min_duration_ns > 0 => n.max(over(p.min_duration_ns)),
