@@ -144,36 +144,30 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
     out
 }
 
-/// Where each configuration of a `--rates auto` sweep stands: its lowest p99 so far (the
-/// default target's base), and the rate it first failed to sustain.
+/// The configurations of a `--rates auto` sweep whose climb is over: judged, after the last
+/// repetition of each rate, by the load curve itself (medians over repetitions, the same
+/// criterion as the knee), so the climb stops exactly where the curve saturates.
 #[derive(Default)]
 struct Climbs {
-    lowest_p99_ns: std::collections::HashMap<usize, u64>,
-    stopped_at: std::collections::HashMap<usize, u64>,
+    stopped: std::collections::HashSet<usize>,
 }
 
 impl Climbs {
-    /// Whether `test` is a step above the rate its climb stopped at (the repetitions of that
-    /// rate still run).
+    /// Whether `test` belongs to a climb that is over.
     fn skips(&self, test: &Test) -> bool {
-        match (test.climb.and_then(|c| self.stopped_at.get(&c)), test.params.rate_per_s) {
-            (Some(&stop), Some(rate)) => rate > stop,
-            _ => false,
-        }
+        test.climb.is_some_and(|c| self.stopped.contains(&c))
     }
 
-    /// Records a finished step; a rate that is not sustained ends the climb.
-    fn step(&mut self, test: &Test, run: &RunResult, target_ns: Option<u64>) {
-        let (Some(climb), Some(rate), Some(lat)) = (test.climb, test.params.rate_per_s, run.latency_ns)
-        else {
+    /// After `run` (of `test`) joined `summary`: ends the climb once its curve saturates.
+    fn step(&mut self, test: &Test, repeat: u32, summary: &Summary) {
+        let (Some(climb), Some(run)) = (test.climb, summary.runs.last()) else { return };
+        if test.repetition + 1 < repeat {
             return;
-        };
-        let lowest = self.lowest_p99_ns.entry(climb).or_insert(lat.p99);
-        *lowest = (*lowest).min(lat.p99);
-        let base = *lowest;
-        let target = target_ns.unwrap_or(base.saturating_mul(crate::analysis::load::DEFAULT_TARGET_FACTOR));
-        if !crate::analysis::load::keeps_up(rate, run.throughput.messages_per_s) || lat.p99 > target {
-            self.stopped_at.entry(climb).or_insert(rate);
+        }
+        let mut config = crate::analysis::key::ConfigKey::of(run);
+        config.series.rate_per_s = None;
+        if summary.load_curves.iter().any(|c| c.config == config && c.saturated) {
+            self.stopped.insert(climb);
         }
     }
 }
@@ -242,9 +236,9 @@ fn run_matrix(
         let (run, detail) = run_one(&mut peer, cfg, &channels, &test)
             .map_err(|e| peer.explain(e))
             .with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
-        climbs.step(&test, &run, cfg.p99_target_ns);
         summary.runs.push(run);
         summary.load_curves = crate::analysis::load::curves(&summary.runs, cfg.p99_target_ns);
+        climbs.step(&test, cfg.repeat, summary);
         exporters.run_finished(summary, &detail)?;
     }
     peer.channel.send(&Message::Bye)?;
