@@ -258,8 +258,10 @@ fn load_charts(inputs: &[Input]) -> Result<Vec<Chart>> {
     }
     by.into_iter()
         .map(|((pattern, size), series)| {
-            let title =
-                format!("{pattern} latency against load, {} (knee ringed)", format_bytes(size as u64));
+            let title = format!(
+                "{pattern} latency against load, {}: p99 thick, p50 dashed, p99.9 thin, knee ringed",
+                format_bytes(size as u64)
+            );
             let svg = charts::against_load(&title, &series)?;
             Ok(Chart { slug: slug(&format!("load-{pattern}-{size}")), title, svg })
         })
