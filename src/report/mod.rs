@@ -8,6 +8,7 @@
 mod axes;
 pub mod charts;
 mod heatmap;
+mod sweeps;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -58,13 +59,13 @@ pub struct Chart {
     pub svg: String,
 }
 
-fn slug(text: &str) -> String {
+pub(super) fn slug(text: &str) -> String {
     let s: String =
         text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
 }
 
-fn series_label(inputs: &[Input], file: usize, what: &str) -> String {
+pub(super) fn series_label(inputs: &[Input], file: usize, what: &str) -> String {
     if inputs.len() == 1 {
         what.to_string()
     } else {
@@ -179,14 +180,8 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         out.push(Chart { slug: "throughput-vs-size".into(), title, svg });
     }
 
-    out.extend(load_charts(inputs)?);
-    for (f, input) in inputs.iter().enumerate() {
-        for m in crate::analysis::placement::pair_maps(&input.summary) {
-            let title = series_label(inputs, f, &format!("{} by CPU pair, {}", m.metric, m.config));
-            let svg = heatmap::heat_map(&title, &m, &input.summary)?;
-            out.push(Chart { slug: slug(&format!("pairs-{}-{f}", m.config)), title, svg });
-        }
-    }
+    out.extend(sweeps::load_charts(inputs)?);
+    out.extend(sweeps::pair_charts(inputs)?);
 
     // Percentile spectra: one chart per (pattern, size), a curve per configuration (and file).
     let mut cells: Vec<(Pattern, usize)> =
@@ -230,42 +225,6 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         }
     }
     Ok(out)
-}
-
-/// Latency against load: one chart per (pattern, size) with load curves, a curve per
-/// configuration (and file), knees ringed.
-fn load_charts(inputs: &[Input]) -> Result<Vec<Chart>> {
-    let mut by: BTreeMap<(Pattern, usize), Vec<charts::LoadSeries>> = BTreeMap::new();
-    for (f, input) in inputs.iter().enumerate() {
-        let curves = &input.summary.load_curves;
-        for pattern in [Pattern::RoundTrip, Pattern::OneWay] {
-            let all: Vec<&SeriesKey> =
-                curves.iter().filter(|c| c.config.pattern == pattern).map(|c| &c.config.series).collect();
-            for c in curves.iter().filter(|c| c.config.pattern == pattern) {
-                let points: Vec<(f64, f64, f64, f64)> = c
-                    .points
-                    .iter()
-                    .map(|p| (p.achieved_per_s, p.p50_ns as f64, p.p99_ns as f64, p.p99_9_ns as f64))
-                    .collect();
-                let knee = c.knee_per_s.and_then(|k| c.points.iter().find(|p| p.offered_per_s == k));
-                by.entry((pattern, c.config.size_bytes)).or_default().push(charts::LoadSeries {
-                    label: series_label(inputs, f, &c.config.series.label_among(&all)),
-                    points,
-                    knee: knee.map(|p| (p.achieved_per_s, p.p99_ns as f64)),
-                });
-            }
-        }
-    }
-    by.into_iter()
-        .map(|((pattern, size), series)| {
-            let title = format!(
-                "{pattern} latency against load, {}: p99 thick, p50 dashed, p99.9 thin, knee ringed",
-                format_bytes(size as u64)
-            );
-            let svg = charts::against_load(&title, &series)?;
-            Ok(Chart { slug: slug(&format!("load-{pattern}-{size}")), title, svg })
-        })
-        .collect()
 }
 
 fn esc(s: &str) -> String {

@@ -1,12 +1,15 @@
 //! A validated run configuration, built from the parsed flags. Everything a user can get wrong
-//! is caught here, before any process starts, with a one-line error naming the flag.
+//! is caught here, before any process starts, with a one-line error naming the flag. The sweep
+//! axes of placement and load are in [`sweeps`].
+
+mod sweeps;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{OrAll, PairItem, RateItem, RunArgs};
+use crate::cli::{OrAll, RunArgs};
 use crate::export::Outputs;
 use crate::pattern::{Params, Pattern, Stop};
 use crate::transport::framing::{Framing, JSON_MIN_BYTES};
@@ -109,22 +112,7 @@ impl RunConfig {
                 }
             }
         }
-        let (rates, auto_rates) = match (a.rate, a.rates.as_deref()) {
-            (_, Some(items)) if items.contains(&RateItem::Auto) => {
-                if items.len() > 1 {
-                    bail!("--rates auto climbs on its own: give it alone, or a list of rates");
-                }
-                (crate::analysis::load::auto_ladder().into_iter().map(Some).collect(), true)
-            }
-            (_, Some(items)) => {
-                let mut v: Vec<u64> =
-                    items.iter().map(|i| if let RateItem::PerS(r) = i { *r } else { 0 }).collect();
-                v.sort_unstable();
-                v.dedup();
-                (v.into_iter().map(Some).collect(), false)
-            }
-            (rate, None) => (vec![rate], false),
-        };
+        let (rates, auto_rates) = sweeps::rates(a.rate, a.rates.as_deref())?;
         let stop = match (a.duration, a.count) {
             (Some(d), _) => Stop::DurationNs(d.as_nanos().min(u64::MAX as u128) as u64),
             (None, Some(n)) => Stop::Count(n),
@@ -138,55 +126,7 @@ impl RunConfig {
         if a.rates.is_some() && connect.is_some() {
             bail!("--rates sweeps ipcbench's own peer; with --connect give one --rate");
         }
-        let allowed = crate::sys::allowed_cpus();
-        let check = |flag: &str, cpu: usize| {
-            if allowed.contains(&cpu) {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!(
-                    "{flag}: CPU {cpu} is not available to this process (allowed: {allowed:?})"
-                ))
-            }
-        };
-        let pin = match a.pin.as_deref() {
-            None => None,
-            Some(&[x, y]) => {
-                check("--pin", x)?;
-                check("--pin", y)?;
-                Some((x, y))
-            }
-            Some(other) => bail!(
-                "--pin takes two CPUs, initiator and peer (e.g. --pin 0,1), got {} value(s)",
-                other.len()
-            ),
-        };
-        let pins: Vec<Option<(usize, usize)>> = match a.pin_pairs.as_deref() {
-            None => vec![pin],
-            Some(items) => {
-                let mut pairs = Vec::new();
-                for item in items {
-                    match *item {
-                        PairItem::All => {
-                            for &x in &allowed {
-                                pairs.extend(allowed.iter().filter(|&&y| y != x).map(|&y| (x, y)));
-                            }
-                        }
-                        PairItem::Pair(x, y) => {
-                            check("--pin-pairs", x)?;
-                            check("--pin-pairs", y)?;
-                            if x == y {
-                                bail!("--pin-pairs {x}:{y}: initiator and peer need two CPUs (one CPU is a context switch per message, not IPC between CPUs)");
-                            }
-                            pairs.push((x, y));
-                        }
-                    }
-                }
-                if pairs.is_empty() {
-                    bail!("--pin-pairs all: this process may use only CPU {allowed:?}, no pair of two");
-                }
-                dedup(&pairs).into_iter().map(Some).collect()
-            }
-        };
+        let pins = sweeps::pins(a.pin.as_deref(), a.pin_pairs.as_deref())?;
         let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
         let socket_dir = check_socket_dir(&a.socket_dir, trust)?;
         let shm_dir = match &a.shm_dir {
@@ -335,7 +275,7 @@ fn stop_duration_ns(stop: Stop) -> Option<u64> {
 }
 
 /// The values of a list, each once, in order.
-fn dedup<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
+pub(crate) fn dedup<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
     let mut out: Vec<T> = Vec::new();
     for v in items {
         if !out.contains(v) {
