@@ -118,14 +118,16 @@ mod tests {
             std::hint::spin_loop();
         }
         let busy = CpuUse::of_this_thread().since(&start);
-        assert!(busy.cpu_ns() >= 10_000_000, "30 ms of spinning is CPU time: {busy:?}");
+        // At least a tenth of the wall time, even on a runner whose other jobs take most of
+        // this core (seen: under two CPU hogs at idle priority, 30 ms of spinning got 8 ms).
+        assert!(busy.cpu_ns() >= 3_000_000, "30 ms of spinning is CPU time: {busy:?}");
         let start = CpuUse::of_this_thread();
         for _ in 0..20 {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let slept = CpuUse::of_this_thread().since(&start);
         assert!(slept.voluntary_switches >= 20, "each sleep gives the CPU up: {slept:?}");
-        assert!(slept.cpu_ns() < 10_000_000, "{slept:?}");
+        assert!(slept.cpu_ns() < 3_000_000, "sleeping is not: {slept:?}");
         let per = SideCpu::new(slept, 20);
         assert!(per.voluntary_switches_per_message >= 1.0);
         assert_eq!(SideCpu::new(slept, 0).cpu_ns_per_message, 0.0);
