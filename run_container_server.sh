@@ -70,11 +70,15 @@ case "$1" in
       limits=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
     fi
     # --init: a static binary as PID 1 would ignore SIGTERM. Host network: TCP on 127.0.0.1.
-    # Host IPC: /dev/shm is shared too, for --shm-dir under /dev/shm.
+    # Host IPC: /dev/shm is shared too, for --shm-dir under /dev/shm. ISOLATED=1 instead gives
+    # the container its own network and IPC namespaces: only the bind-mounted socket directory
+    # is shared (uds and memfd, which passes its ring over a socket, still cross it).
+    share=(--network host --ipc host)
+    [ "${ISOLATED:-}" = 1 ] && share=(--network none --ipc private)
     # EXTRA_RUN_ARGS: more engine flags, e.g. --security-opt seccomp=unconfined to measure
     # without the syscall filter (it costs every syscall; see the README).
     # shellcheck disable=SC2086
-    "$engine" run -d --name "$name" --init --network host --ipc host --user "$container_gid:$container_gid" ${EXTRA_RUN_ARGS:-} \
+    "$engine" run -d --name "$name" --init "${share[@]}" --user "$container_gid:$container_gid" ${EXTRA_RUN_ARGS:-} \
       "${limits[@]}" -v "$PWD/sockets:/app/sockets" -v "$PWD/output:/app/output" "$image" >/dev/null
     for _ in $(seq 1 50); do
       [ "$(state)" = running ] && { echo "started $name ($engine); it waits for a host on ./sockets/ipcbench.ctl"; exit 0; }

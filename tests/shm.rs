@@ -15,13 +15,15 @@ fn shm_files(dir: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn every_pattern_wait_and_size_up_to_a_mebibyte_arrives_intact() {
-    for wait in ["spin", "block", "hybrid"] {
+fn every_pattern_wait_and_size_up_to_a_mebibyte_arrives_intact_over_a_file_and_a_memfd() {
+    for (transport, wait) in
+        ["shm", "memfd"].into_iter().flat_map(|t| ["spin", "block", "hybrid"].map(move |w| (t, w)))
+    {
         let s = Scratch::new();
         s.run()
             .args([
                 "-t",
-                "shm",
+                transport,
                 "-p",
                 "all",
                 "-s",
@@ -38,16 +40,50 @@ fn every_pattern_wait_and_size_up_to_a_mebibyte_arrives_intact() {
         let runs = s.summary()["runs"].as_array().unwrap().clone();
         assert_eq!(runs.len(), 3 * 4, "{wait}");
         for r in &runs {
-            let what = format!("{wait} {} {}", r["pattern"], r["size_bytes"]);
-            assert_eq!(r["transport"], "shm");
+            let what = format!("{transport} {wait} {} {}", r["pattern"], r["size_bytes"]);
+            assert_eq!(r["transport"], transport);
+            let fs = r["shm_filesystem"].as_str().unwrap();
+            assert_eq!(fs == "memfd", transport == "memfd", "{what}: {fs}");
             assert_eq!(r["integrity"]["sent"], 200, "{what}");
             assert_eq!(r["integrity"]["received"], 200, "{what}");
             assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
             assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
             assert_eq!(r["wait"], wait);
         }
-        assert!(s.leftovers().is_empty(), "{wait}: left {:?}", s.leftovers());
+        assert!(s.leftovers().is_empty(), "{transport} {wait}: left {:?}", s.leftovers());
     }
+}
+
+/// A memfd ring needs nothing shared but the socket directory: the host and the client here
+/// are two processes that find each other only through it, as across a container boundary.
+#[test]
+fn memfd_runs_between_host_and_client_through_the_socket_directory_alone() {
+    let s = Scratch::new();
+    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
+    let mut client = std::process::Command::new(&bin)
+        .args(["client", "--timeout-s", "5", "--socket-dir"])
+        .arg(s.sockets())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let st = std::process::Command::new(&bin)
+        .args(["host", "-t", "memfd", "-p", "all", "-s", "64,64KiB", "-n", "500", "--verify", "--quiet"])
+        .args(["--min-time", "0s", "--timeout-s", "5", "--client-timeout-s", "10", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
+    let runs = s.summary()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 3 * 2);
+    for r in &runs {
+        assert_eq!(r["transport"], "memfd");
+        assert_eq!(r["integrity"]["received"], 500, "{}", r["pattern"]);
+        assert_eq!(r["integrity"]["corrupt"], 0, "{}", r["pattern"]);
+    }
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
 
 #[test]
@@ -110,17 +146,31 @@ fn copy_without_shm_is_refused() {
     let s = Scratch::new();
     let out = s.run().args(["-t", "uds", "--copy"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--copy applies to the shm transport only"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--copy applies to the shared-memory transports only (shm, memfd)"));
 }
 
 #[test]
 fn a_peer_killed_mid_run_is_detected_for_every_wait_and_nothing_is_left() {
-    for (wait, pattern) in
-        [("spin", "round-trip"), ("block", "round-trip"), ("hybrid", "throughput"), ("block", "one-way")]
+    let cases =
+        [("spin", "round-trip"), ("block", "round-trip"), ("hybrid", "throughput"), ("block", "one-way")];
+    for (transport, (wait, pattern)) in ["shm", "memfd"].into_iter().flat_map(|t| cases.map(move |c| (t, c)))
     {
         let s = Scratch::new();
         let mut host = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
-            .args(["run", "-t", "shm", "-p", pattern, "-s", "4KiB", "--duration", "60s", "--timeout-s", "30"])
+            .args([
+                "run",
+                "-t",
+                transport,
+                "-p",
+                pattern,
+                "-s",
+                "4KiB",
+                "--duration",
+                "60s",
+                "--timeout-s",
+                "30",
+            ])
             .args(["--quiet", "--wait", wait, "--socket-dir"])
             .arg(s.sockets())
             .arg("--out")
@@ -156,7 +206,7 @@ fn a_peer_killed_mid_run_is_detected_for_every_wait_and_nothing_is_left() {
         std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut stderr).unwrap();
         let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default();
         assert!(
-            line.contains(&format!("{pattern} over shm with 4096 B messages")),
+            line.contains(&format!("{pattern} over {transport} with 4096 B messages")),
             "{wait} {pattern}: {line}"
         );
         assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{wait} {pattern}: {line}");

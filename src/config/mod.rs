@@ -134,7 +134,7 @@ impl RunConfig {
             None => socket_dir.clone(),
         };
         let shm_slots = a.shm_slots.map(|n| n as usize);
-        if transports.contains(&TransportKind::Shm) {
+        if transports.iter().any(|t| t.is_ring()) {
             for &pattern in &patterns {
                 for &size in &sizes {
                     let slots = slot_policy(shm_slots, size, pattern);
@@ -144,8 +144,8 @@ impl RunConfig {
                 }
             }
         }
-        if a.copy && !transports.contains(&TransportKind::Shm) {
-            bail!("--copy applies to the shm transport only; add --transport shm");
+        if a.copy && !transports.iter().any(|t| t.is_ring()) {
+            bail!("--copy applies to the shared-memory transports only (shm, memfd); add --transport shm");
         }
         // A socket directory shared with a group (a container's user) gets group-accessible
         // files; otherwise only the owner may use them.

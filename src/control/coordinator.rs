@@ -348,7 +348,10 @@ fn run_one(
     let (mut run, detail) =
         merge(setup, mine, PeerSide { report, histogram, samples, intervals, present: true });
     run.shm_slots = shm_slots;
-    run.shm_filesystem = shm_slots.map(|_| crate::sys::filesystem_name(&cfg.channels.shm_dir));
+    run.shm_filesystem = shm_slots.map(|_| match test.transport {
+        TransportKind::Memfd => "memfd".to_string(),
+        _ => crate::sys::filesystem_name(&cfg.channels.shm_dir),
+    });
     run.extra_copy = shm_slots.is_some() && cfg.channels.copy;
     Ok((run, detail))
 }

@@ -16,6 +16,9 @@ pub struct ShmEndpoint {
     pub slot_count: usize,
     /// `--copy`: one explicit copy on each side.
     pub copy: bool,
+    /// The region is a memfd the creator sends over the liveness socket (`mapping` is empty).
+    #[serde(default)]
+    pub memfd: bool,
 }
 
 /// Where a datagram socket is.
@@ -102,6 +105,7 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Shm(s) if s.memfd => write!(f, "memfd://{}", s.liveness.display()),
             Endpoint::Shm(s) => write!(f, "shm://{}", s.mapping.display()),
             Endpoint::Dgram(DgramAddr::Udp(a)) => write!(f, "udp://{a}"),
             Endpoint::Dgram(DgramAddr::Unix(p)) => write!(f, "unixgram://{}", p.display()),

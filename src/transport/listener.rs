@@ -164,6 +164,49 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
     }
 }
 
+/// Sends `fd` over the connected Unix socket `sock` (`SCM_RIGHTS`, with one byte of payload).
+pub fn send_fd(sock: &OwnedFd, fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let fds = [fd];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        bail!("no room for a descriptor in the control message");
+    }
+    rustix::net::sendmsg(sock, &[std::io::IoSlice::new(b"F")], &mut control, SendFlags::NOSIGNAL)
+        .context("sending the memfd to the peer")?;
+    Ok(())
+}
+
+/// Receives one descriptor sent with [`send_fd`] over `sock`, waiting up to `timeout`.
+pub fn recv_fd(sock: &OwnedFd, timeout: Duration) -> Result<OwnedFd> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    if !crate::sys::wait_readable(sock.as_fd(), timeout)? {
+        bail!("the creator sent no memfd within {timeout:?}");
+    }
+    let mut byte = [0u8; 1];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = rustix::net::recvmsg(
+        sock,
+        &mut [std::io::IoSliceMut::new(&mut byte)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .context("receiving the memfd")?;
+    if got.bytes == 0 {
+        bail!("the creator closed the socket before sending its memfd");
+    }
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    bail!("the creator's message carried no descriptor")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

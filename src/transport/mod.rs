@@ -155,6 +155,13 @@ impl DataListener {
                 o.copy,
                 o.file_mode,
             )?),
+            TransportKind::Memfd => DataListener::Shm(shm::ShmListener::create_memfd(
+                &sock,
+                spec.size_bytes,
+                spec.shm_slots,
+                o.copy,
+                o.file_mode,
+            )?),
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -278,6 +285,9 @@ pub enum TransportKind {
     Tcp,
     /// Zero-copy shared-memory rings in a mapped file.
     Shm,
+    /// The same rings in an anonymous sealed memfd sent over a Unix socket (SCM_RIGHTS): shares
+    /// nothing but the socket directory.
+    Memfd,
     /// UDP datagrams over 127.0.0.1 (may lose and reorder: counted).
     Udp,
     /// Unix datagram sockets in the socket directory.
@@ -291,6 +301,11 @@ impl TransportKind {
     /// Whether the transport can reach another host (needs no shared directory or memory).
     pub fn crosses_hosts(self) -> bool {
         matches!(self, TransportKind::Tcp | TransportKind::Udp)
+    }
+
+    /// The shared-memory rings (a mapped file or a memfd).
+    pub fn is_ring(self) -> bool {
+        matches!(self, TransportKind::Shm | TransportKind::Memfd)
     }
 
     /// Byte streams: the framings apply to them.

@@ -9,6 +9,10 @@
 //! Besides the mapping, the two sides hold a connected Unix socket that carries no data: when a
 //! process dies the kernel closes its end, so a waiter notices a dead peer within a millisecond
 //! (spin) or a few tens of milliseconds (sleeping), across pid namespaces and containers alike.
+//!
+//! The mapping is a file in the shm directory (`shm`), or an anonymous sealed memfd (`memfd`)
+//! that the creator sends over that same socket with `SCM_RIGHTS`: then the two processes share
+//! nothing but the socket directory, no `/dev/shm`, no IPC namespace, no file of the ring.
 
 #![allow(unsafe_code)] // the one place for it: the mapped region and the ring
 
@@ -41,6 +45,8 @@ pub struct ShmListener {
     region: Region,
     liveness: Listener,
     endpoint: ShmEndpoint,
+    /// The memfd to hand over, for a memfd region.
+    memfd: Option<OwnedFd>,
 }
 
 impl ShmListener {
@@ -60,8 +66,29 @@ impl ShmListener {
             liveness: liveness.to_path_buf(),
             slot_count,
             copy,
+            memfd: false,
         };
-        Ok(ShmListener { region, liveness: liveness_listener, endpoint })
+        Ok(ShmListener { region, liveness: liveness_listener, endpoint, memfd: None })
+    }
+
+    /// Creates the region in a sealed memfd, to be sent to the peer over the `liveness` socket.
+    pub fn create_memfd(
+        liveness: &Path,
+        size_bytes: usize,
+        slot_count: usize,
+        copy: bool,
+        mode: u32,
+    ) -> Result<Self> {
+        let (region, fd) = Region::create_memfd(size_bytes, slot_count)?;
+        let liveness_listener = Listener::bind_unix(liveness, mode)?;
+        let endpoint = ShmEndpoint {
+            mapping: std::path::PathBuf::new(),
+            liveness: liveness.to_path_buf(),
+            slot_count,
+            copy,
+            memfd: true,
+        };
+        Ok(ShmListener { region, liveness: liveness_listener, endpoint, memfd: Some(fd) })
     }
 
     pub fn endpoint(&self) -> &ShmEndpoint {
@@ -76,6 +103,10 @@ impl ShmListener {
     pub fn accept(self, size_bytes: usize, wait: WaitStrategy, timeout: Duration) -> Result<ShmTransport> {
         let fd = self.liveness.accept(timeout)?;
         drop(self.liveness); // its socket file is no longer needed
+        if let Some(memfd) = &self.memfd {
+            use std::os::fd::AsFd;
+            listener::send_fd(&fd, memfd.as_fd())?;
+        }
         Ok(ShmTransport::new(self.region, fd, size_bytes, wait, timeout, self.endpoint.copy))
     }
 }
@@ -87,9 +118,17 @@ pub fn connect(
     wait: WaitStrategy,
     timeout: Duration,
 ) -> Result<ShmTransport> {
-    let region = Region::attach(&ep.mapping, size_bytes, ep.slot_count, timeout)?;
-    let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
-        .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
+    let (region, fd) = if ep.memfd {
+        let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+            .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
+        let memfd = listener::recv_fd(&fd, timeout)?;
+        (Region::attach_memfd(memfd, size_bytes, ep.slot_count, timeout)?, fd)
+    } else {
+        let region = Region::attach(&ep.mapping, size_bytes, ep.slot_count, timeout)?;
+        let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+            .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
+        (region, fd)
+    };
     Ok(ShmTransport::new(region, fd, size_bytes, wait, timeout, ep.copy))
 }
 

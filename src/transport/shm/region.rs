@@ -1,5 +1,5 @@
-//! The shared mapping: a file (in the socket directory, or `/dev/shm`) holding a header and
-//! two rings, one per direction.
+//! The shared mapping: a file (in the socket directory, or `/dev/shm`) or an anonymous memfd
+//! (passed to the peer over a Unix socket) holding a header and two rings, one per direction.
 //!
 //! | offset | size | content |
 //! |---|---|---|
@@ -11,6 +11,10 @@
 //! it, initialises it and only then sets `state` to ready. The attacher refuses a file whose
 //! magic, layout version, slot size, slot count or length differ from what it was told: it is
 //! never misread.
+//!
+//! A memfd is sealed against shrinking and growing before it is handed over (`F_SEAL_SHRINK |
+//! F_SEAL_GROW | F_SEAL_SEAL`), and the attacher refuses one that is not: neither side can
+//! truncate the memory under the other (which would turn the next access into a SIGBUS).
 //!
 //! One producer and one consumer per ring, by construction: the creator is unique (exclusive
 //! creation), the attacher is unique (it claims `attacher_pid` with a compare-and-swap, so a
@@ -69,10 +73,13 @@ pub fn layout(size_bytes: usize, slot_count: usize) -> (Geometry, usize) {
     (Geometry { slot_stride, slot_count }, ring_bytes)
 }
 
-/// A mapped region. The creator's removes the file when dropped.
+/// A mapped region. The creator's removes its file, if it has one, when dropped.
 pub(crate) struct Region {
     map: MmapMut,
-    path: PathBuf,
+    /// The mapping file; `None` for a memfd.
+    path: Option<PathBuf>,
+    /// How errors name the mapping: its path, or `memfd`.
+    name: String,
     creator: bool,
     geo: Geometry,
     ring_bytes: usize,
@@ -105,14 +112,44 @@ impl Region {
         let result = (|| {
             file.set_len(total as u64)
                 .with_context(|| format!("sizing {} to {total} bytes", path.display()))?;
-            // SAFETY: the file was just created exclusively by us with mode 0600; only the peer
-            // we hand its name to maps it, and it follows the ring protocol. Concurrent
-            // modification of the file by others would be a protocol breach, not memory
-            // unsafety of ours beyond garbage data (all indices we use are our own).
-            let mut map = unsafe { MmapOptions::new().len(total).populate().map_mut(&file) }
-                .with_context(|| format!("mapping {}", path.display()))?;
+            Region::initialise(&file, Some(path), geo, ring_bytes)
+        })();
+        if result.is_err() {
+            cleanup::remove_file(path);
+        }
+        result
+    }
+
+    /// Creates the region in an anonymous memfd, sized and sealed against resizing; returns it
+    /// and a descriptor of the memfd to hand to the peer.
+    pub fn create_memfd(size_bytes: usize, slot_count: usize) -> Result<(Region, std::os::fd::OwnedFd)> {
+        use rustix::fs::{MemfdFlags, SealFlags};
+        let (geo, ring_bytes) = layout(size_bytes, slot_count);
+        let total = PAGE + 2 * ring_bytes;
+        let fd = rustix::fs::memfd_create("ipcbench-ring", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+            .context("memfd_create")?;
+        let file = File::from(fd);
+        file.set_len(total as u64).with_context(|| format!("sizing a memfd to {total} bytes"))?;
+        rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .context("sealing the memfd against resizing")?;
+        let region = Region::initialise(&file, None, geo, ring_bytes)?;
+        Ok((region, std::os::fd::OwnedFd::from(file)))
+    }
+
+    /// Maps `file` (already `PAGE + 2 * ring_bytes` long and ours alone) and writes the header.
+    fn initialise(file: &File, path: Option<&Path>, geo: Geometry, ring_bytes: usize) -> Result<Region> {
+        let total = PAGE + 2 * ring_bytes;
+        let name = path.map_or_else(|| "memfd".to_string(), |p| p.display().to_string());
+        {
+            // SAFETY: the file (or memfd) was just created by us, exclusively, mode 0600; only
+            // the peer we hand it to maps it, and it follows the ring protocol. Concurrent
+            // modification by others would be a protocol breach, not memory unsafety of ours
+            // beyond garbage data (all indices we use are our own).
+            let mut map = unsafe { MmapOptions::new().len(total).populate().map_mut(file) }
+                .with_context(|| format!("mapping {name}"))?;
             map.fill(0); // also faults in every page before any timing
-            let mut region = Region { map, path: path.to_path_buf(), creator: true, geo, ring_bytes };
+            let mut region =
+                Region { map, path: path.map(Path::to_path_buf), name, creator: true, geo, ring_bytes };
             let h = region.header_mut_ptr();
             // SAFETY: the header lies within the mapping (checked by the const assert above),
             // is suitably aligned (page-aligned mapping), and nobody else uses the file yet.
@@ -129,18 +166,13 @@ impl Region {
             // header and zeroed rings are complete before an attacher sees ready.
             region.header().state.store(STATE_READY, Ordering::Release);
             Ok(region)
-        })();
-        if result.is_err() {
-            cleanup::remove_file(path);
         }
-        result
     }
 
     /// Maps the file at `path` made by a creator for messages of `size_bytes` in rings of
     /// `slot_count`, waiting up to `timeout` for it to be ready. Any disagreement is an error.
     pub fn attach(path: &Path, size_bytes: usize, slot_count: usize, timeout: Duration) -> Result<Region> {
         let (geo, ring_bytes) = layout(size_bytes, slot_count);
-        let total = PAGE + 2 * ring_bytes;
         let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| match e {
                 rustix::io::Errno::LOOP => {
@@ -148,21 +180,49 @@ impl Region {
                 }
                 e => anyhow::anyhow!("opening shared-memory file {}: {e}", path.display()),
             })?;
-        let file = File::from(fd);
+        Region::attach_file(File::from(fd), Some(path), geo, ring_bytes, timeout)
+    }
+
+    /// Maps a memfd received from its creator, refusing one that is not sealed against
+    /// resizing; otherwise as [`Region::attach`].
+    pub fn attach_memfd(
+        fd: std::os::fd::OwnedFd,
+        size_bytes: usize,
+        slot_count: usize,
+        timeout: Duration,
+    ) -> Result<Region> {
+        use rustix::fs::SealFlags;
+        let (geo, ring_bytes) = layout(size_bytes, slot_count);
+        let seals = rustix::fs::fcntl_get_seals(&fd).context("reading the memfd's seals (is it a memfd?)")?;
+        if !seals.contains(SealFlags::SHRINK | SealFlags::GROW) {
+            bail!("the memfd from the peer is not sealed against resizing (seals {seals:?}): refusing to map it");
+        }
+        Region::attach_file(File::from(fd), None, geo, ring_bytes, timeout)
+    }
+
+    fn attach_file(
+        file: File,
+        path: Option<&Path>,
+        geo: Geometry,
+        ring_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Region> {
+        let total = PAGE + 2 * ring_bytes;
+        let name = path.map_or_else(|| "memfd".to_string(), |p| p.display().to_string());
         let len = file.metadata()?.len() as usize;
         if len < PAGE {
-            bail!("{} is {len} bytes, too small for an ipcbench shared-memory header", path.display());
+            bail!("{name} is {len} bytes, too small for an ipcbench shared-memory header");
         }
-        // SAFETY: as in `create`; we map exactly the file's length, so every access through
+        // SAFETY: as in `initialise`; we map exactly the file's length, so every access through
         // the header's fields (checked against that length below) stays inside the mapping.
         let map = unsafe { MmapOptions::new().len(len).populate().map_mut(&file) }
-            .with_context(|| format!("mapping {}", path.display()))?;
-        let region = Region { map, path: path.to_path_buf(), creator: false, geo, ring_bytes };
+            .with_context(|| format!("mapping {name}"))?;
+        let region = Region { map, path: path.map(Path::to_path_buf), name, creator: false, geo, ring_bytes };
         let deadline = Instant::now() + timeout;
-        // SYNC POINT: Acquire pairs with the Release store of `state` in `create`.
+        // SYNC POINT: Acquire pairs with the Release store of `state` in `initialise`.
         while region.header().state.load(Ordering::Acquire) != STATE_READY {
             if Instant::now() >= deadline {
-                bail!("{} was not initialised within {timeout:?}", path.display());
+                bail!("{} was not initialised within {timeout:?}", region.name);
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -176,7 +236,7 @@ impl Region {
             Ordering::Relaxed,
             Ordering::Relaxed,
         ) {
-            bail!("{} is already attached by process {holder}", path.display());
+            bail!("{} is already attached by process {holder}", region.name);
         }
         Ok(region)
     }
@@ -185,7 +245,7 @@ impl Region {
         // SAFETY: the mapping is at least one page long (checked by the caller), the header
         // fits in a page, and these fields are written only before `state` became ready.
         let h = unsafe { &*(self.map.as_ptr() as *const RegionHeader) };
-        let p = self.path.display();
+        let p = &self.name;
         if h.magic != MAGIC {
             bail!("{p} is not an ipcbench shared-memory file (magic {:?})", h.magic);
         }
@@ -273,8 +333,8 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        if self.creator {
-            cleanup::remove_file(&self.path);
+        if let (true, Some(path)) = (self.creator, &self.path) {
+            cleanup::remove_file(path);
         }
     }
 }
@@ -306,62 +366,5 @@ fn stale(path: &Path) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attach_refuses_a_header_that_does_not_match() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.shm");
-        let _r = Region::create(&path, 64, 8, 0o600).unwrap();
-        let t = Duration::from_secs(1);
-        let err = Region::attach(&path, 128, 8, t).err().unwrap().to_string();
-        assert!(err.contains("slot size is 64, expected 128"), "{err}");
-        let err = Region::attach(&path, 64, 16, t).err().unwrap().to_string();
-        assert!(err.contains("slot count is 8, expected 16"), "{err}");
-        let first = Region::attach(&path, 64, 8, t).unwrap();
-        let err = Region::attach(&path, 64, 8, t).err().unwrap().to_string();
-        assert!(err.contains("already attached by process"), "a second consumer is refused: {err}");
-        drop(first);
-        let other = dir.path().join("junk");
-        std::fs::write(&other, vec![7u8; 8192]).unwrap();
-        let err = Region::attach(&other, 64, 8, t).err().unwrap().to_string();
-        assert!(err.contains("not initialised") || err.contains("not an ipcbench"), "{err}");
-    }
-
-    #[test]
-    fn creation_is_exclusive_private_and_never_follows_a_symlink() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.shm");
-        let r = Region::create(&path, 64, 2, 0o600).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let err = Region::create(&path, 64, 2, 0o600).err().unwrap().to_string();
-        assert!(err.contains("in use"), "a live creator's file is not replaced: {err}");
-        drop(r);
-        assert!(!path.exists(), "the creator removes its file");
-        let target = dir.path().join("target");
-        std::fs::write(&target, b"precious").unwrap();
-        std::os::unix::fs::symlink(&target, &path).unwrap();
-        let err = Region::create(&path, 64, 2, 0o600).err().unwrap().to_string();
-        assert!(err.contains("in use") || err.contains("symlink"), "{err}");
-        let err = Region::attach(&path, 64, 2, Duration::from_millis(50)).err().unwrap().to_string();
-        assert!(err.contains("symlink"), "{err}");
-        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
-    }
-
-    #[test]
-    fn a_file_left_by_a_dead_creator_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.shm");
-        let r = Region::create(&path, 64, 2, 0o600).unwrap();
-        let bytes = r.map.to_vec();
-        drop(r);
-        let mut bytes = bytes;
-        let off = std::mem::offset_of!(RegionHeader, creator_pid);
-        bytes[off..off + 4].copy_from_slice(&2_147_483_600u32.to_le_bytes()); // no such process
-        std::fs::write(&path, &bytes).unwrap();
-        let r = Region::create(&path, 64, 2, 0o600).unwrap();
-        assert_eq!(r.creator_pid(), std::process::id());
-    }
-}
+#[path = "region_tests.rs"]
+mod tests;
