@@ -26,7 +26,7 @@ cleanup() {
     kill "$dockerd_pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
   fi
-  rm -f "$out" output/ci-"$engine"-*.json
+  rm -f "$out" output/ci-"$engine"-*.json output/ci-"$engine"*.hlog
 }
 trap cleanup EXIT
 
