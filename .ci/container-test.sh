@@ -4,8 +4,9 @@
 #   .ci/container-test.sh podman|docker
 #
 # Installs the engine when missing (Debian packages; starts and later stops dockerd for docker),
-# builds the FROM-scratch image, starts the client container, runs `ipcbench host` over uds, tcp
-# and shm, then memfd and uds against a container with its own network and IPC namespaces,
+# builds the FROM-scratch image, starts the client container, runs `ipcbench host` over uds, tcp,
+# shm and mqueue (the container shares the host's IPC namespace), then memfd and uds against
+# a container with its own network and IPC namespaces;
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
 set -euo pipefail
@@ -48,7 +49,7 @@ esac
 
 ./run_container_server.sh build
 ./run_container_server.sh start
-OUTPUT_FILE=$out TRANSPORT=uds,tcp,shm PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >/dev/null
+OUTPUT_FILE=$out TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >/dev/null
 OUTPUT_FILE=output/ci-$engine-pairs.json TRANSPORT=shm,uds PATTERN=round-trip ./run_host_client.sh 300 4096 2 >/dev/null
 python3 - "$out" "output/ci-$engine-pairs.json" <<'PY'
 import json, sys
@@ -64,7 +65,7 @@ def check(path, configs, per_run):
     assert d["peer_environment"]["in_container"], "the client should say it runs in a container"
     assert not d["environment"]["in_container"] or d["environment"]["container_evidence"], "host env"
     assert d["clock_check"]["same_clock"], d["clock_check"]
-check(sys.argv[1], [(t, p) for t in ("uds", "tcp", "shm") for p in ("round-trip", "one-way")], 500)
+check(sys.argv[1], [(t, p) for t in ("uds", "tcp", "shm", "mqueue") for p in ("round-trip", "one-way")], 500)
 check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
 print("container-test: summaries check out")
 PY

@@ -1,4 +1,4 @@
-//! Files a run creates (socket and mapping files) and child processes it starts, removed or
+//! Files a run creates (socket and mapping files, message queues) and child processes it starts, removed or
 //! killed on every exit path: normal return, error, and Ctrl-C/SIGTERM.
 //!
 //! Owners register what they create and unregister it when they clean it up themselves (in
@@ -11,6 +11,8 @@ use rustix::process::{kill_process, Pid, Signal};
 
 static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// POSIX message queue names (they live outside any directory we could sweep).
+static QUEUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// What to do with the results so far when a signal stops the invocation.
 static ON_INTERRUPT: Mutex<Option<Box<dyn Fn() + Send>>> = Mutex::new(None);
 
@@ -36,6 +38,16 @@ pub fn remove_file(path: &Path) {
     FILES.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != path);
 }
 
+pub fn register_queue(name: &str) {
+    QUEUES.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+}
+
+/// Unlinks the message queue `name` (if it is still there) and forgets it.
+pub fn remove_queue(name: &str) {
+    let _ = nix::mqueue::mq_unlink(name);
+    QUEUES.lock().unwrap_or_else(|e| e.into_inner()).retain(|q| q != name);
+}
+
 pub fn register_child(pid: u32) {
     CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid as i32);
 }
@@ -53,6 +65,9 @@ pub fn run_all() {
     }
     for path in FILES.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
         let _ = std::fs::remove_file(path);
+    }
+    for name in QUEUES.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let _ = nix::mqueue::mq_unlink(name.as_str());
     }
 }
 

@@ -107,6 +107,9 @@ impl RunConfig {
         }
         for t in &transports {
             if let (Some(max), Some(&s)) = (t.max_message_bytes(), sizes.iter().max()) {
+                if s > max && *t == TransportKind::Mqueue {
+                    bail!("--size {s} is more than a POSIX message queue carries here ({max} bytes: fs.mqueue.msgsize_max; raise it with sysctl -w fs.mqueue.msgsize_max={s})");
+                }
                 if s > max {
                     bail!("--size {s} is more than a {t} datagram carries ({max} bytes)");
                 }

@@ -37,6 +37,7 @@ pub enum Endpoint {
     Tcp(SocketAddr),
     Shm(ShmEndpoint),
     Dgram(DgramAddr),
+    Mqueue(super::mqueue::MqEndpoint),
 }
 
 impl Endpoint {
@@ -73,6 +74,9 @@ impl Endpoint {
             }
             Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(rel(p))),
             Endpoint::Dgram(a) => Endpoint::Dgram(a),
+            Endpoint::Mqueue(m) => {
+                Endpoint::Mqueue(super::mqueue::MqEndpoint { liveness: rel(m.liveness), ..m })
+            }
         }
     }
 
@@ -96,6 +100,13 @@ impl Endpoint {
             }
             Endpoint::Dgram(DgramAddr::Unix(p)) => Endpoint::Dgram(DgramAddr::Unix(abs(p)?)),
             Endpoint::Dgram(a) => Endpoint::Dgram(a),
+            Endpoint::Mqueue(m) => {
+                let name_ok = |n: &str| n.starts_with("/ipcbench-") && !n[1..].contains('/');
+                if !name_ok(&m.to_peer) || !name_ok(&m.from_peer) {
+                    bail!("message queue names {} and {} are not ipcbench's", m.to_peer, m.from_peer);
+                }
+                Endpoint::Mqueue(super::mqueue::MqEndpoint { liveness: abs(m.liveness)?, ..m })
+            }
         })
     }
 }
@@ -109,6 +120,7 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Shm(s) => write!(f, "shm://{}", s.mapping.display()),
             Endpoint::Dgram(DgramAddr::Udp(a)) => write!(f, "udp://{a}"),
             Endpoint::Dgram(DgramAddr::Unix(p)) => write!(f, "unixgram://{}", p.display()),
+            Endpoint::Mqueue(m) => write!(f, "mqueue://{}", m.to_peer),
         }
     }
 }

@@ -137,7 +137,7 @@ pub fn remove_stale_files(dir: &Path) {
 
 /// Connects to `endpoint`, retrying until `timeout` while it is not there yet.
 pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
-    if let Endpoint::Shm(_) | Endpoint::Dgram(_) = endpoint {
+    if let Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) = endpoint {
         bail!("{endpoint} is not a stream socket");
     }
     let deadline = Instant::now() + timeout;
@@ -149,7 +149,7 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
                 s.set_nodelay(true)?;
                 Ok(s.into())
             }),
-            Endpoint::Shm(_) | Endpoint::Dgram(_) => unreachable!("checked above"),
+            Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) => unreachable!("checked above"),
         };
         match attempt {
             Ok(fd) => return Ok(fd),

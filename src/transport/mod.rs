@@ -16,6 +16,7 @@ pub mod dgram;
 pub mod endpoint;
 pub mod framing;
 pub mod listener;
+pub mod mqueue;
 pub mod shm;
 pub mod socket;
 mod stream_io;
@@ -130,6 +131,7 @@ pub enum DataListener {
     Socket(Listener),
     Shm(shm::ShmListener),
     Dgram(dgram::DgramListener),
+    Mqueue(mqueue::MqListener),
 }
 
 impl DataListener {
@@ -162,6 +164,9 @@ impl DataListener {
                 o.copy,
                 o.file_mode,
             )?),
+            TransportKind::Mqueue => {
+                DataListener::Mqueue(mqueue::MqListener::create(&name, &sock, spec.size_bytes, o.file_mode)?)
+            }
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -174,6 +179,7 @@ impl DataListener {
             DataListener::Socket(l) => l.endpoint(),
             DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
             DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
+            DataListener::Mqueue(l) => Ok(Endpoint::Mqueue(l.endpoint().clone())),
         }
     }
 
@@ -191,6 +197,7 @@ impl DataListener {
             DataListener::Socket(l) => l.fd(),
             DataListener::Shm(l) => l.liveness_fd(),
             DataListener::Dgram(l) => l.fd(),
+            DataListener::Mqueue(l) => l.liveness_fd(),
         }
     }
 
@@ -211,6 +218,7 @@ impl DataListener {
             DataListener::Dgram(l) => {
                 Connection::Dgram(l.accept(size, wait, timeout, spec.loss_timeout())?)
             }
+            DataListener::Mqueue(l) => Connection::Mqueue(l.accept(size, wait, timeout)?),
         })
     }
 }
@@ -227,6 +235,7 @@ pub fn connect(
     let (size, wait) = (spec.size_bytes, spec.wait);
     Ok(match ep {
         Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
+        Endpoint::Mqueue(m) => Connection::Mqueue(mqueue::connect(m, size, wait, timeout)?),
         Endpoint::Dgram(a) => {
             // Relaxed: a counter for unique names, nothing is published through it.
             let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -260,6 +269,7 @@ macro_rules! with_transport {
             $crate::transport::Connection::Socket($t) => $body,
             $crate::transport::Connection::Shm($t) => $body,
             $crate::transport::Connection::Dgram($t) => $body,
+            $crate::transport::Connection::Mqueue($t) => $body,
         }
     };
 }
@@ -271,6 +281,7 @@ pub enum Connection {
     Socket(SocketTransport),
     Shm(shm::ShmTransport),
     Dgram(dgram::DgramTransport),
+    Mqueue(mqueue::MqTransport),
 }
 
 /// Which transport.
@@ -290,6 +301,8 @@ pub enum TransportKind {
     Memfd,
     /// UDP datagrams over 127.0.0.1 (may lose and reorder: counted).
     Udp,
+    /// POSIX message queues, one per direction (needs a shared IPC namespace).
+    Mqueue,
     /// Unix datagram sockets in the socket directory.
     UdsDgram,
 }
@@ -321,6 +334,8 @@ impl TransportKind {
             // A Unix datagram must fit the socket's send buffer; ipcbench raises it to 4 MiB
             // (the kernel may cap it lower: a larger datagram then fails with a clear error).
             TransportKind::UdsDgram => Some(212_992 - 32),
+            // fs.mqueue.msgsize_max (8192 by default).
+            TransportKind::Mqueue => Some(mqueue::msgsize_max().unwrap_or(8192)),
             _ => None,
         }
     }

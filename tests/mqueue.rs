@@ -1,0 +1,112 @@
+//! POSIX message queues through the real binary: every pattern and wait arrives intact, sizes
+//! beyond the queue limit are refused before anything runs, a dead peer is noticed at once,
+//! and no queue outlives the run, whether it ends normally, with a dead peer or on Ctrl-C.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{child_of, Scratch};
+
+/// The queues a run by process `pid` could have made for its first `tests` tests, still there.
+fn queues_left(pid: u32, tests: u32) -> Vec<String> {
+    let mut left = Vec::new();
+    for test in 0..tests {
+        for end in ["i", "p"] {
+            let name = format!("/ipcbench-{pid}-{test}-0-{end}");
+            let mode = nix::sys::stat::Mode::empty();
+            if let Ok(q) = nix::mqueue::mq_open(name.as_str(), nix::mqueue::MQ_OFlag::O_RDONLY, mode, None) {
+                let _ = nix::mqueue::mq_close(q);
+                left.push(name);
+            }
+        }
+    }
+    left
+}
+
+fn spawn(s: &Scratch, args: &[&str]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
+        .args(["run", "-t", "mqueue", "--quiet", "--min-time", "0s", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn every_pattern_and_wait_arrives_intact_and_no_queue_is_left() {
+    for wait in ["spin", "block", "hybrid"] {
+        let s = Scratch::new();
+        let mut run =
+            spawn(&s, &["-p", "all", "-s", "16,100,4KiB,8KiB", "-n", "300", "--verify", "--wait", wait]);
+        let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
+        assert!(status.success(), "{wait}: {}", common::stderr_of(&mut run));
+        let runs = s.summary()["runs"].as_array().unwrap().clone();
+        assert_eq!(runs.len(), 3 * 4, "{wait}");
+        for r in &runs {
+            let what = format!("{wait} {} {}", r["pattern"], r["size_bytes"]);
+            assert_eq!(r["transport"], "mqueue");
+            assert_eq!(r["integrity"]["received"], 300, "{what}");
+            assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
+            assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
+        }
+        assert!(queues_left(run.id(), 12).is_empty(), "{wait}: {:?}", queues_left(run.id(), 12));
+        assert!(s.leftovers().is_empty(), "{wait}: {:?}", s.leftovers());
+    }
+}
+
+#[test]
+fn a_size_beyond_the_queue_limit_is_refused_naming_the_limit_and_the_sysctl() {
+    let s = Scratch::new();
+    let max: usize =
+        std::fs::read_to_string("/proc/sys/fs/mqueue/msgsize_max").unwrap().trim().parse().unwrap();
+    let out = s.run().args(["-t", "mqueue", "-s", &(max + 1).to_string()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "more than a POSIX message queue carries here ({max} bytes: fs.mqueue.msgsize_max"
+        )) && err.contains("sysctl -w fs.mqueue.msgsize_max="),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_peer_killed_mid_run_is_noticed_at_once_and_ctrl_c_leaves_no_queue() {
+    for (wait, signal) in [("block", "peer"), ("spin", "peer"), ("block", "ctrl-c")] {
+        let s = Scratch::new();
+        let mut run =
+            spawn(&s, &["-p", "round-trip", "-s", "64", "-d", "60s", "--timeout-s", "30", "--wait", wait]);
+        let start = Instant::now();
+        let peer = loop {
+            if let Some(p) = child_of(run.id()) {
+                break p;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no peer");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let victim = if signal == "peer" { peer } else { run.id() };
+        let sig = if signal == "peer" { "-9" } else { "-INT" };
+        Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
+        let killed = Instant::now();
+        let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
+        assert!(killed.elapsed() < Duration::from_secs(5), "{wait} {signal}: {:?}", killed.elapsed());
+        let stderr = common::stderr_of(&mut run);
+        let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default().to_string();
+        if signal == "peer" {
+            assert_eq!(status.code(), Some(1), "{wait}: {stderr}");
+            assert!(line.contains("round-trip over mqueue with 64 B messages"), "{wait}: {line}");
+            assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{wait}: {line}");
+        } else {
+            assert_eq!(status.code(), Some(130), "{stderr}");
+            assert!(line.contains("interrupted"), "{line}");
+        }
+        assert!(queues_left(run.id(), 1).is_empty(), "{wait} {signal}: {:?}", queues_left(run.id(), 1));
+        assert!(s.leftovers().is_empty(), "{wait} {signal}: {:?}", s.leftovers());
+    }
+}
