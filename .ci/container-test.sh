@@ -5,8 +5,8 @@
 #
 # Installs the engine when missing (Debian packages; starts and later stops dockerd for docker),
 # builds the FROM-scratch image, starts the client container, runs `ipcbench host` over uds, tcp,
-# shm and mqueue (the container shares the host's IPC namespace), then memfd and uds against
-# a container with its own network and IPC namespaces;
+# shm and mqueue (the container shares the host's IPC namespace), then memfd, uds and pipe
+# against a container with its own network and IPC namespaces;
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
 set -euo pipefail
@@ -71,21 +71,21 @@ print("container-test: summaries check out")
 PY
 ./run_container_server.sh stop
 # A container that shares nothing but the socket directory (own network and IPC namespaces):
-# memfd rings and Unix sockets still cross it.
+# memfd rings, Unix sockets and FIFOs still cross it.
 ISOLATED=1 ./run_container_server.sh start
-OUTPUT_FILE=output/ci-$engine-isolated.json TRANSPORT=memfd,uds PATTERN=round-trip,one-way ./run_host_client.sh 500 4096 1 >/dev/null
+OUTPUT_FILE=output/ci-$engine-isolated.json TRANSPORT=memfd,uds,pipe PATTERN=round-trip,one-way ./run_host_client.sh 500 4096 1 >/dev/null
 python3 - "output/ci-$engine-isolated.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["error"] is None, d["error"]
 got = sorted((r["transport"], r["pattern"]) for r in d["runs"])
-assert got == sorted((t, p) for t in ("memfd", "uds") for p in ("round-trip", "one-way")), got
+assert got == sorted((t, p) for t in ("memfd", "uds", "pipe") for p in ("round-trip", "one-way")), got
 for r in d["runs"]:
     i = r["integrity"]
     assert i["received"] == 500 and i["corrupt"] == 0 and i["out_of_order"] == 0, (r["transport"], i)
 assert all(r["shm_filesystem"] == "memfd" for r in d["runs"] if r["transport"] == "memfd")
 assert d["peer_environment"]["in_container"]
-print("container-test: memfd and uds cross a container with its own network and IPC namespaces")
+print("container-test: memfd, uds and pipe cross a container with its own network and IPC namespaces")
 PY
 ./run_container_server.sh stop
 left=$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")

@@ -146,7 +146,7 @@ fn bad_usage_exits_2_with_one_error_line() {
         (&["--repeat", "3"], "--repeat does not apply to ab"),
         (&["--stream-json", "x.jsonl"], "--stream-json does not apply to ab"),
         (&["--max-regression", "p75=5%"], "unknown metric 'p75'"),
-        (&["-t", "pipe"], "invalid value 'pipe' for '--transport"),
+        (&["-t", "smoke-signals"], "invalid value 'smoke-signals' for '--transport"),
     ];
     for (extra, needle) in cases {
         let out = ab(&s, &ipcbench(), &ipcbench(), extra);

@@ -26,11 +26,11 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
 #[test]
 fn fails_with_a_clear_error_for_each_bad_flag_value() {
     let s = Scratch::new();
-    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, uds-dgram, all]";
+    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, all]";
     fails_with(
         &s,
-        &["-t", "pipe"],
-        &format!("invalid value 'pipe' for '--transport <TRANSPORT>' {possible}"),
+        &["-t", "smoke-signals"],
+        &format!("invalid value 'smoke-signals' for '--transport <TRANSPORT>' {possible}"),
     );
     fails_with(&s, &["-p", "zigzag"], "invalid value 'zigzag' for '--pattern");
     fails_with(&s, &["-s", "0"], "below the 16-byte message header");
@@ -56,7 +56,7 @@ fn fails_with_a_clear_error_for_each_bad_flag_value() {
 #[test]
 fn a_bad_flag_exits_2_and_a_failed_run_exits_1() {
     let s = Scratch::new();
-    assert_eq!(s.run().args(["-t", "pipe"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(s.run().args(["-t", "smoke-signals"]).output().unwrap().status.code(), Some(2));
     assert_eq!(s.run().args(["--pin", "0,4096"]).output().unwrap().status.code(), Some(1));
 }
 

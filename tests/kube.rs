@@ -98,7 +98,7 @@ fn options_the_manifest_decides_and_bad_values_are_refused() {
     for (args, needle) in [
         (&["kube", "pod", "--socket-dir", "/x"][..], "--socket-dir is the manifest's"),
         (&["kube", "pod", "--out", "r.json"][..], "--out is the manifest's"),
-        (&["kube", "pod", "-t", "pipe"][..], "invalid value 'pipe'"),
+        (&["kube", "pod", "-t", "smoke-signals"][..], "invalid value 'smoke-signals'"),
     ] {
         let out = ipcbench(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -38,6 +38,7 @@ pub enum Endpoint {
     Shm(ShmEndpoint),
     Dgram(DgramAddr),
     Mqueue(super::mqueue::MqEndpoint),
+    Pipe(super::pipe::PipeEndpoint),
 }
 
 impl Endpoint {
@@ -77,6 +78,10 @@ impl Endpoint {
             Endpoint::Mqueue(m) => {
                 Endpoint::Mqueue(super::mqueue::MqEndpoint { liveness: rel(m.liveness), ..m })
             }
+            Endpoint::Pipe(p) => Endpoint::Pipe(super::pipe::PipeEndpoint {
+                to_peer: rel(p.to_peer),
+                from_peer: rel(p.from_peer),
+            }),
         }
     }
 
@@ -107,6 +112,10 @@ impl Endpoint {
                 }
                 Endpoint::Mqueue(super::mqueue::MqEndpoint { liveness: abs(m.liveness)?, ..m })
             }
+            Endpoint::Pipe(p) => Endpoint::Pipe(super::pipe::PipeEndpoint {
+                to_peer: abs(p.to_peer)?,
+                from_peer: abs(p.from_peer)?,
+            }),
         })
     }
 }
@@ -121,6 +130,7 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Dgram(DgramAddr::Udp(a)) => write!(f, "udp://{a}"),
             Endpoint::Dgram(DgramAddr::Unix(p)) => write!(f, "unixgram://{}", p.display()),
             Endpoint::Mqueue(m) => write!(f, "mqueue://{}", m.to_peer),
+            Endpoint::Pipe(p) => write!(f, "fifo://{}", p.to_peer.display()),
         }
     }
 }

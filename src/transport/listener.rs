@@ -105,7 +105,7 @@ impl Drop for Listener {
 
 /// Removes data sockets and mapping files in `dir` left by ipcbench processes that no longer
 /// exist (a crash or a SIGKILL skips cleanup), saying so on stderr. Files of live processes,
-/// and anything not named `ipcbench-<pid>-<n>.sock|.shm`, are left alone.
+/// and anything not named `ipcbench-<pid>-<n>.sock|.shm|.fifo-i|.fifo-p`, are left alone.
 pub fn remove_stale_files(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -128,7 +128,8 @@ pub fn remove_stale_files(dir: &Path) {
         let ext = path.extension().and_then(|e| e.to_str());
         let stale_socket = kind.is_socket() && ext == Some("sock") && UnixStream::connect(&path).is_err();
         let stale_mapping = kind.is_file() && ext == Some("shm");
-        if stale_socket || stale_mapping {
+        let stale_fifo = kind.is_fifo() && matches!(ext, Some("fifo-i" | "fifo-p"));
+        if stale_socket || stale_mapping || stale_fifo {
             eprintln!("note: removed stale {} left by an earlier run", path.display());
             let _ = std::fs::remove_file(&path);
         }
@@ -137,7 +138,7 @@ pub fn remove_stale_files(dir: &Path) {
 
 /// Connects to `endpoint`, retrying until `timeout` while it is not there yet.
 pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
-    if let Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) = endpoint {
+    if let Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) | Endpoint::Pipe(_) = endpoint {
         bail!("{endpoint} is not a stream socket");
     }
     let deadline = Instant::now() + timeout;
@@ -149,7 +150,9 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
                 s.set_nodelay(true)?;
                 Ok(s.into())
             }),
-            Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) => unreachable!("checked above"),
+            Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) | Endpoint::Pipe(_) => {
+                unreachable!("checked above")
+            }
         };
         match attempt {
             Ok(fd) => return Ok(fd),

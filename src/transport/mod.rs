@@ -17,6 +17,7 @@ pub mod endpoint;
 pub mod framing;
 pub mod listener;
 pub mod mqueue;
+pub mod pipe;
 pub mod shm;
 pub mod socket;
 mod stream_io;
@@ -132,6 +133,7 @@ pub enum DataListener {
     Shm(shm::ShmListener),
     Dgram(dgram::DgramListener),
     Mqueue(mqueue::MqListener),
+    Pipe(pipe::PipeListener),
 }
 
 impl DataListener {
@@ -164,6 +166,9 @@ impl DataListener {
                 o.copy,
                 o.file_mode,
             )?),
+            TransportKind::Pipe => {
+                DataListener::Pipe(pipe::PipeListener::create(&o.socket_dir.join(&name), o.file_mode)?)
+            }
             TransportKind::Mqueue => {
                 DataListener::Mqueue(mqueue::MqListener::create(&name, &sock, spec.size_bytes, o.file_mode)?)
             }
@@ -180,6 +185,7 @@ impl DataListener {
             DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
             DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
             DataListener::Mqueue(l) => Ok(Endpoint::Mqueue(l.endpoint().clone())),
+            DataListener::Pipe(l) => Ok(Endpoint::Pipe(l.endpoint().clone())),
         }
     }
 
@@ -198,6 +204,7 @@ impl DataListener {
             DataListener::Shm(l) => l.liveness_fd(),
             DataListener::Dgram(l) => l.fd(),
             DataListener::Mqueue(l) => l.liveness_fd(),
+            DataListener::Pipe(l) => l.fd(),
         }
     }
 
@@ -219,6 +226,7 @@ impl DataListener {
                 Connection::Dgram(l.accept(size, wait, timeout, spec.loss_timeout())?)
             }
             DataListener::Mqueue(l) => Connection::Mqueue(l.accept(size, wait, timeout)?),
+            DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout)?),
         })
     }
 }
@@ -236,6 +244,7 @@ pub fn connect(
     Ok(match ep {
         Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
         Endpoint::Mqueue(m) => Connection::Mqueue(mqueue::connect(m, size, wait, timeout)?),
+        Endpoint::Pipe(p) => Connection::Pipe(pipe::connect(p, size, wait, timeout)?),
         Endpoint::Dgram(a) => {
             // Relaxed: a counter for unique names, nothing is published through it.
             let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -270,6 +279,7 @@ macro_rules! with_transport {
             $crate::transport::Connection::Shm($t) => $body,
             $crate::transport::Connection::Dgram($t) => $body,
             $crate::transport::Connection::Mqueue($t) => $body,
+            $crate::transport::Connection::Pipe($t) => $body,
         }
     };
 }
@@ -282,6 +292,7 @@ pub enum Connection {
     Shm(shm::ShmTransport),
     Dgram(dgram::DgramTransport),
     Mqueue(mqueue::MqTransport),
+    Pipe(pipe::PipeTransport),
 }
 
 /// Which transport.
@@ -303,6 +314,8 @@ pub enum TransportKind {
     Udp,
     /// POSIX message queues, one per direction (needs a shared IPC namespace).
     Mqueue,
+    /// Two named FIFOs in the socket directory, one per direction.
+    Pipe,
     /// Unix datagram sockets in the socket directory.
     UdsDgram,
 }

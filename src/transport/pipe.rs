@@ -1,0 +1,223 @@
+//! Pipes: two named FIFOs in the socket directory, one per direction (`<name>.fifo-i` toward
+//! the peer, `<name>.fifo-p` back), so the same transport serves `run` and a client in a
+//! container that sees the directory through a bind mount. Messages are raw, fixed-size, read
+//! and written in full as a hand-written pipe ping-pong does.
+//!
+//! Opening FIFOs blocks or fails until the other end is there, so the order is fixed:
+//! - the creator makes both FIFOs (mode of the socket directory's files) and opens its read
+//!   end of `-p` and a read-write descriptor of `-i` (so the peer never reads end-of-file from
+//!   `-i` before the creator's writer exists);
+//! - the peer opens its read end of `-i`, its write end of `-p`, and writes one hello byte;
+//! - the creator sees the hello (that is the "connect"), opens its write end of `-i`, drops the
+//!   read-write descriptor and removes both files.
+//!
+//! Every descriptor is non-blocking: a spin wait retries, a blocking or hybrid wait sleeps in
+//! poll(2) with the run's timeout, so a stalled peer is a timeout, never a hang; a dead peer is
+//! end-of-file on a read or `EPIPE` on a write, at once.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rustix::event::PollFlags;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
+
+use super::wait::{SpinThenWait, Step};
+use super::{Transport, TransportError, TransportResult, WaitStrategy};
+use crate::cleanup;
+use crate::wire::Header;
+
+const HELLO: u8 = b'H';
+
+/// The two FIFOs of a channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipeEndpoint {
+    /// The FIFO the creator writes.
+    pub to_peer: PathBuf,
+    /// The FIFO the peer writes.
+    pub from_peer: PathBuf,
+}
+
+fn open(path: &Path, flags: OFlags) -> Result<OwnedFd> {
+    rustix::fs::open(path, flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())
+        .with_context(|| format!("opening FIFO {}", path.display()))
+}
+
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// The creator's side before the peer has connected.
+pub struct PipeListener {
+    endpoint: PipeEndpoint,
+    /// Read end of `from_peer`: readable once the peer's hello arrives.
+    rx: OwnedFd,
+    /// A read-write descriptor of `to_peer`, held until the real write end is open.
+    _hold: OwnedFd,
+}
+
+impl PipeListener {
+    /// Makes both FIFOs as `<base>.fifo-i` and `<base>.fifo-p` with `mode`.
+    pub fn create(base: &Path, mode: u32) -> Result<PipeListener> {
+        let name = |end: &str| PathBuf::from(format!("{}.fifo-{end}", base.display()));
+        let endpoint = PipeEndpoint { to_peer: name("i"), from_peer: name("p") };
+        for p in [&endpoint.to_peer, &endpoint.from_peer] {
+            rustix::fs::mkfifoat(rustix::fs::CWD, p, Mode::from_raw_mode(mode))
+                .with_context(|| format!("making FIFO {}", p.display()))?;
+            cleanup::register_file(p);
+            // The umask may have taken bits away; set exactly `mode`.
+            rustix::fs::chmod(p, Mode::from_raw_mode(mode))
+                .with_context(|| format!("chmod {}", p.display()))?;
+        }
+        let opened = (|| {
+            Ok::<_, anyhow::Error>((
+                open(&endpoint.from_peer, OFlags::RDONLY)?,
+                open(&endpoint.to_peer, OFlags::RDWR)?,
+            ))
+        })();
+        match opened {
+            Ok((rx, hold)) => Ok(PipeListener { endpoint, rx, _hold: hold }),
+            Err(e) => {
+                cleanup::remove_file(&endpoint.to_peer);
+                cleanup::remove_file(&endpoint.from_peer);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn endpoint(&self) -> &PipeEndpoint {
+        &self.endpoint
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.rx.as_fd()
+    }
+
+    /// Takes the peer's hello, opens the write end and removes both files.
+    pub fn accept(self, size: usize, wait: WaitStrategy, timeout: Duration) -> Result<PipeTransport> {
+        let mut hello = [0u8; 1];
+        read_full(&self.rx, &mut hello, WaitStrategy::Block, timeout)
+            .context("waiting for the peer's hello on its FIFO")?;
+        if hello[0] != HELLO {
+            bail!(
+                "the first byte on FIFO {} is {:#04x}, not the peer's hello",
+                self.endpoint.from_peer.display(),
+                hello[0]
+            );
+        }
+        let tx = open(&self.endpoint.to_peer, OFlags::WRONLY)?;
+        let rx = self.rx.try_clone().context("duplicating the FIFO's read end")?;
+        drop(self); // closes the read-write hold of `to_peer`, removes both files
+        Ok(PipeTransport::new(rx, tx, size, wait, timeout))
+    }
+}
+
+impl Drop for PipeListener {
+    fn drop(&mut self) {
+        cleanup::remove_file(&self.endpoint.to_peer);
+        cleanup::remove_file(&self.endpoint.from_peer);
+    }
+}
+
+/// The peer's side: opens its ends (refusing anything that is not a FIFO) and says hello.
+pub fn connect(
+    ep: &PipeEndpoint,
+    size: usize,
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> Result<PipeTransport> {
+    for p in [&ep.to_peer, &ep.from_peer] {
+        if !is_fifo(p) {
+            bail!("{} is not a FIFO", p.display());
+        }
+    }
+    let rx = open(&ep.to_peer, OFlags::RDONLY)?;
+    let tx = open(&ep.from_peer, OFlags::WRONLY)?;
+    write_full(&tx, &[HELLO], wait, timeout).context("saying hello on the FIFO")?;
+    Ok(PipeTransport::new(rx, tx, size, wait, timeout))
+}
+
+/// One side's two FIFO ends.
+pub struct PipeTransport {
+    rx: OwnedFd,
+    tx: OwnedFd,
+    rbuf: Vec<u8>,
+    tbuf: Vec<u8>,
+    wait: WaitStrategy,
+    timeout: Duration,
+}
+
+impl PipeTransport {
+    fn new(rx: OwnedFd, tx: OwnedFd, size: usize, wait: WaitStrategy, timeout: Duration) -> Self {
+        PipeTransport { rx, tx, rbuf: vec![0; size], tbuf: vec![0; size], wait, timeout }
+    }
+}
+
+/// A failed non-blocking call: spin, or sleep in poll(2) until `fd` is ready for `interest`.
+fn would_block(w: &mut SpinThenWait, fd: &OwnedFd, interest: PollFlags) -> TransportResult<()> {
+    match w.step() {
+        Step::Again | Step::Check => Ok(()),
+        Step::Sleep(left) => match crate::sys::wait_ready(fd.as_fd(), interest, left)? {
+            true => Ok(()),
+            false => Err(TransportError::Timeout(w.limit())),
+        },
+        Step::Elapsed => Err(TransportError::Timeout(w.limit())),
+    }
+}
+
+fn read_full(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
+    let mut off = 0;
+    let mut w = SpinThenWait::new(wait, timeout);
+    while off < buf.len() {
+        match rustix::io::read(fd, &mut buf[off..]) {
+            Ok(0) => return Err(TransportError::PeerClosed),
+            Ok(n) => off += n,
+            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::IN)?,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(TransportError::Io(e.into())),
+        }
+    }
+    Ok(())
+}
+
+fn write_full(fd: &OwnedFd, buf: &[u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
+    let mut off = 0;
+    let mut w = SpinThenWait::new(wait, timeout);
+    while off < buf.len() {
+        match rustix::io::write(fd, &buf[off..]) {
+            Ok(n) => off += n,
+            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::OUT)?,
+            Err(Errno::INTR) => {}
+            Err(Errno::PIPE) => return Err(TransportError::PeerClosed),
+            Err(e) => return Err(TransportError::Io(e.into())),
+        }
+    }
+    Ok(())
+}
+
+impl Transport for PipeTransport {
+    fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
+        Ok(&mut self.tbuf)
+    }
+
+    fn send(&mut self) -> TransportResult<()> {
+        write_full(&self.tx, &self.tbuf, self.wait, self.timeout)
+    }
+
+    fn recv(&mut self) -> TransportResult<&[u8]> {
+        read_full(&self.rx, &mut self.rbuf, self.wait, self.timeout)?;
+        Ok(&self.rbuf)
+    }
+
+    fn release(&mut self) {}
+
+    fn echo(&mut self) -> TransportResult<Header> {
+        read_full(&self.rx, &mut self.rbuf, self.wait, self.timeout)?;
+        write_full(&self.tx, &self.rbuf, self.wait, self.timeout)?;
+        Ok(Header::read(&self.rbuf))
+    }
+}
