@@ -41,7 +41,7 @@ fn echo_pair(
 /// A shared-memory pair with an echo thread (spinning waits) on one end.
 fn shm_echo_pair(size: usize, dir: &std::path::Path) -> (shm::ShmTransport, std::thread::JoinHandle<()>) {
     let l = ShmListener::create(
-        &dir.join(format!("bench-{size}.shm")),
+        Some(&dir.join(format!("bench-{size}.shm"))),
         &dir.join("live.sock"),
         size,
         2,
@@ -108,7 +108,7 @@ fn shm_ring(c: &mut Criterion) {
     for size in [64usize, 4096] {
         let (mapping, liveness) =
             (dir.path().join(format!("ring-{size}.shm")), dir.path().join(format!("ring-{size}.sock")));
-        let l = ShmListener::create(&mapping, &liveness, size, 64, false, 0o600).unwrap();
+        let l = ShmListener::create(Some(&mapping), &liveness, size, 64, false, 0o600).unwrap();
         let mut rx = shm::connect(l.endpoint(), size, WaitStrategy::Spin, TIMEOUT).unwrap();
         let mut tx = l.accept(size, WaitStrategy::Spin, TIMEOUT).unwrap();
         group.throughput(Throughput::Elements(1));

@@ -21,8 +21,15 @@ fn main() {
     let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).expect("usage: instructions N");
     let dir = tempfile::tempdir().expect("temporary directory");
     let size = 64;
-    let l = ShmListener::create(&dir.path().join("i.shm"), &dir.path().join("i.sock"), size, 2, false, 0o600)
-        .expect("create mapping");
+    let l = ShmListener::create(
+        Some(&dir.path().join("i.shm")),
+        &dir.path().join("i.sock"),
+        size,
+        2,
+        false,
+        0o600,
+    )
+    .expect("create mapping");
     let mut b = connect(l.endpoint(), size, WaitStrategy::Spin, Duration::from_secs(5)).expect("attach");
     let mut a = l.accept(size, WaitStrategy::Spin, Duration::from_secs(5)).expect("accept");
     let mut hist = LatencyHistogram::new();

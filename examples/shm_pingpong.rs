@@ -17,7 +17,7 @@ fn main() {
     let dir = tempfile::tempdir_in("/dev/shm").unwrap();
     let t = Duration::from_secs(5);
     let l = ShmListener::create(
-        &dir.path().join("m.shm"),
+        Some(&dir.path().join("m.shm")),
         &dir.path().join("l.sock"),
         size,
         std::env::var("SLOTS").map_or(2, |s| s.parse().unwrap()),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{child_of, wait_for_exit, Scratch};
+use common::{wait_for_exit, wait_for_peer, Scratch};
 use ipcbench::control::peer::{connect_control, serve_with, Act, Behaviour};
 use ipcbench::control::Channel;
 use predicates::prelude::*;
@@ -282,19 +282,6 @@ fn spawn_long_run(s: &Scratch, wait: &str) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_for_peer(host: u32) -> u32 {
-    let start = Instant::now();
-    loop {
-        if let Some(pid) = child_of(host) {
-            // Give it time to be inside the timed loop.
-            std::thread::sleep(Duration::from_millis(500));
-            return pid;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "peer never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

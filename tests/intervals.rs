@@ -95,16 +95,13 @@ fn hlog_names_the_only_log_and_bad_values_are_refused() {
     let per_tag = read_log(&std::fs::read(s.path("mine.hlog")).unwrap());
     assert_eq!(per_tag.values().map(|v| v.1).sum::<u64>(), 2000);
     assert!(!s.path("out.hlog").exists(), "--hlog names the only log");
-    for (args, needle) in [
-        (&["--hlog", "-"][..], "--hlog needs a file"),
-        (&["--hlog", "/nonexistent/x.hlog"][..], "directory /nonexistent does not exist"),
-        (&["--interval", "500us"][..], "must be at least 1ms, not 500us"),
-        (&["--interval", "soon"][..], "invalid value 'soon' for '--interval"),
+    for (args, code, needle) in [
+        (&["--hlog", "-"][..], 1, "--hlog needs a file"),
+        (&["--hlog", "/nonexistent/x.hlog"][..], 1, "directory /nonexistent does not exist"),
+        (&["--interval", "500us"][..], 2, "must be at least 1ms, not 500us"),
+        (&["--interval", "soon"][..], 2, "invalid value 'soon' for '--interval"),
     ] {
-        let out = s.run().args(args).output().unwrap();
-        assert!(!out.status.success(), "{args:?} succeeded");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(needle), "{args:?}: {err}");
+        common::assert_one_error(&s.run().args(args).output().unwrap(), code, needle, &format!("{args:?}"));
     }
 }
 
@@ -138,6 +135,5 @@ fn a_throughput_run_with_a_count_measures_for_at_least_min_time_and_says_so() {
     let sum = s.summary();
     assert_eq!(sum["runs"][0]["integrity"]["sent"], 100, "0s turns the minimum off");
     let out = s.run().args(["--min-time", "a while"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'a while' for '--min-time"));
+    common::assert_one_error(&out, 2, "invalid value 'a while' for '--min-time", "--min-time");
 }

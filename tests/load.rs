@@ -83,12 +83,7 @@ fn bad_rate_sweep_flags_get_one_clear_error_and_exit_2_or_1() {
         (&["--rates", "1k,2k", "--p99-target", "0s"][..], 2, "must be longer than 0"),
         (&["--rates", "1k,2k", "--connect", "tcp://127.0.0.1:9"][..], 1, "with --connect give one --rate"),
     ] {
-        let out = s.run().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(code), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error:")).collect();
-        assert_eq!(errors.len(), 1, "{args:?}: {err}");
-        assert!(errors[0].contains(needle), "{args:?}: {}", errors[0]);
+        common::assert_one_error(&s.run().args(args).output().unwrap(), code, needle, &format!("{args:?}"));
     }
     assert!(s.leftovers().is_empty());
 }

@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{child_of, Scratch};
+use common::Scratch;
 
 /// The queues a run by process `pid` could have made for its first `tests` tests, still there.
 fn queues_left(pid: u32, tests: u32) -> Vec<String> {
@@ -25,24 +25,23 @@ fn queues_left(pid: u32, tests: u32) -> Vec<String> {
     left
 }
 
-fn spawn(s: &Scratch, args: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
-        .args(["run", "-t", "mqueue", "--quiet", "--min-time", "0s", "--socket-dir"])
-        .arg(s.sockets())
-        .arg("--out")
-        .arg(s.out())
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn every_pattern_and_wait_arrives_intact_and_no_queue_is_left() {
     for wait in ["spin", "block", "hybrid"] {
         let s = Scratch::new();
-        let mut run =
-            spawn(&s, &["-p", "all", "-s", "16,100,4KiB,8KiB", "-n", "300", "--verify", "--wait", wait]);
+        let mut run = s.spawn_run(&[
+            "-t",
+            "mqueue",
+            "-p",
+            "all",
+            "-s",
+            "16,100,4KiB,8KiB",
+            "-n",
+            "300",
+            "--verify",
+            "--wait",
+            wait,
+        ]);
         let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
         assert!(status.success(), "{wait}: {}", common::stderr_of(&mut run));
         let runs = s.summary()["runs"].as_array().unwrap().clone();
@@ -79,17 +78,21 @@ fn a_size_beyond_the_queue_limit_is_refused_naming_the_limit_and_the_sysctl() {
 fn a_peer_killed_mid_run_is_noticed_at_once_and_ctrl_c_leaves_no_queue() {
     for (wait, signal) in [("block", "peer"), ("spin", "peer"), ("block", "ctrl-c")] {
         let s = Scratch::new();
-        let mut run =
-            spawn(&s, &["-p", "round-trip", "-s", "64", "-d", "60s", "--timeout-s", "30", "--wait", wait]);
-        let start = Instant::now();
-        let peer = loop {
-            if let Some(p) = child_of(run.id()) {
-                break p;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "no peer");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        std::thread::sleep(Duration::from_millis(500));
+        let mut run = s.spawn_run(&[
+            "-t",
+            "mqueue",
+            "-p",
+            "round-trip",
+            "-s",
+            "64",
+            "-d",
+            "60s",
+            "--timeout-s",
+            "30",
+            "--wait",
+            wait,
+        ]);
+        let peer = common::wait_for_peer(run.id());
         let victim = if signal == "peer" { peer } else { run.id() };
         let sig = if signal == "peer" { "-9" } else { "-INT" };
         Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
@@ -109,4 +112,19 @@ fn a_peer_killed_mid_run_is_noticed_at_once_and_ctrl_c_leaves_no_queue() {
         assert!(queues_left(run.id(), 1).is_empty(), "{wait} {signal}: {:?}", queues_left(run.id(), 1));
         assert!(s.leftovers().is_empty(), "{wait} {signal}: {:?}", s.leftovers());
     }
+}
+
+#[test]
+fn the_leftover_check_sees_a_queue_that_is_there() {
+    // The other tests' "no queue left" is only as good as this check.
+    let me = std::process::id();
+    let name = format!("/ipcbench-{me}-0-0-i");
+    let flags = nix::mqueue::MQ_OFlag::O_CREAT | nix::mqueue::MQ_OFlag::O_RDWR;
+    let q = nix::mqueue::mq_open(name.as_str(), flags, nix::sys::stat::Mode::from_bits_truncate(0o600), None)
+        .unwrap();
+    let seen = queues_left(me, 1);
+    let _ = nix::mqueue::mq_close(q);
+    nix::mqueue::mq_unlink(name.as_str()).unwrap();
+    assert_eq!(seen, [name]);
+    assert!(queues_left(me, 1).is_empty());
 }

@@ -5,22 +5,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{child_of, Scratch};
-
-fn spawn(s: &Scratch, args: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
-        .args(["run", "-t", "pipe", "--quiet", "--min-time", "0s", "--socket-dir"])
-        .arg(s.sockets())
-        .arg("--out")
-        .arg(s.out())
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
+use common::Scratch;
 
 #[test]
 fn every_pattern_and_wait_arrives_intact_and_no_fifo_is_left() {
@@ -85,17 +73,21 @@ fn a_dead_peer_is_noticed_at_once_and_ctrl_c_or_a_crash_leaves_no_fifo() {
         [("block", "round-trip", "peer"), ("spin", "throughput", "peer"), ("block", "round-trip", "ctrl-c")]
     {
         let s = Scratch::new();
-        let mut run =
-            spawn(&s, &["-p", pattern, "-s", "4KiB", "-d", "60s", "--timeout-s", "30", "--wait", wait]);
-        let start = Instant::now();
-        let peer = loop {
-            if let Some(p) = child_of(run.id()) {
-                break p;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "no peer");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        std::thread::sleep(Duration::from_millis(500));
+        let mut run = s.spawn_run(&[
+            "-t",
+            "pipe",
+            "-p",
+            pattern,
+            "-s",
+            "4KiB",
+            "-d",
+            "60s",
+            "--timeout-s",
+            "30",
+            "--wait",
+            wait,
+        ]);
+        let peer = common::wait_for_peer(run.id());
         let (victim, sig) = if signal == "peer" { (peer, "-9") } else { (run.id(), "-INT") };
         Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
         let killed = Instant::now();

@@ -60,12 +60,7 @@ fn bad_cpu_pairs_get_one_clear_error() {
         (&["--pin-pairs", "all", "--pin", "0,1"][..], 2, "cannot be used with"),
         (&["--pin-pairs", "0:1", "--connect", "tcp://127.0.0.1:9"][..], 1, "with --connect give one --pin"),
     ] {
-        let out = s.run().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(code), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error:")).collect();
-        assert_eq!(errors.len(), 1, "{args:?}: {err}");
-        assert!(errors[0].contains(needle), "{args:?}: {}", errors[0]);
+        common::assert_one_error(&s.run().args(args).output().unwrap(), code, needle, &format!("{args:?}"));
     }
     assert!(s.leftovers().is_empty());
 }

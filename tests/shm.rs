@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{child_of, Scratch};
+use common::Scratch;
 
 fn shm_files(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -178,15 +178,7 @@ fn a_peer_killed_mid_run_is_detected_for_every_wait_and_nothing_is_left() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let start = Instant::now();
-        let peer = loop {
-            if let Some(p) = child_of(host.id()) {
-                break p;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "no peer");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        std::thread::sleep(Duration::from_millis(700));
+        let peer = common::wait_for_peer(host.id());
         std::process::Command::new("kill").args(["-9", &peer.to_string()]).status().unwrap();
         let killed = Instant::now();
         let status = loop {

@@ -218,23 +218,6 @@ pub struct CpuPair {
     pub cache_line_round_trip_ns: u64,
 }
 
-impl CpuPair {
-    /// Reads the pair's topology and measures its floor (on two threads of this process).
-    pub fn measure(initiator_cpu: usize, peer_cpu: usize, timeout: std::time::Duration) -> Result<CpuPair> {
-        Ok(CpuPair {
-            initiator_cpu,
-            peer_cpu,
-            relation: crate::measure::topology::relation(initiator_cpu, peer_cpu),
-            cache_line_round_trip_ns: crate::measure::floor::cache_line_round_trip_ns(
-                initiator_cpu,
-                peer_cpu,
-                timeout,
-            )
-            .with_context(|| format!("measuring the cache-line floor of CPUs {initiator_cpu}:{peer_cpu}"))?,
-        })
-    }
-}
-
 /// Requested and observed CPUs of both sides.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {

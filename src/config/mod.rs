@@ -105,15 +105,9 @@ impl RunConfig {
                 }
             }
         }
-        for t in &transports {
-            if let (Some(max), Some(&s)) = (t.max_message_bytes(), sizes.iter().max()) {
-                if s > max && *t == TransportKind::Mqueue {
-                    bail!("--size {s} is more than a POSIX message queue carries here ({max} bytes: fs.mqueue.msgsize_max; raise it with sysctl -w fs.mqueue.msgsize_max={s})");
-                }
-                if s > max {
-                    bail!("--size {s} is more than a {t} datagram carries ({max} bytes)");
-                }
-            }
+        if let Some(why) = sizes.iter().max().and_then(|&s| transports.iter().find_map(|t| t.size_refusal(s)))
+        {
+            bail!("{why}");
         }
         let (rates, auto_rates) = sweeps::rates(a.rate, a.rates.as_deref())?;
         let stop = match (a.duration, a.count) {

@@ -221,7 +221,7 @@ fn run_matrix(
             .pins
             .iter()
             .flatten()
-            .map(|&(a, b)| CpuPair::measure(a, b, cfg.timeout))
+            .map(|&(a, b)| measure_pair(a, b, cfg.timeout))
             .collect::<Result<_>>()?;
     }
     let mut climbs = Climbs::default();
@@ -248,6 +248,18 @@ fn run_matrix(
         bail!("one-way runs were refused: the peer does not share this CLOCK_MONOTONIC");
     }
     Ok(())
+}
+
+/// What CPUs `a` and `b` share (sysfs) and their cache-line floor, measured on two threads of
+/// this process.
+fn measure_pair(a: usize, b: usize, timeout: std::time::Duration) -> Result<CpuPair> {
+    Ok(CpuPair {
+        initiator_cpu: a,
+        peer_cpu: b,
+        relation: crate::measure::topology::relation(a, b),
+        cache_line_round_trip_ns: crate::measure::floor::cache_line_round_trip_ns(a, b, timeout)
+            .with_context(|| format!("measuring the cache-line floor of CPUs {a}:{b}"))?,
+    })
 }
 
 /// Asks the peer for its clock 16 times, each bracketed by two readings of ours.

@@ -48,7 +48,6 @@ impl HlogExporter {
             .add_comment(&format!("command: {}", summary.command.join(" ")))
             .add_comment("values are latencies in nanoseconds; one tag per run (configuration/repetition)")
             .with_start_time(self.started_wall)
-            .with_max_value_divisor(1.0)
             .begin_log_with(&mut text, &mut serializer)?;
         text.extend_from_slice(
             b"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n",

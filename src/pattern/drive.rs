@@ -142,8 +142,13 @@ pub(super) fn drive<T: Transport>(
     // the first recorded messages late for their intended times); closed loop, at the end of
     // the warm-up, whose rate says how many are needed.
     let open_loop = p.rate_per_s.is_some();
-    let mut rec =
-        IntervalRecorder::new(0, p.interval_ns, if open_loop { expected_recording_ns(p, 0) } else { 0 });
+    // Only round trips record latency on this side: the others need no histograms made ahead.
+    let records = reply == Reply::Echo;
+    let mut rec = IntervalRecorder::new(
+        0,
+        p.interval_ns,
+        if open_loop && records { expected_recording_ns(p, 0) } else { 0 },
+    );
     if open_loop {
         samples.prepare(expected_samples(p, 0));
     }
@@ -155,7 +160,7 @@ pub(super) fn drive<T: Transport>(
     loop {
         if seq == p.warmup {
             // Recording starts: everything it needs is ready (untimed), then the clock starts.
-            if !open_loop {
+            if !open_loop && records {
                 let warmup_ns = now_ns() - warmup_start;
                 samples.prepare(expected_samples(p, warmup_ns));
                 rec = IntervalRecorder::new(0, p.interval_ns, expected_recording_ns(p, warmup_ns));

@@ -151,21 +151,17 @@ impl DataListener {
         Ok(match kind {
             TransportKind::Uds => DataListener::Socket(Listener::bind_unix(&sock, o.file_mode)?),
             TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp((o.data_ip, 0).into())?),
-            TransportKind::Shm => DataListener::Shm(shm::ShmListener::create(
-                &o.shm_dir.join(format!("{name}.shm")),
-                &sock,
-                spec.size_bytes,
-                spec.shm_slots,
-                o.copy,
-                o.file_mode,
-            )?),
-            TransportKind::Memfd => DataListener::Shm(shm::ShmListener::create_memfd(
-                &sock,
-                spec.size_bytes,
-                spec.shm_slots,
-                o.copy,
-                o.file_mode,
-            )?),
+            TransportKind::Shm | TransportKind::Memfd => {
+                let mapping = o.shm_dir.join(format!("{name}.shm"));
+                DataListener::Shm(shm::ShmListener::create(
+                    (kind == TransportKind::Shm).then_some(mapping.as_path()),
+                    &sock,
+                    spec.size_bytes,
+                    spec.shm_slots,
+                    o.copy,
+                    o.file_mode,
+                )?)
+            }
             TransportKind::Pipe => {
                 DataListener::Pipe(pipe::PipeListener::create(&o.socket_dir.join(&name), o.file_mode)?)
             }
@@ -339,18 +335,27 @@ impl TransportKind {
         matches!(self, TransportKind::Uds | TransportKind::Tcp)
     }
 
-    /// The largest message a datagram transport carries, or `None` for no limit of its own.
-    pub fn max_message_bytes(self) -> Option<usize> {
-        match self {
+    /// Why a message of `size_bytes` cannot travel on this transport, if it cannot: a datagram
+    /// or queue message has a limit of its own.
+    pub fn size_refusal(self, size_bytes: usize) -> Option<String> {
+        let (max, why) = match self {
             // 65535 minus the IPv4 (20) and UDP (8) headers.
-            TransportKind::Udp => Some(65_507),
+            TransportKind::Udp => (65_507, "a udp datagram carries".to_string()),
             // A Unix datagram must fit the socket's send buffer; ipcbench raises it to 4 MiB
             // (the kernel may cap it lower: a larger datagram then fails with a clear error).
-            TransportKind::UdsDgram => Some(212_992 - 32),
-            // fs.mqueue.msgsize_max (8192 by default).
-            TransportKind::Mqueue => Some(mqueue::msgsize_max().unwrap_or(8192)),
-            _ => None,
-        }
+            TransportKind::UdsDgram => (212_992 - 32, "a uds-dgram datagram carries".to_string()),
+            TransportKind::Mqueue => {
+                let max = mqueue::msgsize_max().unwrap_or(8192);
+                let hint = format!(
+                    "fs.mqueue.msgsize_max; raise it with sysctl -w fs.mqueue.msgsize_max={size_bytes}"
+                );
+                return (size_bytes > max).then(|| {
+                    format!("--size {size_bytes} is more than a POSIX message queue carries here ({max} bytes: {hint})")
+                });
+            }
+            _ => return None,
+        };
+        (size_bytes > max).then(|| format!("--size {size_bytes} is more than {why} ({max} bytes)"))
     }
 }
 

@@ -20,13 +20,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use rustix::event::PollFlags;
 use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
-use super::wait::{SpinThenWait, Step};
-use super::{Transport, TransportError, TransportResult, WaitStrategy};
+use super::stream_io::{read_full, write_full, Waits};
+use super::{Transport, TransportResult, WaitStrategy};
 use crate::cleanup;
 use crate::wire::Header;
 
@@ -100,7 +98,7 @@ impl PipeListener {
     /// Takes the peer's hello, opens the write end and removes both files.
     pub fn accept(self, size: usize, wait: WaitStrategy, timeout: Duration) -> Result<PipeTransport> {
         let mut hello = [0u8; 1];
-        read_full(&self.rx, &mut hello, WaitStrategy::Block, timeout)
+        read_full(&self.rx, &mut hello, Waits::polled(WaitStrategy::Block, timeout))
             .context("waiting for the peer's hello on its FIFO")?;
         if hello[0] != HELLO {
             bail!(
@@ -137,7 +135,7 @@ pub fn connect(
     }
     let rx = open(&ep.to_peer, OFlags::RDONLY)?;
     let tx = open(&ep.from_peer, OFlags::WRONLY)?;
-    write_full(&tx, &[HELLO], wait, timeout).context("saying hello on the FIFO")?;
+    write_full(&tx, &[HELLO], Waits::polled(wait, timeout)).context("saying hello on the FIFO")?;
     Ok(PipeTransport::new(rx, tx, size, wait, timeout))
 }
 
@@ -147,56 +145,19 @@ pub struct PipeTransport {
     tx: OwnedFd,
     rbuf: Vec<u8>,
     tbuf: Vec<u8>,
-    wait: WaitStrategy,
-    timeout: Duration,
+    waits: Waits,
 }
 
 impl PipeTransport {
     fn new(rx: OwnedFd, tx: OwnedFd, size: usize, wait: WaitStrategy, timeout: Duration) -> Self {
-        PipeTransport { rx, tx, rbuf: vec![0; size], tbuf: vec![0; size], wait, timeout }
-    }
-}
-
-/// A failed non-blocking call: spin, or sleep in poll(2) until `fd` is ready for `interest`.
-fn would_block(w: &mut SpinThenWait, fd: &OwnedFd, interest: PollFlags) -> TransportResult<()> {
-    match w.step() {
-        Step::Again | Step::Check => Ok(()),
-        Step::Sleep(left) => match crate::sys::wait_ready(fd.as_fd(), interest, left)? {
-            true => Ok(()),
-            false => Err(TransportError::Timeout(w.limit())),
-        },
-        Step::Elapsed => Err(TransportError::Timeout(w.limit())),
-    }
-}
-
-fn read_full(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
-    let mut off = 0;
-    let mut w = SpinThenWait::new(wait, timeout);
-    while off < buf.len() {
-        match rustix::io::read(fd, &mut buf[off..]) {
-            Ok(0) => return Err(TransportError::PeerClosed),
-            Ok(n) => off += n,
-            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::IN)?,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(TransportError::Io(e.into())),
+        PipeTransport {
+            rx,
+            tx,
+            rbuf: vec![0; size],
+            tbuf: vec![0; size],
+            waits: Waits::polled(wait, timeout),
         }
     }
-    Ok(())
-}
-
-fn write_full(fd: &OwnedFd, buf: &[u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<()> {
-    let mut off = 0;
-    let mut w = SpinThenWait::new(wait, timeout);
-    while off < buf.len() {
-        match rustix::io::write(fd, &buf[off..]) {
-            Ok(n) => off += n,
-            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::OUT)?,
-            Err(Errno::INTR) => {}
-            Err(Errno::PIPE) => return Err(TransportError::PeerClosed),
-            Err(e) => return Err(TransportError::Io(e.into())),
-        }
-    }
-    Ok(())
 }
 
 impl Transport for PipeTransport {
@@ -205,19 +166,19 @@ impl Transport for PipeTransport {
     }
 
     fn send(&mut self) -> TransportResult<()> {
-        write_full(&self.tx, &self.tbuf, self.wait, self.timeout)
+        write_full(&self.tx, &self.tbuf, self.waits)
     }
 
     fn recv(&mut self) -> TransportResult<&[u8]> {
-        read_full(&self.rx, &mut self.rbuf, self.wait, self.timeout)?;
+        read_full(&self.rx, &mut self.rbuf, self.waits)?;
         Ok(&self.rbuf)
     }
 
     fn release(&mut self) {}
 
     fn echo(&mut self) -> TransportResult<Header> {
-        read_full(&self.rx, &mut self.rbuf, self.wait, self.timeout)?;
-        write_full(&self.tx, &self.rbuf, self.wait, self.timeout)?;
+        read_full(&self.rx, &mut self.rbuf, self.waits)?;
+        write_full(&self.tx, &self.rbuf, self.waits)?;
         Ok(Header::read(&self.rbuf))
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rustix::net::sockopt::{self, Timeout};
 
 use super::framing::{Framing, PREFIX_BYTES};
-use super::stream_io::{read_full, write_all_vectored, write_full, LineBuf};
+use super::stream_io::{read_full, write_all_vectored, write_full, LineBuf, Waits};
 use super::{Transport, TransportError, TransportResult, WaitStrategy};
 use crate::wire::{Header, HEADER_BYTES};
 
@@ -21,8 +21,8 @@ pub struct SocketTransport {
     fd: OwnedFd,
     tx: Vec<u8>,
     rx: Vec<u8>,
-    wait: WaitStrategy,
-    timeout: Duration,
+    /// How reads and writes wait (the strategy, the timeout, blocking with the kernel's).
+    waits: Waits,
     framing: Framing,
     /// Names in the JSON `src`/`dst` fields: (this side, the other side).
     roles: (&'static str, &'static str),
@@ -50,8 +50,7 @@ impl SocketTransport {
             fd,
             tx: vec![0; size],
             rx: vec![0; size],
-            wait,
-            timeout,
+            waits: Waits::socket(wait, timeout),
             framing: Framing::Raw,
             roles: ("initiator", "peer"),
             reply_field: "seq".into(),
@@ -74,11 +73,11 @@ impl SocketTransport {
     #[inline]
     fn read_frame(&mut self) -> TransportResult<Header> {
         match self.framing {
-            Framing::Raw => read_full(&self.fd, &mut self.rx, self.wait, self.timeout)?,
+            Framing::Raw => read_full(&self.fd, &mut self.rx, self.waits)?,
             Framing::LengthPrefixed => {
                 // Buffered, as a real length-delimited codec reads: prefix and payload usually
                 // arrive in one read. The frame is lent from the buffer, not copied.
-                self.lines.ensure(PREFIX_BYTES, &self.fd, self.wait, self.timeout)?;
+                self.lines.ensure(PREFIX_BYTES, &self.fd, self.waits)?;
                 let at = self.lines.start;
                 let n = u32::from_le_bytes(self.lines.buf[at..at + PREFIX_BYTES].try_into().expect("4 bytes"))
                     as usize;
@@ -89,14 +88,14 @@ impl SocketTransport {
                         format!("length prefix {n} outside 16..={} bytes", self.rx.len()),
                     )));
                 }
-                self.lines.ensure(PREFIX_BYTES + n, &self.fd, self.wait, self.timeout)?;
+                self.lines.ensure(PREFIX_BYTES + n, &self.fd, self.waits)?;
                 let frame = self.lines.start..self.lines.start + PREFIX_BYTES + n;
                 self.lines.start = frame.end;
                 self.frame = frame.start + PREFIX_BYTES..frame.end;
                 return Ok(Header::read(&self.lines.buf[self.frame.clone()]));
             }
             Framing::JsonLines => {
-                let line = self.lines.read_line(&self.fd, self.wait, self.timeout)?;
+                let line = self.lines.read_line(&self.fd, self.waits)?;
                 let (seq, send_ns) = super::framing::reply_seq(self.lines.get(line), &self.reply_field)
                     .map_err(TransportError::Malformed)?;
                 Header { seq, send_ns }.write(&mut self.rx);
@@ -109,10 +108,10 @@ impl SocketTransport {
     #[inline]
     fn write_frame(&mut self, kind: &str) -> TransportResult<()> {
         match self.framing {
-            Framing::Raw => write_full(&self.fd, &self.tx, self.wait, self.timeout),
+            Framing::Raw => write_full(&self.fd, &self.tx, self.waits),
             Framing::LengthPrefixed => {
                 let prefix = (self.tx.len() as u32).to_le_bytes();
-                write_all_vectored(&self.fd, &prefix, &self.tx, self.wait, self.timeout)
+                write_all_vectored(&self.fd, &prefix, &self.tx, self.waits)
             }
             Framing::JsonLines => {
                 let h = Header::read(&self.tx);
@@ -126,7 +125,7 @@ impl SocketTransport {
         let (me, them) = self.roles;
         super::framing::encode_json_line(&mut self.wire, kind, h.seq, h.send_ns, me, them, self.tx.len())
             .map_err(|e| TransportError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-        write_full(&self.fd, &self.wire, self.wait, self.timeout)
+        write_full(&self.fd, &self.wire, self.waits)
     }
 }
 
@@ -157,11 +156,11 @@ impl Transport for SocketTransport {
     fn echo(&mut self) -> TransportResult<Header> {
         let h = self.read_frame()?;
         match self.framing {
-            Framing::Raw => write_full(&self.fd, &self.rx, self.wait, self.timeout)?,
+            Framing::Raw => write_full(&self.fd, &self.rx, self.waits)?,
             Framing::LengthPrefixed => {
                 // The received frame, prefix included, goes straight back out of the buffer.
                 let whole = self.frame.start - PREFIX_BYTES..self.frame.end;
-                write_full(&self.fd, &self.lines.buf[whole], self.wait, self.timeout)?;
+                write_full(&self.fd, &self.lines.buf[whole], self.waits)?;
             }
             Framing::JsonLines => self.write_json(h, "echo")?,
         }

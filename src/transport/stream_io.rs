@@ -1,7 +1,7 @@
-//! The byte-level I/O under stream sockets: filling and draining a socket as the wait strategy
-//! says (blocking with `SO_RCVTIMEO`/`SO_SNDTIMEO`, or non-blocking with the shared
-//! spin-then-wait policy), and a receive buffer that frames are lent from. Every wait has a
-//! limit: a stalled peer is a timeout, never a hang.
+//! The byte-level I/O under byte streams (sockets and FIFOs): filling and draining an fd as the
+//! wait strategy says (a blocking socket with `SO_RCVTIMEO`/`SO_SNDTIMEO`, or a non-blocking fd
+//! with the shared spin-then-wait policy, which sleeps in poll(2)), and a receive buffer that
+//! frames are lent from. Every wait has a limit: a stalled peer is a timeout, never a hang.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -13,6 +13,30 @@ use rustix::io::Errno;
 use super::wait::{SpinThenWait, Step};
 use super::{TransportError, TransportResult, WaitStrategy};
 use crate::sys;
+
+/// How an fd's I/O waits.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Waits {
+    pub(super) wait: WaitStrategy,
+    pub(super) timeout: Duration,
+    /// The fd blocks with the kernel's timeout (a socket's `SO_RCVTIMEO`/`SO_SNDTIMEO`): an
+    /// `EAGAIN` means it passed. Otherwise the fd is non-blocking and `EAGAIN` means wait.
+    pub(super) kernel_timeout: bool,
+}
+
+impl Waits {
+    /// A socket's: blocking with the kernel's timeout under `block`, non-blocking otherwise.
+    #[inline(always)]
+    pub(super) fn socket(wait: WaitStrategy, timeout: Duration) -> Waits {
+        Waits { wait, timeout, kernel_timeout: wait == WaitStrategy::Block }
+    }
+
+    /// A non-blocking fd's (a FIFO has no kernel timeout): `block` sleeps in poll(2).
+    #[inline(always)]
+    pub(super) fn polled(wait: WaitStrategy, timeout: Duration) -> Waits {
+        Waits { wait, timeout, kernel_timeout: false }
+    }
+}
 
 /// Buffered bytes of a line-oriented stream.
 pub(super) struct LineBuf {
@@ -31,31 +55,20 @@ impl LineBuf {
     }
 
     /// Makes at least `n` unconsumed bytes available from `start`.
-    pub(super) fn ensure(
-        &mut self,
-        n: usize,
-        fd: &OwnedFd,
-        wait: WaitStrategy,
-        timeout: Duration,
-    ) -> TransportResult<()> {
+    pub(super) fn ensure(&mut self, n: usize, fd: &OwnedFd, w: Waits) -> TransportResult<()> {
         if self.start + n > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
         while self.end - self.start < n {
-            self.end += read_some(fd, &mut self.buf[self.end..], wait, timeout)?;
+            self.end += read_some(fd, &mut self.buf[self.end..], w)?;
         }
         Ok(())
     }
 
     /// The next line (without its `\n`), reading as much as needed.
-    pub(super) fn read_line(
-        &mut self,
-        fd: &OwnedFd,
-        wait: WaitStrategy,
-        timeout: Duration,
-    ) -> TransportResult<std::ops::Range<usize>> {
+    pub(super) fn read_line(&mut self, fd: &OwnedFd, w: Waits) -> TransportResult<std::ops::Range<usize>> {
         loop {
             if let Some(pos) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
                 let line = self.start..self.start + pos;
@@ -73,37 +86,32 @@ impl LineBuf {
                     format!("no newline in {} bytes: not a JSON-lines stream", self.buf.len()),
                 )));
             }
-            self.end += read_some(fd, &mut self.buf[self.end..], wait, timeout)?;
+            self.end += read_some(fd, &mut self.buf[self.end..], w)?;
         }
     }
 }
 
-/// Fills `buf` from the socket, waiting as `wait` says.
+/// Fills `buf` from the fd, waiting as `w` says.
 #[inline]
-pub(super) fn read_full(
-    fd: &OwnedFd,
-    buf: &mut [u8],
-    wait: WaitStrategy,
-    timeout: Duration,
-) -> TransportResult<()> {
+pub(super) fn read_full(fd: &OwnedFd, buf: &mut [u8], w: Waits) -> TransportResult<()> {
     let mut off = 0;
     while off < buf.len() {
-        off += read_some(fd, &mut buf[off..], wait, timeout)?;
+        off += read_some(fd, &mut buf[off..], w)?;
     }
     Ok(())
 }
 
-/// Reads at least one byte into `buf`, waiting as `wait` says.
+/// Reads at least one byte into `buf`, waiting as `w` says.
 #[inline]
-fn read_some(fd: &OwnedFd, buf: &mut [u8], wait: WaitStrategy, timeout: Duration) -> TransportResult<usize> {
-    let mut w = SpinThenWait::new(wait, timeout);
+fn read_some(fd: &OwnedFd, buf: &mut [u8], w: Waits) -> TransportResult<usize> {
+    let mut spin = SpinThenWait::new(w.wait, w.timeout);
     loop {
         match rustix::io::read(fd, &mut *buf) {
             Ok(0) => return Err(TransportError::PeerClosed),
             Ok(n) => return Ok(n),
             // A blocking socket returns EAGAIN only after SO_RCVTIMEO: the timeout.
-            Err(Errno::AGAIN) if wait == WaitStrategy::Block => return Err(TransportError::Timeout(timeout)),
-            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::IN)?,
+            Err(Errno::AGAIN) if w.kernel_timeout => return Err(TransportError::Timeout(w.timeout)),
+            Err(Errno::AGAIN) => would_block(&mut spin, fd, PollFlags::IN)?,
             Err(Errno::INTR) => {}
             Err(e) => return Err(map_errno(e)),
         }
@@ -127,22 +135,16 @@ fn would_block(w: &mut SpinThenWait, fd: &OwnedFd, interest: PollFlags) -> Trans
 
 /// Writes `a` then `b` with as few syscalls as possible (writev), handling partial writes; a
 /// peer that stops reading is a timeout, as for [`write_full`].
-pub(super) fn write_all_vectored(
-    fd: &OwnedFd,
-    a: &[u8],
-    b: &[u8],
-    wait: WaitStrategy,
-    timeout: Duration,
-) -> TransportResult<()> {
+pub(super) fn write_all_vectored(fd: &OwnedFd, a: &[u8], b: &[u8], w: Waits) -> TransportResult<()> {
     let total = a.len() + b.len();
     let mut done = 0;
-    let mut w = SpinThenWait::new(wait, timeout);
+    let mut spin = SpinThenWait::new(w.wait, w.timeout);
     while done < total {
         let (ra, rb) = if done < a.len() { (&a[done..], b) } else { (&a[..0], &b[done - a.len()..]) };
         match rustix::io::writev(fd, &[io::IoSlice::new(ra), io::IoSlice::new(rb)]) {
             Ok(n) => done += n,
-            Err(Errno::AGAIN) if wait == WaitStrategy::Block => return Err(TransportError::Timeout(timeout)),
-            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::OUT)?,
+            Err(Errno::AGAIN) if w.kernel_timeout => return Err(TransportError::Timeout(w.timeout)),
+            Err(Errno::AGAIN) => would_block(&mut spin, fd, PollFlags::OUT)?,
             Err(Errno::INTR) => {}
             Err(e) => return Err(map_errno(e)),
         }
@@ -150,21 +152,16 @@ pub(super) fn write_all_vectored(
     Ok(())
 }
 
-/// Writes all of `buf` to the socket, waiting as `wait` says when the socket buffer is full.
+/// Writes all of `buf` to the fd, waiting as `w` says when its buffer is full.
 #[inline]
-pub(super) fn write_full(
-    fd: &OwnedFd,
-    buf: &[u8],
-    wait: WaitStrategy,
-    timeout: Duration,
-) -> TransportResult<()> {
+pub(super) fn write_full(fd: &OwnedFd, buf: &[u8], w: Waits) -> TransportResult<()> {
     let mut off = 0;
-    let mut w = SpinThenWait::new(wait, timeout);
+    let mut spin = SpinThenWait::new(w.wait, w.timeout);
     while off < buf.len() {
         match rustix::io::write(fd, &buf[off..]) {
             Ok(n) => off += n,
-            Err(Errno::AGAIN) if wait == WaitStrategy::Block => return Err(TransportError::Timeout(timeout)),
-            Err(Errno::AGAIN) => would_block(&mut w, fd, PollFlags::OUT)?,
+            Err(Errno::AGAIN) if w.kernel_timeout => return Err(TransportError::Timeout(w.timeout)),
+            Err(Errno::AGAIN) => would_block(&mut spin, fd, PollFlags::OUT)?,
             Err(Errno::INTR) => {}
             Err(e) => return Err(map_errno(e)),
         }
@@ -195,7 +192,12 @@ mod tests {
                 let body = vec![7u8; 64 << 10];
                 let prefix = (body.len() as u32).to_le_bytes();
                 let outcome = loop {
-                    match write_all_vectored(&fd, &prefix, &body, wait, Duration::from_millis(200)) {
+                    match write_all_vectored(
+                        &fd,
+                        &prefix,
+                        &body,
+                        Waits::socket(wait, Duration::from_millis(200)),
+                    ) {
                         Ok(()) => continue, // the socket buffer still had room
                         Err(e) => break e,
                     }

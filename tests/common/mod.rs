@@ -47,6 +47,20 @@ impl Scratch {
         cmd
     }
 
+    /// `ipcbench run` with this scratch's socket dir and output, quiet, exact counts, started
+    /// in the background with stderr piped (to kill it, or its peer, mid-run).
+    pub fn spawn_run(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
+            .args(["run", "--quiet", "--min-time", "0s", "--socket-dir"])
+            .arg(self.sockets())
+            .arg("--out")
+            .arg(self.out())
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn summary(&self) -> Value {
         read_json(&self.out())
     }
@@ -90,6 +104,28 @@ pub fn child_of(parent: u32) -> Option<u32> {
         let ppid: u32 = after_comm.split(' ').nth(1)?.parse().ok()?;
         (ppid == parent).then_some(pid)
     })
+}
+
+/// The peer `host` started, once it has had half a second to get into its timed loop.
+pub fn wait_for_peer(host: u32) -> u32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(pid) = child_of(host) {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            return pid;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "peer never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// `out` failed with exit `code` and exactly one `Error:` line, which contains `needle`.
+pub fn assert_one_error(out: &std::process::Output, code: i32, needle: &str, what: &str) {
+    assert_eq!(out.status.code(), Some(code), "{what}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(errors.len(), 1, "{what}: {err}");
+    assert!(errors[0].contains(needle), "{what}: {}", errors[0]);
 }
 
 /// Waits for `child` to exit, killing it and failing after `limit`.

@@ -50,45 +50,32 @@ pub struct ShmListener {
 }
 
 impl ShmListener {
-    /// Creates `mapping` for messages of `size_bytes` and listens on the `liveness` socket.
+    /// Creates the region for messages of `size_bytes` in the file `mapping`, or with none in
+    /// a sealed memfd to be sent over the socket, and listens on the `liveness` socket.
     pub fn create(
-        mapping: &Path,
+        mapping: Option<&Path>,
         liveness: &Path,
         size_bytes: usize,
         slot_count: usize,
         copy: bool,
         mode: u32,
     ) -> Result<Self> {
-        let region = Region::create(mapping, size_bytes, slot_count, mode)?;
+        let (region, memfd) = match mapping {
+            Some(path) => (Region::create(path, size_bytes, slot_count, mode)?, None),
+            None => {
+                let (region, fd) = Region::create_memfd(size_bytes, slot_count)?;
+                (region, Some(fd))
+            }
+        };
         let liveness_listener = Listener::bind_unix(liveness, mode)?;
         let endpoint = ShmEndpoint {
-            mapping: mapping.to_path_buf(),
+            mapping: mapping.map(Path::to_path_buf).unwrap_or_default(),
             liveness: liveness.to_path_buf(),
             slot_count,
             copy,
-            memfd: false,
+            memfd: memfd.is_some(),
         };
-        Ok(ShmListener { region, liveness: liveness_listener, endpoint, memfd: None })
-    }
-
-    /// Creates the region in a sealed memfd, to be sent to the peer over the `liveness` socket.
-    pub fn create_memfd(
-        liveness: &Path,
-        size_bytes: usize,
-        slot_count: usize,
-        copy: bool,
-        mode: u32,
-    ) -> Result<Self> {
-        let (region, fd) = Region::create_memfd(size_bytes, slot_count)?;
-        let liveness_listener = Listener::bind_unix(liveness, mode)?;
-        let endpoint = ShmEndpoint {
-            mapping: std::path::PathBuf::new(),
-            liveness: liveness.to_path_buf(),
-            slot_count,
-            copy,
-            memfd: true,
-        };
-        Ok(ShmListener { region, liveness: liveness_listener, endpoint, memfd: Some(fd) })
+        Ok(ShmListener { region, liveness: liveness_listener, endpoint, memfd })
     }
 
     pub fn endpoint(&self) -> &ShmEndpoint {
