@@ -118,3 +118,64 @@ fn a_dead_peer_is_noticed_at_once_and_ctrl_c_or_a_crash_leaves_no_fifo() {
     assert!(!stale.exists(), "the crashed run's FIFO is removed");
     assert!(live.exists(), "a live process's FIFO is kept");
 }
+
+#[test]
+fn pipe_size_sets_each_fifo_buffer_and_the_result_records_what_the_kernel_gave() {
+    let s = Scratch::new();
+    // 5000 bytes is rounded up by the kernel to two pages; 1 MiB is taken as given; without the
+    // flag the kernel's default stands. Each is a configuration of its own.
+    for (flag, expected) in [(Some("5000"), 8192), (Some("1MiB"), 1 << 20), (None, 65536)] {
+        let mut cmd = s.run();
+        cmd.args(["-t", "pipe", "-p", "round-trip,throughput", "-s", "256KiB", "-n", "50", "--verify"]);
+        cmd.args(["--min-time", "0s"]);
+        if let Some(f) = flag {
+            cmd.args(["--pipe-size", f]);
+        }
+        cmd.assert().success();
+        for r in s.summary()["runs"].as_array().unwrap() {
+            assert_eq!(r["pipe_buffer_bytes"], expected, "{flag:?} {}", r["pattern"]);
+            assert_eq!(r["integrity"]["corrupt"], 0);
+        }
+        assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    }
+    for (args, code, needle) in [
+        (
+            &["-t", "uds", "--pipe-size", "1MiB", "-n", "10"][..],
+            1,
+            "--pipe-size applies to the pipe transport only",
+        ),
+        (&["-t", "pipe", "--pipe-size", "lots"][..], 2, "'lots' is not a size"),
+    ] {
+        common::assert_one_error(&s.run().args(args).output().unwrap(), code, needle, &format!("{args:?}"));
+    }
+}
+
+/// An unprivileged user asking for more than fs.pipe-max-size gets the limit and the sysctl
+/// named (as root, CAP_SYS_RESOURCE lifts the limit, so the test runs the binary as nobody).
+#[test]
+fn a_pipe_size_over_the_unprivileged_limit_names_the_sysctl() {
+    if !rustix::process::geteuid().is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and setpriv to run as an unprivileged user");
+        return;
+    }
+    let limit: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size").unwrap().trim().parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(assert_cmd::cargo::cargo_bin("ipcbench"))
+        .args(["run", "-q", "-t", "pipe", "-p", "round-trip", "-s", "64", "-n", "10", "--timeout-s", "5"])
+        .args(["--pipe-size", &(limit * 2).to_string(), "--socket-dir"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("out.json"))
+        .output()
+        .unwrap();
+    common::assert_one_error(&out, 1, &format!("fs.pipe-max-size is {limit}"), "over the limit");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("fifo"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -30,6 +30,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         shm_slots: None,
         shm_filesystem: None,
         extra_copy: false,
+        pipe_buffer_bytes: None,
         concurrency: 1,
         duration_ns: 1,
         latency_source: if latency { "initiator" } else { "none" }.into(),

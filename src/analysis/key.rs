@@ -4,7 +4,7 @@
 //!
 //! The key is everything that changes what is measured: transport, framing, pattern, size, wait
 //! strategy, requested pinning, rate, concurrency, `--verify`, the shm ring (slots, filesystem,
-//! copy) and the external service. It is ordered (pattern, size, then the rest) and displays
+//! copy), the pipe buffer and the external service. It is ordered (pattern, size, then the rest) and displays
 //! as a label.
 
 use std::fmt;
@@ -36,6 +36,9 @@ pub struct SeriesKey {
     pub concurrency: u32,
     pub verify: bool,
     pub shm: Option<ShmKey>,
+    /// Each FIFO's buffer (pipe only).
+    #[serde(default)]
+    pub pipe_buffer_bytes: Option<usize>,
     pub external_service: Option<String>,
 }
 
@@ -69,6 +72,7 @@ impl ConfigKey {
                     filesystem: r.shm_filesystem.clone(),
                     copy: r.extra_copy,
                 }),
+                pipe_buffer_bytes: r.pipe_buffer_bytes,
                 external_service: r.external_service.clone(),
             },
         }
@@ -77,8 +81,8 @@ impl ConfigKey {
 
 impl SeriesKey {
     /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
-    /// service), in that order; empty for a default that needs no mention.
-    fn details(&self) -> [String; 8] {
+    /// pipe buffer, service), in that order; empty for a default that needs no mention.
+    fn details(&self) -> [String; 9] {
         let shm = self.shm.as_ref().map(|s| {
             let mut t = format!("slots {}", s.slots);
             if let Some(fs) = &s.filesystem {
@@ -97,6 +101,7 @@ impl SeriesKey {
             if self.concurrency > 1 { format!("x{} pairs", self.concurrency) } else { String::new() },
             if self.verify { "verify".into() } else { String::new() },
             shm.unwrap_or_default(),
+            self.pipe_buffer_bytes.map(|b| format!("buffer {}", format_bytes(b as u64))).unwrap_or_default(),
             self.external_service.as_ref().map(|s| format!("against {s}")).unwrap_or_default(),
         ]
     }

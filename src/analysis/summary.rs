@@ -117,6 +117,9 @@ pub struct RunResult {
     pub concurrency: u32,
     /// Whether each side added one explicit copy (shm `--copy`); sockets always copy in the kernel.
     pub extra_copy: bool,
+    /// Each FIFO's buffer as the kernel set it (pipe only; `--pipe-size`).
+    #[serde(default)]
+    pub pipe_buffer_bytes: Option<usize>,
     /// Length of the recorded phase on the recording side.
     pub duration_ns: u64,
     /// Which side recorded latencies: `initiator` (round-trip) or `peer` (one-way);

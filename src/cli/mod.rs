@@ -339,6 +339,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub copy: bool,
 
+    /// Pipes only: each FIFO's buffer, set with F_SETPIPE_SZ (the kernel rounds it up to a
+    /// power of two pages; more than fs.pipe-max-size needs root) [default: the kernel's, 64 KiB].
+    #[arg(long, value_parser = parse_size)]
+    pub pipe_size: Option<usize>,
+
     /// JSON summary file, rewritten after every run; `-` for stdout
     /// [default: output/ipcbench-<time>.json].
     #[arg(long, short)]

@@ -144,6 +144,9 @@ impl RunConfig {
         if a.copy && !transports.iter().any(|t| t.is_ring()) {
             bail!("--copy applies to the shared-memory transports only (shm, memfd); add --transport shm");
         }
+        if a.pipe_size.is_some() && !transports.contains(&TransportKind::Pipe) {
+            bail!("--pipe-size applies to the pipe transport only; add --transport pipe");
+        }
         // A socket directory shared with a group (a container's user) gets group-accessible
         // files; otherwise only the owner may use them.
         let file_mode = crate::sys::shared_file_mode(&socket_dir);
@@ -151,6 +154,7 @@ impl RunConfig {
             socket_dir: socket_dir.clone(),
             shm_dir,
             copy: a.copy,
+            pipe_buffer_bytes: a.pipe_size,
             file_mode,
             data_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         };

@@ -293,6 +293,7 @@ fn run_one(
         .map(|pair| DataListener::open(test.transport, channels, test.id, pair, &test.channel))
         .collect::<Result<Vec<_>>>()?;
     let shm_slots = listeners[0].shm_slots();
+    let pipe_buffer_bytes = listeners[0].pipe_buffer_bytes();
     let endpoints = listeners
         .iter()
         .map(|l| Ok(l.endpoint()?.relative_to(&cfg.socket_dir)))
@@ -365,6 +366,7 @@ fn run_one(
         _ => crate::sys::filesystem_name(&cfg.channels.shm_dir),
     });
     run.extra_copy = shm_slots.is_some() && cfg.channels.copy;
+    run.pipe_buffer_bytes = pipe_buffer_bytes;
     Ok((run, detail))
 }
 

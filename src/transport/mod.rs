@@ -97,6 +97,8 @@ pub struct ChannelOptions {
     pub shm_dir: std::path::PathBuf,
     /// One explicit copy per side on shm.
     pub copy: bool,
+    /// `--pipe-size`: each FIFO's buffer (the kernel's default when `None`).
+    pub pipe_buffer_bytes: Option<usize>,
     /// Mode of the files made in these directories: 0600, or 0660 when the socket directory is
     /// shared with a group (a container's user).
     pub file_mode: u32,
@@ -162,9 +164,11 @@ impl DataListener {
                     o.file_mode,
                 )?)
             }
-            TransportKind::Pipe => {
-                DataListener::Pipe(pipe::PipeListener::create(&o.socket_dir.join(&name), o.file_mode)?)
-            }
+            TransportKind::Pipe => DataListener::Pipe(pipe::PipeListener::create(
+                &o.socket_dir.join(&name),
+                o.file_mode,
+                o.pipe_buffer_bytes,
+            )?),
             TransportKind::Mqueue => {
                 DataListener::Mqueue(mqueue::MqListener::create(&name, &sock, spec.size_bytes, o.file_mode)?)
             }
@@ -189,6 +193,14 @@ impl DataListener {
     pub fn shm_slots(&self) -> Option<usize> {
         match self {
             DataListener::Shm(l) => Some(l.endpoint().slot_count),
+            _ => None,
+        }
+    }
+
+    /// Each FIFO's buffer, for pipes.
+    pub fn pipe_buffer_bytes(&self) -> Option<usize> {
+        match self {
+            DataListener::Pipe(l) => Some(l.buffer_bytes()),
             _ => None,
         }
     }

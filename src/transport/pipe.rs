@@ -44,6 +44,23 @@ fn open(path: &Path, flags: OFlags) -> Result<OwnedFd> {
         .with_context(|| format!("opening FIFO {}", path.display()))
 }
 
+/// Sets a pipe's buffer to at least `bytes`; a refusal names the limit that refused it.
+fn set_buffer(fd: &OwnedFd, bytes: usize) -> Result<usize> {
+    rustix::pipe::fcntl_setpipe_size(fd, bytes).map_err(|e| {
+        let limit = std::fs::read_to_string("/proc/sys/fs/pipe-max-size").unwrap_or_default();
+        let limit = limit.trim();
+        match e {
+            rustix::io::Errno::PERM => anyhow::anyhow!(
+                "--pipe-size {bytes} is more than an unprivileged pipe may have (fs.pipe-max-size is {limit}; raise it with sysctl -w fs.pipe-max-size={bytes})"
+            ),
+            rustix::io::Errno::NOMEM | rustix::io::Errno::INVAL => anyhow::anyhow!(
+                "--pipe-size {bytes} was refused by the kernel ({e}; fs.pipe-max-size is {limit})"
+            ),
+            e => anyhow::anyhow!("F_SETPIPE_SZ {bytes} on a FIFO: {e}"),
+        }
+    })
+}
+
 fn is_fifo(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
@@ -56,11 +73,15 @@ pub struct PipeListener {
     rx: OwnedFd,
     /// A read-write descriptor of `to_peer`, held until the real write end is open.
     _hold: OwnedFd,
+    /// Each FIFO's buffer as the kernel set it (`F_GETPIPE_SZ`).
+    buffer_bytes: usize,
 }
 
 impl PipeListener {
-    /// Makes both FIFOs as `<base>.fifo-i` and `<base>.fifo-p` with `mode`.
-    pub fn create(base: &Path, mode: u32) -> Result<PipeListener> {
+    /// Makes both FIFOs as `<base>.fifo-i` and `<base>.fifo-p` with `mode`, each with a buffer
+    /// of `buffer_bytes` (`F_SETPIPE_SZ`; the kernel rounds up to a power of two pages) or the
+    /// kernel's default.
+    pub fn create(base: &Path, mode: u32, buffer_bytes: Option<usize>) -> Result<PipeListener> {
         let name = |end: &str| PathBuf::from(format!("{}.fifo-{end}", base.display()));
         let endpoint = PipeEndpoint { to_peer: name("i"), from_peer: name("p") };
         for p in [&endpoint.to_peer, &endpoint.from_peer] {
@@ -72,13 +93,20 @@ impl PipeListener {
                 .with_context(|| format!("chmod {}", p.display()))?;
         }
         let opened = (|| {
-            Ok::<_, anyhow::Error>((
-                open(&endpoint.from_peer, OFlags::RDONLY)?,
-                open(&endpoint.to_peer, OFlags::RDWR)?,
-            ))
+            let rx = open(&endpoint.from_peer, OFlags::RDONLY)?;
+            let hold = open(&endpoint.to_peer, OFlags::RDWR)?;
+            // A FIFO's buffer belongs to the pipe, not to a descriptor: set it from either end.
+            let mut got = Vec::with_capacity(2);
+            for fd in [&rx, &hold] {
+                got.push(match buffer_bytes {
+                    Some(n) => set_buffer(fd, n)?,
+                    None => rustix::pipe::fcntl_getpipe_size(fd).context("F_GETPIPE_SZ on a FIFO")?,
+                });
+            }
+            Ok::<_, anyhow::Error>((rx, hold, got[0].min(got[1])))
         })();
         match opened {
-            Ok((rx, hold)) => Ok(PipeListener { endpoint, rx, _hold: hold }),
+            Ok((rx, hold, buffer_bytes)) => Ok(PipeListener { endpoint, rx, _hold: hold, buffer_bytes }),
             Err(e) => {
                 cleanup::remove_file(&endpoint.to_peer);
                 cleanup::remove_file(&endpoint.from_peer);
@@ -89,6 +117,11 @@ impl PipeListener {
 
     pub fn endpoint(&self) -> &PipeEndpoint {
         &self.endpoint
+    }
+
+    /// Each FIFO's buffer, in bytes.
+    pub fn buffer_bytes(&self) -> usize {
+        self.buffer_bytes
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
