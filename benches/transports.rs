@@ -12,6 +12,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ipcbench::measure::clock::now_ns;
 use ipcbench::measure::histogram::LatencyHistogram;
 use ipcbench::transport::listener::connect;
+use ipcbench::transport::shm::notify::Notify;
 use ipcbench::transport::shm::{self, ShmListener};
 use ipcbench::transport::{Listener, SocketTransport, Transport, WaitStrategy};
 use ipcbench::wire::{Header, STOP_SEQ};
@@ -46,6 +47,7 @@ fn shm_echo_pair(size: usize, dir: &std::path::Path) -> (shm::ShmTransport, std:
         size,
         2,
         false,
+        Notify::Futex,
         0o600,
     )
     .unwrap();
@@ -108,7 +110,8 @@ fn shm_ring(c: &mut Criterion) {
     for size in [64usize, 4096] {
         let (mapping, liveness) =
             (dir.path().join(format!("ring-{size}.shm")), dir.path().join(format!("ring-{size}.sock")));
-        let l = ShmListener::create(Some(&mapping), &liveness, size, 64, false, 0o600).unwrap();
+        let l =
+            ShmListener::create(Some(&mapping), &liveness, size, 64, false, Notify::Futex, 0o600).unwrap();
         let mut rx = shm::connect(l.endpoint(), size, WaitStrategy::Spin, TIMEOUT).unwrap();
         let mut tx = l.accept(size, WaitStrategy::Spin, TIMEOUT).unwrap();
         group.throughput(Throughput::Elements(1));

@@ -27,6 +27,7 @@ fn main() {
         size,
         2,
         false,
+        ipcbench::transport::shm::notify::Notify::Futex,
         0o600,
     )
     .expect("create mapping");

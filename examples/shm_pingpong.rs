@@ -22,6 +22,7 @@ fn main() {
         size,
         std::env::var("SLOTS").map_or(2, |s| s.parse().unwrap()),
         false,
+        ipcbench::transport::shm::notify::Notify::Futex,
         0o600,
     )
     .unwrap();

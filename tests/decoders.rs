@@ -149,6 +149,7 @@ proptest! {
             slot_count: 2,
             copy: false,
             memfd: false,
+            eventfd: false,
         };
         let outcome = ipcbench::transport::shm::connect(&ep, 64, WaitStrategy::Spin, Duration::from_millis(5));
         prop_assert!(outcome.is_err(), "a file no creator made is never attached");

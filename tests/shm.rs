@@ -211,3 +211,136 @@ fn a_peer_killed_mid_run_is_detected_for_every_wait_and_nothing_is_left() {
         assert!(s.leftovers().is_empty(), "{wait} {pattern}: left {:?}", s.leftovers());
     }
 }
+
+/// The descriptors of `pid` that are eventfds.
+fn eventfds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|p| p.as_os_str() == "anon_inode:[eventfd]")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn eventfd_notification_carries_every_pattern_and_sleeping_wait_and_is_recorded() {
+    for transport in ["shm", "memfd"] {
+        let s = Scratch::new();
+        s.run()
+            .args([
+                "-t", transport, "-p", "all", "-s", "64,64KiB", "-n", "300", "--verify", "--notify",
+                "eventfd",
+            ])
+            .args(["--wait", "spin,block,hybrid", "--min-time", "0s"])
+            .assert()
+            .success();
+        let runs = s.summary()["runs"].as_array().unwrap().clone();
+        assert_eq!(runs.len(), 3 * 3 * 2);
+        for r in &runs {
+            let what = format!("{transport} {} {} {}", r["wait"], r["pattern"], r["size_bytes"]);
+            assert_eq!(r["integrity"]["received"], 300, "{what}");
+            assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
+            assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
+            // A spinning waiter never sleeps: how it would be woken is no part of its result.
+            let expected = if r["wait"] == "spin" { serde_json::Value::Null } else { "eventfd".into() };
+            assert_eq!(r["ring_notify"], expected, "{what}");
+        }
+        assert!(s.leftovers().is_empty(), "{transport}: {:?}", s.leftovers());
+    }
+}
+
+/// The eventfds really cross to the peer (over the liveness socket), four per channel, and a
+/// futex ring has none; a dead peer ends an eventfd sleep at once.
+#[test]
+fn the_peer_holds_four_eventfds_only_with_eventfd_notification_and_its_death_is_seen_at_once() {
+    for (notify, expected) in [("eventfd", 4), ("futex", 0)] {
+        let s = Scratch::new();
+        let mut run = s.spawn_run(&[
+            "-t",
+            "shm",
+            "-p",
+            "round-trip",
+            "-s",
+            "64",
+            "--duration",
+            "60s",
+            "--wait",
+            "block",
+            "--rate",
+            "1000",
+            "--timeout-s",
+            "30",
+            "--notify",
+            notify,
+        ]);
+        let peer = common::wait_for_peer(run.id());
+        let start = Instant::now();
+        let mut seen = 0;
+        while start.elapsed() < Duration::from_secs(10) {
+            seen = eventfds_of(peer);
+            if seen == expected && (expected > 0 || start.elapsed() > Duration::from_millis(500)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(seen, expected, "{notify}");
+        std::process::Command::new("kill").args(["-9", &peer.to_string()]).status().unwrap();
+        let killed = Instant::now();
+        let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
+        assert!(killed.elapsed() < Duration::from_secs(5), "{notify}: {:?}", killed.elapsed());
+        assert_eq!(status.code(), Some(1), "{notify}");
+        assert!(s.leftovers().is_empty(), "{notify}: {:?}", s.leftovers());
+    }
+}
+
+#[test]
+fn eventfd_notification_between_host_and_client_and_its_refusals() {
+    let s = Scratch::new();
+    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
+    let mut client = std::process::Command::new(&bin)
+        .args(["client", "--timeout-s", "5", "--socket-dir"])
+        .arg(s.sockets())
+        .spawn()
+        .unwrap();
+    let st = std::process::Command::new(&bin)
+        .args(["host", "-t", "shm,memfd", "-p", "round-trip,throughput", "-s", "64", "-n", "500", "--verify"])
+        .args([
+            "--wait",
+            "block",
+            "--notify",
+            "eventfd",
+            "--quiet",
+            "--timeout-s",
+            "5",
+            "--client-timeout-s",
+            "10",
+        ])
+        .args(["--concurrency", "2", "--min-time", "0s", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
+    let runs = s.summary()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 4);
+    for r in &runs {
+        assert_eq!(r["integrity"]["received"], 1000, "two pairs of 500");
+        assert_eq!(r["ring_notify"], "eventfd");
+    }
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    for (args, needle) in [
+        (&["-t", "uds", "--notify", "eventfd"][..], "--notify applies to the shared-memory transports only"),
+        (&["-t", "shm", "--wait", "spin", "--notify", "eventfd"][..], "--wait spin never sleeps"),
+    ] {
+        common::assert_one_error(&s.run().args(args).output().unwrap(), 1, needle, &format!("{args:?}"));
+    }
+    common::assert_one_error(
+        &s.run().args(["-t", "shm", "--notify", "doorbell"]).output().unwrap(),
+        2,
+        "invalid value 'doorbell' for '--notify",
+        "bad value",
+    );
+}

@@ -30,6 +30,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         shm_slots: None,
         shm_filesystem: None,
         extra_copy: false,
+        ring_notify: None,
         pipe_buffer_bytes: None,
         concurrency: 1,
         duration_ns: 1,

@@ -4,7 +4,7 @@
 //!
 //! The key is everything that changes what is measured: transport, framing, pattern, size, wait
 //! strategy, requested pinning, rate, concurrency, `--verify`, the shm ring (slots, filesystem,
-//! copy), the pipe buffer and the external service. It is ordered (pattern, size, then the rest) and displays
+//! copy, notification), the pipe buffer and the external service. It is ordered (pattern, size, then the rest) and displays
 //! as a label.
 
 use std::fmt;
@@ -13,6 +13,7 @@ use super::summary::RunResult;
 use crate::format::format_bytes;
 use crate::pattern::Pattern;
 use crate::transport::framing::Framing;
+use crate::transport::shm::notify::Notify;
 use crate::transport::{TransportKind, WaitStrategy};
 
 /// A run's configuration; see the module doc.
@@ -48,6 +49,9 @@ pub struct ShmKey {
     pub slots: usize,
     pub filesystem: Option<String>,
     pub copy: bool,
+    /// How sleepers were woken (the default futex also for spin waits, which never sleep).
+    #[serde(default)]
+    pub notify: Notify,
 }
 
 impl ConfigKey {
@@ -71,6 +75,7 @@ impl ConfigKey {
                     slots,
                     filesystem: r.shm_filesystem.clone(),
                     copy: r.extra_copy,
+                    notify: r.ring_notify.unwrap_or_default(),
                 }),
                 pipe_buffer_bytes: r.pipe_buffer_bytes,
                 external_service: r.external_service.clone(),
@@ -90,6 +95,9 @@ impl SeriesKey {
             }
             if s.copy {
                 t += " copy";
+            }
+            if s.notify != Notify::Futex {
+                t += &format!(" {}", s.notify);
             }
             t
         });

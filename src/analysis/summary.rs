@@ -117,6 +117,9 @@ pub struct RunResult {
     pub concurrency: u32,
     /// Whether each side added one explicit copy (shm `--copy`); sockets always copy in the kernel.
     pub extra_copy: bool,
+    /// How a sleeping ring waiter was woken (shm and memfd with block or hybrid waits).
+    #[serde(default)]
+    pub ring_notify: Option<crate::transport::shm::notify::Notify>,
     /// Each FIFO's buffer as the kernel set it (pipe only; `--pipe-size`).
     #[serde(default)]
     pub pipe_buffer_bytes: Option<usize>,

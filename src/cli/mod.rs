@@ -17,6 +17,7 @@ use crate::analysis::compare::Thresholds;
 use crate::format::parse_size;
 use crate::pattern::Pattern;
 use crate::transport::framing::Framing;
+use crate::transport::shm::notify::Notify;
 use crate::transport::{TransportKind, WaitStrategy};
 
 /// Zero-copy IPC benchmarking harness: Unix sockets, TCP loopback and shared memory.
@@ -338,6 +339,11 @@ pub struct RunArgs {
     /// what zero-copy buys.
     #[arg(long)]
     pub copy: bool,
+
+    /// Shared memory only: how a sleeping (block, hybrid) waiter is woken: a futex word in the
+    /// mapping, or eventfds sent over the liveness socket (pollable with other descriptors).
+    #[arg(long, value_enum, default_value_t = Notify::Futex)]
+    pub notify: Notify,
 
     /// Pipes only: each FIFO's buffer, set with F_SETPIPE_SZ (the kernel rounds it up to a
     /// power of two pages; more than fs.pipe-max-size needs root) [default: the kernel's, 64 KiB].

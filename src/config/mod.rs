@@ -13,6 +13,7 @@ use crate::cli::{OrAll, RunArgs};
 use crate::export::Outputs;
 use crate::pattern::{Params, Pattern, Stop};
 use crate::transport::framing::{Framing, JSON_MIN_BYTES};
+use crate::transport::shm::notify::Notify;
 use crate::transport::{ChannelOptions, ChannelSpec, Endpoint, TransportKind, WaitStrategy};
 
 const DEFAULT_COUNT: u64 = 20_000;
@@ -144,6 +145,16 @@ impl RunConfig {
         if a.copy && !transports.iter().any(|t| t.is_ring()) {
             bail!("--copy applies to the shared-memory transports only (shm, memfd); add --transport shm");
         }
+        if a.notify != Notify::Futex {
+            if !transports.iter().any(|t| t.is_ring()) {
+                bail!(
+                    "--notify applies to the shared-memory transports only (shm, memfd); add --transport shm"
+                );
+            }
+            if a.wait.iter().all(|&w| w == WaitStrategy::Spin) {
+                bail!("--notify chooses how a sleeping waiter is woken, and --wait spin never sleeps: add --wait block or hybrid");
+            }
+        }
         if a.pipe_size.is_some() && !transports.contains(&TransportKind::Pipe) {
             bail!("--pipe-size applies to the pipe transport only; add --transport pipe");
         }
@@ -154,6 +165,7 @@ impl RunConfig {
             socket_dir: socket_dir.clone(),
             shm_dir,
             copy: a.copy,
+            notify: a.notify,
             pipe_buffer_bytes: a.pipe_size,
             file_mode,
             data_ip: std::net::Ipv4Addr::LOCALHOST.into(),

@@ -22,7 +22,7 @@ use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::{Params, Pattern, Progress};
 use crate::transport::framing::Framing;
-use crate::transport::{ChannelOptions, ChannelSpec, DataListener, Endpoint, TransportKind};
+use crate::transport::{ChannelOptions, ChannelSpec, DataListener, Endpoint, TransportKind, WaitStrategy};
 use crate::wire::Sample;
 
 pub use super::peer_process::ClientSource;
@@ -367,6 +367,8 @@ fn run_one(
     });
     run.extra_copy = shm_slots.is_some() && cfg.channels.copy;
     run.pipe_buffer_bytes = pipe_buffer_bytes;
+    run.ring_notify =
+        (shm_slots.is_some() && test.channel.wait != WaitStrategy::Spin).then_some(cfg.channels.notify);
     Ok((run, detail))
 }
 

@@ -19,6 +19,10 @@ pub struct ShmEndpoint {
     /// The region is a memfd the creator sends over the liveness socket (`mapping` is empty).
     #[serde(default)]
     pub memfd: bool,
+    /// Sleepers are woken through eventfds the creator sends over the liveness socket, not the
+    /// futex words of the mapping (`--notify eventfd`).
+    #[serde(default)]
+    pub eventfd: bool,
 }
 
 /// Where a datagram socket is.

@@ -167,28 +167,32 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
     }
 }
 
-/// Sends `fd` over the connected Unix socket `sock` (`SCM_RIGHTS`, with one byte of payload).
-pub fn send_fd(sock: &OwnedFd, fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+/// The most descriptors one [`send_fds`] carries.
+pub const MAX_FDS: usize = 5;
+
+/// Sends `fds` (`what` names them in errors) over the connected Unix socket `sock`
+/// (`SCM_RIGHTS`, with one byte of payload).
+pub fn send_fds(sock: &OwnedFd, fds: &[std::os::fd::BorrowedFd<'_>], what: &str) -> Result<()> {
     use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-    let fds = [fd];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        bail!("no room for a descriptor in the control message");
+    if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        bail!("no room for {} descriptors in the control message", fds.len());
     }
     rustix::net::sendmsg(sock, &[std::io::IoSlice::new(b"F")], &mut control, SendFlags::NOSIGNAL)
-        .context("sending the memfd to the peer")?;
+        .with_context(|| format!("sending the {what} to the peer"))?;
     Ok(())
 }
 
-/// Receives one descriptor sent with [`send_fd`] over `sock`, waiting up to `timeout`.
-pub fn recv_fd(sock: &OwnedFd, timeout: Duration) -> Result<OwnedFd> {
+/// Receives the `count` descriptors (`what` names them in errors) sent with [`send_fds`] over
+/// `sock`, waiting up to `timeout`.
+pub fn recv_fds(sock: &OwnedFd, count: usize, what: &str, timeout: Duration) -> Result<Vec<OwnedFd>> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     if !crate::sys::wait_readable(sock.as_fd(), timeout)? {
-        bail!("the creator sent no memfd within {timeout:?}");
+        bail!("the creator sent no {what} within {timeout:?}");
     }
     let mut byte = [0u8; 1];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = rustix::net::recvmsg(
         sock,
@@ -196,18 +200,23 @@ pub fn recv_fd(sock: &OwnedFd, timeout: Duration) -> Result<OwnedFd> {
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
     )
-    .context("receiving the memfd")?;
+    .with_context(|| format!("receiving the {what}"))?;
     if got.bytes == 0 {
-        bail!("the creator closed the socket before sending its memfd");
+        bail!("the creator closed the socket before sending its {what}");
     }
+    if got.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+        bail!("the creator sent more descriptors than the {what}");
+    }
+    let mut fds = Vec::with_capacity(count);
     for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            if let Some(fd) = fds.next() {
-                return Ok(fd);
-            }
+        if let RecvAncillaryMessage::ScmRights(received) = msg {
+            fds.extend(received);
         }
     }
-    bail!("the creator's message carried no descriptor")
+    if fds.len() != count {
+        bail!("the creator sent {} descriptors, not the {count} of its {what}", fds.len());
+    }
+    Ok(fds)
 }
 
 #[cfg(test)]

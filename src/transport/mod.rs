@@ -97,6 +97,8 @@ pub struct ChannelOptions {
     pub shm_dir: std::path::PathBuf,
     /// One explicit copy per side on shm.
     pub copy: bool,
+    /// How sleeping ring waiters are woken (`--notify`).
+    pub notify: shm::notify::Notify,
     /// `--pipe-size`: each FIFO's buffer (the kernel's default when `None`).
     pub pipe_buffer_bytes: Option<usize>,
     /// Mode of the files made in these directories: 0600, or 0660 when the socket directory is
@@ -161,6 +163,7 @@ impl DataListener {
                     spec.size_bytes,
                     spec.shm_slots,
                     o.copy,
+                    o.notify,
                     o.file_mode,
                 )?)
             }

@@ -16,10 +16,11 @@
 
 #![allow(unsafe_code)] // the one place for it: the mapped region and the ring
 
+pub mod notify;
 pub(crate) mod region;
 pub(crate) mod ring;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use anyhow::{Context, Result};
 use rustix::thread::futex;
 use rustix::time::Timespec;
 
+use self::notify::{EventFds, Events, Notify};
 use self::region::Region;
 use self::ring::{Consumer, Producer, WaitEnd};
 use super::endpoint::ShmEndpoint;
@@ -47,17 +49,21 @@ pub struct ShmListener {
     endpoint: ShmEndpoint,
     /// The memfd to hand over, for a memfd region.
     memfd: Option<OwnedFd>,
+    /// The eventfds to hand over, with `--notify eventfd`.
+    events: Option<EventFds>,
 }
 
 impl ShmListener {
     /// Creates the region for messages of `size_bytes` in the file `mapping`, or with none in
     /// a sealed memfd to be sent over the socket, and listens on the `liveness` socket.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         mapping: Option<&Path>,
         liveness: &Path,
         size_bytes: usize,
         slot_count: usize,
         copy: bool,
+        notify: Notify,
         mode: u32,
     ) -> Result<Self> {
         let (region, memfd) = match mapping {
@@ -74,8 +80,10 @@ impl ShmListener {
             slot_count,
             copy,
             memfd: memfd.is_some(),
+            eventfd: notify == Notify::Eventfd,
         };
-        Ok(ShmListener { region, liveness: liveness_listener, endpoint, memfd })
+        let events = (notify == Notify::Eventfd).then(EventFds::create).transpose()?;
+        Ok(ShmListener { region, liveness: liveness_listener, endpoint, memfd, events })
     }
 
     pub fn endpoint(&self) -> &ShmEndpoint {
@@ -88,13 +96,18 @@ impl ShmListener {
 
     /// Waits for the peer to connect the liveness socket; the peer maps the file first.
     pub fn accept(self, size_bytes: usize, wait: WaitStrategy, timeout: Duration) -> Result<ShmTransport> {
+        use std::os::fd::AsFd;
         let fd = self.liveness.accept(timeout)?;
         drop(self.liveness); // its socket file is no longer needed
-        if let Some(memfd) = &self.memfd {
-            use std::os::fd::AsFd;
-            listener::send_fd(&fd, memfd.as_fd())?;
+                             // What the attacher needs besides the socket: the memfd, then the eventfds.
+        let mut handed = Vec::new();
+        handed.extend(self.memfd.as_ref().map(|m| m.as_fd()));
+        handed.extend(self.events.iter().flat_map(EventFds::borrowed));
+        if !handed.is_empty() {
+            listener::send_fds(&fd, &handed, &handed_what(self.endpoint.memfd, self.endpoint.eventfd))?;
         }
-        Ok(ShmTransport::new(self.region, fd, size_bytes, wait, timeout, self.endpoint.copy))
+        let events = self.events.map(|e| e.for_side(true));
+        Ok(ShmTransport::new(self.region, fd, size_bytes, wait, timeout, self.endpoint.copy, events))
     }
 }
 
@@ -105,18 +118,36 @@ pub fn connect(
     wait: WaitStrategy,
     timeout: Duration,
 ) -> Result<ShmTransport> {
-    let (region, fd) = if ep.memfd {
-        let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
-            .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
-        let memfd = listener::recv_fd(&fd, timeout)?;
-        (Region::attach_memfd(memfd, size_bytes, ep.slot_count, timeout)?, fd)
-    } else {
-        let region = Region::attach(&ep.mapping, size_bytes, ep.slot_count, timeout)?;
-        let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
-            .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
-        (region, fd)
+    let live = || {
+        listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+            .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))
     };
-    Ok(ShmTransport::new(region, fd, size_bytes, wait, timeout, ep.copy))
+    // A mapping file is attached before connecting (the creator's accept means "attached").
+    let (file_region, fd) = match ep.memfd {
+        false => (Some(Region::attach(&ep.mapping, size_bytes, ep.slot_count, timeout)?), live()?),
+        true => (None, live()?),
+    };
+    let count = usize::from(ep.memfd) + if ep.eventfd { EventFds::COUNT } else { 0 };
+    let mut handed = match count {
+        0 => Vec::new(),
+        n => listener::recv_fds(&fd, n, &handed_what(ep.memfd, ep.eventfd), timeout)?,
+    };
+    let region = match file_region {
+        Some(r) => r,
+        None => Region::attach_memfd(handed.remove(0), size_bytes, ep.slot_count, timeout)?,
+    };
+    let events = ep.eventfd.then(|| EventFds::received(handed)).transpose()?.map(|e| e.for_side(false));
+    Ok(ShmTransport::new(region, fd, size_bytes, wait, timeout, ep.copy, events))
+}
+
+/// What travels over the liveness socket, for error messages.
+fn handed_what(memfd: bool, eventfd: bool) -> String {
+    match (memfd, eventfd) {
+        (true, true) => "memfd and eventfds",
+        (true, false) => "memfd",
+        _ => "eventfds",
+    }
+    .to_string()
 }
 
 /// One side's two ring ends, and what it needs to wait on them.
@@ -129,6 +160,8 @@ pub struct ShmTransport {
     liveness: OwnedFd,
     /// Private buffers for `--copy` (send, receive).
     copy: Option<(Vec<u8>, Vec<u8>)>,
+    /// With `--notify eventfd`: what sleepers poll and wakers signal instead of the futexes.
+    events: Option<Events>,
 }
 
 impl ShmTransport {
@@ -139,6 +172,7 @@ impl ShmTransport {
         wait: WaitStrategy,
         timeout: Duration,
         copy: bool,
+        events: Option<Events>,
     ) -> ShmTransport {
         region.prefault_tx();
         // The handles keep the mapping alive between them.
@@ -151,32 +185,63 @@ impl ShmTransport {
             timeout_ns: timeout.as_nanos() as u64,
             liveness,
             copy: copy.then(|| (vec![0; size], vec![0; size])),
+            events,
         }
     }
-}
 
-/// Waits until `end` is ready, as `wait` says; a gone peer or the timeout ends the wait.
-#[inline(always)]
-fn wait_ready<E: WaitEnd>(
-    end: &mut E,
-    wait: WaitStrategy,
-    timeout_ns: u64,
-    liveness: &OwnedFd,
-) -> TransportResult<()> {
-    if end.ready() {
-        return Ok(());
+    fn wake_consumer(&self) {
+        wake_consumer(&self.tx, &self.events);
     }
-    wait_slow(end, wait, timeout_ns, liveness)
+
+    fn wake_producer(&self) {
+        wake_producer(&self.rx, &self.events);
+    }
 }
 
-#[inline(never)]
-fn wait_slow<E: WaitEnd>(
-    end: &mut E,
+/// Wakes the consumer of our outgoing ring `tx` (it announced that it sleeps).
+#[cold]
+fn wake_consumer(tx: &Producer, events: &Option<Events>) {
+    match events {
+        None => tx.wake_consumer(),
+        Some(e) => notify::signal(&e.tx_data),
+    }
+}
+
+/// Wakes the producer of our incoming ring `rx` (it announced that it sleeps).
+#[cold]
+fn wake_producer(rx: &Consumer, events: &Option<Events>) {
+    match events {
+        None => rx.wake_producer(),
+        Some(e) => notify::signal(&e.rx_space),
+    }
+}
+
+/// What a waiter needs besides its ring end: how long, how, and what to sleep on.
+#[derive(Clone, Copy)]
+struct WaitCtx<'a> {
     wait: WaitStrategy,
     timeout_ns: u64,
-    liveness: &OwnedFd,
-) -> TransportResult<()> {
-    let mut w = SpinThenWait::new(wait, Duration::from_nanos(timeout_ns)).checking_every(SPIN_CHECK);
+    liveness: BorrowedFd<'a>,
+    /// The eventfd to sleep on; the end's futex word when `None`.
+    sleep_on: Option<BorrowedFd<'a>>,
+}
+
+impl<'a> WaitCtx<'a> {
+    fn new(
+        wait: WaitStrategy,
+        timeout_ns: u64,
+        liveness: &'a OwnedFd,
+        sleep_on: Option<BorrowedFd<'a>>,
+    ) -> Self {
+        WaitCtx { wait, timeout_ns, liveness: liveness.as_fd(), sleep_on }
+    }
+}
+
+/// Waits until `end` is ready, as `cx.wait` says; a gone peer or the timeout ends the wait.
+/// Callers check `end.ready()` first: the fast path builds no context.
+#[inline(never)]
+fn wait_slow<E: WaitEnd>(end: &mut E, cx: WaitCtx<'_>) -> TransportResult<()> {
+    let mut w = SpinThenWait::new(cx.wait, Duration::from_nanos(cx.timeout_ns)).checking_every(SPIN_CHECK);
     // Spin (spin, hybrid) until ready, the peer is gone, the limit passes, or it is time to sleep.
     loop {
         if end.ready() {
@@ -185,24 +250,35 @@ fn wait_slow<E: WaitEnd>(
         match w.step() {
             Step::Again => {}
             Step::Check => {
-                if peer_gone_or_late(end, liveness, &mut w)? {
+                if peer_gone_or_late(end, cx.liveness, &mut w)? {
                     return Ok(());
                 }
             }
             Step::Sleep(_) => break,
-            Step::Elapsed => return peer_gone_or_late(end, liveness, &mut w).map(|_| ()),
+            Step::Elapsed => return peer_gone_or_late(end, cx.liveness, &mut w).map(|_| ()),
         }
     }
-    // Sleep on the futex in slices, checking liveness and the limit after each.
+    // Sleep in slices, checking liveness and the limit after each.
     loop {
         if let Some(seen) = end.prepare_sleep() {
-            let slice = Timespec { tv_sec: 0, tv_nsec: SLEEP_SLICE_NS };
-            // Woken, value already changed (EAGAIN), timed out or interrupted: all mean
-            // "look again"; a shared futex, since the waker is another process.
-            let _ = futex::wait(end.futex(), futex::Flags::empty(), seen, Some(&slice));
+            match cx.sleep_on {
+                None => {
+                    let slice = Timespec { tv_sec: 0, tv_nsec: SLEEP_SLICE_NS };
+                    // Woken, value already changed (EAGAIN), timed out or interrupted: all mean
+                    // "look again"; a shared futex, since the waker is another process.
+                    let _ = futex::wait(end.futex(), futex::Flags::empty(), seen, Some(&slice));
+                }
+                Some(efd) => {
+                    // The liveness socket turns readable when the peer dies: that ends the
+                    // sleep too. A signal before the poll is kept in the counter.
+                    let slice = Duration::from_nanos(SLEEP_SLICE_NS as u64);
+                    let _ = crate::sys::wait_readable_any([efd, cx.liveness], slice);
+                    notify::drain(efd);
+                }
+            }
             end.done_sleeping();
         }
-        if end.ready() || peer_gone_or_late(end, liveness, &mut w)? {
+        if end.ready() || peer_gone_or_late(end, cx.liveness, &mut w)? {
             return Ok(());
         }
     }
@@ -214,10 +290,10 @@ fn wait_slow<E: WaitEnd>(
 #[cold]
 fn peer_gone_or_late<E: WaitEnd>(
     end: &mut E,
-    liveness: &OwnedFd,
+    liveness: BorrowedFd<'_>,
     w: &mut SpinThenWait,
 ) -> TransportResult<bool> {
-    if crate::sys::wait_readable(std::os::fd::AsFd::as_fd(liveness), Duration::ZERO)? {
+    if crate::sys::wait_readable(liveness, Duration::ZERO)? {
         return if end.ready() { Ok(true) } else { Err(TransportError::PeerClosed) };
     }
     if w.waited_ns() >= w.limit().as_nanos() as u64 {
@@ -226,10 +302,30 @@ fn peer_gone_or_late<E: WaitEnd>(
     Ok(false)
 }
 
+impl ShmTransport {
+    #[inline(always)]
+    fn wait_space(&mut self) -> TransportResult<()> {
+        if self.tx.ready() {
+            return Ok(());
+        }
+        let sleep_on = self.events.as_ref().map(|e| e.tx_space.as_fd());
+        wait_slow(&mut self.tx, WaitCtx::new(self.wait, self.timeout_ns, &self.liveness, sleep_on))
+    }
+
+    #[inline(always)]
+    fn wait_data(&mut self) -> TransportResult<()> {
+        if self.rx.ready() {
+            return Ok(());
+        }
+        let sleep_on = self.events.as_ref().map(|e| e.rx_data.as_fd());
+        wait_slow(&mut self.rx, WaitCtx::new(self.wait, self.timeout_ns, &self.liveness, sleep_on))
+    }
+}
+
 impl Transport for ShmTransport {
     #[inline]
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-        wait_ready(&mut self.tx, self.wait, self.timeout_ns, &self.liveness)?;
+        self.wait_space()?;
         Ok(match &mut self.copy {
             Some((tx, _)) => tx,
             None => self.tx.slot(self.size),
@@ -242,19 +338,19 @@ impl Transport for ShmTransport {
             self.tx.slot(self.size).copy_from_slice(tx);
         }
         if self.tx.publish() {
-            self.tx.wake_consumer();
+            self.wake_consumer();
         }
         Ok(())
     }
 
     #[inline]
     fn recv(&mut self) -> TransportResult<&[u8]> {
-        wait_ready(&mut self.rx, self.wait, self.timeout_ns, &self.liveness)?;
+        self.wait_data()?;
         Ok(match &mut self.copy {
             Some((_, rx)) => {
                 rx.copy_from_slice(self.rx.slot(self.size));
                 if self.rx.release() {
-                    self.rx.wake_producer();
+                    wake_producer(&self.rx, &self.events);
                 }
                 rx
             }
@@ -265,14 +361,14 @@ impl Transport for ShmTransport {
     #[inline]
     fn release(&mut self) {
         if self.copy.is_none() && self.rx.release() {
-            self.rx.wake_producer();
+            self.wake_producer();
         }
     }
 
     #[inline]
     fn echo(&mut self) -> TransportResult<Header> {
-        wait_ready(&mut self.rx, self.wait, self.timeout_ns, &self.liveness)?;
-        wait_ready(&mut self.tx, self.wait, self.timeout_ns, &self.liveness)?;
+        self.wait_data()?;
+        self.wait_space()?;
         let header = match &mut self.copy {
             Some((_, buf)) => {
                 buf.copy_from_slice(self.rx.slot(self.size));
@@ -286,10 +382,10 @@ impl Transport for ShmTransport {
             }
         };
         if self.tx.publish() {
-            self.tx.wake_consumer();
+            self.wake_consumer();
         }
         if self.rx.release() {
-            self.rx.wake_producer();
+            self.wake_producer();
         }
         Ok(header)
     }
