@@ -122,7 +122,7 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Re
                     .into_iter()
                     .map(|ep| {
                         let ep = ep.resolve(socket_dir)?;
-                        crate::transport::connect(&ep, &channel, timeout, socket_dir)
+                        crate::transport::connect(transport, &ep, &channel, timeout, socket_dir)
                             .with_context(|| format!("connecting the {transport} data channel {ep}"))
                     })
                     .collect::<Result<Vec<_>>>()?;

@@ -21,6 +21,7 @@ pub mod pipe;
 pub mod shm;
 pub mod socket;
 mod stream_io;
+pub mod uring;
 pub mod wait;
 
 use std::io;
@@ -134,6 +135,7 @@ impl ChannelSpec {
 /// The initiator's side of a data channel before the peer has connected.
 pub enum DataListener {
     Socket(Listener),
+    Uring(Listener),
     Shm(shm::ShmListener),
     Dgram(dgram::DgramListener),
     Mqueue(mqueue::MqListener),
@@ -155,6 +157,8 @@ impl DataListener {
         Ok(match kind {
             TransportKind::Uds => DataListener::Socket(Listener::bind_unix(&sock, o.file_mode)?),
             TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp((o.data_ip, 0).into())?),
+            TransportKind::UdsUring => DataListener::Uring(Listener::bind_unix(&sock, o.file_mode)?),
+            TransportKind::TcpUring => DataListener::Uring(Listener::bind_tcp((o.data_ip, 0).into())?),
             TransportKind::Shm | TransportKind::Memfd => {
                 let mapping = o.shm_dir.join(format!("{name}.shm"));
                 DataListener::Shm(shm::ShmListener::create(
@@ -184,7 +188,7 @@ impl DataListener {
 
     pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
         match self {
-            DataListener::Socket(l) => l.endpoint(),
+            DataListener::Socket(l) | DataListener::Uring(l) => l.endpoint(),
             DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
             DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
             DataListener::Mqueue(l) => Ok(Endpoint::Mqueue(l.endpoint().clone())),
@@ -211,7 +215,7 @@ impl DataListener {
     /// The fd that becomes readable when the peer connects.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
-            DataListener::Socket(l) => l.fd(),
+            DataListener::Socket(l) | DataListener::Uring(l) => l.fd(),
             DataListener::Shm(l) => l.liveness_fd(),
             DataListener::Dgram(l) => l.fd(),
             DataListener::Mqueue(l) => l.liveness_fd(),
@@ -232,6 +236,11 @@ impl DataListener {
                     "seq",
                 ))
             }
+            DataListener::Uring(l) => {
+                let fd = l.accept(timeout)?;
+                drop(l);
+                Connection::Uring(uring::UringTransport::new(fd, size, wait, timeout)?)
+            }
             DataListener::Shm(l) => Connection::Shm(l.accept(size, wait, timeout)?),
             DataListener::Dgram(l) => {
                 Connection::Dgram(l.accept(size, wait, timeout, spec.loss_timeout())?)
@@ -242,9 +251,10 @@ impl DataListener {
     }
 }
 
-/// Connects the peer's side of a data channel; `socket_dir` holds the socket file a Unix
-/// datagram peer binds for itself.
+/// Connects the peer's side of a data channel of `kind`; `socket_dir` holds the socket file a
+/// Unix datagram peer binds for itself.
 pub fn connect(
+    kind: TransportKind,
     ep: &Endpoint,
     spec: &ChannelSpec,
     timeout: Duration,
@@ -270,6 +280,12 @@ pub fn connect(
                 spec.loss_timeout(),
             )?)
         }
+        ep if kind.is_uring() => Connection::Uring(uring::UringTransport::new(
+            listener::connect(ep, timeout)?,
+            size,
+            wait,
+            timeout,
+        )?),
         ep => Connection::Socket(
             SocketTransport::new(listener::connect(ep, timeout)?, size, wait, timeout)?.framed(
                 spec.framing,
@@ -291,6 +307,7 @@ macro_rules! with_transport {
             $crate::transport::Connection::Dgram($t) => $body,
             $crate::transport::Connection::Mqueue($t) => $body,
             $crate::transport::Connection::Pipe($t) => $body,
+            $crate::transport::Connection::Uring($t) => $body,
         }
     };
 }
@@ -304,6 +321,7 @@ pub enum Connection {
     Dgram(dgram::DgramTransport),
     Mqueue(mqueue::MqTransport),
     Pipe(pipe::PipeTransport),
+    Uring(uring::UringTransport),
 }
 
 /// Which transport.
@@ -329,6 +347,11 @@ pub enum TransportKind {
     Pipe,
     /// Unix datagram sockets in the socket directory.
     UdsDgram,
+    /// The Unix stream socket of `uds`, driven by io_uring (registered buffers, batched
+    /// submissions, completion-queue polling under `--wait spin`).
+    UdsUring,
+    /// TCP over 127.0.0.1 as `tcp`, driven by io_uring.
+    TcpUring,
 }
 
 impl TransportKind {
@@ -337,7 +360,12 @@ impl TransportKind {
 
     /// Whether the transport can reach another host (needs no shared directory or memory).
     pub fn crosses_hosts(self) -> bool {
-        matches!(self, TransportKind::Tcp | TransportKind::Udp)
+        matches!(self, TransportKind::Tcp | TransportKind::TcpUring | TransportKind::Udp)
+    }
+
+    /// The stream sockets driven by io_uring.
+    pub fn is_uring(self) -> bool {
+        matches!(self, TransportKind::UdsUring | TransportKind::TcpUring)
     }
 
     /// The shared-memory rings (a mapped file or a memfd).
@@ -345,7 +373,7 @@ impl TransportKind {
         matches!(self, TransportKind::Shm | TransportKind::Memfd)
     }
 
-    /// Byte streams: the framings apply to them.
+    /// The byte streams that carry the framings (the io_uring ones carry raw messages only).
     pub fn is_stream(self) -> bool {
         matches!(self, TransportKind::Uds | TransportKind::Tcp)
     }
