@@ -1,4 +1,5 @@
-//! Files a run creates (socket and mapping files, message queues) and child processes it starts, removed or
+//! Files a run creates (socket and mapping files, message queues, iceoryx2's directory and
+//! shared memory) and child processes it starts, removed or
 //! killed on every exit path: normal return, error, and Ctrl-C/SIGTERM.
 //!
 //! Owners register what they create and unregister it when they clean it up themselves (in
@@ -13,6 +14,8 @@ static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// POSIX message queue names (they live outside any directory we could sweep).
 static QUEUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// iceoryx2's directories and shared-memory prefixes (its objects are named by iceoryx2).
+static IOX2: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 /// What to do with the results so far when a signal stops the invocation.
 static ON_INTERRUPT: Mutex<Option<Box<dyn Fn() + Send>>> = Mutex::new(None);
 
@@ -48,6 +51,35 @@ pub fn remove_queue(name: &str) {
     QUEUES.lock().unwrap_or_else(|e| e.into_inner()).retain(|q| q != name);
 }
 
+pub fn register_iox2(root: &Path, shm_prefix: &str) {
+    let mut all = IOX2.lock().unwrap_or_else(|e| e.into_inner());
+    if !all.iter().any(|(r, _)| r == root) {
+        all.push((root.to_path_buf(), shm_prefix.to_string()));
+    }
+}
+
+/// Removes iceoryx2's directory `root` and its shared-memory objects named `shm_prefix*`, and
+/// forgets them.
+pub fn remove_iox2(root: &Path, shm_prefix: &str) {
+    let _ = std::fs::remove_dir_all(root);
+    if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+        for e in entries.flatten() {
+            if e.file_name().to_str().is_some_and(|n| n.starts_with(shm_prefix)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    IOX2.lock().unwrap_or_else(|e| e.into_inner()).retain(|(r, _)| r != root);
+}
+
+/// Removes every iceoryx2 directory and prefix registered.
+pub fn remove_all_iox2() {
+    let all: Vec<_> = IOX2.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (root, prefix) in all {
+        remove_iox2(&root, &prefix);
+    }
+}
+
 pub fn register_child(pid: u32) {
     CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid as i32);
 }
@@ -69,6 +101,7 @@ pub fn run_all() {
     for name in QUEUES.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
         let _ = nix::mqueue::mq_unlink(name.as_str());
     }
+    remove_all_iox2();
 }
 
 /// On SIGINT/SIGTERM: clean up, record the interruption with the results so far (the summary

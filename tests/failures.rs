@@ -389,3 +389,13 @@ fn a_rate_sweep_whose_peer_dies_midway_keeps_the_rates_done_and_their_curve() {
     assert!(sum["error"].as_str().unwrap().contains("5.0k/s"));
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
+
+/// A build without the cargo feature says how to get one, and runs nothing.
+#[cfg(not(feature = "iceoryx2"))]
+#[test]
+fn iceoryx2_in_a_build_without_it_is_refused_naming_the_feature() {
+    let s = Scratch::new();
+    let out = s.run().args(["-t", "shm,iceoryx2", "-n", "10"]).output().unwrap();
+    common::assert_one_error(&out, 1, "cargo build --release --features iceoryx2", "no feature");
+    assert!(!s.out().exists(), "nothing ran");
+}

@@ -155,6 +155,9 @@ impl RunConfig {
                 bail!("--notify chooses how a sleeping waiter is woken, and --wait spin never sleeps: add --wait block or hybrid");
             }
         }
+        if let Some(why) = transports.iter().find_map(|t| t.unavailable()) {
+            bail!("{why}");
+        }
         if a.pipe_size.is_some() && !transports.contains(&TransportKind::Pipe) {
             bail!("--pipe-size applies to the pipe transport only; add --transport pipe");
         }
@@ -168,6 +171,7 @@ impl RunConfig {
             notify: a.notify,
             pipe_buffer_bytes: a.pipe_size,
             file_mode,
+            timeout: Duration::from_secs(a.timeout_s),
             data_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         };
         let out = match &a.out {

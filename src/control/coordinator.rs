@@ -71,6 +71,8 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
         Some((ep, field)) => super::external::run(cfg, ep, field, &mut summary, &mut exporters),
         None => run_matrix(cfg, source, &mut summary, &mut exporters),
     };
+    // iceoryx2 keeps a directory and a management segment for the whole invocation.
+    cleanup::remove_all_iox2();
     if let Err(e) = &outcome {
         summary.error = Some(format!("{e:#}"));
     }

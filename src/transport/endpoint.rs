@@ -25,6 +25,24 @@ pub struct ShmEndpoint {
     pub eventfd: bool,
 }
 
+/// Where an iceoryx2 channel is: iceoryx2's directory and shared-memory prefix, its two
+/// publish-subscribe services, and the liveness socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iox2Endpoint {
+    pub root: PathBuf,
+    pub prefix: String,
+    /// The service the creator publishes on.
+    pub to_peer: String,
+    /// The service the peer publishes on.
+    pub from_peer: String,
+    pub liveness: PathBuf,
+    pub size_bytes: usize,
+    /// Subscriber buffer size.
+    pub slots: usize,
+    /// Sleeping waits: an event service per direction.
+    pub events: bool,
+}
+
 /// Where a datagram socket is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -43,6 +61,7 @@ pub enum Endpoint {
     Dgram(DgramAddr),
     Mqueue(super::mqueue::MqEndpoint),
     Pipe(super::pipe::PipeEndpoint),
+    Iox2(Iox2Endpoint),
 }
 
 impl Endpoint {
@@ -86,6 +105,9 @@ impl Endpoint {
                 to_peer: rel(p.to_peer),
                 from_peer: rel(p.from_peer),
             }),
+            Endpoint::Iox2(x) => {
+                Endpoint::Iox2(Iox2Endpoint { root: rel(x.root), liveness: rel(x.liveness), ..x })
+            }
         }
     }
 
@@ -120,6 +142,18 @@ impl Endpoint {
                 to_peer: abs(p.to_peer)?,
                 from_peer: abs(p.from_peer)?,
             }),
+            Endpoint::Iox2(x) => {
+                let ours = |n: &str| n.starts_with("ipcbench-") && !n.contains('/');
+                if !x.prefix.starts_with("ipcbench_") || !ours(&x.to_peer) || !ours(&x.from_peer) {
+                    bail!(
+                        "iceoryx2 names {}, {} and {} are not ipcbench's",
+                        x.prefix,
+                        x.to_peer,
+                        x.from_peer
+                    );
+                }
+                Endpoint::Iox2(Iox2Endpoint { root: abs(x.root)?, liveness: abs(x.liveness)?, ..x })
+            }
         })
     }
 }
@@ -135,6 +169,7 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Dgram(DgramAddr::Unix(p)) => write!(f, "unixgram://{}", p.display()),
             Endpoint::Mqueue(m) => write!(f, "mqueue://{}", m.to_peer),
             Endpoint::Pipe(p) => write!(f, "fifo://{}", p.to_peer.display()),
+            Endpoint::Iox2(x) => write!(f, "iceoryx2://{}", x.to_peer),
         }
     }
 }

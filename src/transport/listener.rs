@@ -129,6 +129,11 @@ pub fn remove_stale_files(dir: &Path) {
         let stale_socket = kind.is_socket() && ext == Some("sock") && UnixStream::connect(&path).is_err();
         let stale_mapping = kind.is_file() && ext == Some("shm");
         let stale_fifo = kind.is_fifo() && matches!(ext, Some("fifo-i" | "fifo-p"));
+        if kind.is_dir() && name.to_str().is_some_and(|n| n.ends_with("-iox2")) {
+            eprintln!("note: removed stale {} left by an earlier run", path.display());
+            crate::cleanup::remove_iox2(&path, &format!("ipcbench_{pid}_"));
+            continue;
+        }
         if stale_socket || stale_mapping || stale_fifo {
             eprintln!("note: removed stale {} left by an earlier run", path.display());
             let _ = std::fs::remove_file(&path);
@@ -138,9 +143,6 @@ pub fn remove_stale_files(dir: &Path) {
 
 /// Connects to `endpoint`, retrying until `timeout` while it is not there yet.
 pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
-    if let Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) | Endpoint::Pipe(_) = endpoint {
-        bail!("{endpoint} is not a stream socket");
-    }
     let deadline = Instant::now() + timeout;
     let mut backoff = Duration::from_millis(1);
     loop {
@@ -150,8 +152,12 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
                 s.set_nodelay(true)?;
                 Ok(s.into())
             }),
-            Endpoint::Shm(_) | Endpoint::Dgram(_) | Endpoint::Mqueue(_) | Endpoint::Pipe(_) => {
-                unreachable!("checked above")
+            Endpoint::Shm(_)
+            | Endpoint::Dgram(_)
+            | Endpoint::Mqueue(_)
+            | Endpoint::Pipe(_)
+            | Endpoint::Iox2(_) => {
+                bail!("{endpoint} is not a stream socket")
             }
         };
         match attempt {

@@ -15,6 +15,8 @@
 pub mod dgram;
 pub mod endpoint;
 pub mod framing;
+#[cfg(feature = "iceoryx2")]
+pub mod iox2;
 pub mod listener;
 pub mod mqueue;
 pub mod pipe;
@@ -105,6 +107,8 @@ pub struct ChannelOptions {
     /// Mode of the files made in these directories: 0600, or 0660 when the socket directory is
     /// shared with a group (a container's user).
     pub file_mode: u32,
+    /// The run's timeout (`--timeout-s`), for waits inside a transport's setup.
+    pub timeout: Duration,
     /// The address TCP and UDP data channels listen on: loopback, or across hosts the address
     /// the peer reached the control channel at.
     pub data_ip: std::net::IpAddr,
@@ -140,6 +144,8 @@ pub enum DataListener {
     Dgram(dgram::DgramListener),
     Mqueue(mqueue::MqListener),
     Pipe(pipe::PipeListener),
+    #[cfg(feature = "iceoryx2")]
+    Iox2(Box<iox2::Iox2Listener>),
 }
 
 impl DataListener {
@@ -179,6 +185,21 @@ impl DataListener {
             TransportKind::Mqueue => {
                 DataListener::Mqueue(mqueue::MqListener::create(&name, &sock, spec.size_bytes, o.file_mode)?)
             }
+            #[cfg(feature = "iceoryx2")]
+            TransportKind::Iceoryx2 => DataListener::Iox2(Box::new(iox2::Iox2Listener::create(
+                &o.socket_dir,
+                &name,
+                &sock,
+                spec.size_bytes,
+                spec.shm_slots,
+                spec.wait,
+                o.timeout,
+                o.file_mode,
+            )?)),
+            #[cfg(not(feature = "iceoryx2"))]
+            TransportKind::Iceoryx2 => {
+                anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default())
+            }
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -193,6 +214,8 @@ impl DataListener {
             DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
             DataListener::Mqueue(l) => Ok(Endpoint::Mqueue(l.endpoint().clone())),
             DataListener::Pipe(l) => Ok(Endpoint::Pipe(l.endpoint().clone())),
+            #[cfg(feature = "iceoryx2")]
+            DataListener::Iox2(l) => Ok(Endpoint::Iox2(l.endpoint().clone())),
         }
     }
 
@@ -220,6 +243,8 @@ impl DataListener {
             DataListener::Dgram(l) => l.fd(),
             DataListener::Mqueue(l) => l.liveness_fd(),
             DataListener::Pipe(l) => l.fd(),
+            #[cfg(feature = "iceoryx2")]
+            DataListener::Iox2(l) => l.liveness_fd(),
         }
     }
 
@@ -247,6 +272,8 @@ impl DataListener {
             }
             DataListener::Mqueue(l) => Connection::Mqueue(l.accept(size, wait, timeout)?),
             DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout)?),
+            #[cfg(feature = "iceoryx2")]
+            DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout)?)),
         })
     }
 }
@@ -266,6 +293,10 @@ pub fn connect(
         Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
         Endpoint::Mqueue(m) => Connection::Mqueue(mqueue::connect(m, size, wait, timeout)?),
         Endpoint::Pipe(p) => Connection::Pipe(pipe::connect(p, size, wait, timeout)?),
+        #[cfg(feature = "iceoryx2")]
+        Endpoint::Iox2(x) => Connection::Iox2(Box::new(iox2::connect(x, wait, timeout)?)),
+        #[cfg(not(feature = "iceoryx2"))]
+        Endpoint::Iox2(_) => anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default()),
         Endpoint::Dgram(a) => {
             // Relaxed: a counter for unique names, nothing is published through it.
             let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -308,6 +339,11 @@ macro_rules! with_transport {
             $crate::transport::Connection::Mqueue($t) => $body,
             $crate::transport::Connection::Pipe($t) => $body,
             $crate::transport::Connection::Uring($t) => $body,
+            #[cfg(feature = "iceoryx2")]
+            $crate::transport::Connection::Iox2($t) => {
+                let $t = &mut **$t;
+                $body
+            }
         }
     };
 }
@@ -322,6 +358,8 @@ pub enum Connection {
     Mqueue(mqueue::MqTransport),
     Pipe(pipe::PipeTransport),
     Uring(uring::UringTransport),
+    #[cfg(feature = "iceoryx2")]
+    Iox2(Box<iox2::Iox2Transport>),
 }
 
 /// Which transport.
@@ -352,6 +390,9 @@ pub enum TransportKind {
     UdsUring,
     /// TCP over 127.0.0.1 as `tcp`, driven by io_uring.
     TcpUring,
+    /// iceoryx2's zero-copy publish-subscribe, one service per direction (a build with
+    /// `--features iceoryx2`; needs the socket directory and /dev/shm shared).
+    Iceoryx2,
 }
 
 impl TransportKind {
@@ -361,6 +402,14 @@ impl TransportKind {
     /// Whether the transport can reach another host (needs no shared directory or memory).
     pub fn crosses_hosts(self) -> bool {
         matches!(self, TransportKind::Tcp | TransportKind::TcpUring | TransportKind::Udp)
+    }
+
+    /// Why this build cannot run the transport, if it cannot (iceoryx2 is a cargo feature).
+    pub fn unavailable(self) -> Option<String> {
+        (self == TransportKind::Iceoryx2 && !cfg!(feature = "iceoryx2")).then(|| {
+            "--transport iceoryx2 needs a build with it: cargo build --release --features iceoryx2"
+                .to_string()
+        })
     }
 
     /// The stream sockets driven by io_uring.

@@ -1,0 +1,165 @@
+//! iceoryx2 as a transport through the real binary (built with `--features iceoryx2`): every
+//! pattern and wait arrives intact, host and client find each other through the socket
+//! directory, a dead peer is noticed at once, and nothing of iceoryx2's is left (its directory
+//! in the socket directory, its shared memory in /dev/shm) after a normal run, a dead peer,
+//! Ctrl-C or a crash.
+#![cfg(feature = "iceoryx2")]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+
+/// iceoryx2 shared memory made for the creator `pid`.
+fn shm_left(pid: u32) -> Vec<String> {
+    let prefix = format!("ipcbench_{pid}_");
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+#[test]
+fn every_pattern_and_wait_arrives_intact_and_nothing_is_left() {
+    for wait in ["spin", "block", "hybrid"] {
+        let s = Scratch::new();
+        let mut run = s.spawn_run(&[
+            "-t",
+            "iceoryx2",
+            "-p",
+            "all",
+            "-s",
+            "16,4KiB,1MiB",
+            "-n",
+            "300",
+            "--verify",
+            "--wait",
+            wait,
+        ]);
+        let pid = run.id();
+        let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
+        assert!(status.success(), "{wait}: {}", common::stderr_of(&mut run));
+        let runs = s.summary()["runs"].as_array().unwrap().clone();
+        assert_eq!(runs.len(), 3 * 3, "{wait}");
+        for r in &runs {
+            let what = format!("{wait} {} {}", r["pattern"], r["size_bytes"]);
+            assert_eq!(r["transport"], "iceoryx2");
+            assert_eq!(r["integrity"]["received"], 300, "{what}");
+            assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
+            assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
+        }
+        assert!(s.leftovers().is_empty(), "{wait}: {:?}", s.leftovers());
+        assert!(shm_left(pid).is_empty(), "{wait}: {:?}", shm_left(pid));
+    }
+}
+
+#[test]
+fn iceoryx2_runs_between_host_and_client_with_two_pairs() {
+    let s = Scratch::new();
+    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
+    let mut client = Command::new(&bin)
+        .args(["client", "--timeout-s", "5", "--socket-dir"])
+        .arg(s.sockets())
+        .spawn()
+        .unwrap();
+    let mut host = Command::new(&bin)
+        .args([
+            "host",
+            "-t",
+            "iceoryx2",
+            "-p",
+            "round-trip,throughput",
+            "-s",
+            "64,64KiB",
+            "-n",
+            "500",
+            "--verify",
+        ])
+        .args([
+            "--wait",
+            "hybrid",
+            "--quiet",
+            "--timeout-s",
+            "5",
+            "--client-timeout-s",
+            "10",
+            "--concurrency",
+            "2",
+        ])
+        .args(["--min-time", "0s", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .spawn()
+        .unwrap();
+    let pid = host.id();
+    assert!(common::wait_for_exit(&mut host, Duration::from_secs(60)).success());
+    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
+    let runs = s.summary()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 2 * 2);
+    for r in &runs {
+        assert_eq!(r["integrity"]["received"], 1000, "two pairs of 500");
+        assert_eq!(r["integrity"]["corrupt"], 0);
+    }
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    assert!(shm_left(pid).is_empty(), "{:?}", shm_left(pid));
+}
+
+#[test]
+fn a_dead_peer_is_noticed_at_once_and_ctrl_c_or_a_crash_leaves_nothing() {
+    for (wait, pattern, signal) in
+        [("block", "round-trip", "peer"), ("spin", "throughput", "peer"), ("hybrid", "round-trip", "ctrl-c")]
+    {
+        let s = Scratch::new();
+        let mut run = s.spawn_run(&[
+            "-t",
+            "iceoryx2",
+            "-p",
+            pattern,
+            "-s",
+            "4KiB",
+            "-d",
+            "60s",
+            "--timeout-s",
+            "30",
+            "--wait",
+            wait,
+        ]);
+        let pid = run.id();
+        let peer = common::wait_for_peer(pid);
+        // Let the first test get going.
+        std::thread::sleep(Duration::from_millis(300));
+        let (victim, sig) = if signal == "peer" { (peer, "-9") } else { (pid, "-INT") };
+        Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
+        let killed = Instant::now();
+        let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "{wait} {pattern} {signal}: {:?}",
+            killed.elapsed()
+        );
+        let stderr = common::stderr_of(&mut run);
+        if signal == "peer" {
+            assert_eq!(status.code(), Some(1), "{stderr}");
+            let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default();
+            assert!(line.contains(&format!("{pattern} over iceoryx2 with 4096 B messages")), "{line}");
+            assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{line}");
+        } else {
+            assert_eq!(status.code(), Some(130), "{stderr}");
+        }
+        assert!(s.leftovers().is_empty(), "{wait} {pattern} {signal}: {:?}", s.leftovers());
+        assert!(shm_left(pid).is_empty(), "{wait} {pattern} {signal}: {:?}", shm_left(pid));
+    }
+    // What a crashed run left (its pid gone) is removed by the next run.
+    let s = Scratch::new();
+    let stale = s.sockets().join("ipcbench-2147483600-iox2");
+    std::fs::create_dir_all(stale.join("nodes")).unwrap();
+    let stale_shm = std::path::Path::new("/dev/shm/ipcbench_2147483600_test.segment");
+    std::fs::write(stale_shm, b"x").unwrap();
+    s.run().args(["-t", "iceoryx2", "-p", "round-trip", "-s", "64", "-n", "10"]).assert().success();
+    assert!(!stale.exists(), "the crashed run's directory is removed");
+    assert!(!stale_shm.exists(), "the crashed run's shared memory is removed");
+}
