@@ -26,7 +26,7 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
 #[test]
 fn fails_with_a_clear_error_for_each_bad_flag_value() {
     let s = Scratch::new();
-    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, all]";
+    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, all]";
     fails_with(
         &s,
         &["-t", "smoke-signals"],
