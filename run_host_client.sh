@@ -6,7 +6,8 @@
 #
 # Environment: DURATION (e.g. 5s; overrides MSG_COUNT), TRANSPORT (default all), PATTERN
 # (default round-trip,one-way), WAIT (default block), PIN (e.g. 0,1), OUTPUT_FILE (default
-# output/host-<time>.json), STREAM_JSON, STREAM_CSV, ENGINE, IPCBENCH_CONTAINER.
+# output/host-<time>.json), STREAM_JSON, STREAM_CSV, HOST_ARGS (more ipcbench flags, e.g.
+# "--notify eventfd"), ENGINE, IPCBENCH_CONTAINER.
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
@@ -30,6 +31,8 @@ if [ -n "${DURATION:-}" ]; then args+=(--duration "$DURATION"); else args+=(--co
 [ -n "${PIN:-}" ] && args+=(--pin "$PIN")
 [ -n "${STREAM_JSON:-}" ] && args+=(--stream-json "$STREAM_JSON")
 [ -n "${STREAM_CSV:-}" ] && args+=(--stream-csv "$STREAM_CSV")
+# shellcheck disable=SC2206
+[ -n "${HOST_ARGS:-}" ] && args+=(${HOST_ARGS})
 "$bin" "${args[@]}"
 echo "summary: $out"
 [ -n "${STREAM_JSON:-}" ] && echo "per-message JSON lines: $STREAM_JSON"

@@ -6,7 +6,9 @@
 # Installs the engine when missing (Debian packages; starts and later stops dockerd for docker),
 # builds the FROM-scratch image, starts the client container, runs `ipcbench host` over uds, tcp,
 # shm and mqueue (the container shares the host's IPC namespace), then memfd, uds and pipe
-# against a container with its own network and IPC namespaces;
+# against a container with its own network and IPC namespaces (io_uring there: allowed by the
+# default seccomp profile, or refused with a clear error), then uds-uring and memfd with eventfd wake-ups
+# against one without the syscall filter;
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
 set -euo pipefail
@@ -27,7 +29,7 @@ cleanup() {
     kill "$dockerd_pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
   fi
-  rm -f "$out" output/ci-"$engine"-*.json output/ci-"$engine"*.hlog
+  rm -f "$out" output/ci-"$engine"-*.json output/ci-"$engine"*.hlog output/ci-"$engine"-*.err
 }
 trap cleanup EXIT
 
@@ -86,6 +88,35 @@ for r in d["runs"]:
 assert all(r["shm_filesystem"] == "memfd" for r in d["runs"] if r["transport"] == "memfd")
 assert d["peer_environment"]["in_container"]
 print("container-test: memfd, uds and pipe cross a container with its own network and IPC namespaces")
+PY
+# Under the engine's default seccomp profile io_uring works (Docker 20.10) or is refused
+# (Podman's containers-common): then the run must say so on one line.
+if OUTPUT_FILE=output/ci-$engine-uring-default.json TRANSPORT=uds-uring PATTERN=round-trip \
+  ./run_host_client.sh 10 64 1 >/dev/null 2>"output/ci-$engine-uring.err"; then
+  echo "container-test ($engine): io_uring allowed by the default seccomp profile"
+else
+  grep -q "does a seccomp profile refuse io_uring_setup" "output/ci-$engine-uring.err" \
+    || { echo "container-test: unclear io_uring failure:" >&2; cat "output/ci-$engine-uring.err" >&2; exit 1; }
+  echo "container-test ($engine): io_uring refused by the default seccomp profile, with a clear error"
+fi
+rm -f "output/ci-$engine-uring.err"
+./run_container_server.sh stop
+# Without the syscall filter, io_uring sockets cross too; and eventfds for the ring's
+# sleeping waits travel over the socket as the memfd does.
+EXTRA_RUN_ARGS="--security-opt seccomp=unconfined" ISOLATED=1 ./run_container_server.sh start
+OUTPUT_FILE=output/ci-$engine-uring.json TRANSPORT=uds-uring,memfd PATTERN=round-trip,one-way WAIT=block \
+  HOST_ARGS="--notify eventfd" ./run_host_client.sh 300 4096 1 >/dev/null
+python3 - "output/ci-$engine-uring.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["error"] is None, d["error"]
+got = sorted((r["transport"], r["pattern"]) for r in d["runs"])
+assert got == sorted((t, p) for t in ("uds-uring", "memfd") for p in ("round-trip", "one-way")), got
+for r in d["runs"]:
+    i = r["integrity"]
+    assert i["received"] == 300 and i["corrupt"] == 0 and i["out_of_order"] == 0, (r["transport"], i)
+assert all(r["ring_notify"] == "eventfd" for r in d["runs"] if r["transport"] == "memfd")
+print("container-test: uds-uring (seccomp unconfined) and memfd with eventfd wake-ups cross an isolated container")
 PY
 ./run_container_server.sh stop
 left=$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")
