@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Plays container/kube/pod.yaml with `podman kube play` for real: builds the FROM-scratch image,
 # starts the Pod (host and client sharing an emptyDir socket directory and a memory-backed
-# emptyDir at /dev/shm), waits for the host to finish, checks the JSON summary in its log (uds, tcp and shm
+# emptyDir at /dev/shm), waits for the host to finish, checks the JSON summary in its log (uds, tcp, shm and memfd
 # runs, every message there, topology pod-sidecar), tears the Pod down with `podman kube down`
 # and checks that nothing is left.
 set -euo pipefail
@@ -42,7 +42,7 @@ assert d["error"] is None, d["error"]
 assert d["topology"] == "pod-sidecar", d.get("topology")
 assert d["environment"]["pod_name"] == d["peer_environment"]["pod_name"] == "ipcbench", d["environment"].get("pod_name")
 got = sorted({r["transport"] for r in d["runs"]})
-assert got == ["shm", "tcp", "uds"], got
+assert got == ["memfd", "shm", "tcp", "uds"], got
 for r in d["runs"]:
     i = r["integrity"]
     assert i["sent"] == i["received"] == 20000, (r["transport"], r["size_bytes"], i)

@@ -62,8 +62,18 @@ fn tokens_at_work(prefix_host: &[&str], prefix_client: &[&str], url: &str) -> (S
     std::fs::write(&good, "right-token\n").unwrap();
     std::fs::write(&bad, "wrong-token\n").unwrap();
     let good_arg = good.to_str().unwrap().to_string();
-    let args =
-        ["-t", "tcp,udp", "-p", "round-trip,one-way", "-s", "64", "-n", "200", "--token-file", &good_arg];
+    let args = [
+        "-t",
+        "tcp,tcp-uring,udp",
+        "-p",
+        "round-trip,one-way",
+        "-s",
+        "64",
+        "-n",
+        "200",
+        "--token-file",
+        &good_arg,
+    ];
     let mut h = host(prefix_host, &s, url, &args);
     for token in [None, Some(bad.as_path())] {
         let refused = client(prefix_client, url, token);
@@ -84,12 +94,14 @@ fn tokens_at_work(prefix_host: &[&str], prefix_client: &[&str], url: &str) -> (S
     (herr, read_json(&s.out()))
 }
 
-/// Both network transports ran, every message arrived.
+/// Every network transport ran, every message arrived.
 fn check_runs(sum: &serde_json::Value) {
     let runs = sum["runs"].as_array().unwrap();
     let kinds: Vec<(&str, &str)> =
         runs.iter().map(|r| (r["transport"].as_str().unwrap(), r["pattern"].as_str().unwrap())).collect();
-    assert!(kinds.contains(&("tcp", "round-trip")) && kinds.contains(&("udp", "round-trip")), "{kinds:?}");
+    for kind in ["tcp", "tcp-uring", "udp"] {
+        assert!(kinds.contains(&(kind, "round-trip")), "{kind}: {kinds:?}");
+    }
     for r in runs {
         assert_eq!(r["integrity"]["sent"], 200);
         assert_eq!(
@@ -100,11 +112,11 @@ fn check_runs(sum: &serde_json::Value) {
 }
 
 #[test]
-fn a_tcp_control_channel_on_loopback_checks_tokens_and_measures_tcp_and_udp() {
+fn a_tcp_control_channel_on_loopback_checks_tokens_and_measures_tcp_tcp_uring_and_udp() {
     let (_, sum) = tokens_at_work(&[], &[], "tcp://127.0.0.1:7717");
     check_runs(&sum);
     assert_eq!(sum["topology"], "same-host", "loopback TCP is one machine");
-    assert_eq!(sum["runs"].as_array().unwrap().len(), 4, "one-way too: one clock");
+    assert_eq!(sum["runs"].as_array().unwrap().len(), 6, "one-way too: one clock");
 }
 
 /// Two network namespaces joined by a veth pair, deleted on drop.
@@ -154,7 +166,8 @@ impl Drop for TwoHosts {
 }
 
 #[test]
-fn across_two_network_namespaces_tcp_and_udp_run_tokens_are_checked_and_the_topology_is_cross_host() {
+fn across_two_network_namespaces_tcp_tcp_uring_and_udp_run_tokens_are_checked_and_the_topology_is_cross_host()
+{
     if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: creating network namespaces needs root (CI runs as root)");
         return;
