@@ -44,7 +44,9 @@ state() { "$engine" inspect --format '{{.State.Status}}' "$name" 2>/dev/null || 
 case "$1" in
   build)
     triple=$(rustc -vV | sed -n 's/^host: //p')
-    RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --quiet --target "$triple" --bin ipcbench
+    # FEATURES: cargo features for the image's binary (e.g. iceoryx2).
+    RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --quiet --target "$triple" --bin ipcbench \
+      ${FEATURES:+--features "$FEATURES"}
     ctx=target/container-context
     rm -rf "$ctx" && mkdir -p "$ctx"
     cp "target/$triple/release/ipcbench" "$ctx/ipcbench"
@@ -78,7 +80,9 @@ case "$1" in
     # EXTRA_RUN_ARGS: more engine flags, e.g. --security-opt seccomp=unconfined to measure
     # without the syscall filter (it costs every syscall; see the README).
     # shellcheck disable=SC2086
-    "$engine" run -d --name "$name" --init "${share[@]}" --user "$container_gid:$container_gid" ${EXTRA_RUN_ARGS:-} \
+    # CONTAINER_USER: the uid:gid the client runs as (default: an unprivileged one whose group
+    # shares ./sockets; iceoryx2 needs the host's own user, its files are owner-only).
+    "$engine" run -d --name "$name" --init "${share[@]}" --user "${CONTAINER_USER:-$container_gid:$container_gid}" ${EXTRA_RUN_ARGS:-} \
       "${limits[@]}" -v "$PWD/sockets:/app/sockets" -v "$PWD/output:/app/output" "$image" >/dev/null
     for _ in $(seq 1 50); do
       [ "$(state)" = running ] && { echo "started $name ($engine); it waits for a host on ./sockets/ipcbench.ctl"; exit 0; }

@@ -7,7 +7,8 @@
 # Environment: DURATION (e.g. 5s; overrides MSG_COUNT), TRANSPORT (default all), PATTERN
 # (default round-trip,one-way), WAIT (default block), PIN (e.g. 0,1), OUTPUT_FILE (default
 # output/host-<time>.json), STREAM_JSON, STREAM_CSV, HOST_ARGS (more ipcbench flags, e.g.
-# "--notify eventfd"), ENGINE, IPCBENCH_CONTAINER.
+# "--notify eventfd"), IPCBENCH_BIN (the host's binary, default target/release/ipcbench), ENGINE,
+# IPCBENCH_CONTAINER.
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
@@ -22,7 +23,7 @@ if ! ./run_container_server.sh status >/dev/null 2>&1; then
   echo "error: the client container is not running: start it with ./run_container_server.sh start" >&2
   exit 1
 fi
-bin=target/release/ipcbench
+bin=${IPCBENCH_BIN:-target/release/ipcbench}
 [ -x "$bin" ] || cargo build --release --quiet --bin ipcbench
 out=${OUTPUT_FILE:-output/host-$(date -u +%Y%m%dT%H%M%S).json}
 args=(host --transport "${TRANSPORT:-all}" --pattern "${PATTERN:-round-trip,one-way}" --size "$size"

@@ -8,7 +8,8 @@
 # shm and mqueue (the container shares the host's IPC namespace), then memfd, uds and pipe
 # against a container with its own network and IPC namespaces (io_uring there: allowed by the
 # default seccomp profile, or refused with a clear error), then uds-uring and memfd with eventfd wake-ups
-# against one without the syscall filter;
+# against one without the syscall filter, then iceoryx2 (a build with the feature) with /dev/shm
+# and the user shared;
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
 set -euo pipefail
@@ -49,7 +50,9 @@ case "$engine" in
   *) echo "usage: $0 podman|docker" >&2; exit 2 ;;
 esac
 
-./run_container_server.sh build
+# Both sides built with iceoryx2 (the last phase uses it; the others do not care).
+cargo build --release --quiet --features iceoryx2 --bin ipcbench
+FEATURES=iceoryx2 ./run_container_server.sh build
 ./run_container_server.sh start
 OUTPUT_FILE=$out TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >/dev/null
 OUTPUT_FILE=output/ci-$engine-pairs.json TRANSPORT=shm,uds PATTERN=round-trip ./run_host_client.sh 300 4096 2 >/dev/null
@@ -119,6 +122,25 @@ assert all(r["ring_notify"] == "eventfd" for r in d["runs"] if r["transport"] ==
 print("container-test: uds-uring (seccomp unconfined) and memfd with eventfd wake-ups cross an isolated container")
 PY
 ./run_container_server.sh stop
+# iceoryx2 (a build with the feature on both sides) crosses with /dev/shm shared (--ipc host)
+# and the host's own user in the container: its files are for their owner only.
+CONTAINER_USER="$(id -u):$(id -g)" ./run_container_server.sh start
+OUTPUT_FILE=output/ci-$engine-iceoryx2.json TRANSPORT=iceoryx2 \
+  PATTERN=round-trip,one-way WAIT=spin ./run_host_client.sh 300 4096 1 >/dev/null
+python3 - "output/ci-$engine-iceoryx2.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["error"] is None, d["error"]
+assert sorted(r["pattern"] for r in d["runs"]) == ["one-way", "round-trip"], d["runs"]
+for r in d["runs"]:
+    i = r["integrity"]
+    assert r["transport"] == "iceoryx2" and i["received"] == 300 and i["corrupt"] == 0, i
+assert d["peer_environment"]["in_container"]
+print("container-test: iceoryx2 crosses with /dev/shm and the user shared")
+PY
+./run_container_server.sh stop
+leftover=$(find /dev/shm -maxdepth 1 -name 'ipcbench_*' | head -3)
+[ -z "$leftover" ] || { echo "container-test: iceoryx2 shared memory left: $leftover" >&2; exit 1; }
 left=$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")
 [ -z "$left" ] || { echo "container-test: container left behind: $left" >&2; exit 1; }
 files=$(find sockets -mindepth 1 ! -name .gitkeep)

@@ -23,7 +23,8 @@ fi
 container/kube-containers-conf.sh >"$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
 
-ENGINE=podman ./run_container_server.sh build
+# The image container-test.sh built (with iceoryx2): the static build is cached.
+ENGINE=podman FEATURES=iceoryx2 ./run_container_server.sh build
 podman kube down "$manifest" >/dev/null 2>&1 || true
 volumes_before=$(podman volume ls -q | sort)
 podman kube play "$manifest" >/dev/null

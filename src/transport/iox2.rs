@@ -193,11 +193,8 @@ impl Iox2Listener {
         let root = root_dir(socket_dir, pid);
         cleanup::register_iox2(&root, &shm_prefix(pid));
         std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-        // The peer (another user, in a container) writes its node files here too.
-        let _ = std::fs::set_permissions(
-            &root,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700 | (mode & 0o070)),
-        );
+        // iceoryx2 makes its files and shared memory for their owner only (mode 0600): the
+        // peer must run as the same user, whatever this directory's mode.
         let endpoint = Iox2Endpoint {
             root,
             prefix: shm_prefix(pid),
