@@ -42,15 +42,9 @@ fn every_pattern_and_wait_arrives_intact_and_nothing_is_left() {
         let pid = run.id();
         let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
         assert!(status.success(), "{wait}: {}", common::stderr_of(&mut run));
-        let runs = s.summary()["runs"].as_array().unwrap().clone();
+        let runs = common::assert_runs_intact(&s.summary(), 300, wait);
         assert_eq!(runs.len(), 3 * 3, "{wait}");
-        for r in &runs {
-            let what = format!("{wait} {} {}", r["pattern"], r["size_bytes"]);
-            assert_eq!(r["transport"], "iceoryx2");
-            assert_eq!(r["integrity"]["received"], 300, "{what}");
-            assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
-            assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
-        }
+        assert!(runs.iter().all(|r| r["transport"] == "iceoryx2"));
         assert!(s.leftovers().is_empty(), "{wait}: {:?}", s.leftovers());
         assert!(shm_left(pid).is_empty(), "{wait}: {:?}", shm_left(pid));
     }
@@ -59,51 +53,23 @@ fn every_pattern_and_wait_arrives_intact_and_nothing_is_left() {
 #[test]
 fn iceoryx2_runs_between_host_and_client_with_two_pairs() {
     let s = Scratch::new();
-    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
-    let mut client = Command::new(&bin)
-        .args(["client", "--timeout-s", "5", "--socket-dir"])
-        .arg(s.sockets())
-        .spawn()
-        .unwrap();
-    let mut host = Command::new(&bin)
-        .args([
-            "host",
-            "-t",
-            "iceoryx2",
-            "-p",
-            "round-trip,throughput",
-            "-s",
-            "64,64KiB",
-            "-n",
-            "500",
-            "--verify",
-        ])
-        .args([
-            "--wait",
-            "hybrid",
-            "--quiet",
-            "--timeout-s",
-            "5",
-            "--client-timeout-s",
-            "10",
-            "--concurrency",
-            "2",
-        ])
-        .args(["--min-time", "0s", "--socket-dir"])
-        .arg(s.sockets())
-        .arg("--out")
-        .arg(s.out())
-        .spawn()
-        .unwrap();
-    let pid = host.id();
-    assert!(common::wait_for_exit(&mut host, Duration::from_secs(60)).success());
-    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
-    let runs = s.summary()["runs"].as_array().unwrap().clone();
-    assert_eq!(runs.len(), 2 * 2);
-    for r in &runs {
-        assert_eq!(r["integrity"]["received"], 1000, "two pairs of 500");
-        assert_eq!(r["integrity"]["corrupt"], 0);
-    }
+    let (st, pid) = s.host_with_client(&[
+        "-t",
+        "iceoryx2",
+        "-p",
+        "round-trip,throughput",
+        "-s",
+        "64,64KiB",
+        "-n",
+        "500",
+        "--verify",
+        "--wait",
+        "hybrid",
+        "--concurrency",
+        "2",
+    ]);
+    assert!(st.success());
+    assert_eq!(common::assert_runs_intact(&s.summary(), 1000, "two pairs of 500").len(), 2 * 2);
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     assert!(shm_left(pid).is_empty(), "{:?}", shm_left(pid));
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Scratch;
@@ -34,36 +34,21 @@ fn every_pattern_and_wait_arrives_intact_and_no_fifo_is_left() {
 #[test]
 fn pipes_run_between_host_and_client_through_the_socket_directory() {
     let s = Scratch::new();
-    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
-    let mut client = Command::new(&bin)
-        .args(["client", "--timeout-s", "5", "--socket-dir"])
-        .arg(s.sockets())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let st = Command::new(&bin)
-        .args(["host", "-t", "pipe", "-p", "round-trip,one-way", "-s", "64,64KiB", "-n", "300", "--verify"])
-        .args([
-            "--quiet",
-            "--timeout-s",
-            "5",
-            "--client-timeout-s",
-            "10",
-            "--concurrency",
-            "2",
-            "--socket-dir",
-        ])
-        .arg(s.sockets())
-        .arg("--out")
-        .arg(s.out())
-        .status()
-        .unwrap();
+    let (st, _) = s.host_with_client(&[
+        "-t",
+        "pipe",
+        "-p",
+        "round-trip,one-way",
+        "-s",
+        "64,64KiB",
+        "-n",
+        "300",
+        "--verify",
+        "--concurrency",
+        "2",
+    ]);
     assert!(st.success());
-    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
-    for r in s.summary()["runs"].as_array().unwrap() {
-        assert_eq!(r["integrity"]["received"], 600, "two pairs of 300: {}", r["pattern"]);
-        assert_eq!(r["integrity"]["corrupt"], 0);
-    }
+    common::assert_runs_intact(&s.summary(), 600, "two pairs of 300");
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
 

@@ -59,30 +59,12 @@ fn every_pattern_wait_and_size_up_to_a_mebibyte_arrives_intact_over_a_file_and_a
 #[test]
 fn memfd_runs_between_host_and_client_through_the_socket_directory_alone() {
     let s = Scratch::new();
-    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
-    let mut client = std::process::Command::new(&bin)
-        .args(["client", "--timeout-s", "5", "--socket-dir"])
-        .arg(s.sockets())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let st = std::process::Command::new(&bin)
-        .args(["host", "-t", "memfd", "-p", "all", "-s", "64,64KiB", "-n", "500", "--verify", "--quiet"])
-        .args(["--min-time", "0s", "--timeout-s", "5", "--client-timeout-s", "10", "--socket-dir"])
-        .arg(s.sockets())
-        .arg("--out")
-        .arg(s.out())
-        .status()
-        .unwrap();
+    let (st, _) =
+        s.host_with_client(&["-t", "memfd", "-p", "all", "-s", "64,64KiB", "-n", "500", "--verify"]);
     assert!(st.success());
-    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
-    let runs = s.summary()["runs"].as_array().unwrap().clone();
+    let runs = common::assert_runs_intact(&s.summary(), 500, "memfd");
     assert_eq!(runs.len(), 3 * 2);
-    for r in &runs {
-        assert_eq!(r["transport"], "memfd");
-        assert_eq!(r["integrity"]["received"], 500, "{}", r["pattern"]);
-        assert_eq!(r["integrity"]["corrupt"], 0, "{}", r["pattern"]);
-    }
+    assert!(runs.iter().all(|r| r["transport"] == "memfd"));
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
 }
 
@@ -212,17 +194,6 @@ fn a_peer_killed_mid_run_is_detected_for_every_wait_and_nothing_is_left() {
     }
 }
 
-/// The descriptors of `pid` that are eventfds.
-fn eventfds_of(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter(|p| p.as_os_str() == "anon_inode:[eventfd]")
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn eventfd_notification_carries_every_pattern_and_sleeping_wait_and_is_recorded() {
     for transport in ["shm", "memfd"] {
@@ -275,16 +246,7 @@ fn the_peer_holds_four_eventfds_only_with_eventfd_notification_and_its_death_is_
             notify,
         ]);
         let peer = common::wait_for_peer(run.id());
-        let start = Instant::now();
-        let mut seen = 0;
-        while start.elapsed() < Duration::from_secs(10) {
-            seen = eventfds_of(peer);
-            if seen == expected && (expected > 0 || start.elapsed() > Duration::from_millis(500)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(seen, expected, "{notify}");
+        assert_eq!(common::settled_anon_fds(peer, "[eventfd]", expected), expected, "{notify}");
         std::process::Command::new("kill").args(["-9", &peer.to_string()]).status().unwrap();
         let killed = Instant::now();
         let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
@@ -297,39 +259,27 @@ fn the_peer_holds_four_eventfds_only_with_eventfd_notification_and_its_death_is_
 #[test]
 fn eventfd_notification_between_host_and_client_and_its_refusals() {
     let s = Scratch::new();
-    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
-    let mut client = std::process::Command::new(&bin)
-        .args(["client", "--timeout-s", "5", "--socket-dir"])
-        .arg(s.sockets())
-        .spawn()
-        .unwrap();
-    let st = std::process::Command::new(&bin)
-        .args(["host", "-t", "shm,memfd", "-p", "round-trip,throughput", "-s", "64", "-n", "500", "--verify"])
-        .args([
-            "--wait",
-            "block",
-            "--notify",
-            "eventfd",
-            "--quiet",
-            "--timeout-s",
-            "5",
-            "--client-timeout-s",
-            "10",
-        ])
-        .args(["--concurrency", "2", "--min-time", "0s", "--socket-dir"])
-        .arg(s.sockets())
-        .arg("--out")
-        .arg(s.out())
-        .status()
-        .unwrap();
+    let (st, _) = s.host_with_client(&[
+        "-t",
+        "shm,memfd",
+        "-p",
+        "round-trip,throughput",
+        "-s",
+        "64",
+        "-n",
+        "500",
+        "--verify",
+        "--wait",
+        "block",
+        "--notify",
+        "eventfd",
+        "--concurrency",
+        "2",
+    ]);
     assert!(st.success());
-    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
-    let runs = s.summary()["runs"].as_array().unwrap().clone();
+    let runs = common::assert_runs_intact(&s.summary(), 1000, "two pairs of 500");
     assert_eq!(runs.len(), 4);
-    for r in &runs {
-        assert_eq!(r["integrity"]["received"], 1000, "two pairs of 500");
-        assert_eq!(r["ring_notify"], "eventfd");
-    }
+    assert!(runs.iter().all(|r| r["ring_notify"] == "eventfd"));
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     for (args, needle) in [
         (&["-t", "uds", "--notify", "eventfd"][..], "--notify applies to the shared-memory transports only"),

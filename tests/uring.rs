@@ -16,29 +16,13 @@ fn every_pattern_and_wait_arrives_intact_over_unix_and_tcp_and_nothing_is_left()
         let s = Scratch::new();
         s.run()
             .args(["-t", "uds-uring,tcp-uring", "-p", "all", "-s", "16,4KiB,1MiB", "-n", "300", "--verify"])
-            .args(["--wait", wait, "--concurrency", "2", "--min-time", "0s"])
+            .args(["--wait", wait, "--concurrency", "2"])
             .assert()
             .success();
-        let runs = s.summary()["runs"].as_array().unwrap().clone();
+        let runs = common::assert_runs_intact(&s.summary(), 600, "two pairs of 300");
         assert_eq!(runs.len(), 2 * 3 * 3, "{wait}");
-        for r in &runs {
-            let what = format!("{wait} {} {} {}", r["transport"], r["pattern"], r["size_bytes"]);
-            assert_eq!(r["integrity"]["received"], 600, "{what}: two pairs of 300");
-            assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
-            assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
-        }
         assert!(s.leftovers().is_empty(), "{wait}: {:?}", s.leftovers());
     }
-}
-
-fn io_urings_of(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter(|p| p.as_os_str() == "anon_inode:[io_uring]")
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 /// The peer holds an io_uring for a uring transport (and none for plain uds); killing it is
@@ -68,17 +52,8 @@ fn the_peer_drives_an_io_uring_and_its_death_or_ctrl_c_is_handled_at_once() {
             wait,
         ]);
         let peer = common::wait_for_peer(run.id());
-        let start = Instant::now();
         let expected = usize::from(transport.ends_with("uring"));
-        let mut rings = 0;
-        while start.elapsed() < Duration::from_secs(10) {
-            rings = io_urings_of(peer);
-            if rings == expected && (expected > 0 || start.elapsed() > Duration::from_millis(500)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(rings, expected, "{transport}");
+        assert_eq!(common::settled_anon_fds(peer, "[io_uring]", expected), expected, "{transport}");
         let (victim, sig) = match signal {
             "ctrl-c" => (run.id(), "-INT"),
             _ => (peer, "-9"),
@@ -103,38 +78,19 @@ fn the_peer_drives_an_io_uring_and_its_death_or_ctrl_c_is_handled_at_once() {
 #[test]
 fn io_uring_sockets_run_between_host_and_client_and_refuse_framings() {
     let s = Scratch::new();
-    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
-    let mut client = Command::new(&bin)
-        .args(["client", "--timeout-s", "5", "--socket-dir"])
-        .arg(s.sockets())
-        .spawn()
-        .unwrap();
-    let st = Command::new(&bin)
-        .args([
-            "host",
-            "-t",
-            "uds-uring,tcp-uring",
-            "-p",
-            "round-trip,one-way",
-            "-s",
-            "64,64KiB",
-            "-n",
-            "300",
-        ])
-        .args(["--verify", "--quiet", "--timeout-s", "5", "--client-timeout-s", "10", "--socket-dir"])
-        .arg(s.sockets())
-        .arg("--out")
-        .arg(s.out())
-        .status()
-        .unwrap();
+    let (st, _) = s.host_with_client(&[
+        "-t",
+        "uds-uring,tcp-uring",
+        "-p",
+        "round-trip,one-way",
+        "-s",
+        "64,64KiB",
+        "-n",
+        "300",
+        "--verify",
+    ]);
     assert!(st.success());
-    assert!(common::wait_for_exit(&mut client, Duration::from_secs(10)).success());
-    let runs = s.summary()["runs"].as_array().unwrap().clone();
-    assert_eq!(runs.len(), 2 * 2 * 2);
-    for r in &runs {
-        assert_eq!(r["integrity"]["received"], 300);
-        assert_eq!(r["integrity"]["corrupt"], 0);
-    }
+    assert_eq!(common::assert_runs_intact(&s.summary(), 300, "host/client").len(), 2 * 2 * 2);
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     common::assert_one_error(
         &s.run().args(["-t", "uds-uring", "--framing", "length-prefixed"]).output().unwrap(),

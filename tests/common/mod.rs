@@ -152,3 +152,73 @@ pub fn stderr_of(child: &mut std::process::Child) -> String {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
     text
 }
+
+impl Scratch {
+    /// `ipcbench host <args>` against an `ipcbench client`, both on this scratch's socket
+    /// directory (as across a container boundary, they share nothing else), with short timeouts
+    /// and exact counts; waits for both, checks that the client ended well, and returns the
+    /// host's exit status and pid.
+    pub fn host_with_client(&self, args: &[&str]) -> (std::process::ExitStatus, u32) {
+        let bin = assert_cmd::cargo::cargo_bin("ipcbench");
+        let mut client = std::process::Command::new(&bin)
+            .args(["client", "--timeout-s", "5", "--socket-dir"])
+            .arg(self.sockets())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut host = std::process::Command::new(&bin)
+            .arg("host")
+            .args(args)
+            .args(["--quiet", "--min-time", "0s", "--timeout-s", "5", "--client-timeout-s", "10"])
+            .arg("--socket-dir")
+            .arg(self.sockets())
+            .arg("--out")
+            .arg(self.out())
+            .spawn()
+            .unwrap();
+        let pid = host.id();
+        let status = wait_for_exit(&mut host, std::time::Duration::from_secs(60));
+        let client_status = wait_for_exit(&mut client, std::time::Duration::from_secs(10));
+        assert!(client_status.success(), "client: {}", stderr_of(&mut client));
+        (status, pid)
+    }
+}
+
+/// How many descriptors of `pid` are anonymous inodes of `kind` (`[eventfd]`, `[io_uring]`).
+pub fn anon_fds_of(pid: u32, kind: &str) -> usize {
+    let want = format!("anon_inode:{kind}");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|p| p.as_os_str() == want.as_str())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// `pid`'s count of `kind` descriptors once it reaches `expected` (for 0: after half a second
+/// of staying there), or what it was after 10 s.
+pub fn settled_anon_fds(pid: u32, kind: &str, expected: usize) -> usize {
+    let start = std::time::Instant::now();
+    loop {
+        let seen = anon_fds_of(pid, kind);
+        let settled =
+            seen == expected && (expected > 0 || start.elapsed() > std::time::Duration::from_millis(500));
+        if settled || start.elapsed() > std::time::Duration::from_secs(10) {
+            return seen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Runs of the summary, each checked: `received` messages arrived, none corrupt or out of order.
+pub fn assert_runs_intact(summary: &Value, received: u64, what: &str) -> Vec<Value> {
+    let runs = summary["runs"].as_array().unwrap().clone();
+    for r in &runs {
+        let which = format!("{what}: {} {} {} {}", r["transport"], r["wait"], r["pattern"], r["size_bytes"]);
+        assert_eq!(r["integrity"]["received"], received, "{which}");
+        assert_eq!(r["integrity"]["out_of_order"], 0, "{which}");
+        assert_eq!(r["integrity"]["corrupt"], 0, "{which}");
+    }
+    runs
+}
