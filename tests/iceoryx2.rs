@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Scratch;
 
@@ -98,24 +97,8 @@ fn a_dead_peer_is_noticed_at_once_and_ctrl_c_or_a_crash_leaves_nothing() {
         let peer = common::wait_for_peer(pid);
         // Let the first test get going.
         std::thread::sleep(Duration::from_millis(300));
-        let (victim, sig) = if signal == "peer" { (peer, "-9") } else { (pid, "-INT") };
-        Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
-        let killed = Instant::now();
-        let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "{wait} {pattern} {signal}: {:?}",
-            killed.elapsed()
-        );
-        let stderr = common::stderr_of(&mut run);
-        if signal == "peer" {
-            assert_eq!(status.code(), Some(1), "{stderr}");
-            let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default();
-            assert!(line.contains(&format!("{pattern} over iceoryx2 with 4096 B messages")), "{line}");
-            assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{line}");
-        } else {
-            assert_eq!(status.code(), Some(130), "{stderr}");
-        }
+        let test = format!("{pattern} over iceoryx2 with 4096 B messages");
+        common::assert_stops_mid_run(&mut run, peer, signal, &test);
         assert!(s.leftovers().is_empty(), "{wait} {pattern} {signal}: {:?}", s.leftovers());
         assert!(shm_left(pid).is_empty(), "{wait} {pattern} {signal}: {:?}", shm_left(pid));
     }

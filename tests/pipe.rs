@@ -6,7 +6,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::Scratch;
 
@@ -73,24 +72,12 @@ fn a_dead_peer_is_noticed_at_once_and_ctrl_c_or_a_crash_leaves_no_fifo() {
             wait,
         ]);
         let peer = common::wait_for_peer(run.id());
-        let (victim, sig) = if signal == "peer" { (peer, "-9") } else { (run.id(), "-INT") };
-        Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
-        let killed = Instant::now();
-        let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "{wait} {pattern} {signal}: {:?}",
-            killed.elapsed()
+        common::assert_stops_mid_run(
+            &mut run,
+            peer,
+            signal,
+            &format!("{pattern} over pipe with 4096 B messages"),
         );
-        let stderr = common::stderr_of(&mut run);
-        let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default().to_string();
-        if signal == "peer" {
-            assert_eq!(status.code(), Some(1), "{stderr}");
-            assert!(line.contains(&format!("{pattern} over pipe with 4096 B messages")), "{line}");
-            assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{line}");
-        } else {
-            assert_eq!(status.code(), Some(130), "{stderr}");
-        }
         assert!(s.leftovers().is_empty(), "{wait} {pattern} {signal}: {:?}", s.leftovers());
     }
     // FIFOs of a crashed run (its pid gone) are removed by the next run; a live one's are kept.

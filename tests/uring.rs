@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::Scratch;
 
@@ -54,23 +52,8 @@ fn the_peer_drives_an_io_uring_and_its_death_or_ctrl_c_is_handled_at_once() {
         let peer = common::wait_for_peer(run.id());
         let expected = usize::from(transport.ends_with("uring"));
         assert_eq!(common::settled_anon_fds(peer, "[io_uring]", expected), expected, "{transport}");
-        let (victim, sig) = match signal {
-            "ctrl-c" => (run.id(), "-INT"),
-            _ => (peer, "-9"),
-        };
-        Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
-        let killed = Instant::now();
-        let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
-        assert!(killed.elapsed() < Duration::from_secs(5), "{transport} {signal}: {:?}", killed.elapsed());
-        let stderr = common::stderr_of(&mut run);
-        if signal == "ctrl-c" {
-            assert_eq!(status.code(), Some(130), "{stderr}");
-        } else {
-            assert_eq!(status.code(), Some(1), "{stderr}");
-            let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default();
-            assert!(line.contains(&format!("round-trip over {transport} with 4096 B messages")), "{line}");
-            assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{line}");
-        }
+        let test = format!("round-trip over {transport} with 4096 B messages");
+        common::assert_stops_mid_run(&mut run, peer, signal, &test);
         assert!(s.leftovers().is_empty(), "{transport} {signal}: {:?}", s.leftovers());
     }
 }

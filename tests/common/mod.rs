@@ -222,3 +222,24 @@ pub fn assert_runs_intact(summary: &Value, received: u64, what: &str) -> Vec<Val
     }
     runs
 }
+
+/// Stops a running `ipcbench run` mid-test, as `how` says: `"peer"` kills its peer (SIGKILL),
+/// `"ctrl-c"` interrupts the run itself (SIGINT). Then checks that the run ended within 5 s:
+/// with exit 1 and one error naming `test` (e.g. "round-trip over pipe with 4096 B
+/// messages") and the peer's death, or with exit 130.
+pub fn assert_stops_mid_run(run: &mut std::process::Child, peer: u32, how: &str, test: &str) {
+    let (victim, sig) = if how == "ctrl-c" { (run.id(), "-INT") } else { (peer, "-9") };
+    std::process::Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
+    let stopped = std::time::Instant::now();
+    let status = wait_for_exit(run, std::time::Duration::from_secs(10));
+    assert!(stopped.elapsed() < std::time::Duration::from_secs(5), "{test} {how}: {:?}", stopped.elapsed());
+    let stderr = stderr_of(run);
+    if how == "ctrl-c" {
+        assert_eq!(status.code(), Some(130), "{test} {how}: {stderr}");
+        return;
+    }
+    assert_eq!(status.code(), Some(1), "{test} {how}: {stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default();
+    assert!(line.contains(test), "{line}");
+    assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{line}");
+}
