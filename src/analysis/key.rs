@@ -16,6 +16,9 @@ use crate::transport::framing::Framing;
 use crate::transport::shm::notify::Notify;
 use crate::transport::{TransportKind, WaitStrategy};
 
+/// Linux's default pipe buffer: 16 pages of 4 KiB.
+pub const DEFAULT_PIPE_BUFFER_BYTES: usize = 16 * 4096;
+
 /// A run's configuration; see the module doc.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ConfigKey {
@@ -37,7 +40,8 @@ pub struct SeriesKey {
     pub concurrency: u32,
     pub verify: bool,
     pub shm: Option<ShmKey>,
-    /// Each FIFO's buffer (pipe only).
+    /// Each FIFO's buffer (pipe only), when not the kernel's default: results from before
+    /// `--pipe-size` existed, which do not say, are the same configuration as default ones.
     #[serde(default)]
     pub pipe_buffer_bytes: Option<usize>,
     pub external_service: Option<String>,
@@ -77,7 +81,7 @@ impl ConfigKey {
                     copy: r.extra_copy,
                     notify: r.ring_notify.unwrap_or_default(),
                 }),
-                pipe_buffer_bytes: r.pipe_buffer_bytes,
+                pipe_buffer_bytes: r.pipe_buffer_bytes.filter(|&b| b != DEFAULT_PIPE_BUFFER_BYTES),
                 external_service: r.external_service.clone(),
             },
         }
@@ -181,6 +185,19 @@ mod tests {
         again.repetition = 3;
         again.latency_ns.as_mut().unwrap().p50 = 5;
         assert_eq!(ConfigKey::of(&again), keys[0], "repetitions and results are not part of the key");
+    }
+
+    #[test]
+    fn a_pipe_at_the_default_buffer_is_the_configuration_older_results_name_and_1_mib_is_another() {
+        let old = run(TransportKind::Pipe, Pattern::RoundTrip, 1000);
+        let mut default = old.clone();
+        default.pipe_buffer_bytes = Some(DEFAULT_PIPE_BUFFER_BYTES);
+        let mut big = old.clone();
+        big.pipe_buffer_bytes = Some(1 << 20);
+        assert_eq!(ConfigKey::of(&old), ConfigKey::of(&default));
+        assert_ne!(ConfigKey::of(&old), ConfigKey::of(&big));
+        assert_eq!(ConfigKey::of(&default).to_string(), "pipe round-trip 64 B spin pin 0,1");
+        assert!(ConfigKey::of(&big).to_string().ends_with("buffer 1 MiB"), "{}", ConfigKey::of(&big));
     }
 
     #[test]
