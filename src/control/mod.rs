@@ -40,8 +40,10 @@ pub const CONTROL_SOCKET: &str = "ipcbench.ctl";
 pub const MAGIC: &str = "ipcbench-control";
 /// Bumped on any change to [`Message`] or the framing (2: the channel spec in `Prepare`, the
 /// wait strategy per test, the clamped-sample count in `Done`; 3: the interval block after
-/// `Done`, the peer's CPU per test in `Prepare`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// `Done`, the peer's CPU per test in `Prepare`; 4: eventfds with a ring's endpoint, the
+/// io_uring and iceoryx2 transports: a version-3 peer would ignore the eventfds and wait on a
+/// futex nobody wakes).
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The largest JSON message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).
