@@ -226,6 +226,12 @@ fn peer_gone(liveness: &OwnedFd) -> bool {
     matches!(poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
 }
 
+/// Whether `queue` is ready for `interest` right now (a message to take, or room).
+fn queue_ready(queue: &MqdT, interest: PollFlags) -> bool {
+    let mut fds = [PollFd::new(queue, interest)];
+    matches!(poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
+}
+
 /// One failed non-blocking queue call: spin, check the peer, or sleep in poll(2) on the queue
 /// (for `interest`) and the liveness socket together.
 fn wait_for(
@@ -236,7 +242,11 @@ fn wait_for(
 ) -> TransportResult<()> {
     match w.step() {
         Step::Again => Ok(()),
-        Step::Check if peer_gone(liveness) => Err(TransportError::PeerClosed),
+        // A peer that sent its last message and exited left it queued: take it first (the
+        // caller retries). Only an empty queue and a closed socket mean it is gone.
+        Step::Check if peer_gone(liveness) && !queue_ready(queue, interest) => {
+            Err(TransportError::PeerClosed)
+        }
         Step::Check => Ok(()),
         Step::Sleep(left) => {
             let ts =
@@ -317,5 +327,35 @@ impl Transport for MqTransport {
         self.receive()?;
         send_on(self.tx.q(), &self.rbuf, &self.liveness, self.wait, self.timeout)?;
         Ok(Header::read(&self.rbuf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that queued its last message and closed its socket is not "gone" until that
+    /// message is taken: under load a receiver's check can come between the two.
+    #[test]
+    fn a_closed_peer_with_a_message_still_queued_is_not_gone_until_it_is_taken() {
+        let name = format!("/ipcbench-test-{}-closed", std::process::id());
+        let q = Queue::open(&name, Some((64, 0o600))).unwrap();
+        let _ = nix::mqueue::mq_unlink(name.as_str());
+        let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(theirs); // the peer exited
+        let live: OwnedFd = mine.into();
+        mq_send(q.q(), &[7u8; 64], 0).unwrap();
+        let checks =
+            || SpinThenWait::new(WaitStrategy::Spin, Duration::from_secs(5)).checking_every(Duration::ZERO);
+        let mut w = checks();
+        for _ in 0..10 * super::super::wait::POLLS_PER_CLOCK_READ {
+            assert!(wait_for(&mut w, q.q(), PollFlags::IN, &live).is_ok(), "a queued message first");
+        }
+        let mut buf = [0u8; 64];
+        mq_receive(q.q(), &mut buf, &mut 0).unwrap();
+        let mut w = checks();
+        let gone = (0..10 * super::super::wait::POLLS_PER_CLOCK_READ)
+            .find_map(|_| wait_for(&mut w, q.q(), PollFlags::IN, &live).err());
+        assert!(matches!(gone, Some(TransportError::PeerClosed)), "{gone:?}");
     }
 }
