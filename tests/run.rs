@@ -278,3 +278,44 @@ fn cpu_cost_shows_spinning_without_sleeps_and_blocking_as_a_sleep_per_message() 
         assert!(busy(spin) > 0.0 && spin["duration_ns"].as_f64().unwrap() > 0.0, "{t}");
     }
 }
+
+/// More spinning threads than CPUs is said before the run: such spin numbers measure the
+/// scheduler. One pair on two or more CPUs, or blocking waits, draw no such note.
+#[test]
+fn spinning_with_more_threads_than_cpus_is_noted_and_fewer_are_not() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let s = Scratch::new();
+    let note = "spinning threads on";
+    let stderr_of = |args: &[&str]| {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
+            .args([
+                "run",
+                "-t",
+                "uds",
+                "-p",
+                "round-trip",
+                "-s",
+                "64",
+                "-n",
+                "50",
+                "--min-time",
+                "0s",
+                "--socket-dir",
+            ])
+            .arg(s.sockets())
+            .arg("--out")
+            .arg(s.out())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let pairs = cpus.to_string();
+    let crowded = stderr_of(&["--wait", "spin", "--concurrency", &pairs]);
+    assert!(crowded.contains(&format!("runs {} {note} {cpus} allowed CPU(s)", 2 * cpus)), "{crowded}");
+    assert!(!stderr_of(&["--wait", "block", "--concurrency", &pairs]).contains(note));
+    if cpus >= 2 {
+        assert!(!stderr_of(&["--wait", "spin"]).contains(note));
+    }
+}

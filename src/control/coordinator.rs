@@ -60,6 +60,9 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
         for w in summary.environment.fingerprint.warnings() {
             eprintln!("note: {w}");
         }
+        if let Some(w) = oversubscribed_spin(cfg, summary.environment.allowed_cpus.len()) {
+            eprintln!("note: {w}");
+        }
     }
     cleanup::install_signal_handler(match source {
         PeerSource::Spawn => "ipcbench run",
@@ -78,6 +81,19 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
     }
     let written = exporters.finished(&summary);
     outcome.and(written).map(|_| summary)
+}
+
+/// A warning when spinning waits would put more busy threads on this machine than it has CPUs
+/// (both sides of every pair spin): a spinner then waits for the scheduler, and its latencies
+/// measure that, not the transport.
+fn oversubscribed_spin(cfg: &RunConfig, cpus: usize) -> Option<String> {
+    let spinners = 2 * cfg.concurrency as usize;
+    (cfg.waits.contains(&WaitStrategy::Spin) && cfg.connect.is_none() && spinners > cpus).then(|| {
+        format!(
+            "--wait spin with {} pair(s) runs {spinners} spinning threads on {cpus} allowed CPU(s): they take turns through the scheduler, and spin latencies will measure that",
+            cfg.concurrency
+        )
+    })
 }
 
 /// One cell of the matrix: what to run and how to name it.

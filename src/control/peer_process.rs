@@ -121,6 +121,8 @@ impl Peer {
         let deadline = Instant::now() + Duration::from_millis(300);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
+                // Reaped: its pid may be reused, so the Ctrl-C handler must not kill it.
+                cleanup::forget_child(child.id());
                 return e.context(format!("peer process exited ({status})"));
             }
             std::thread::sleep(Duration::from_millis(10));

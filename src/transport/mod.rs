@@ -264,7 +264,7 @@ impl DataListener {
             DataListener::Uring(l) => {
                 let fd = l.accept(timeout)?;
                 drop(l);
-                Connection::Uring(uring::UringTransport::new(fd, size, wait, timeout)?)
+                Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
             }
             DataListener::Shm(l) => Connection::Shm(l.accept(size, wait, timeout)?),
             DataListener::Dgram(l) => {
@@ -311,12 +311,10 @@ pub fn connect(
                 spec.loss_timeout(),
             )?)
         }
-        ep if kind.is_uring() => Connection::Uring(uring::UringTransport::new(
-            listener::connect(ep, timeout)?,
-            size,
-            wait,
-            timeout,
-        )?),
+        ep if kind.is_uring() => {
+            let fd = listener::connect(ep, timeout)?;
+            Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
+        }
         ep => Connection::Socket(
             SocketTransport::new(listener::connect(ep, timeout)?, size, wait, timeout)?.framed(
                 spec.framing,
@@ -338,7 +336,10 @@ macro_rules! with_transport {
             $crate::transport::Connection::Dgram($t) => $body,
             $crate::transport::Connection::Mqueue($t) => $body,
             $crate::transport::Connection::Pipe($t) => $body,
-            $crate::transport::Connection::Uring($t) => $body,
+            $crate::transport::Connection::Uring($t) => {
+                let $t = &mut **$t;
+                $body
+            }
             #[cfg(feature = "iceoryx2")]
             $crate::transport::Connection::Iox2($t) => {
                 let $t = &mut **$t;
@@ -357,7 +358,7 @@ pub enum Connection {
     Dgram(dgram::DgramTransport),
     Mqueue(mqueue::MqTransport),
     Pipe(pipe::PipeTransport),
-    Uring(uring::UringTransport),
+    Uring(Box<uring::UringTransport>),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<iox2::Iox2Transport>),
 }

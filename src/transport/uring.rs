@@ -9,6 +9,9 @@
 //!   goes to the kernel with the next submission. Each `io_uring_enter` thus carries a write and
 //!   the next read together (submission batching): a round trip costs the initiator two enters
 //!   (send; wait) and the echoing peer two (write + next read; wait) at most.
+//! - A send or echo returns once its write has completed (inside the same enter when the
+//!   socket has room): io_uring cancels a thread's requests when the thread exits, and a pair's
+//!   last message must not be cancelled with its thread.
 //! - `--wait spin` busy-polls the completion queue in user space, entering the kernel only when
 //!   it flags completions to be run (cooperative task running: no interrupt to the spinner).
 //!   `block` sleeps in `io_uring_enter` for a completion, with the run's timeout; `hybrid`
@@ -62,8 +65,20 @@ pub struct UringTransport {
     write: Option<Op>,
     /// SQEs pushed but not yet submitted.
     queued: u32,
-    /// A failure seen while reaping, reported by the next wait.
-    failed: Option<TransportError>,
+    /// A read's failure (end-of-file: the peer is gone), reported by the next wait for a
+    /// message; a write's, by the next wait for a write. A peer that closes once it has what it
+    /// needs fails our posted read, and that is no failure of a last write that went through.
+    read_failed: Option<TransportError>,
+    write_failed: Option<TransportError>,
+}
+
+/// What a wait waits for.
+#[derive(Clone, Copy)]
+enum Want {
+    /// A whole message in a receive buffer.
+    Arrival,
+    /// The write in flight to have completed.
+    Written,
 }
 
 impl UringTransport {
@@ -112,7 +127,8 @@ impl UringTransport {
             arrived: None,
             write: None,
             queued: 0,
-            failed: None,
+            read_failed: None,
+            write_failed: None,
         };
         t.post_read(Op { buf: 0, done: 0 })?;
         Ok(t)
@@ -177,7 +193,7 @@ impl UringTransport {
             READ => {
                 let Some(mut op) = self.read.take() else { return Ok(()) };
                 match res {
-                    r if r <= 0 => self.failed = Some(failure(r)),
+                    r if r <= 0 => self.read_failed = Some(failure(r)),
                     n => {
                         op.done += n as usize;
                         if op.done == self.size {
@@ -191,7 +207,7 @@ impl UringTransport {
             WRITE => {
                 let Some(mut op) = self.write.take() else { return Ok(()) };
                 match res {
-                    r if r <= 0 => self.failed = Some(failure(r)),
+                    r if r <= 0 => self.write_failed = Some(failure(r)),
                     n => {
                         op.done += n as usize;
                         if op.done < self.size {
@@ -205,29 +221,35 @@ impl UringTransport {
         Ok(())
     }
 
-    /// Waits until `ready(self)` holds, as the wait strategy says; submits what is queued
-    /// first (with the wait itself, when sleeping).
+    /// Whether `want` is met; its failure, if one came instead.
+    fn outcome(&mut self, want: Want) -> Option<TransportResult<()>> {
+        let (done, failed) = match want {
+            Want::Arrival => (self.arrived.is_some(), &mut self.read_failed),
+            Want::Written => (self.write.is_none(), &mut self.write_failed),
+        };
+        match failed.take() {
+            Some(e) => Some(Err(e)),
+            None => done.then_some(Ok(())),
+        }
+    }
+
+    /// Waits until `want` is met, as the wait strategy says; submits what is queued first (with
+    /// the wait itself, when sleeping).
     #[inline]
-    fn wait_for(&mut self, ready: fn(&Self) -> bool) -> TransportResult<()> {
+    fn wait_for(&mut self, want: Want) -> TransportResult<()> {
         self.reap()?;
-        if let Some(e) = self.failed.take() {
-            return Err(e);
+        match self.outcome(want) {
+            Some(r) => r.and_then(|_| self.submit()),
+            None => self.wait_slow(want),
         }
-        if ready(self) {
-            return self.submit();
-        }
-        self.wait_slow(ready)
     }
 
     #[inline(never)]
-    fn wait_slow(&mut self, ready: fn(&Self) -> bool) -> TransportResult<()> {
+    fn wait_slow(&mut self, want: Want) -> TransportResult<()> {
         let mut w = SpinThenWait::new(self.wait, self.timeout);
         loop {
-            if let Some(e) = self.failed.take() {
-                return Err(e);
-            }
-            if ready(self) {
-                return self.submit();
+            if let Some(r) = self.outcome(want) {
+                return r.and_then(|_| self.submit());
             }
             match w.step() {
                 Step::Again | Step::Check => {
@@ -272,22 +294,24 @@ impl UringTransport {
 
 impl Transport for UringTransport {
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-        // The send buffer is the kernel's until the last write of it completed.
-        if self.write.is_some() {
-            self.wait_for(|t| t.write.is_none())?;
-        }
+        // Every write completes before `send` or `echo` returns: the buffer is free.
+        debug_assert!(self.write.is_none());
         let at = TX as usize * self.stride;
         Ok(&mut self.bufs[at..at + self.size])
     }
 
     fn send(&mut self) -> TransportResult<()> {
         self.post_write(Op { buf: TX, done: 0 })?;
-        self.submit()
+        // Done only once written: io_uring cancels a request when the thread that submitted it
+        // exits, so a last message still in flight when a pair's thread ends would be lost.
+        // A write the socket has room for completes inside this very submission.
+        self.submit()?;
+        self.wait_for(Want::Written)
     }
 
     fn recv(&mut self) -> TransportResult<&[u8]> {
         if self.arrived.is_none() {
-            self.wait_for(|t| t.arrived.is_some())?;
+            self.wait_for(Want::Arrival)?;
         }
         let buf = self.take_arrived()?;
         Ok(self.rx(buf))
@@ -297,17 +321,16 @@ impl Transport for UringTransport {
 
     fn echo(&mut self) -> TransportResult<Header> {
         if self.arrived.is_none() {
-            self.wait_for(|t| t.arrived.is_some())?;
+            self.wait_for(Want::Arrival)?;
         }
-        // The reply is written from the buffer it arrived in; the other receive buffer takes
-        // the next message, and it must not be the one an earlier reply is still written from.
-        if self.write.is_some() {
-            self.wait_for(|t| t.write.is_none())?;
-        }
+        // The reply is written from the buffer it arrived in (the last reply's write is
+        // complete, see below); the other receive buffer takes the next message.
         let buf = self.take_arrived()?;
         let header = Header::read(self.rx(buf));
         self.post_write(Op { buf, done: 0 })?;
         self.submit()?; // the reply and the next read, in one enter
+                        // As in `send`: the reply is written before the echo returns.
+        self.wait_for(Want::Written)?;
         Ok(header)
     }
 }
@@ -338,5 +361,33 @@ impl Drop for UringTransport {
             // A failure only ends its operation (`complete` takes it out of flight).
             let _ = self.reap();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// io_uring cancels what a thread submitted when the thread exits: a message larger than
+    /// the socket buffer, sent by a thread that ends right after `send`, must still arrive
+    /// whole (the pairs of a run end their threads after their last message).
+    #[test]
+    fn a_message_sent_by_a_thread_that_then_exits_arrives_whole() {
+        let size = 4 << 20;
+        let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let sender = std::thread::spawn(move || {
+            let mut t = UringTransport::new(theirs.into(), size, WaitStrategy::Block, Duration::from_secs(5))
+                .unwrap();
+            t.send_buf().unwrap().fill(0xa5);
+            t.send().unwrap();
+            t // kept alive past the thread's end: only the thread exits
+        });
+        let mut mine = mine;
+        mine.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = vec![0u8; size];
+        mine.read_exact(&mut got).expect("the whole message");
+        assert!(got.iter().all(|&b| b == 0xa5));
+        drop(sender.join().unwrap());
     }
 }
