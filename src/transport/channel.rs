@@ -1,0 +1,287 @@
+//! One run's data channel: where and how it is made (`ChannelOptions`, `ChannelSpec`), the
+//! initiator's side before the peer connects (`DataListener`), the peer's `connect`, and the
+//! connected channel of any kind (`Connection`, reached through `with_transport!`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::framing::Framing;
+#[cfg(feature = "iceoryx2")]
+use super::iox2;
+use super::{
+    dgram, listener, mqueue, pipe, shm, uring, Endpoint, Listener, SocketTransport, TransportKind,
+    WaitStrategy,
+};
+
+/// Where data channels are created, and how: the same for every run of an invocation.
+#[derive(Clone, Debug)]
+pub struct ChannelOptions {
+    /// Socket files (UDS data sockets, shm liveness sockets).
+    pub socket_dir: std::path::PathBuf,
+    /// Shared-memory mapping files.
+    pub shm_dir: std::path::PathBuf,
+    /// One explicit copy per side on shm.
+    pub copy: bool,
+    /// How sleeping ring waiters are woken (`--notify`).
+    pub notify: shm::notify::Notify,
+    /// `--pipe-size`: each FIFO's buffer (the kernel's default when `None`).
+    pub pipe_buffer_bytes: Option<usize>,
+    /// Mode of the files made in these directories: 0600, or 0660 when the socket directory is
+    /// shared with a group (a container's user).
+    pub file_mode: u32,
+    /// The run's timeout (`--timeout-s`), for waits inside a transport's setup.
+    pub timeout: Duration,
+    /// The address TCP and UDP data channels listen on: loopback, or across hosts the address
+    /// the peer reached the control channel at.
+    pub data_ip: std::net::IpAddr,
+}
+
+/// What one run's data channel is: everything a transport needs to know, decided by the
+/// configuration and sent to the peer with the test. Transports take this, never pattern types.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSpec {
+    /// Message size including the header.
+    pub size_bytes: usize,
+    /// How both sides wait for data.
+    pub wait: WaitStrategy,
+    /// Wire format on stream transports (`raw` elsewhere).
+    pub framing: Framing,
+    /// How long a datagram receiver waits for one message before counting it lost.
+    pub loss_timeout_ms: u64,
+    /// Slots per shared-memory ring (ignored by other transports).
+    pub shm_slots: usize,
+}
+
+impl ChannelSpec {
+    fn loss_timeout(&self) -> Duration {
+        Duration::from_millis(self.loss_timeout_ms)
+    }
+}
+
+/// The initiator's side of a data channel before the peer has connected.
+pub enum DataListener {
+    Socket(Listener),
+    Uring(Listener),
+    Shm(shm::ShmListener),
+    Dgram(dgram::DgramListener),
+    Mqueue(mqueue::MqListener),
+    Pipe(pipe::PipeListener),
+    #[cfg(feature = "iceoryx2")]
+    Iox2(Box<iox2::Iox2Listener>),
+}
+
+impl DataListener {
+    /// Creates the channel for pair `pair` of test `test_id`: files are named
+    /// `ipcbench-<pid>-<test_id>-<pair>.*`.
+    pub fn open(
+        kind: TransportKind,
+        o: &ChannelOptions,
+        test_id: u32,
+        pair: u32,
+        spec: &ChannelSpec,
+    ) -> anyhow::Result<Self> {
+        let name = format!("ipcbench-{}-{test_id}-{pair}", std::process::id());
+        let sock = o.socket_dir.join(format!("{name}.sock"));
+        Ok(match kind {
+            TransportKind::Uds => DataListener::Socket(Listener::bind_unix(&sock, o.file_mode)?),
+            TransportKind::Tcp => DataListener::Socket(Listener::bind_tcp((o.data_ip, 0).into())?),
+            TransportKind::UdsUring => DataListener::Uring(Listener::bind_unix(&sock, o.file_mode)?),
+            TransportKind::TcpUring => DataListener::Uring(Listener::bind_tcp((o.data_ip, 0).into())?),
+            TransportKind::Shm | TransportKind::Memfd => {
+                let mapping = o.shm_dir.join(format!("{name}.shm"));
+                DataListener::Shm(shm::ShmListener::create(
+                    (kind == TransportKind::Shm).then_some(mapping.as_path()),
+                    &sock,
+                    spec.size_bytes,
+                    spec.shm_slots,
+                    o.copy,
+                    o.notify,
+                    o.file_mode,
+                )?)
+            }
+            TransportKind::Pipe => DataListener::Pipe(pipe::PipeListener::create(
+                &o.socket_dir.join(&name),
+                o.file_mode,
+                o.pipe_buffer_bytes,
+            )?),
+            TransportKind::Mqueue => {
+                DataListener::Mqueue(mqueue::MqListener::create(&name, &sock, spec.size_bytes, o.file_mode)?)
+            }
+            #[cfg(feature = "iceoryx2")]
+            TransportKind::Iceoryx2 => DataListener::Iox2(Box::new(iox2::Iox2Listener::create(
+                &o.socket_dir,
+                &name,
+                &sock,
+                spec.size_bytes,
+                spec.shm_slots,
+                spec.wait,
+                o.timeout,
+                o.file_mode,
+            )?)),
+            #[cfg(not(feature = "iceoryx2"))]
+            TransportKind::Iceoryx2 => {
+                anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default())
+            }
+            TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
+            TransportKind::UdsDgram => {
+                DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
+            }
+        })
+    }
+
+    pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
+        match self {
+            DataListener::Socket(l) | DataListener::Uring(l) => l.endpoint(),
+            DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
+            DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
+            DataListener::Mqueue(l) => Ok(Endpoint::Mqueue(l.endpoint().clone())),
+            DataListener::Pipe(l) => Ok(Endpoint::Pipe(l.endpoint().clone())),
+            #[cfg(feature = "iceoryx2")]
+            DataListener::Iox2(l) => Ok(Endpoint::Iox2(l.endpoint().clone())),
+        }
+    }
+
+    /// Slots per ring, for shared memory.
+    pub fn shm_slots(&self) -> Option<usize> {
+        match self {
+            DataListener::Shm(l) => Some(l.endpoint().slot_count),
+            _ => None,
+        }
+    }
+
+    /// Each FIFO's buffer, for pipes.
+    pub fn pipe_buffer_bytes(&self) -> Option<usize> {
+        match self {
+            DataListener::Pipe(l) => Some(l.buffer_bytes()),
+            _ => None,
+        }
+    }
+
+    /// The fd that becomes readable when the peer connects.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            DataListener::Socket(l) | DataListener::Uring(l) => l.fd(),
+            DataListener::Shm(l) => l.liveness_fd(),
+            DataListener::Dgram(l) => l.fd(),
+            DataListener::Mqueue(l) => l.liveness_fd(),
+            DataListener::Pipe(l) => l.fd(),
+            #[cfg(feature = "iceoryx2")]
+            DataListener::Iox2(l) => l.liveness_fd(),
+        }
+    }
+
+    /// Accepts the peer; a listening socket file is removed.
+    pub fn accept(self, spec: &ChannelSpec, timeout: Duration) -> anyhow::Result<Connection> {
+        let (size, wait) = (spec.size_bytes, spec.wait);
+        Ok(match self {
+            DataListener::Socket(l) => {
+                let fd = l.accept(timeout)?;
+                drop(l);
+                Connection::Socket(SocketTransport::new(fd, size, wait, timeout)?.framed(
+                    spec.framing,
+                    true,
+                    "seq",
+                ))
+            }
+            DataListener::Uring(l) => {
+                let fd = l.accept(timeout)?;
+                drop(l);
+                Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
+            }
+            DataListener::Shm(l) => Connection::Shm(l.accept(size, wait, timeout)?),
+            DataListener::Dgram(l) => {
+                Connection::Dgram(l.accept(size, wait, timeout, spec.loss_timeout())?)
+            }
+            DataListener::Mqueue(l) => Connection::Mqueue(l.accept(size, wait, timeout)?),
+            DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout)?),
+            #[cfg(feature = "iceoryx2")]
+            DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout)?)),
+        })
+    }
+}
+
+/// Connects the peer's side of a data channel of `kind`; `socket_dir` holds the socket file a
+/// Unix datagram peer binds for itself.
+pub fn connect(
+    kind: TransportKind,
+    ep: &Endpoint,
+    spec: &ChannelSpec,
+    timeout: Duration,
+    socket_dir: &std::path::Path,
+) -> anyhow::Result<Connection> {
+    static OWN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let (size, wait) = (spec.size_bytes, spec.wait);
+    Ok(match ep {
+        Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
+        Endpoint::Mqueue(m) => Connection::Mqueue(mqueue::connect(m, size, wait, timeout)?),
+        Endpoint::Pipe(p) => Connection::Pipe(pipe::connect(p, size, wait, timeout)?),
+        #[cfg(feature = "iceoryx2")]
+        Endpoint::Iox2(x) => Connection::Iox2(Box::new(iox2::connect(x, wait, timeout)?)),
+        #[cfg(not(feature = "iceoryx2"))]
+        Endpoint::Iox2(_) => anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default()),
+        Endpoint::Dgram(a) => {
+            // Relaxed: a counter for unique names, nothing is published through it.
+            let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let own = socket_dir.join(format!("ipcbench-{}-p{n}.sock", std::process::id()));
+            let mode = crate::sys::shared_file_mode(socket_dir);
+            Connection::Dgram(dgram::connect(
+                a,
+                Some((&own, mode)),
+                size,
+                wait,
+                timeout,
+                spec.loss_timeout(),
+            )?)
+        }
+        ep if kind.is_uring() => {
+            let fd = listener::connect(ep, timeout)?;
+            Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
+        }
+        ep => Connection::Socket(
+            SocketTransport::new(listener::connect(ep, timeout)?, size, wait, timeout)?.framed(
+                spec.framing,
+                false,
+                "seq",
+            ),
+        ),
+    })
+}
+
+/// Runs `$body` with `$t` bound to the transport inside a [`Connection`], whatever its kind:
+/// the one place that lists the kinds, so the code in `$body` is monomorphised per transport.
+#[macro_export]
+macro_rules! with_transport {
+    ($conn:expr, $t:ident => $body:expr) => {
+        match $conn {
+            $crate::transport::Connection::Socket($t) => $body,
+            $crate::transport::Connection::Shm($t) => $body,
+            $crate::transport::Connection::Dgram($t) => $body,
+            $crate::transport::Connection::Mqueue($t) => $body,
+            $crate::transport::Connection::Pipe($t) => $body,
+            $crate::transport::Connection::Uring($t) => {
+                let $t = &mut **$t;
+                $body
+            }
+            #[cfg(feature = "iceoryx2")]
+            $crate::transport::Connection::Iox2($t) => {
+                let $t = &mut **$t;
+                $body
+            }
+        }
+    };
+}
+
+/// A connected data channel of any kind. Callers reach the transport through
+/// [`with_transport!`] and call code generic over [`Transport`], so the timed loops are
+/// monomorphised: no dynamic dispatch per message.
+pub enum Connection {
+    Socket(SocketTransport),
+    Shm(shm::ShmTransport),
+    Dgram(dgram::DgramTransport),
+    Mqueue(mqueue::MqTransport),
+    Pipe(pipe::PipeTransport),
+    Uring(Box<uring::UringTransport>),
+    #[cfg(feature = "iceoryx2")]
+    Iox2(Box<iox2::Iox2Transport>),
+}
