@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Scratch;
 
@@ -44,15 +43,9 @@ fn every_pattern_and_wait_arrives_intact_and_no_queue_is_left() {
         ]);
         let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
         assert!(status.success(), "{wait}: {}", common::stderr_of(&mut run));
-        let runs = s.summary()["runs"].as_array().unwrap().clone();
+        let runs = common::assert_runs_intact(&s.summary(), 300, wait);
         assert_eq!(runs.len(), 3 * 4, "{wait}");
-        for r in &runs {
-            let what = format!("{wait} {} {}", r["pattern"], r["size_bytes"]);
-            assert_eq!(r["transport"], "mqueue");
-            assert_eq!(r["integrity"]["received"], 300, "{what}");
-            assert_eq!(r["integrity"]["out_of_order"], 0, "{what}");
-            assert_eq!(r["integrity"]["corrupt"], 0, "{what}");
-        }
+        assert!(runs.iter().all(|r| r["transport"] == "mqueue"));
         assert!(queues_left(run.id(), 12).is_empty(), "{wait}: {:?}", queues_left(run.id(), 12));
         assert!(s.leftovers().is_empty(), "{wait}: {:?}", s.leftovers());
     }
@@ -93,22 +86,7 @@ fn a_peer_killed_mid_run_is_noticed_at_once_and_ctrl_c_leaves_no_queue() {
             wait,
         ]);
         let peer = common::wait_for_peer(run.id());
-        let victim = if signal == "peer" { peer } else { run.id() };
-        let sig = if signal == "peer" { "-9" } else { "-INT" };
-        Command::new("kill").args([sig, &victim.to_string()]).status().unwrap();
-        let killed = Instant::now();
-        let status = common::wait_for_exit(&mut run, Duration::from_secs(10));
-        assert!(killed.elapsed() < Duration::from_secs(5), "{wait} {signal}: {:?}", killed.elapsed());
-        let stderr = common::stderr_of(&mut run);
-        let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default().to_string();
-        if signal == "peer" {
-            assert_eq!(status.code(), Some(1), "{wait}: {stderr}");
-            assert!(line.contains("round-trip over mqueue with 64 B messages"), "{wait}: {line}");
-            assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{wait}: {line}");
-        } else {
-            assert_eq!(status.code(), Some(130), "{stderr}");
-            assert!(line.contains("interrupted"), "{line}");
-        }
+        common::assert_stops_mid_run(&mut run, peer, signal, "round-trip over mqueue with 64 B messages");
         assert!(queues_left(run.id(), 1).is_empty(), "{wait} {signal}: {:?}", queues_left(run.id(), 1));
         assert!(s.leftovers().is_empty(), "{wait} {signal}: {:?}", s.leftovers());
     }

@@ -236,6 +236,7 @@ pub fn assert_stops_mid_run(run: &mut std::process::Child, peer: u32, how: &str,
     let stderr = stderr_of(run);
     if how == "ctrl-c" {
         assert_eq!(status.code(), Some(130), "{test} {how}: {stderr}");
+        assert!(stderr.lines().any(|l| l.starts_with("Error: interrupted")), "{stderr}");
         return;
     }
     assert_eq!(status.code(), Some(1), "{test} {how}: {stderr}");
