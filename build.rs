@@ -14,8 +14,10 @@ fn main() {
         println!("cargo:rustc-env=IPCBENCH_RUSTC_VERSION={v}");
     }
     if let Some(c) = output("git", &["rev-parse", "--short=12", "HEAD"]) {
-        let dirty =
-            output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        // --no-optional-locks: a plain `git status` refreshes and rewrites .git/index, one of this
+        // script's rerun triggers, so every build after it compiled the crate again.
+        let dirty = output("git", &["--no-optional-locks", "status", "--porcelain", "--untracked-files=no"])
+            .is_some_and(|s| !s.is_empty());
         println!("cargo:rustc-env=IPCBENCH_GIT_COMMIT={c}{}", if dirty { "-dirty" } else { "" });
     }
     println!("cargo:rerun-if-changed=.git/HEAD");
