@@ -114,6 +114,6 @@ pub fn install_signal_handler(what: &'static str) {
             hook();
         }
         eprintln!("Error: interrupted; {what} stopped, its socket and mapping files removed");
-        std::process::exit(130);
+        std::process::exit(crate::exit::INTERRUPTED);
     });
 }

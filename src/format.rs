@@ -40,6 +40,67 @@ pub fn format_bandwidth(bytes_per_s: f64) -> String {
     format!("{:.1} MB/s", bytes_per_s / 1e6)
 }
 
+/// A fraction as a percentage with no needless digits: 0.05 is `5%`, 0.005 is `0.5%`.
+pub fn format_pct(fraction: f64) -> String {
+    let text = format!("{:.2}", fraction * 100.0);
+    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// Which way a change goes, from its worse-ratio (current time / baseline time: per message
+/// for latency, per byte for throughput; above 1 is slower), and by how much: `31%`, or `2.4x`
+/// from twice as slow (or fast) on. `None` for no change at the precision shown.
+fn change_amount(worse_ratio: f64) -> Option<(&'static str, String)> {
+    let (dir, factor) =
+        if worse_ratio >= 1.0 { ("slower", worse_ratio) } else { ("faster", 1.0 / worse_ratio) };
+    let by = factor - 1.0;
+    if !by.is_finite() {
+        return Some((dir, "without bound".into()));
+    }
+    if by < 0.0005 {
+        return None;
+    }
+    Some((
+        dir,
+        if factor >= 2.0 {
+            format!("{factor:.1}x")
+        } else if by < 0.1 {
+            format!("{:.1}%", by * 100.0)
+        } else {
+            format!("{:.0}%", by * 100.0)
+        },
+    ))
+}
+
+/// The one wording of a change, for every metric alike (see [`change_amount`] for the ratio):
+/// `slower by 31%`, `faster by 12%`, `2.4x slower`, `no change`. The same change seen from the
+/// other side reads the same with the direction swapped.
+pub fn format_change(worse_ratio: f64) -> String {
+    match change_amount(worse_ratio) {
+        None => "no change".into(),
+        Some((dir, amount)) if amount.ends_with('x') => format!("{amount} {dir}"),
+        Some((dir, amount)) => format!("{dir} by {amount}"),
+    }
+}
+
+/// An interval of worse-ratios in the same words: `slower by 2.0% to 8.1%`, `faster by 3.0% to
+/// slower by 8.1%`, `slower by 50% to 2.4x`.
+pub fn format_change_range(low: f64, high: f64) -> String {
+    match (change_amount(low), change_amount(high)) {
+        (Some((a, x)), Some((b, y))) if a == b => {
+            // Nearest to no change first.
+            if a == "slower" {
+                format!("{a} by {x} to {y}")
+            } else {
+                format!("{a} by {y} to {x}")
+            }
+        }
+        (Some((a, x)), Some((b, y))) => format!("{a} by {x} to {b} by {y}"),
+        (None, Some((b, y))) => format!("no change to {b} by {y}"),
+        (Some((a, x)), None) => format!("{a} by {x} to no change"),
+        (None, None) => "no change".into(),
+    }
+}
+
 /// The largest message size accepted.
 pub const MAX_SIZE_BYTES: usize = 256 << 20;
 /// The smallest: the message header.
@@ -116,5 +177,23 @@ mod tests {
         assert_eq!(format_bytes(1000), "1000 B");
         assert_eq!(format_rate(12_345.0), "12.3k");
         assert_eq!(format_bandwidth(2.5e9), "2500.0 MB/s");
+    }
+
+    #[test]
+    fn a_change_reads_one_way_for_every_metric_and_flips_with_the_sides() {
+        assert_eq!(format_change(1.31), "slower by 31%");
+        assert_eq!(format_change(1.0 / 1.12), "faster by 12%");
+        assert_eq!(format_change(1.023), "slower by 2.3%");
+        // A throughput drop from 116.3 to 25.7 MB/s: old/new = 4.53.
+        assert_eq!(format_change(116.3 / 25.7), "4.5x slower");
+        assert_eq!(format_change(25.7 / 116.3), "4.5x faster");
+        assert_eq!(format_change(1.0002), "no change");
+        assert_eq!(format_change_range(1.02, 1.081), "slower by 2.0% to 8.1%");
+        assert_eq!(format_change_range(0.97, 1.081), "faster by 3.1% to slower by 8.1%");
+        assert_eq!(format_change_range(0.5, 0.9), "faster by 11% to 2.0x");
+        assert_eq!(format_change_range(1.5, 2.4), "slower by 50% to 2.4x");
+        assert_eq!(format_pct(0.05), "5%");
+        assert_eq!(format_pct(0.005), "0.5%");
+        assert_eq!(format_pct(9.0), "900%");
     }
 }

@@ -32,6 +32,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod exit;
 pub mod export;
 pub mod format;
 pub mod kube;

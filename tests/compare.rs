@@ -86,20 +86,21 @@ fn an_injected_regression_fails_the_gate_and_names_the_metric() {
         .arg(&slow)
         .args(["--max-regression", "50%"])
         .assert()
-        .code(1)
-        .stdout(predicate::str::contains("regressed"))
+        .code(3)
+        .stdout(
+            predicate::str::contains("regressed: slower beyond 50%")
+                .and(predicate::str::contains("10.0x slower")),
+        )
         .stderr(
-            predicate::str::contains("performance regression beyond the threshold")
-                .and(predicate::str::contains("p50")),
+            predicate::str::contains("regressed beyond the threshold").and(predicate::str::contains("p50")),
         );
-    // Without a gate it only reports.
-    ipcbench()
-        .arg("compare")
-        .arg(&a)
-        .arg(&slow)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("regressed"));
+    // Without a gate it only reports: the change, no verdict and no threshold it does not enforce.
+    ipcbench().arg("compare").arg(&a).arg(&slow).assert().success().stdout(
+        predicate::str::contains("10.0x slower")
+            .and(predicate::str::contains("not gated"))
+            .and(predicate::str::contains("regressed").not())
+            .and(predicate::str::contains("threshold").not()),
+    );
     // Gating only throughput lets the latency regression through.
     ipcbench()
         .arg("compare")
@@ -115,7 +116,8 @@ fn an_injected_regression_fails_the_gate_and_names_the_metric() {
         .arg(&starved)
         .args(["--max-regression", "throughput=5%"])
         .assert()
-        .code(1)
+        .code(3)
+        .stdout(predicate::str::contains("10.0x slower"))
         .stderr(predicate::str::contains("throughput"));
     let faster = write(&s, "fast.json", &scaled(&base, "p99", 0.1));
     ipcbench()
@@ -148,7 +150,7 @@ fn missing_configurations_are_listed_and_fatal_only_with_strict() {
         .arg(&b)
         .arg("--strict")
         .assert()
-        .code(1)
+        .code(4)
         .stderr(predicate::str::contains("--strict"));
 }
 
@@ -162,7 +164,7 @@ fn unreadable_or_foreign_inputs_get_a_clear_error() {
         .arg(&base)
         .arg(&missing)
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("nope.json"));
     std::fs::write(s.path("junk.json"), "not json").unwrap();
     ipcbench()
@@ -170,7 +172,7 @@ fn unreadable_or_foreign_inputs_get_a_clear_error() {
         .arg(&base)
         .arg(s.path("junk.json"))
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("is not JSON"));
     let mut future = read_json(&base);
     future["schema_version"] = 2.into();
@@ -180,7 +182,7 @@ fn unreadable_or_foreign_inputs_get_a_clear_error() {
         .arg(&base)
         .arg(&f)
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("schema version 2"));
     ipcbench()
         .arg("compare")
@@ -190,6 +192,25 @@ fn unreadable_or_foreign_inputs_get_a_clear_error() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("unknown metric 'p75'"));
+}
+
+#[test]
+fn a_gate_fed_single_runs_cannot_pass_a_fourfold_throughput_drop() {
+    let s = Scratch::new();
+    let base = real_result(&s);
+    let mut one = base.clone();
+    one["runs"].as_array_mut().unwrap().retain(|r| r["repetition"] == 0);
+    let a = write(&s, "one.json", &one);
+    let slow = write(&s, "one-slow.json", &scaled(&one, "bytes_per_s", 0.25));
+    ipcbench()
+        .arg("compare")
+        .arg(&a)
+        .arg(&slow)
+        .args(["--max-regression", "10%"])
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("4.0x slower").and(predicate::str::contains("undecided at 10%")))
+        .stderr(predicate::str::contains("undecided").and(predicate::str::contains("--repeat")));
 }
 
 #[test]

@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use self::summary::{AbSummary, RoundOrder, Side};
-use crate::analysis::compare::{gated, render_changes, Thresholds};
-use crate::analysis::interval::Verdict;
+use crate::analysis::compare::{render_changes, Gate, Thresholds};
+use crate::analysis::paired::PAIRED_STATISTIC;
 use crate::analysis::summary::Summary;
 
 /// What `ab` was asked to do, checked.
@@ -36,14 +36,6 @@ pub struct AbPlan {
     pub run_args: Vec<OsString>,
 }
 
-/// How the gate ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gate {
-    Pass,
-    /// A gated metric regressed (or, with `--strict`, is inconclusive).
-    Fail,
-}
-
 /// Which build runs first in round `r`: balanced, A B then B A.
 pub fn order(round: u32) -> [Side; 2] {
     if round % 2 == 0 {
@@ -59,19 +51,36 @@ pub fn results_path(out: &Path, side: Side) -> PathBuf {
     out.with_file_name(format!("{stem}.{side}.json"))
 }
 
-/// Checks that `path` is a file this process may execute; absolute, for running from anywhere.
+/// Checks that `path` is an ipcbench binary this process may execute (it answers `--version`
+/// with `ipcbench ...`); absolute, for running from anywhere.
 pub fn check_binary(path: &Path, which: &str) -> Result<PathBuf> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("the {which} build {} does not exist", path.display()))?;
     if !meta.is_file() || rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_err() {
         bail!("the {which} build {} is not an executable file", path.display());
     }
-    path.canonicalize().with_context(|| format!("resolving {}", path.display()))
+    let path = path.canonicalize().with_context(|| format!("resolving {}", path.display()))?;
+    let version = Command::new(&path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if !version.starts_with("ipcbench ") {
+        bail!(
+            "the {which} build {} is not an ipcbench binary (its --version does not say ipcbench)",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// Runs the plan: every round, both builds; the verdicts written to `plan.out` after every
-/// round (a failure keeps the rounds done), and the gate's outcome.
-pub fn run(plan: &AbPlan, command: Vec<String>) -> Result<Gate> {
+/// round (a failure keeps the rounds done), and the gate's exit code ([`crate::exit`]).
+pub fn run(plan: &AbPlan, command: Vec<String>) -> Result<i32> {
     let work =
         tempfile::Builder::new().prefix("ipcbench-ab-").tempdir().context("creating a scratch directory")?;
     let mut s = AbSummary::new(plan, command);
@@ -104,7 +113,7 @@ pub fn run(plan: &AbPlan, command: Vec<String>) -> Result<Gate> {
     }
     outcome?;
     if !plan.quiet {
-        print!("{}", render_changes(&s.rows(), "old", "new"));
+        print!("{}", render_changes(&s.rows(), "old", "new", PAIRED_STATISTIC));
         for k in &s.only_in_old {
             println!("only in old: {k}");
         }
@@ -119,19 +128,19 @@ pub fn run(plan: &AbPlan, command: Vec<String>) -> Result<Gate> {
         }
         eprintln!("{} paired rounds written to {}", rounds.len(), plan.out.display());
     }
-    let rows = s.rows();
-    let fails =
-        |v| gated(&rows, &plan.thresholds, v).map(|(k, ch)| format!("{k} {}", ch.metric)).collect::<Vec<_>>();
-    let (regressed, inconclusive) = (fails(Verdict::Regressed), fails(Verdict::Inconclusive));
-    if !regressed.is_empty() {
-        eprintln!("regressed: {}", regressed.join("; "));
-        return Ok(Gate::Fail);
+    let mut gate = Gate::of(&s.rows());
+    if plan.strict {
+        gate.undecided.extend(
+            s.only_in_old
+                .iter()
+                .chain(&s.only_in_new)
+                .map(|k| format!("{k} (--strict: measured by one build only)")),
+        );
     }
-    if plan.strict && !inconclusive.is_empty() {
-        eprintln!("--strict: inconclusive: {}", inconclusive.join("; "));
-        return Ok(Gate::Fail);
+    for line in gate.lines(&format!("more --rounds (now {}) narrow the intervals", plan.rounds)) {
+        eprintln!("{line}");
     }
-    Ok(Gate::Pass)
+    Ok(gate.exit_code())
 }
 
 /// One build's `run` of the matrix into `file`.

@@ -16,7 +16,9 @@ use crate::analysis::summary::Summary;
 use crate::measure::env::Environment;
 
 /// Version of the verdict-file layout.
-pub const AB_SCHEMA_VERSION: u32 = 1;
+/// 2: a metric the gate does not name has no threshold and no verdict; `inconclusive` is
+/// `undecided`, and an interval that holds no change but reaches past the threshold is undecided.
+pub const AB_SCHEMA_VERSION: u32 = 2;
 
 /// One of the two builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -107,7 +109,7 @@ pub struct AbSummary {
     pub rounds: u32,
     /// The order the builds ran in, round by round (balanced: old first in even rounds).
     pub order: Vec<RoundOrder>,
-    /// Gated metrics and their thresholds (0.05 = 5%); other metrics are judged at 1%.
+    /// Gated metrics and their thresholds (0.05 = 5%); other metrics get no verdict.
     pub thresholds: BTreeMap<String, f64>,
     /// How the intervals were computed.
     pub method: String,

@@ -6,13 +6,14 @@
 //!
 //! Per metric (p50 and p99 latency, lower is better; throughput, higher is better) the change is
 //! the worse-ratio of the medians of each side's repetitions (new/old for latency, old/new for
-//! throughput: 1.10 is 10% worse), with a bootstrap confidence interval over the repetitions
-//! (see [`super::interval`]), judged against the metric's threshold (`--max-regression`, or
-//! [`MIN_CHANGE`] for metrics not gated). Two files measured at different times are unpaired:
-//! the interval sees the spread within each file, not the machine's drift between them, which
-//! `ipcbench ab` (paired, interleaved rounds) does.
+//! throughput: 1.10 is "slower by 10%"), with a bootstrap confidence interval over the
+//! repetitions (see [`super::interval`]). Metrics the gate names (`--max-regression`) get a
+//! verdict against their threshold; the others show their change only. Two files measured at
+//! different times are unpaired: the interval sees the spread within each file, not the
+//! machine's drift between them, which `ipcbench ab` (paired, interleaved rounds) does.
 //!
-//! The gate fails on a `regressed` metric it names; `--strict` also fails on `inconclusive`.
+//! The gate ([`Gate`]) fails on a gated metric that `regressed`, and cannot pass one that is
+//! `undecided`: each has its own exit code ([`crate::exit`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,10 +24,7 @@ use super::interval::{bootstrap_ratio_interval, verdict, Interval, Verdict};
 use super::key::ConfigKey;
 use super::stats::{groups, median, Metric};
 use super::summary::{RunResult, Summary};
-
-/// The threshold of metrics the gate does not name: changes smaller than this are never called
-/// a regression or an improvement.
-pub const MIN_CHANGE: f64 = 0.01;
+use crate::format::{format_change, format_change_range, format_pct};
 
 /// The regression thresholds, per metric: `10%` for all, or `p50=5%,p99=20%,throughput=10%`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -67,9 +65,9 @@ impl std::str::FromStr for Thresholds {
 }
 
 impl Thresholds {
-    /// The threshold `m` is judged by: the gate's, or [`MIN_CHANGE`].
-    pub fn of(&self, m: Metric) -> f64 {
-        self.0.get(&m).copied().unwrap_or(MIN_CHANGE)
+    /// The threshold `m` is judged by; `None` when the gate does not name it.
+    pub fn of(&self, m: Metric) -> Option<f64> {
+        self.0.get(&m).copied()
     }
 }
 
@@ -81,22 +79,67 @@ pub struct MetricChange {
     pub old: f64,
     /// Median of the current (new build's) values.
     pub new: f64,
-    /// The worse-ratio's interval (1.10 = 10% worse); `None` with too few values to bound it.
+    /// The worse-ratio's interval (1.10 = slower by 10%); `None` with too few values to bound it.
     pub interval: Option<Interval>,
-    /// The threshold the verdict was judged by (0.05 = 5%).
-    pub threshold: f64,
-    pub verdict: Verdict,
+    /// The gate's threshold for this metric (0.05 = 5%); `None` when the metric is not gated.
+    pub threshold: Option<f64>,
+    /// The verdict against `threshold`; `None` when the metric is not gated.
+    pub verdict: Option<Verdict>,
     /// Paired comparisons (`ab`): the worse-ratio of each round, in round order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ratios: Vec<f64>,
 }
 
 impl MetricChange {
+    /// A change of `metric` from its per-side medians and interval, judged when `threshold` is
+    /// given.
+    pub fn new(
+        metric: Metric,
+        old: f64,
+        new: f64,
+        interval: Option<Interval>,
+        threshold: Option<f64>,
+    ) -> Self {
+        let verdict = threshold.map(|t| verdict(interval.as_ref(), t));
+        MetricChange { metric, old, new, interval, threshold, verdict, ratios: Vec::new() }
+    }
+
+    /// The point estimate of the worse-ratio (1.10 = slower by 10%).
+    pub fn worse_ratio(&self) -> f64 {
+        match &self.interval {
+            Some(i) => i.estimate,
+            None => worse_ratio(self.metric, self.old, self.new),
+        }
+    }
+
     /// The point estimate of the change, positive = worse.
     pub fn worse_by(&self) -> f64 {
-        match &self.interval {
-            Some(i) => i.estimate - 1.0,
-            None => worse_ratio(self.metric, self.old, self.new) - 1.0,
+        self.worse_ratio() - 1.0
+    }
+
+    /// The change in words: `slower by 31%`, `faster by 12%`, `4.5x slower`.
+    pub fn change_text(&self) -> String {
+        format_change(self.worse_ratio())
+    }
+
+    /// The interval in words, or why there is none.
+    pub fn interval_text(&self) -> String {
+        self.interval.map_or_else(|| "too few values".into(), |i| format_change_range(i.low, i.high))
+    }
+
+    /// The verdict with the threshold it was judged at (`regressed beyond 5%`), or `not gated`.
+    pub fn verdict_text(&self) -> String {
+        match (self.verdict, self.threshold) {
+            (Some(v), Some(t)) => {
+                let t = format_pct(t);
+                match v {
+                    Verdict::Regressed => format!("regressed: slower beyond {t}"),
+                    Verdict::Improved => format!("improved: faster beyond {t}"),
+                    Verdict::Unchanged => format!("unchanged: not slower beyond {t}"),
+                    Verdict::Undecided => format!("undecided at {t}"),
+                }
+            }
+            _ => "not gated".into(),
         }
     }
 }
@@ -125,8 +168,8 @@ fn values(runs: &[&RunResult], m: Metric) -> Vec<f64> {
     runs.iter().filter_map(|r| m.of(r)).collect()
 }
 
-/// Judges one metric from each side's unpaired repetitions.
-pub fn judge(metric: Metric, old: &[f64], new: &[f64], threshold: f64) -> Option<MetricChange> {
+/// Judges one metric from each side's unpaired repetitions (at `threshold`, when gated).
+pub fn judge(metric: Metric, old: &[f64], new: &[f64], threshold: Option<f64>) -> Option<MetricChange> {
     let (mut o, mut n) = (old.to_vec(), new.to_vec());
     let (om, nm) = (median(&mut o)?, median(&mut n)?);
     let interval = if metric.lower_is_better() {
@@ -134,8 +177,7 @@ pub fn judge(metric: Metric, old: &[f64], new: &[f64], threshold: f64) -> Option
     } else {
         bootstrap_ratio_interval(new, old)
     };
-    let verdict = verdict(interval.as_ref(), threshold);
-    Some(MetricChange { metric, old: om, new: nm, interval, threshold, verdict, ratios: Vec::new() })
+    Some(MetricChange::new(metric, om, nm, interval, threshold))
 }
 
 /// Compares `current` with `baseline`, judging each metric by its threshold in `t`.
@@ -157,23 +199,64 @@ pub fn compare(baseline: &Summary, current: &Summary, t: &Thresholds) -> Compari
     c
 }
 
-/// The changes of `rows` whose verdict is `v`, for the metrics the gate `t` names.
-pub fn gated<'a, K>(
-    rows: &'a [(K, Vec<MetricChange>)],
-    t: &'a Thresholds,
-    v: Verdict,
-) -> impl Iterator<Item = (&'a K, &'a MetricChange)> + 'a {
+/// The changes of `rows` whose verdict is `v` (only gated metrics have one).
+pub fn gated<K>(rows: &[(K, Vec<MetricChange>)], v: Verdict) -> impl Iterator<Item = (&K, &MetricChange)> {
     rows.iter().flat_map(move |(key, changes)| {
-        changes
-            .iter()
-            .filter(move |ch| ch.verdict == v && t.0.contains_key(&ch.metric))
-            .map(move |ch| (key, ch))
+        changes.iter().filter(move |ch| ch.verdict == Some(v)).map(move |ch| (key, ch))
     })
 }
 
+/// What a gate concluded. Its exit code: [`crate::exit::REGRESSED`] when a gated metric
+/// regressed, else [`crate::exit::UNDECIDED`] when one could not be judged, else success.
+#[derive(Debug, Default, PartialEq)]
+pub struct Gate {
+    /// `configuration metric change` of every regressed gated metric.
+    pub regressed: Vec<String>,
+    /// The same for every undecided one.
+    pub undecided: Vec<String>,
+}
+
+impl Gate {
+    pub fn of<K: std::fmt::Display>(rows: &[(K, Vec<MetricChange>)]) -> Gate {
+        let list =
+            |v| gated(rows, v).map(|(k, ch)| format!("{k} {} {}", ch.metric, ch.change_text())).collect();
+        Gate { regressed: list(Verdict::Regressed), undecided: list(Verdict::Undecided) }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if !self.regressed.is_empty() {
+            crate::exit::REGRESSED
+        } else if !self.undecided.is_empty() {
+            crate::exit::UNDECIDED
+        } else {
+            crate::exit::OK
+        }
+    }
+
+    /// One line per outcome that is not a pass, with `more` saying how to narrow an interval.
+    pub fn lines(&self, more: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.regressed.is_empty() {
+            out.push(format!("regressed beyond the threshold: {}", self.regressed.join("; ")));
+        }
+        if !self.undecided.is_empty() {
+            out.push(format!(
+                "undecided (the interval cannot rule out a regression beyond the threshold): {}; {more}",
+                self.undecided.join("; ")
+            ));
+        }
+        out
+    }
+}
+
 /// The aligned table of `rows`: configuration, metric, both medians, the change, its 95%
-/// interval and the verdict.
-pub fn render_changes<K: std::fmt::Display>(rows: &[(K, Vec<MetricChange>)], old: &str, new: &str) -> String {
+/// interval and the verdict, under a line that names the statistic.
+pub fn render_changes<K: std::fmt::Display>(
+    rows: &[(K, Vec<MetricChange>)],
+    old: &str,
+    new: &str,
+    statistic: &str,
+) -> String {
     let mut lines = vec![[
         "configuration".to_string(),
         "metric".into(),
@@ -183,7 +266,6 @@ pub fn render_changes<K: std::fmt::Display>(rows: &[(K, Vec<MetricChange>)], old
         "95% interval".into(),
         "verdict".into(),
     ]];
-    let pct = |r: f64| format!("{:+.1}%", (r - 1.0) * 100.0);
     for (key, changes) in rows {
         for ch in changes {
             lines.push([
@@ -191,18 +273,18 @@ pub fn render_changes<K: std::fmt::Display>(rows: &[(K, Vec<MetricChange>)], old
                 ch.metric.to_string(),
                 ch.metric.format(ch.old),
                 ch.metric.format(ch.new),
-                pct(1.0 + ch.worse_by()),
-                ch.interval.map_or_else(
-                    || "too few values".into(),
-                    |i| format!("[{}, {}]", pct(i.low), pct(i.high)),
-                ),
-                format!("{} (threshold {:.0}%)", ch.verdict, ch.threshold * 100.0),
+                ch.change_text(),
+                ch.interval_text(),
+                ch.verdict_text(),
             ]);
         }
     }
     let widths: Vec<usize> =
         (0..7).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
+    let mut out = format!(
+        "{new} against {old}; change: {statistic}; slower and faster in time per message (p50, p99) \
+         or per byte (throughput)\n"
+    );
     for l in &lines {
         let cells: Vec<String> = l.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
@@ -210,27 +292,25 @@ pub fn render_changes<K: std::fmt::Display>(rows: &[(K, Vec<MetricChange>)], old
     out
 }
 
+/// How `compare` computes a change.
+pub const UNPAIRED_STATISTIC: &str =
+    "ratio of the medians over each side's repetitions, with a 95% bootstrap interval";
+
 impl Comparison {
     /// Metric changes that fail the gate: regressed, on a metric it names.
-    pub fn failures<'a>(
-        &'a self,
-        t: &'a Thresholds,
-    ) -> impl Iterator<Item = (&'a ConfigKey, &'a MetricChange)> + 'a {
-        gated(&self.rows, t, Verdict::Regressed)
+    pub fn failures(&self) -> impl Iterator<Item = (&ConfigKey, &MetricChange)> {
+        gated(&self.rows, Verdict::Regressed)
     }
 
-    /// Gated metric changes the intervals cannot decide (a `--strict` gate fails on them).
-    pub fn inconclusive<'a>(
-        &'a self,
-        t: &'a Thresholds,
-    ) -> impl Iterator<Item = (&'a ConfigKey, &'a MetricChange)> + 'a {
-        gated(&self.rows, t, Verdict::Inconclusive)
+    /// Gated metric changes the intervals cannot decide.
+    pub fn undecided(&self) -> impl Iterator<Item = (&ConfigKey, &MetricChange)> {
+        gated(&self.rows, Verdict::Undecided)
     }
 
     /// The aligned table `compare` prints, with the configurations on one side only and a note
     /// on what unpaired results can and cannot tell.
     pub fn render(&self) -> String {
-        let mut out = render_changes(&self.rows, "baseline", "current");
+        let mut out = render_changes(&self.rows, "baseline", "current", UNPAIRED_STATISTIC);
         for key in &self.only_in_baseline {
             let _ = writeln!(out, "only in baseline: {key}");
         }

@@ -20,7 +20,7 @@ fn verdicts(c: &Comparison) -> Vec<(String, String, String)> {
     c.rows
         .iter()
         .flat_map(|(k, chs)| {
-            chs.iter().map(move |ch| (k.to_string(), ch.metric.to_string(), ch.verdict.to_string()))
+            chs.iter().map(move |ch| (k.to_string(), ch.metric.to_string(), ch.verdict_text()))
         })
         .collect()
 }
@@ -48,27 +48,39 @@ fn a_slower_p50_with_tight_repetitions_is_a_regression_and_fails_the_gate() {
     let row = |m: &str, verdict: &str| {
         ("uds round-trip 64 B spin pin 0,1".to_string(), m.to_string(), verdict.to_string())
     };
-    assert!(v.contains(&row("p50", "regressed")), "{v:?}");
-    assert!(v.contains(&row("p99", "unchanged")), "{v:?}");
-    let failures: Vec<_> = c.failures(&gate).collect();
+    assert!(v.contains(&row("p50", "regressed: slower beyond 10%")), "{v:?}");
+    assert!(v.contains(&row("p99", "unchanged: not slower beyond 10%")), "{v:?}");
+    let failures: Vec<_> = c.failures().collect();
     assert_eq!(failures.len(), 1);
     assert!((failures[0].1.worse_by() - 0.3).abs() < 1e-9);
+    assert_eq!(failures[0].1.change_text(), "slower by 30%");
+    assert_eq!(Gate::of(&c.rows).exit_code(), crate::exit::REGRESSED);
     let lax = all("50%");
-    assert_eq!(compare(&old, &new, &lax).failures(&lax).count(), 0, "30% is within a 50% gate");
+    assert_eq!(compare(&old, &new, &lax).failures().count(), 0, "30% is within a 50% gate");
     let p99_only = all("p99=5%");
-    assert_eq!(compare(&old, &new, &p99_only).failures(&p99_only).count(), 0, "p50 is not gated");
+    let c = compare(&old, &new, &p99_only);
+    assert_eq!(c.failures().count(), 0, "p50 is not gated");
+    assert_eq!(c.rows[0].1[0].verdict_text(), "not gated", "and shows no threshold it does not enforce");
+    assert_eq!(Gate::of(&c.rows).exit_code(), crate::exit::OK);
 }
 
 #[test]
-fn one_repetition_a_side_bounds_nothing_and_is_inconclusive() {
-    let old = summary(reps(TransportKind::Uds, Pattern::RoundTrip, &[1000]));
-    let new = summary(reps(TransportKind::Uds, Pattern::RoundTrip, &[1300]));
+fn one_repetition_a_side_bounds_nothing_and_a_gate_cannot_pass_it() {
+    // Single runs whose throughput fell 4x: the gate may not call this a pass.
+    let old = summary(reps(TransportKind::Uds, Pattern::Throughput, &[2_912_700_000]));
+    let new = summary(reps(TransportKind::Uds, Pattern::Throughput, &[728_200_000]));
     let gate = all("10%");
     let c = compare(&old, &new, &gate);
-    assert!(c.rows[0].1.iter().all(|ch| ch.verdict == Verdict::Inconclusive && ch.interval.is_none()));
-    assert_eq!(c.failures(&gate).count(), 0, "no interval, no regression claimed");
-    assert_eq!(c.inconclusive(&gate).count(), 2, "but --strict fails on it");
-    assert!(c.render().contains("too few values"));
+    assert!(c.rows[0].1.iter().all(|ch| ch.verdict == Some(Verdict::Undecided) && ch.interval.is_none()));
+    assert_eq!(c.failures().count(), 0, "no interval, no regression claimed");
+    assert_eq!(c.undecided().count(), 1);
+    assert_eq!(Gate::of(&c.rows).exit_code(), crate::exit::UNDECIDED);
+    let text = c.render();
+    assert!(text.contains("too few values") && text.contains("4.0x slower"), "{text}");
+    // Without a gate the same comparison is only a table.
+    let ungated = compare(&old, &new, &Thresholds::default());
+    assert_eq!(Gate::of(&ungated.rows).exit_code(), crate::exit::OK);
+    assert!(!ungated.render().contains("threshold"), "{}", ungated.render());
 }
 
 #[test]
@@ -76,16 +88,18 @@ fn more_throughput_is_an_improvement_and_less_a_regression() {
     let old = summary(reps(TransportKind::Shm, Pattern::Throughput, &[1_000_000, 1_000_100]));
     let better = summary(reps(TransportKind::Shm, Pattern::Throughput, &[1_500_000, 1_500_100]));
     let worse = summary(reps(TransportKind::Shm, Pattern::Throughput, &[500_000, 500_100]));
-    let t = Thresholds::default();
-    assert_eq!(verdicts(&compare(&old, &better, &t))[0].2, "improved");
-    assert_eq!(verdicts(&compare(&old, &worse, &t))[0].2, "regressed");
+    let t = all("1%");
+    assert_eq!(verdicts(&compare(&old, &better, &t))[0].2, "improved: faster beyond 1%");
+    assert_eq!(verdicts(&compare(&old, &worse, &t))[0].2, "regressed: slower beyond 1%");
+    assert_eq!(compare(&old, &worse, &t).rows[0].1[0].change_text(), "slower by 100%");
+    assert_eq!(compare(&old, &better, &t).rows[0].1[0].change_text(), "faster by 50%");
     assert_eq!(compare(&old, &better, &t).rows[0].1.len(), 1, "throughput runs have no latency metrics");
 }
 
 #[test]
-fn a_change_within_the_spread_of_repetitions_is_unchanged() {
-    // Baseline repetitions range 900..1100; the new median is 10% higher but its interval
-    // holds no change.
+fn a_change_within_the_spread_of_repetitions_is_undecided_not_passed() {
+    // Baseline repetitions range 900..1100; the new median is 10% higher, and its interval
+    // holds both no change and a change beyond the threshold: the gate cannot pass it.
     let old = summary(reps(TransportKind::Tcp, Pattern::OneWay, &[900, 1000, 1100]));
     let new = summary(reps(TransportKind::Tcp, Pattern::OneWay, &[1050, 1100, 1150]));
     let gate = all("5%");
@@ -95,12 +109,15 @@ fn a_change_within_the_spread_of_repetitions_is_unchanged() {
     assert!((p50.worse_by() - 0.1).abs() < 1e-9);
     let i = p50.interval.unwrap();
     assert!(i.low <= 1.0 && i.high >= 1.1, "{i:?}");
-    assert_eq!(p50.verdict, Verdict::Unchanged);
-    assert_eq!(c.failures(&gate).count(), 0, "noise is not a regression");
+    assert_eq!(p50.verdict, Some(Verdict::Undecided));
+    assert_eq!(c.failures().count(), 0, "noise is not a regression");
+    // A wide gate rules a regression beyond it out.
+    let wide = all("50%");
+    assert_eq!(compare(&old, &new, &wide).rows[0].1[0].verdict, Some(Verdict::Unchanged));
     // The same 10% shift with tight repetitions is a regression.
     let old = summary(reps(TransportKind::Tcp, Pattern::OneWay, &[1000, 1000, 1001]));
     let new = summary(reps(TransportKind::Tcp, Pattern::OneWay, &[1100, 1100, 1101]));
-    assert_eq!(compare(&old, &new, &gate).rows[0].1[0].verdict, Verdict::Regressed);
+    assert_eq!(compare(&old, &new, &gate).rows[0].1[0].verdict, Some(Verdict::Regressed));
 }
 
 #[test]

@@ -15,9 +15,16 @@
 //!   same files always get the same verdict. It cannot see drift *between* the two runs, which
 //!   is why it is weaker than `ab`.
 //!
-//! The verdict against a threshold `t`: `regressed` when the whole interval is above `1 + t`,
-//! `improved` when it is wholly below `1 - t`, `unchanged` when it holds 1.0 or lies inside
-//! `[1 - t, 1 + t]`, and `inconclusive` otherwise (it excludes 1.0 but straddles a threshold).
+//! The verdict against a regression threshold `t` (only metrics a gate names get one): a gate
+//! must never pass what it could not judge, so a change passes only when the interval rules out
+//! a regression beyond `t`.
+//! - `regressed`: the whole interval is above `1 + t` (the gate fails);
+//! - `improved`: the whole interval is below `1 - t`;
+//! - `unchanged`: the interval lies below `1 + t` and is not wholly below `1 - t` (a regression
+//!   beyond the threshold is ruled out);
+//! - `undecided`: the interval straddles `1 + t`, or there are too few values to bound it: it
+//!   cannot tell whether the change is beyond the threshold (the gate says so with its own exit
+//!   code; more repetitions or rounds narrow the interval).
 
 use super::stats::median;
 
@@ -38,10 +45,13 @@ pub struct Interval {
 pub enum Verdict {
     /// The whole interval is better than the threshold.
     Improved,
-    /// The interval holds no change, or lies within the threshold.
+    /// The interval rules out a regression beyond the threshold.
     Unchanged,
-    /// The interval excludes no change but straddles the threshold: measure more.
-    Inconclusive,
+    /// The interval straddles the regression threshold, or there were too few values to bound
+    /// it: measure more. (Files written before schema 2 said `inconclusive`.)
+    #[serde(alias = "inconclusive")]
+    #[value(alias = "inconclusive")]
+    Undecided,
     /// The whole interval is worse than the threshold.
     Regressed,
 }
@@ -53,16 +63,16 @@ pub const CONFIDENCE: f64 = 0.95;
 
 /// Judges an interval (or its absence: too few values to bound anything) against `threshold`.
 pub fn verdict(interval: Option<&Interval>, threshold: f64) -> Verdict {
-    let Some(i) = interval else { return Verdict::Inconclusive };
+    let Some(i) = interval else { return Verdict::Undecided };
     let (up, down) = (1.0 + threshold, 1.0 - threshold);
     if i.low > up {
         Verdict::Regressed
     } else if i.high < down {
         Verdict::Improved
-    } else if (i.low <= 1.0 && 1.0 <= i.high) || (i.low >= down && i.high <= up) {
+    } else if i.high <= up {
         Verdict::Unchanged
     } else {
-        Verdict::Inconclusive
+        Verdict::Undecided
     }
 }
 
@@ -184,16 +194,20 @@ mod tests {
         assert_eq!(verdict(Some(&at(1.051, 1.2)), t), Verdict::Regressed);
         assert_eq!(
             verdict(Some(&at(1.05, 1.2)), t),
-            Verdict::Inconclusive,
+            Verdict::Undecided,
             "touching the threshold is not beyond it"
         );
-        assert_eq!(verdict(Some(&at(1.01, 1.2)), t), Verdict::Inconclusive, "excludes 1.0, straddles 1.05");
-        assert_eq!(verdict(Some(&at(0.97, 1.2)), t), Verdict::Unchanged, "holds 1.0");
+        assert_eq!(verdict(Some(&at(1.01, 1.2)), t), Verdict::Undecided, "excludes 1.0, straddles 1.05");
+        assert_eq!(
+            verdict(Some(&at(0.97, 1.2)), t),
+            Verdict::Undecided,
+            "holds 1.0, but a 20% regression is not ruled out: a gate must not pass it"
+        );
         assert_eq!(verdict(Some(&at(1.01, 1.04)), t), Verdict::Unchanged, "within the threshold");
-        assert_eq!(verdict(Some(&at(0.96, 0.99)), t), Verdict::Unchanged);
-        assert_eq!(verdict(Some(&at(0.90, 0.97)), t), Verdict::Inconclusive);
+        assert_eq!(verdict(Some(&at(0.96, 1.05)), t), Verdict::Unchanged, "touching is within");
+        assert_eq!(verdict(Some(&at(0.90, 0.97)), t), Verdict::Unchanged, "no regression, maybe faster");
         assert_eq!(verdict(Some(&at(0.80, 0.949)), t), Verdict::Improved);
-        assert_eq!(verdict(None, t), Verdict::Inconclusive, "no interval, no claim");
+        assert_eq!(verdict(None, t), Verdict::Undecided, "no interval, no claim");
     }
 
     #[test]

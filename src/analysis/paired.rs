@@ -6,10 +6,14 @@
 use std::collections::BTreeMap;
 
 use super::compare::{worse_ratio, MetricChange, Thresholds};
-use super::interval::{median_interval, verdict};
+use super::interval::median_interval;
 use super::key::ConfigKey;
 use super::stats::{median, Metric};
 use super::summary::Summary;
+
+/// How `ab` computes a change.
+pub const PAIRED_STATISTIC: &str =
+    "median of the per-round paired ratios, with a 95% order-statistics interval";
 
 /// The per-configuration changes of a paired comparison, and the configurations only one build
 /// measured.
@@ -56,16 +60,10 @@ pub fn compare_rounds(rounds: &[(Summary, Summary)], t: &Thresholds) -> Paired {
             let ratios: Vec<f64> = pairs.iter().map(|&(o, n)| worse_ratio(m, o, n)).collect();
             let interval = median_interval(&ratios);
             let (mut o, mut n): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
-            let threshold = t.of(m);
-            rows.entry(key.clone()).or_default().push(MetricChange {
-                metric: m,
-                old: median(&mut o).unwrap_or(0.0),
-                new: median(&mut n).unwrap_or(0.0),
-                interval,
-                threshold,
-                verdict: verdict(interval.as_ref(), threshold),
-                ratios,
-            });
+            let (om, nm) = (median(&mut o).unwrap_or(0.0), median(&mut n).unwrap_or(0.0));
+            rows.entry(key.clone())
+                .or_default()
+                .push(MetricChange { ratios, ..MetricChange::new(m, om, nm, interval, t.of(m)) });
         }
     }
     out.rows = rows.into_iter().collect();
@@ -101,10 +99,10 @@ mod tests {
         assert_eq!(p50.metric, Metric::P50);
         assert_eq!(p50.ratios.len(), 10);
         assert!(p50.ratios.iter().all(|r| (r - 1.1).abs() < 1e-9));
-        assert_eq!(p50.verdict, Verdict::Regressed, "unpaired, this spread would hide it");
+        assert_eq!(p50.verdict, Some(Verdict::Regressed), "unpaired, this spread would hide it");
         // The same machine, the same build: unchanged.
         let same: Vec<_> = [100, 250, 100, 600, 150, 100, 620, 130].iter().map(|&b| round(b, b)).collect();
-        assert!(compare_rounds(&same, &t).rows[0].1.iter().all(|c| c.verdict == Verdict::Unchanged));
+        assert!(compare_rounds(&same, &t).rows[0].1.iter().all(|c| c.verdict == Some(Verdict::Unchanged)));
     }
 
     #[test]

@@ -254,25 +254,26 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
         let _ = writeln!(h, "<h2>Relative changes against {}</h2>", esc(&inputs[0].name));
         for other in &inputs[1..] {
             let c = compare::compare(&inputs[0].summary, &other.summary, &Default::default());
-            let _ = writeln!(h, "<h3>{}</h3>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change (worse +)</th><th>95% interval</th><th>verdict</th></tr>", esc(&other.name), esc(&inputs[0].name), esc(&other.name));
-            let pct = |r: f64| format!("{:+.1}%", (r - 1.0) * 100.0);
+            let _ = writeln!(
+                h,
+                "<h3>{}</h3>\n<p>change: {}; slower and faster in time per message (p50, p99) or per byte (throughput)</p>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change</th><th>95% interval</th></tr>",
+                esc(&other.name),
+                compare::UNPAIRED_STATISTIC,
+                esc(&inputs[0].name),
+                esc(&other.name)
+            );
             for (key, changes) in &c.rows {
                 for ch in changes {
                     let fmt = |v: f64| ch.metric.format(v);
-                    let interval = ch.interval.map_or_else(
-                        || "too few repetitions".into(),
-                        |i| format!("{} .. {}", pct(i.low), pct(i.high)),
-                    );
                     let _ = writeln!(
                         h,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         esc(&key.to_string()),
                         ch.metric,
                         fmt(ch.old),
                         fmt(ch.new),
-                        pct(1.0 + ch.worse_by()),
-                        interval,
-                        ch.verdict
+                        ch.change_text(),
+                        ch.interval_text(),
                     );
                 }
             }
@@ -351,7 +352,9 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
 
 /// `ipcbench report`: reads `files`, writes the HTML to `out` and, with `svg_dir`, each chart.
 pub fn run(files: &[PathBuf], out: &Path, svg_dir: Option<&Path>) -> Result<usize> {
-    let inputs = files.iter().map(|p| Input::load(p)).collect::<Result<Vec<_>>>()?;
+    // A file named on the command line that cannot be read as a result is a usage error.
+    let inputs =
+        files.iter().map(|p| Input::load(p)).collect::<Result<Vec<_>>>().map_err(crate::exit::usage)?;
     let charts = charts(&inputs)?;
     if let Some(dir) = svg_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
