@@ -15,8 +15,7 @@ use ipcbench::control::coordinator::{ClientSource, PeerSource};
 use ipcbench::control::{token, CONTROL_SOCKET};
 use ipcbench::transport::Endpoint;
 
-/// Exit status of a usage error (a bad flag or flag value), as clap uses.
-const EXIT_USAGE: i32 = 2;
+use ipcbench::exit::{self, usage};
 
 fn main() {
     let cmd = Cli::command();
@@ -24,7 +23,15 @@ fn main() {
     let (cli, matches) = match parsed {
         Ok(p) => p,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => usage_error(&one_line(&e.render().to_string())),
+        Err(e) => {
+            let mut message = one_line(&e.render().to_string());
+            // `ipcbench --quiet`: a run option before any command.
+            let first = std::env::args().nth(1).unwrap_or_default();
+            if e.kind() == clap::error::ErrorKind::UnknownArgument && first.starts_with('-') {
+                message += " (run options go after a command, e.g. `ipcbench run --quiet`; `ipcbench` alone runs the default matrix)";
+            }
+            usage_error(&message)
+        }
     };
     if let Some(Command::Ab(args)) = &cli.command {
         let m = matches.subcommand_matches("ab").expect("ab parsed");
@@ -48,20 +55,23 @@ fn main() {
         print!("{}", ipcbench::kube::to_yaml(&ipcbench::kube::pod(&args.name, &args.image, &passthrough)));
         return;
     }
-    if let Err(e) = run(cli) {
-        ipcbench::cleanup::run_all();
-        eprintln!("Error: {e:#}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            ipcbench::cleanup::run_all();
+            eprintln!("Error: {e:#}");
+            std::process::exit(exit::code_of(&e));
+        }
     }
 }
 
 /// A bad flag or flag value: one line, exit 2.
 fn usage_error(message: &str) -> ! {
     eprintln!("Error: {message}");
-    std::process::exit(EXIT_USAGE);
+    std::process::exit(exit::USAGE);
 }
 
-/// `ipcbench ab`: the exit status (0 pass, 1 regression or failure, 2 usage error).
+/// `ipcbench ab`: its exit status ([`ipcbench::exit`]).
 fn ab(args: &AbArgs, run_args: Vec<std::ffi::OsString>) -> i32 {
     let plan = (|| -> anyhow::Result<ipcbench::ab::AbPlan> {
         let old = ipcbench::ab::check_binary(&args.old, "old")?;
@@ -92,11 +102,10 @@ fn ab(args: &AbArgs, run_args: Vec<std::ffi::OsString>) -> i32 {
         Err(e) => usage_error(&format!("{e:#}")),
     };
     match ipcbench::ab::run(&plan, std::env::args().collect()) {
-        Ok(ipcbench::ab::Gate::Pass) => 0,
-        Ok(ipcbench::ab::Gate::Fail) => 1,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e:#}");
-            1
+            exit::FAILED
         }
     }
 }
@@ -114,50 +123,51 @@ fn one_line(rendered: &str) -> String {
         .to_string()
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; its exit status on success ([`exit::OK`], or a gate's verdict).
+fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Peer { timeout_s, socket_dir }) => {
-            ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s), &socket_dir)
+            ipcbench::control::peer::run_on_stdio(Duration::from_secs(timeout_s), &socket_dir)?
         }
-        Some(Command::Run(args)) => run_bench(&args, &PeerSource::Spawn),
+        Some(Command::Run(args)) => run_bench(&args, &PeerSource::Spawn)?,
         Some(Command::Ab(_)) | Some(Command::Kube { .. }) => unreachable!("dispatched in main"),
-        Some(Command::Host(args)) => host(&args),
+        Some(Command::Host(args)) => host(&args)?,
         Some(Command::Client(a)) => {
-            let control = match &a.control {
-                // A host name may not resolve yet (a cluster Service before its pod is up):
-                // retried, within the connect timeout.
-                Some(url) => resolve_retrying(url, Duration::from_secs(a.connect_timeout_s))?,
-                None => Endpoint::Unix(a.socket_dir.join(CONTROL_SOCKET)),
-            };
-            // Across hosts nothing lives in a socket directory: it need not exist.
-            let dir = if matches!(control, Endpoint::Tcp(_)) && !a.socket_dir.exists() {
-                std::env::temp_dir()
-            } else {
-                let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
-                ipcbench::config::check_dir(&a.socket_dir, "socket directory", trust)?
-            };
-            let host = ipcbench::control::peer::HostAddress {
-                control,
-                token: token::load(a.token_file.as_deref())?,
-            };
+            let (dir, host) = (|| -> anyhow::Result<_> {
+                let control = match &a.control {
+                    // A host name may not resolve yet (a cluster Service before its pod is up):
+                    // retried, within the connect timeout.
+                    Some(url) => resolve_retrying(url, Duration::from_secs(a.connect_timeout_s))?,
+                    None => Endpoint::Unix(a.socket_dir.join(CONTROL_SOCKET)),
+                };
+                // Across hosts nothing lives in a socket directory: it need not exist.
+                let dir = if matches!(control, Endpoint::Tcp(_)) && !a.socket_dir.exists() {
+                    std::env::temp_dir()
+                } else {
+                    let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
+                    ipcbench::config::check_dir(&a.socket_dir, "socket directory", trust)?
+                };
+                let token = token::load(a.token_file.as_deref())?;
+                Ok((dir, ipcbench::control::peer::HostAddress { control, token }))
+            })()
+            .map_err(usage)?;
             ipcbench::control::peer::run_client(
                 &dir,
                 &host,
                 Duration::from_secs(a.connect_timeout_s),
                 Duration::from_secs(a.timeout_s),
                 a.serve,
-            )
+            )?
         }
         Some(Command::Compare { baseline, current, max_regression, strict }) => {
-            compare(&baseline, &current, max_regression.as_ref(), strict)
+            return compare(&baseline, &current, max_regression.as_ref(), strict)
         }
         Some(Command::Report { results, out, svg }) => {
             let n = ipcbench::report::run(&results, &out, svg.as_deref())?;
             eprintln!("{n} charts written to {}", out.display());
-            Ok(())
         }
         Some(Command::Export { result, format, out }) => {
-            let summary = Summary::read(&result)?;
+            let summary = Summary::read(&result).map_err(usage)?;
             let text =
                 serde_json::to_string_pretty(&ipcbench::export::dashboards::render(&summary, format))? + "\n";
             match out.as_deref() {
@@ -165,45 +175,57 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) if p.as_os_str() == "-" => print!("{text}"),
                 Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
             }
-            Ok(())
         }
-        None => run_bench(&RunArgs::default(), &PeerSource::Spawn),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "ipcbench", &mut std::io::stdout());
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("writing the man page")?;
+        }
+        None => run_bench(&RunArgs::default(), &PeerSource::Spawn)?,
     }
+    Ok(exit::OK)
 }
 
-fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: bool) -> anyhow::Result<()> {
-    let (old, new) = (Summary::read(baseline)?, Summary::read(current)?);
-    compare::check_comparable(&old, &new)?;
+/// `ipcbench compare`: the table, then the gate's exit status.
+fn compare(baseline: &Path, current: &Path, gate: Option<&Thresholds>, strict: bool) -> anyhow::Result<i32> {
+    let (old, new) = (Summary::read(baseline).map_err(usage)?, Summary::read(current).map_err(usage)?);
+    compare::check_comparable(&old, &new).map_err(usage)?;
     let thresholds = gate.cloned().unwrap_or_default();
     let c = compare::compare(&old, &new, &thresholds);
+    if c.rows.is_empty() {
+        return Err(usage(anyhow::anyhow!(
+            "{} and {} have no configuration in common: nothing to compare",
+            baseline.display(),
+            current.display()
+        )));
+    }
     print!("{}", c.render());
     let differ = old.environment.fingerprint.differences(&new.environment.fingerprint);
     if !differ.is_empty() {
         println!("note: the two results' machines differ: {}", differ.join("; "));
     }
-    if c.rows.is_empty() {
-        bail!("{} and {} have no configuration in common", baseline.display(), current.display());
-    }
-    if strict && !(c.only_in_baseline.is_empty() && c.only_in_current.is_empty()) {
-        bail!(
-            "--strict: {} configuration(s) only in the baseline, {} only in the current result",
-            c.only_in_baseline.len(),
-            c.only_in_current.len()
+    let mut verdict = compare::Gate::of(&c.rows);
+    if strict {
+        verdict.undecided.extend(
+            c.only_in_baseline
+                .iter()
+                .chain(&c.only_in_current)
+                .map(|k| format!("{k} (--strict: in one file only)")),
         );
     }
-    let failures: Vec<String> = c
-        .failures(&thresholds)
-        .map(|(key, ch)| format!("{key} {} {:+.1}%", ch.metric, ch.worse_by() * 100.0))
-        .collect();
-    if !failures.is_empty() {
-        bail!("performance regression beyond the threshold: {}", failures.join("; "));
+    let reps = |s: &Summary| s.runs.iter().map(|r| r.repetition + 1).max().unwrap_or(1);
+    let more = format!(
+        "more repetitions narrow the intervals (these files hold {} and {}; measure with --repeat 5 or more)",
+        reps(&old),
+        reps(&new)
+    );
+    for line in verdict.lines(&more) {
+        eprintln!("{line}");
     }
-    let undecided: Vec<String> =
-        c.inconclusive(&thresholds).map(|(key, ch)| format!("{key} {}", ch.metric)).collect();
-    if strict && !undecided.is_empty() {
-        bail!("--strict: the intervals cannot decide {}", undecided.join("; "));
-    }
-    Ok(())
+    Ok(verdict.exit_code())
 }
 
 /// [`Endpoint::from_url`], retried every 200 ms while a name does not resolve, up to `wait`.
@@ -220,6 +242,12 @@ fn resolve_retrying(url: &str, wait: Duration) -> anyhow::Result<Endpoint> {
 
 /// `ipcbench host`: checks what crosses the control channel, then runs like `run`.
 fn host(args: &ipcbench::cli::HostArgs) -> anyhow::Result<()> {
+    let (cfg, source) = host_plan(args).map_err(usage)?;
+    run_with(&cfg, &source)
+}
+
+/// What `host` will run and where its client comes from: every check of its options.
+fn host_plan(args: &ipcbench::cli::HostArgs) -> anyhow::Result<(RunConfig, PeerSource)> {
     let cfg = RunConfig::from_args(&args.run)?;
     let control = match &args.control {
         Some(url) => Endpoint::from_url(url, "--control")?,
@@ -248,18 +276,24 @@ fn host(args: &ipcbench::cli::HostArgs) -> anyhow::Result<()> {
         }
     }
     let wait = Duration::from_secs(args.client_timeout_s);
-    run_with(&cfg, &PeerSource::Client(ClientSource { wait, control, token }))
+    Ok((cfg, PeerSource::Client(ClientSource { wait, control, token })))
 }
 
 fn run_bench(args: &RunArgs, source: &PeerSource) -> anyhow::Result<()> {
-    run_with(&RunConfig::from_args(args)?, source)
+    run_with(&RunConfig::from_args(args).map_err(usage)?, source)
 }
 
 fn run_with(cfg: &RunConfig, source: &PeerSource) -> anyhow::Result<()> {
     let cfg = cfg.clone();
+    if !cfg.outputs.quiet {
+        for k in &cfg.skipped {
+            eprintln!("{}", k.note());
+        }
+    }
     let summary = ipcbench::control::coordinator::run(&cfg, source, std::env::args().collect())?;
     if !cfg.outputs.quiet && cfg.outputs.summary_to_file() {
-        eprintln!("{} runs written to {}", summary.runs.len(), cfg.outputs.out.display());
+        let n = summary.runs.len();
+        eprintln!("{n} run{} written to {}", if n == 1 { "" } else { "s" }, cfg.outputs.out.display());
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 mod values;
 
 use values::{
-    at_least_one, one_or_all, parse_duration, parse_interval, parse_min_time, parse_pair_item,
+    at_least_one, one_or_all, parse_duration, parse_interval, parse_min_time, parse_pair_item, parse_rate,
     parse_rate_item,
 };
 pub use values::{passthrough_args, OrAll, PairItem, RateItem};
@@ -25,7 +25,7 @@ use crate::transport::{TransportKind, WaitStrategy};
 /// With no command, runs the default matrix (every transport, round-trip and one-way,
 /// 64 B / 1 KiB / 64 KiB) and writes the summary under output/.
 #[derive(Debug, Parser)]
-#[command(name = "ipcbench", version, about, long_about = None, args_override_self = true)]
+#[command(name = "ipcbench", version, about, long_about = None, args_override_self = true, after_help = crate::exit::HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -35,25 +35,28 @@ pub struct Cli {
 pub enum Command {
     /// Benchmark transports between this process and a peer process it starts.
     Run(Box<RunArgs>),
-    /// Compare two result files per configuration: p50, p99 and throughput, old against new,
-    /// with a verdict that accounts for the spread of repetitions.
+    /// Compare two result files per configuration: p50, p99 and throughput, current against
+    /// baseline, as the ratio of each side's median over its repetitions with a bootstrap 95%
+    /// interval. With --max-regression it is a gate: exit 3 on a regression, 4 when it cannot
+    /// judge (too few repetitions: run with --repeat).
     Compare {
         /// The result file to compare against.
         baseline: PathBuf,
         /// The new result file.
         current: PathBuf,
-        /// Exit 1 when a metric regressed by more than this: `10%` for every metric, or per
-        /// metric, e.g. `p50=5%,p99=20%,throughput=10%` (metrics not named are not gated).
+        /// Gate: exit 3 when a metric is slower beyond this, 4 when the interval cannot rule
+        /// that out: `10%` for every metric, or per metric, e.g. `p50=5%,p99=20%,throughput=10%`
+        /// (metrics not named get no verdict). Without it nothing is gated.
         #[arg(long)]
         max_regression: Option<Thresholds>,
-        /// Configurations present on one side only are an error, not just listed.
+        /// Configurations present on one side only cannot be judged: exit 4, not just listed.
         #[arg(long)]
         strict: bool,
     },
     /// Compare two builds of ipcbench: the run options' matrix measured with each build in
     /// interleaved, balanced rounds (A B, B A, ...), each metric judged by the 95% interval of
-    /// its paired ratios. Exit 0: nothing regressed; 1: a regression or a failed run; 2: a
-    /// usage error.
+    /// its paired ratios. Exit 0: nothing regressed; 3: a regression; 4: undecided (add
+    /// --rounds); 1: a failed run; 2: a usage error.
     Ab(Box<AbArgs>),
     /// Print Kubernetes manifests that run ipcbench unchanged on a cluster (or with `podman kube
     /// play`).
@@ -91,6 +94,14 @@ pub enum Command {
     /// The peer side for `ipcbench host`: connect to <socket-dir>/ipcbench.ctl, retrying until
     /// a host is there, and follow its plan.
     Client(ClientArgs),
+    /// Print a shell completion script: `ipcbench completions bash > /etc/bash_completion.d/ipcbench`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `ipcbench man > ipcbench.1; man ./ipcbench.1`.
+    Man,
     /// The peer side of `run`, started by it: control channel on stdin/stdout.
     #[command(hide = true)]
     Peer {
@@ -113,11 +124,12 @@ pub struct AbArgs {
     /// a median at 95%.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(6..=1000))]
     pub rounds: u32,
-    /// Fail when a metric's whole interval is worse than this: `5%` for every metric, or per
-    /// metric, e.g. `p50=5%,p99=20%,throughput=5%` (metrics not named are shown, not gated).
+    /// Exit 3 when a metric's whole interval is slower than this, 4 when the interval straddles
+    /// it: `5%` for every metric, or per metric, e.g. `p50=5%,p99=20%,throughput=5%` (metrics
+    /// not named are shown without a verdict).
     #[arg(long, default_value = "5%")]
     pub max_regression: Thresholds,
-    /// Inconclusive verdicts (an interval straddling the threshold) fail the gate too.
+    /// Configurations only one build measured cannot be judged: exit 4, not just listed.
     #[arg(long)]
     pub strict: bool,
     /// The run options, passed to both builds' `run` (`--out` names the verdict file
@@ -218,18 +230,20 @@ pub struct ClientArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Transports, comma-separated; all = uds,tcp,shm.
-    #[arg(long, short, default_value = "all", value_delimiter = ',', value_parser = one_or_all::<TransportKind>("uds,tcp,shm"))]
+    /// Transports, comma-separated; `default` = uds,tcp,shm; `all` = every mechanism this build
+    /// has.
+    #[arg(long, short, default_value = "default", value_delimiter = ',', value_parser = one_or_all::<TransportKind>("uds,tcp,shm", "every mechanism this build has"))]
     pub transport: Vec<OrAll<TransportKind>>,
 
     /// Patterns, comma-separated [default: round-trip,one-way; with --connect: round-trip].
-    #[arg(long, short, value_delimiter = ',', value_parser = one_or_all::<Pattern>("every pattern"))]
+    #[arg(long, short, value_delimiter = ',', value_parser = one_or_all::<Pattern>("round-trip,one-way", "every pattern"))]
     pub pattern: Option<Vec<OrAll<Pattern>>>,
 
     /// Message sizes including the 16-byte header, comma-separated (a list is a sweep), at most
-    /// 256 MiB: K/KiB, M/MiB, G/GiB are powers of 1024, KB/MB/GB powers of 1000.
-    #[arg(long, short, default_value = "64,1KiB,64KiB", value_delimiter = ',', value_parser = parse_size)]
-    pub size: Vec<usize>,
+    /// 256 MiB: K/KiB, M/MiB, G/GiB are powers of 1024, KB/MB/GB powers of 1000 [default:
+    /// 64,1KiB,64KiB, less what a transport or framing cannot carry].
+    #[arg(long, short, value_delimiter = ',', value_parser = parse_size)]
+    pub size: Option<Vec<usize>>,
 
     /// Recorded messages per run [default: 20000].
     #[arg(long, short = 'n', conflicts_with = "duration", value_parser = at_least_one::<u64>)]
@@ -266,8 +280,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "block", value_delimiter = ',')]
     pub wait: Vec<WaitStrategy>,
 
-    /// Open loop: send this many messages per second, latency from the intended send time.
-    #[arg(long, value_parser = at_least_one::<u64>, conflicts_with = "rates")]
+    /// Open loop: send this many messages per second (e.g. 5000, 10k, 2M), latency from the
+    /// intended send time.
+    #[arg(long, value_parser = parse_rate, conflicts_with = "rates")]
     pub rate: Option<u64>,
 
     /// A load sweep: every configuration open-loop at each of these rates per second (e.g.

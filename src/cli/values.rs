@@ -6,20 +6,23 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::ValueEnum;
 
-/// One item of an enum flag's comma list: a value, or `all`.
+/// One item of an enum flag's comma list: a value, `default` (the set a plain `ipcbench` runs)
+/// or `all`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrAll<T> {
     All,
+    Default,
     One(T),
 }
 
 impl<T: Copy + PartialEq> OrAll<T> {
-    /// The values a list names, `all` expanded to `all`, in order, each once.
-    pub fn expand(items: &[OrAll<T>], all: &[T]) -> Vec<T> {
+    /// The values a list names, `default` and `all` expanded, in order, each once.
+    pub fn expand(items: &[OrAll<T>], default: &[T], all: &[T]) -> Vec<T> {
         let mut out: Vec<T> = Vec::new();
         for item in items {
             let values = match item {
                 OrAll::All => all.to_vec(),
+                OrAll::Default => default.to_vec(),
                 OrAll::One(v) => vec![*v],
             };
             for v in values {
@@ -32,19 +35,30 @@ impl<T: Copy + PartialEq> OrAll<T> {
     }
 }
 
-/// Parses one value of `T`'s [`ValueEnum`] names or `all` (meaning `all_means`, for the help):
-/// the values, their help and their parsing come from the enum itself.
+/// Parses one value of `T`'s [`ValueEnum`] names, `default` or `all` (meaning `default_means`
+/// and `all_means`, for the help): the values, their help and their parsing come from the enum
+/// itself.
 pub(super) fn one_or_all<T: ValueEnum + Clone + Send + Sync + 'static>(
+    default_means: &'static str,
     all_means: &'static str,
 ) -> impl TypedValueParser<Value = OrAll<T>> {
-    let names = T::value_variants()
-        .iter()
-        .filter_map(|v| v.to_possible_value())
-        .chain(std::iter::once(PossibleValue::new("all").help(all_means)));
-    PossibleValuesParser::new(names).map(|name: String| match T::from_str(&name, false) {
-        Ok(v) => OrAll::One(v),
-        Err(_) => OrAll::All,
+    let names = T::value_variants().iter().filter_map(|v| v.to_possible_value()).chain([
+        PossibleValue::new("default").help(default_means),
+        PossibleValue::new("all").help(all_means),
+    ]);
+    PossibleValuesParser::new(names).map(|name: String| match (T::from_str(&name, false), name.as_str()) {
+        (Ok(v), _) => OrAll::One(v),
+        (Err(_), "default") => OrAll::Default,
+        (Err(_), _) => OrAll::All,
     })
+}
+
+/// A rate per second like 5000, 10k or 2M (k and M are powers of 1000), at least 1.
+pub(super) fn parse_rate(text: &str) -> Result<u64, String> {
+    match parse_rate_item(text)? {
+        RateItem::PerS(r) => Ok(r),
+        RateItem::Auto => Err("auto is for --rates (a sweep); --rate takes one rate like 10k".into()),
+    }
 }
 
 /// A whole number of at least 1.
