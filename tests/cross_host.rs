@@ -214,7 +214,7 @@ fn a_tcp_control_channel_refuses_what_cannot_cross_hosts_before_anything_runs() 
         .arg(s.sockets())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error, found before anything ran");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Error: --control tcp:// reaches across hosts, where uds, shm cannot go"), "{err}");
     assert!(!err.contains("waiting"), "refused before listening: {err}");

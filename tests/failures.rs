@@ -26,7 +26,7 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
 #[test]
 fn fails_with_a_clear_error_for_each_bad_flag_value() {
     let s = Scratch::new();
-    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, all]";
+    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, default, all]";
     fails_with(
         &s,
         &["-t", "smoke-signals"],
@@ -54,10 +54,10 @@ fn fails_with_a_clear_error_for_each_bad_flag_value() {
 }
 
 #[test]
-fn a_bad_flag_exits_2_and_a_failed_run_exits_1() {
+fn a_bad_flag_and_a_bad_value_checked_after_parsing_both_exit_2() {
     let s = Scratch::new();
     assert_eq!(s.run().args(["-t", "smoke-signals"]).output().unwrap().status.code(), Some(2));
-    assert_eq!(s.run().args(["--pin", "0,4096"]).output().unwrap().status.code(), Some(1));
+    assert_eq!(s.run().args(["--pin", "0,4096"]).output().unwrap().status.code(), Some(2));
 }
 
 #[test]
@@ -76,13 +76,13 @@ fn fails_on_a_missing_or_unusable_socket_dir() {
     let mut cmd = assert_cmd::Command::cargo_bin("ipcbench").unwrap();
     let out = cmd
         .args(["run", "-n", "5", "--socket-dir"])
-        .arg(s.path("nope"))
+        .arg(s.path("nope/deeper"))
         .arg("--out")
         .arg(s.out())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(error_line(&out).contains("does not exist"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(error_line(&out).contains("does not exist"), "{}", error_line(&out));
     std::fs::write(s.path("file"), b"x").unwrap();
     let out = assert_cmd::Command::cargo_bin("ipcbench")
         .unwrap()
@@ -396,6 +396,6 @@ fn a_rate_sweep_whose_peer_dies_midway_keeps_the_rates_done_and_their_curve() {
 fn iceoryx2_in_a_build_without_it_is_refused_naming_the_feature() {
     let s = Scratch::new();
     let out = s.run().args(["-t", "shm,iceoryx2", "-n", "10"]).output().unwrap();
-    common::assert_one_error(&out, 1, "cargo build --release --features iceoryx2", "no feature");
+    common::assert_one_error(&out, 2, "cargo build --release --features iceoryx2", "no feature");
     assert!(!s.out().exists(), "nothing ran");
 }

@@ -57,7 +57,7 @@ fn a_size_beyond_the_queue_limit_is_refused_naming_the_limit_and_the_sysctl() {
     let max: usize =
         std::fs::read_to_string("/proc/sys/fs/mqueue/msgsize_max").unwrap().trim().parse().unwrap();
     let out = s.run().args(["-t", "mqueue", "-s", &(max + 1).to_string()]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error, found before anything ran");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(

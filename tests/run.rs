@@ -319,3 +319,51 @@ fn spinning_with_more_threads_than_cpus_is_noted_and_fewer_are_not() {
         assert!(!stderr_of(&["--wait", "spin"]).contains(note));
     }
 }
+
+#[test]
+fn default_sizes_fit_each_transport_and_say_what_they_leave_out() {
+    let s = Scratch::new();
+    // Not quiet: the note is on stderr. 64 KiB is the default's largest size, more than a
+    // datagram carries: udp runs the others, and says so.
+    let out = assert_cmd::Command::cargo_bin("ipcbench")
+        .unwrap()
+        .args(["run", "-t", "udp", "-p", "round-trip", "-n", "200", "--min-time", "0s", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "note: udp runs the default sizes without 64 KiB: 65536 B is more than a udp datagram carries"
+        ),
+        "{stderr}"
+    );
+    let sizes: Vec<u64> =
+        s.summary()["runs"].as_array().unwrap().iter().map(|r| r["size_bytes"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [64, 1024]);
+    // A size asked of a transport named outright is still refused.
+    let out = s.run().args(["-t", "udp", "-s", "64KiB"]).output().unwrap();
+    common::assert_one_error(&out, 2, "more than a udp datagram carries", "explicit size");
+}
+
+#[test]
+fn transport_all_means_every_mechanism_this_build_has_and_default_the_three() {
+    let s = Scratch::new();
+    let help = assert_cmd::Command::cargo_bin("ipcbench").unwrap().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("`default` = uds,tcp,shm") && help.contains("every mechanism this build has"),
+        "{help}"
+    );
+    s.run().args(["-t", "default", "-p", "round-trip", "-s", "64", "-n", "100"]).assert().success();
+    let got: Vec<String> = s.summary()["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["transport"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, ["uds", "tcp", "shm"]);
+}

@@ -4,6 +4,7 @@
 
 mod sweeps;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ use crate::transport::shm::notify::Notify;
 use crate::transport::{ChannelOptions, ChannelSpec, Endpoint, TransportKind, WaitStrategy};
 
 const DEFAULT_COUNT: u64 = 20_000;
+/// `--size` when not given; each transport and framing runs the ones it can carry.
+const DEFAULT_SIZES: [usize; 3] = [64, 1 << 10, 64 << 10];
 const DEFAULT_WARMUP: u64 = 1_000;
 /// How long each rate of a `--rates` sweep records without --count or --duration.
 const SWEEP_RATE_NS: u64 = 1_000_000_000;
@@ -67,16 +70,48 @@ pub struct RunConfig {
     /// Where results go.
     pub outputs: Outputs,
     pub timeout: Duration,
+    /// Sizes left out for a transport or framing that cannot carry them: only default sizes, or
+    /// sizes of a transport that `all` brought in (a size asked of a named transport is refused).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A (transport, framing, size) the matrix leaves out, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skipped {
+    pub transport: TransportKind,
+    /// Only this framing skips it (json-lines' minimum), or every framing.
+    pub framing: Option<Framing>,
+    pub size_bytes: usize,
+    pub why: String,
+    /// Whether the size is one of the defaults (else the transport came with `all`).
+    pub default_size: bool,
+}
+
+impl Skipped {
+    /// The note a run prints about it.
+    pub fn note(&self) -> String {
+        let framing = self.framing.map(|f| format!(" {f}")).unwrap_or_default();
+        let size = crate::format::format_bytes(self.size_bytes as u64);
+        let sizes =
+            if self.default_size { "the default sizes" } else { "--size (it came with --transport all)" };
+        format!("note: {}{framing} runs {sizes} without {size}: {}", self.transport, self.why)
+    }
 }
 
 impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<RunConfig> {
         let framings = dedup(&a.framing);
         let connect = a.connect.as_deref().map(|u| Endpoint::from_url(u, "--connect")).transpose()?;
-        let mut transports = OrAll::expand(&a.transport, TransportKind::ALL);
-        let default_patterns = [OrAll::One(Pattern::RoundTrip), OrAll::One(Pattern::OneWay)];
+        let mut transports = OrAll::expand(&a.transport, TransportKind::DEFAULT, &TransportKind::all());
+        let named: Vec<TransportKind> =
+            a.transport.iter().filter_map(|t| if let OrAll::One(v) = t { Some(*v) } else { None }).collect();
+        let default_patterns = [Pattern::RoundTrip, Pattern::OneWay];
         let every_pattern = [Pattern::RoundTrip, Pattern::OneWay, Pattern::Throughput];
-        let mut patterns = OrAll::expand(a.pattern.as_deref().unwrap_or(&default_patterns), &every_pattern);
+        let mut patterns = OrAll::expand(
+            a.pattern.as_deref().unwrap_or(&[OrAll::Default]),
+            &default_patterns,
+            &every_pattern,
+        );
         if let Some(ep) = &connect {
             // An external service: its own transport, round trips only.
             transports =
@@ -86,7 +121,8 @@ impl RunConfig {
             }
             patterns = vec![Pattern::RoundTrip];
         }
-        let sizes = dedup(&a.size);
+        let sizes = dedup(a.size.as_deref().unwrap_or(&DEFAULT_SIZES));
+        let mut skipped = Vec::new();
         for &framing in &framings {
             if framing != Framing::Raw {
                 if let Some(t) = transports.iter().find(|t| !t.is_stream()) {
@@ -99,16 +135,43 @@ impl RunConfig {
                 );
             }
             if framing == Framing::JsonLines {
-                if let Some(&s) = sizes.iter().find(|&&s| s < JSON_MIN_BYTES) {
-                    bail!(
-                        "--framing json-lines needs --size of at least {JSON_MIN_BYTES} bytes (one JSON object per line), not {s}"
-                    );
+                let why =
+                    format!("json-lines needs at least {JSON_MIN_BYTES} bytes (one JSON object per line)");
+                for &s in sizes.iter().filter(|&&s| s < JSON_MIN_BYTES) {
+                    if a.size.is_some() {
+                        bail!("--framing json-lines needs --size of at least {JSON_MIN_BYTES} bytes (one JSON object per line), not {s}");
+                    }
+                    for &transport in &transports {
+                        skipped.push(Skipped {
+                            transport,
+                            framing: Some(framing),
+                            size_bytes: s,
+                            why: why.clone(),
+                            default_size: true,
+                        });
+                    }
                 }
             }
         }
-        if let Some(why) = sizes.iter().max().and_then(|&s| transports.iter().find_map(|t| t.size_refusal(s)))
-        {
-            bail!("{why}");
+        for &t in &transports {
+            for &s in &sizes {
+                let Some(why) = t.size_refusal(s) else { continue };
+                if a.size.is_some() && named.contains(&t) {
+                    bail!("--size {why}");
+                }
+                skipped.push(Skipped {
+                    transport: t,
+                    framing: None,
+                    size_bytes: s,
+                    why,
+                    default_size: a.size.is_none(),
+                });
+            }
+            if let Some(last) = skipped.iter().rfind(|k| k.transport == t && k.framing.is_none()) {
+                if sizes.iter().all(|&s| t.size_refusal(s).is_some()) {
+                    bail!("--size {}", last.why);
+                }
+            }
         }
         let (rates, auto_rates) = sweeps::rates(a.rate, a.rates.as_deref())?;
         let stop = match (a.duration, a.count) {
@@ -230,6 +293,14 @@ impl RunConfig {
                 quiet: a.quiet,
             },
             timeout: Duration::from_secs(a.timeout_s),
+            skipped,
+        })
+    }
+
+    /// Whether the matrix measures `size_bytes` over `transport` with `framing`.
+    pub fn runs(&self, transport: TransportKind, framing: Framing, size_bytes: usize) -> bool {
+        !self.skipped.iter().any(|k| {
+            k.transport == transport && k.size_bytes == size_bytes && k.framing.map_or(true, |f| f == framing)
         })
     }
 
@@ -302,10 +373,15 @@ pub(crate) fn dedup<T: Copy + PartialEq>(items: &[T]) -> Vec<T> {
     out
 }
 
-/// The socket directory must be a writable directory; the default one is created if missing.
+/// The socket directory must be a writable directory; a missing one is created (owner-only)
+/// when its parent exists, so a typo deeper in the path is still an error.
 fn check_socket_dir(dir: &Path, trust: DirTrust) -> Result<PathBuf> {
-    if dir == Path::new("sockets") && !dir.exists() {
-        std::fs::create_dir_all(dir).context("creating the socket directory sockets/")?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.exists() && parent.is_dir() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the socket directory {}", dir.display()))?;
     }
     check_dir(dir, "socket directory", trust)
 }
@@ -381,12 +457,40 @@ mod tests {
 
     #[test]
     fn all_expands_and_duplicates_collapse() {
-        let v = OrAll::expand(&[OrAll::One(TransportKind::Uds), OrAll::All], TransportKind::ALL);
+        let all = TransportKind::all();
+        let v =
+            OrAll::expand(&[OrAll::One(TransportKind::Uds), OrAll::Default], TransportKind::DEFAULT, &all);
         assert_eq!(v, vec![TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm]);
         assert_eq!(
-            OrAll::expand(&[OrAll::One(TransportKind::Udp)], TransportKind::ALL),
+            OrAll::expand(&[OrAll::One(TransportKind::Udp)], TransportKind::DEFAULT, &all),
             vec![TransportKind::Udp]
         );
+        let every = OrAll::expand(&[OrAll::All], TransportKind::DEFAULT, &all);
+        assert!(every.len() >= 10, "all is every mechanism this build has: {every:?}");
+        assert_eq!(every.contains(&TransportKind::Iceoryx2), cfg!(feature = "iceoryx2"));
+    }
+
+    fn args(extra: &[&str], dir: &Path) -> RunArgs {
+        let mut argv = vec!["ipcbench", "run", "--out", "-", "--socket-dir", dir.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        match <crate::cli::Cli as clap::Parser>::parse_from(argv).command {
+            Some(crate::cli::Command::Run(a)) => *a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn json_lines_against_a_service_runs_the_default_sizes_it_can_carry() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = args(&["--connect", "tcp://127.0.0.1:9", "--framing", "json-lines"], dir.path());
+        let cfg = RunConfig::from_args(&a).unwrap();
+        assert!(!cfg.runs(TransportKind::Tcp, Framing::JsonLines, 64), "64 B is below json-lines' minimum");
+        assert!(cfg.runs(TransportKind::Tcp, Framing::JsonLines, 1024));
+        assert!(cfg.skipped[0].note().contains("json-lines needs at least 160 bytes"), "{:?}", cfg.skipped);
+        // Asked for outright, the same size is refused.
+        let a = args(&["--connect", "tcp://127.0.0.1:9", "--framing", "json-lines", "-s", "64"], dir.path());
+        let err = RunConfig::from_args(&a).unwrap_err().to_string();
+        assert!(err.contains("needs --size of at least 160"), "{err}");
     }
 
     #[test]

@@ -120,8 +120,11 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
         for &framing in &cfg.framings {
             for &wait in &cfg.waits {
                 for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && p == Pattern::OneWay)) {
-                    for (&size_bytes, &pin) in
-                        cfg.sizes.iter().flat_map(|s| cfg.pins.iter().map(move |p| (s, p)))
+                    for (&size_bytes, &pin) in cfg
+                        .sizes
+                        .iter()
+                        .filter(|&&s| cfg.runs(transport, framing, s))
+                        .flat_map(|s| cfg.pins.iter().map(move |p| (s, p)))
                     {
                         configurations += 1;
                         for &rate in &cfg.rates {

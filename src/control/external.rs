@@ -31,7 +31,7 @@ pub fn run(
     let transport = cfg.transports[0];
     let params = cfg.params(Pattern::RoundTrip, cfg.rates[0], cfg.waits[0]);
     for (&framing, &wait) in cfg.framings.iter().flat_map(|f| cfg.waits.iter().map(move |w| (f, w))) {
-        for &size_bytes in &cfg.sizes {
+        for &size_bytes in cfg.sizes.iter().filter(|&&s| cfg.runs(transport, framing, s)) {
             let channel = cfg.channel(size_bytes, framing, wait, Pattern::RoundTrip);
             let label = format!("round-trip with {size_bytes} B {framing} messages against {ep}");
             for repetition in 0..cfg.repeat {
@@ -47,7 +47,18 @@ pub fn run(
                 let display = ProgressDisplay::start(cfg.outputs.quiet, &params, &label, progress.clone());
                 let mine = crate::pattern::initiate(&mut t, &params, &progress);
                 display.finish();
-                let mine = mine.with_context(|| format!("{label} (repetition {repetition})"))?;
+                let stalled = matches!(mine, Err(crate::transport::TransportError::Timeout(_)));
+                let mine = mine.with_context(|| {
+                    let hint = if stalled {
+                        format!(
+                            "; a service that speaks another wire format than --framing {framing} never answers: \
+                             check what it expects (raw, length-prefixed or json-lines) and how large its replies are"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("{label} (repetition {repetition}){hint}")
+                })?;
                 let placement = Placement {
                     initiator_cpu: cfg.pins[0].map(|p| p.0),
                     peer_cpu: None,

@@ -126,8 +126,18 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
-    /// What `--transport all` means: the transports of the default matrix.
-    pub const ALL: &'static [TransportKind] = &[TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm];
+    /// What `--transport default` means: the transports of the default matrix.
+    pub const DEFAULT: &'static [TransportKind] =
+        &[TransportKind::Uds, TransportKind::Tcp, TransportKind::Shm];
+
+    /// What `--transport all` means: every kind this build can run.
+    pub fn all() -> Vec<TransportKind> {
+        <TransportKind as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
+            .filter(|t| t.unavailable().is_none())
+            .collect()
+    }
 
     /// Whether the transport can reach another host (needs no shared directory or memory).
     pub fn crosses_hosts(self) -> bool {
@@ -158,7 +168,7 @@ impl TransportKind {
     }
 
     /// Why a message of `size_bytes` cannot travel on this transport, if it cannot: a datagram
-    /// or queue message has a limit of its own.
+    /// or queue message has a limit of its own (`65536 B is more than ...`).
     pub fn size_refusal(self, size_bytes: usize) -> Option<String> {
         let (max, why) = match self {
             // 65535 minus the IPv4 (20) and UDP (8) headers.
@@ -172,12 +182,12 @@ impl TransportKind {
                     "fs.mqueue.msgsize_max; raise it with sysctl -w fs.mqueue.msgsize_max={size_bytes}"
                 );
                 return (size_bytes > max).then(|| {
-                    format!("--size {size_bytes} is more than a POSIX message queue carries here ({max} bytes: {hint})")
+                    format!("{size_bytes} B is more than a POSIX message queue carries here ({max} bytes: {hint})")
                 });
             }
             _ => return None,
         };
-        (size_bytes > max).then(|| format!("--size {size_bytes} is more than {why} ({max} bytes)"))
+        (size_bytes > max).then(|| format!("{size_bytes} B is more than {why} ({max} bytes)"))
     }
 }
 
