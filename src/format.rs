@@ -1,10 +1,10 @@
 //! Human units for tables, charts and messages: one place that decides how a nanosecond, a byte
 //! count or a rate is written.
 
-/// 950 ns, 12.3 µs, 4.56 ms, 1.20 s.
+/// 950 ns, 9,615 ns, 12.3 µs, 4.56 ms, 1.20 s.
 pub fn format_ns(ns: u64) -> String {
     match ns {
-        0..=9_999 => format!("{ns} ns"),
+        0..=9_999 => format!("{} ns", thousands(ns)),
         10_000..=9_999_999 => format!("{:.1} µs", ns as f64 / 1e3),
         10_000_000..=9_999_999_999 => format!("{:.2} ms", ns as f64 / 1e6),
         _ => format!("{:.2} s", ns as f64 / 1e9),
@@ -101,6 +101,110 @@ pub fn format_change_range(low: f64, high: f64) -> String {
     }
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The unit a column of latencies is written in: the one that keeps its largest value short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeUnit {
+    Ns,
+    Us,
+    Ms,
+}
+
+impl TimeUnit {
+    /// The unit for a column whose largest value is `max_ns`.
+    pub fn for_max(max_ns: f64) -> TimeUnit {
+        if max_ns < 100_000.0 {
+            TimeUnit::Ns
+        } else if max_ns < 100_000_000.0 {
+            TimeUnit::Us
+        } else {
+            TimeUnit::Ms
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Ns => "ns",
+            TimeUnit::Us => "µs",
+            TimeUnit::Ms => "ms",
+        }
+    }
+
+    /// `ns` in this unit, without the unit (the column header carries it).
+    pub fn format(self, ns: f64) -> String {
+        match self {
+            TimeUnit::Ns => thousands(ns.round() as u64),
+            TimeUnit::Us => format!("{:.1}", ns / 1e3),
+            TimeUnit::Ms => format!("{:.2}", ns / 1e6),
+        }
+    }
+}
+
+/// An aligned text table: text columns left-aligned, numeric columns right-aligned, two spaces
+/// between columns, no trailing blanks. Every table ipcbench prints goes through it.
+#[derive(Debug, Default)]
+pub struct Grid {
+    header: Vec<String>,
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Grid {
+    /// A table with these columns: `(header, right-aligned)`.
+    pub fn new(columns: Vec<(String, bool)>) -> Grid {
+        let (header, right) = columns.into_iter().unzip();
+        Grid { header, right, rows: Vec::new() }
+    }
+
+    pub fn push(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.header.len());
+        self.rows.push(row);
+    }
+
+    pub fn render(&self) -> String {
+        let n = self.header.len();
+        let widths: Vec<usize> = (0..n)
+            .map(|i| {
+                std::iter::once(&self.header)
+                    .chain(&self.rows)
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let w = widths[i];
+                    if self.right[i] {
+                        format!("{c:>w$}")
+                    } else {
+                        format!("{c:<w$}")
+                    }
+                })
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// The largest message size accepted.
 pub const MAX_SIZE_BYTES: usize = 256 << 20;
 /// The smallest: the message header.
@@ -177,6 +281,19 @@ mod tests {
         assert_eq!(format_bytes(1000), "1000 B");
         assert_eq!(format_rate(12_345.0), "12.3k");
         assert_eq!(format_bandwidth(2.5e9), "2500.0 MB/s");
+    }
+
+    #[test]
+    fn a_grid_aligns_text_left_and_numbers_right_with_one_unit_per_column() {
+        let mut g = Grid::new(vec![("transport".into(), false), ("p50 ns".into(), true)]);
+        g.push(vec!["uds".into(), TimeUnit::Ns.format(9759.0)]);
+        g.push(vec!["shm".into(), TimeUnit::Ns.format(150.0)]);
+        assert_eq!(g.render(), "transport  p50 ns\nuds         9,759\nshm           150\n");
+        assert_eq!(TimeUnit::for_max(15_000.0), TimeUnit::Ns);
+        assert_eq!(TimeUnit::for_max(1_707_000.0), TimeUnit::Us);
+        assert_eq!(TimeUnit::Us.format(1_707_000.0), "1707.0");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::interval::{bootstrap_ratio_interval, verdict, Interval, Verdict};
 use super::key::ConfigKey;
 use super::stats::{groups, median, Metric};
 use super::summary::{RunResult, Summary};
-use crate::format::{format_change, format_change_range, format_pct};
+use crate::format::{format_change, format_change_range, format_pct, Grid};
 
 /// The regression thresholds, per metric: `10%` for all, or `p50=5%,p99=20%,throughput=10%`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -257,18 +257,15 @@ pub fn render_changes<K: std::fmt::Display>(
     new: &str,
     statistic: &str,
 ) -> String {
-    let mut lines = vec![[
-        "configuration".to_string(),
-        "metric".into(),
-        old.into(),
-        new.into(),
-        "change".into(),
-        "95% interval".into(),
-        "verdict".into(),
-    ]];
+    let mut grid = Grid::new(
+        ["configuration", "metric", old, new, "change", "95% interval", "verdict"]
+            .into_iter()
+            .map(|h| (h.to_string(), false))
+            .collect(),
+    );
     for (key, changes) in rows {
         for ch in changes {
-            lines.push([
+            grid.push(vec![
                 key.to_string(),
                 ch.metric.to_string(),
                 ch.metric.format(ch.old),
@@ -279,17 +276,11 @@ pub fn render_changes<K: std::fmt::Display>(
             ]);
         }
     }
-    let widths: Vec<usize> =
-        (0..7).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = format!(
+    format!(
         "{new} against {old}; change: {statistic}; slower and faster in time per message (p50, p99) \
-         or per byte (throughput)\n"
-    );
-    for l in &lines {
-        let cells: Vec<String> = l.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
-    out
+         or per byte (throughput)\n{}",
+        grid.render()
+    )
 }
 
 /// How `compare` computes a change.

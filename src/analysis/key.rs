@@ -118,6 +118,52 @@ impl SeriesKey {
         ]
     }
 
+    /// Every dimension besides the transport as a named table column, each with its value
+    /// written out even where it is the default (a column that varies shows every row's value):
+    /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service.
+    pub fn dimensions(&self) -> [(&'static str, String); 9] {
+        let shm = self.shm.as_ref().map_or_else(
+            || "-".to_string(),
+            |s| {
+                let mut t = format!("{} slots", s.slots);
+                if let Some(fs) = &s.filesystem {
+                    t += &format!(" on {fs}");
+                }
+                if s.copy {
+                    t += ", copy";
+                }
+                if s.notify != Notify::Futex {
+                    t += &format!(", {}", s.notify);
+                }
+                t
+            },
+        );
+        [
+            ("framing", self.framing.to_string()),
+            ("wait", self.wait.to_string()),
+            ("pin", self.pin.map_or_else(|| "none".into(), |(a, b)| format!("{a},{b}"))),
+            (
+                "offered",
+                self.rate_per_s.map_or_else(
+                    || "closed loop".into(),
+                    |r| format!("{}/s", crate::format::format_rate(r as f64)),
+                ),
+            ),
+            ("pairs", self.concurrency.to_string()),
+            ("verify", if self.verify { "yes".into() } else { "no".into() }),
+            ("shm ring", shm),
+            (
+                "pipe buffer",
+                if self.transport == TransportKind::Pipe {
+                    format_bytes(self.pipe_buffer_bytes.unwrap_or(DEFAULT_PIPE_BUFFER_BYTES) as u64)
+                } else {
+                    "-".into()
+                },
+            ),
+            ("service", self.external_service.clone().unwrap_or_else(|| "-".into())),
+        ]
+    }
+
     /// A short label among `all` series: the transport, and only the details that differ
     /// between the series (a legend need not repeat what every curve shares).
     pub fn label_among(&self, all: &[&SeriesKey]) -> String {

@@ -114,7 +114,9 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         external_service: None,
         cpu: Some(cpu),
         interval_spread: None,
-        extended_to_min_time: matches!(p.stop, crate::pattern::Stop::Count(n) if mine.sent > n),
+        // `sent` sums every pair: a count is per pair, and only throughput runs are extended.
+        extended_to_min_time: p.pattern == Pattern::Throughput
+            && matches!(p.stop, crate::pattern::Stop::Count(n) if mine.sent > n * u64::from(setup.concurrency)),
         intervals: interval_stats(&intervals, p.pattern != Pattern::Throughput),
     };
     let run = RunResult { interval_spread: IntervalSpread::of(&run.intervals, p.interval_ns), ..run };

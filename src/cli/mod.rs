@@ -390,6 +390,11 @@ pub struct RunArgs {
     /// No table, no progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// The table shows every repetition as its own row (by default a configuration's
+    /// repetitions are one row: their median and spread).
+    #[arg(long)]
+    pub each: bool,
 }
 
 impl Default for RunArgs {

@@ -291,6 +291,7 @@ impl RunConfig {
                 stream_csv: a.stream_csv.clone(),
                 hlog,
                 quiet: a.quiet,
+                each: a.each,
             },
             timeout: Duration::from_secs(a.timeout_s),
             skipped,

@@ -6,6 +6,7 @@ pub mod dashboards;
 pub mod hlog;
 pub mod json;
 pub mod jsonl;
+pub mod notes;
 pub mod table;
 
 use std::fs::File;
@@ -52,6 +53,8 @@ pub struct Outputs {
     pub hlog: Option<PathBuf>,
     /// No table.
     pub quiet: bool,
+    /// `--each`: the table shows every repetition as its own row.
+    pub each: bool,
 }
 
 impl Outputs {
@@ -90,7 +93,7 @@ impl ExportManager {
                 .iter()
                 .flatten()
                 .any(|p| p.as_os_str() == "-");
-            exporters.push(Box::new(table::TableExporter::new(any_stdout)));
+            exporters.push(Box::new(table::TableExporter::new(any_stdout, o.each)));
         }
         Ok(ExportManager { exporters })
     }

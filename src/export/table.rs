@@ -1,4 +1,7 @@
-//! The terminal table: one aligned row per finished run, in human units.
+//! The terminal table: one row per configuration (repetitions summarised as their median, with
+//! their spread), printed once the runs are done. Only the dimensions that vary between rows
+//! get a column; what every row shares is said once below the table. Each latency column has
+//! one unit, named in its header. `--each` prints every repetition as its own row.
 
 use std::io::Write;
 
@@ -6,272 +9,333 @@ use anyhow::Result;
 
 use super::Exporter;
 use crate::analysis::key::{ConfigKey, SeriesKey};
-use crate::analysis::merge::RunDetail;
-use crate::analysis::stats::{groups, spread, Metric};
+use crate::analysis::stats::{groups, median, spread, Metric};
 use crate::analysis::summary::{RunResult, Summary};
-use crate::format::{format_bytes, format_ns, format_rate};
+use crate::format::{format_bytes, thousands, Grid, TimeUnit};
 use crate::pattern::Pattern;
 
 pub struct TableExporter {
     to_stderr: bool,
-    header_done: bool,
+    each: bool,
 }
 
 impl TableExporter {
-    /// `to_stderr` when stdout carries a data stream.
-    pub fn new(to_stderr: bool) -> Self {
-        TableExporter { to_stderr, header_done: false }
+    /// `to_stderr` when stdout carries a data stream; `each` for a row per repetition.
+    pub fn new(to_stderr: bool, each: bool) -> Self {
+        TableExporter { to_stderr, each }
     }
 
-    fn emit(&self, line: &str) {
+    fn emit(&self, text: &str) {
         if self.to_stderr {
-            eprintln!("{line}");
+            eprint!("{text}");
         } else {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
+            let _ = write!(out, "{text}");
             let _ = out.flush();
         }
     }
 }
 
-const HEADER: &str =
-    "transport  pattern     size       count     wait    offered  p50        p99        p99.9      max        msg/s       MB/s     cpu/msg   csw/msg";
-
 impl Exporter for TableExporter {
-    fn run_finished(&mut self, _summary: &Summary, run: &RunResult, _detail: &RunDetail) -> Result<()> {
-        if !self.header_done {
-            self.emit(HEADER);
-            self.header_done = true;
-        }
-        self.emit(&row(run));
-        Ok(())
-    }
-
     fn finished(&mut self, summary: &Summary) -> Result<()> {
-        for line in fastest(summary) {
-            self.emit(&line);
+        if summary.runs.is_empty() {
+            return Ok(());
         }
-        for line in knees(summary) {
-            self.emit(&line);
+        let mut text = render(summary, self.each);
+        for line in fastest(summary, self.each)
+            .into_iter()
+            .chain(super::notes::knees(summary))
+            .chain(super::notes::heat_maps(summary))
+            .chain(super::notes::notes(summary))
+        {
+            text.push_str(&line);
+            text.push('\n');
         }
-        for line in heat_maps(summary) {
-            self.emit(&line);
-        }
-        for r in &summary.runs {
-            let i = &r.integrity;
-            if i.lost + i.corrupt + i.out_of_order > 0 {
-                self.emit(&format!(
-                    "note: {} {} {}: {} of {} lost, {} corrupt or mismatched, {} out of order",
-                    r.transport,
-                    r.pattern,
-                    format_bytes(r.size_bytes as u64),
-                    i.lost,
-                    i.sent,
-                    i.corrupt,
-                    i.out_of_order
-                ));
-            }
-        }
-        for r in summary.runs.iter().filter(|r| r.latency_ns.is_some_and(|l| l.clamped_samples > 0)) {
-            self.emit(&format!(
-                "note: {} {} {}: {} latencies beyond the histogram's one-hour range (max and top percentiles are lower bounds)",
-                r.transport,
-                r.pattern,
-                format_bytes(r.size_bytes as u64),
-                r.latency_ns.map_or(0, |l| l.clamped_samples)
-            ));
-        }
-        let extended = summary.runs.iter().filter(|r| r.extended_to_min_time).count();
-        if extended > 0 {
-            self.emit(&format!(
-                "note: {extended} throughput run(s) sent more messages than --count asked, to measure for at least --min-time (count: what they recorded)"
-            ));
-        }
-        for r in &summary.runs {
-            if let Some(s) = r.interval_spread.filter(|s| s.unsteady) {
-                self.emit(&format!(
-                    "note: {} {} {} (!): its {} slices disagree, {} to {} msg/s around a median of {}: \
-                     the machine hiccuped during it; repeat it (--repeat) before trusting one figure",
-                    r.transport,
-                    r.pattern,
-                    format_bytes(r.size_bytes as u64),
-                    s.slices,
-                    format_rate(s.min_messages_per_s),
-                    format_rate(s.max_messages_per_s),
-                    format_rate(s.median_messages_per_s)
-                ));
-            }
-        }
-        if let Some(first) = summary.runs.first() {
-            let p = &first.placement;
-            let swept: Vec<String> =
-                summary.cpu_pairs.iter().map(|p| format!("{}:{}", p.initiator_cpu, p.peer_cpu)).collect();
-            let pin = match (p.initiator_cpu, p.peer_cpu) {
-                _ if !swept.is_empty() => format!("CPU pairs swept: {}", swept.join(", ")),
-                (Some(a), Some(b)) => format!("pinned to CPUs {a},{b}"),
-                _ => format!("unpinned (ran on CPUs {},{})", p.initiator_cpu_observed, p.peer_cpu_observed),
-            };
-            self.emit(&format!(
-                "{pin}; latency counts one clock read of ~{} ns; cpu/msg and csw/msg: both sides' CPU time \
-                 and voluntary context switches per message",
-                summary.environment.clock_read_overhead_ns
-            ));
-        }
+        self.emit(&text);
         Ok(())
     }
 }
 
-/// For every (pattern, size) measured in more than one configuration, which was fastest: lowest
-/// median p50, or most bytes/s for throughput. Configurations are the shared [`ConfigKey`]s, so
-/// a framing or wait sweep names its winner by what differs, never mixes two into one.
-pub fn fastest(summary: &Summary) -> Vec<String> {
+/// One row of the table: a configuration and its runs (one, with `--each`).
+struct Row<'a> {
+    key: ConfigKey,
+    runs: Vec<&'a RunResult>,
+}
+
+impl Row<'_> {
+    /// The median over the row's runs of `f`, where the runs have it.
+    fn median(&self, f: impl Fn(&RunResult) -> Option<f64>) -> Option<f64> {
+        median(&mut self.runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+    }
+}
+
+fn rows(summary: &Summary, each: bool) -> Vec<Row<'_>> {
+    groups(summary)
+        .into_iter()
+        .flat_map(|(key, runs)| {
+            if each {
+                runs.into_iter().map(|r| Row { key: key.clone(), runs: vec![r] }).collect::<Vec<_>>()
+            } else {
+                vec![Row { key, runs }]
+            }
+        })
+        .collect()
+}
+
+/// A numeric column: its header (with the unit) and its cells.
+fn time_column(
+    name: &str,
+    rows: &[Row],
+    f: impl Fn(&RunResult) -> Option<f64> + Copy,
+) -> ((String, bool), Vec<String>) {
+    let values: Vec<Option<f64>> = rows.iter().map(|r| r.median(f)).collect();
+    let unit = TimeUnit::for_max(values.iter().flatten().copied().fold(0.0, f64::max));
+    (
+        (format!("{name} {}", unit.name()), true),
+        values.iter().map(|v| v.map_or_else(|| "-".into(), |v| unit.format(v))).collect(),
+    )
+}
+
+/// The table of a summary (without the lines that follow it).
+pub fn render(summary: &Summary, each: bool) -> String {
+    let rows = rows(summary, each);
+    let mut columns: Vec<((String, bool), Vec<String>)> = vec![
+        (("transport".into(), false), rows.iter().map(|r| r.key.series.transport.to_string()).collect()),
+        (("pattern".into(), false), rows.iter().map(|r| r.key.pattern.to_string()).collect()),
+        (("size".into(), true), rows.iter().map(|r| format_bytes(r.key.size_bytes as u64)).collect()),
+    ];
+    let mut shared = Vec::new();
+    let dims: Vec<[(&str, String); 9]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
+    for i in 0..9 {
+        let name = dims[0][i].0;
+        let values: Vec<String> = dims.iter().map(|d| d[i].1.clone()).collect();
+        if values.iter().any(|v| *v != values[0]) {
+            columns.push(((name.into(), false), values));
+        } else if let Some(text) = shared_text(name, &values[0]) {
+            shared.push(text);
+        }
+    }
+    let repeated = rows.iter().any(|r| r.runs.len() > 1);
+    if repeated {
+        columns.push((("runs".into(), true), rows.iter().map(|r| r.runs.len().to_string()).collect()));
+    }
+    if each && summary.runs.iter().any(|r| r.repetition > 0) {
+        columns.push((("rep".into(), true), rows.iter().map(|r| r.runs[0].repetition.to_string()).collect()));
+    }
+    columns.push((
+        ("messages".into(), true),
+        rows.iter()
+            .map(|r| thousands(r.median(|x| Some(x.integrity.received as f64)).unwrap_or(0.0) as u64))
+            .collect(),
+    ));
+    let lat = |f: fn(&crate::measure::histogram::LatencyStats) -> u64| {
+        move |r: &RunResult| r.latency_ns.map(|l| f(&l) as f64)
+    };
+    if summary.runs.iter().any(|r| r.latency_ns.is_some()) {
+        columns.push(time_column("p50", &rows, lat(|l| l.p50)));
+        columns.push(time_column("p99", &rows, lat(|l| l.p99)));
+        columns.push(time_column("p99.9", &rows, lat(|l| l.p99_9)));
+        columns.push(time_column("max", &rows, lat(|l| l.max)));
+    }
+    if repeated {
+        let cells = rows
+            .iter()
+            .map(|r| {
+                let runs: Vec<&RunResult> = r.runs.clone();
+                spread(&runs, Metric::headline(r.key.pattern))
+                    .filter(|s| s.median > 0.0 && runs.len() > 1)
+                    .map_or_else(|| "-".into(), |s| format!("{:.1}%", (s.max - s.min) / s.median * 100.0))
+            })
+            .collect();
+        columns.push((("spread".into(), true), cells));
+    }
+    columns.push((
+        ("msg/s".into(), true),
+        rows.iter()
+            .map(|r| {
+                let rate =
+                    thousands(r.median(|x| Some(x.throughput.messages_per_s)).unwrap_or(0.0).round() as u64);
+                // `!`: a run's slices disagree (a hiccup); a note below says by how much.
+                let unsteady = r.runs.iter().any(|x| x.interval_spread.is_some_and(|s| s.unsteady));
+                if unsteady {
+                    format!("{rate} !")
+                } else {
+                    rate
+                }
+            })
+            .collect(),
+    ));
+    // Bandwidth only where the payload is produced and consumed: a zero-copy latency run
+    // "moves" a MiB by passing a slot, which is no bandwidth at all.
+    if summary.runs.iter().any(|r| r.pattern == Pattern::Throughput) {
+        columns.push((
+            ("MB/s".into(), true),
+            rows.iter()
+                .map(|r| match r.key.pattern {
+                    Pattern::Throughput => {
+                        format!("{:.1}", r.median(|x| Some(x.throughput.bytes_per_s)).unwrap_or(0.0) / 1e6)
+                    }
+                    _ => "-".into(),
+                })
+                .collect(),
+        ));
+    }
+    if summary.runs.iter().any(|r| r.cpu.is_some()) {
+        columns.push(time_column("cpu/msg", &rows, |x| x.cpu.map(|c| c.cpu_ns_per_message())));
+        columns.push((
+            ("csw/msg".into(), true),
+            rows.iter()
+                .map(|r| {
+                    r.median(|x| {
+                        x.cpu.map(|c| {
+                            c.initiator.voluntary_switches_per_message
+                                + c.peer.map_or(0.0, |p| p.voluntary_switches_per_message)
+                        })
+                    })
+                    .map_or_else(|| "-".into(), |v| format!("{v:.2}"))
+                })
+                .collect(),
+        ));
+    }
+    let mut grid = Grid::new(columns.iter().map(|(h, _)| h.clone()).collect());
+    for i in 0..rows.len() {
+        grid.push(columns.iter().map(|(_, cells)| cells[i].clone()).collect());
+    }
+    let mut out = grid.render();
+    if !shared.is_empty() {
+        out.push_str(&format!("every row: {}\n", shared.join(", ")));
+    }
+    out.push_str(&legend(summary, repeated));
+    out
+}
+
+/// How a dimension every row shares is said below the table; `None` for a default not worth
+/// a word.
+fn shared_text(name: &str, value: &str) -> Option<String> {
+    match (name, value) {
+        (_, "-") | ("framing", "raw") | ("offered", "closed loop") | ("pairs", "1") | ("verify", "no") => {
+            None
+        }
+        ("pin", "none") => None, // the placement line says where they ran
+        ("pin", v) => Some(format!("pinned to CPUs {v}")),
+        ("pairs", v) => Some(format!("{v} pairs at once")),
+        ("verify", _) => Some("payloads verified".into()),
+        ("wait", v) => Some(format!("{v} waits")),
+        ("offered", v) => Some(format!("offered {v}")),
+        (n, v) => Some(format!("{n} {v}")),
+    }
+}
+
+/// What the columns are and where the sides ran.
+fn legend(summary: &Summary, repeated: bool) -> String {
+    let first = &summary.runs[0];
+    let mut out = String::new();
+    if repeated {
+        out.push_str(
+            "p50..max, msg/s, cpu/msg: the median over a row's runs; spread: (max - min) / median of p50 \
+             (of MB/s for throughput) over them; --each shows every run\n",
+        );
+    }
+    let external =
+        summary.runs.iter().any(|r| r.external_service.is_some() || r.cpu.is_some_and(|c| c.peer.is_none()));
+    let p = &first.placement;
+    let swept: Vec<String> =
+        summary.cpu_pairs.iter().map(|p| format!("{}:{}", p.initiator_cpu, p.peer_cpu)).collect();
+    let place = match (p.initiator_cpu, p.peer_cpu) {
+        _ if !swept.is_empty() => format!("CPU pairs swept: {}", swept.join(", ")),
+        (Some(a), Some(b)) => format!("pinned: initiator on CPU {a}, peer on CPU {b}"),
+        _ if external => format!("unpinned: initiator on CPU {} (the service's CPU is not known)", p.initiator_cpu_observed),
+        _ if p.initiator_cpu_observed == p.peer_cpu_observed => format!(
+            "unpinned, and both sides were seen on CPU {}: sharing one core costs them (pin them apart with --pin A,B)",
+            p.initiator_cpu_observed
+        ),
+        _ => format!("unpinned: initiator on CPU {}, peer on CPU {}", p.initiator_cpu_observed, p.peer_cpu_observed),
+    };
+    let cpu = if external {
+        "cpu/msg, csw/msg: this side's CPU time and sleeps per message (the service's are not measured)"
+    } else {
+        "cpu/msg, csw/msg: both sides' CPU time and sleeps (voluntary context switches) per message"
+    };
+    out.push_str(&format!(
+        "{place}; latency includes one clock read of ~{} ns; {cpu}\n",
+        summary.environment.clock_read_overhead_ns
+    ));
+    out
+}
+
+/// For every group of comparable rows (the same pattern, size and everything else, only the
+/// transport differing), which was fastest: lowest median p50, or most bytes/s for throughput,
+/// the median being the figure its row shows.
+pub fn fastest(summary: &Summary, each: bool) -> Vec<String> {
     use std::collections::BTreeMap;
-    let mut by: BTreeMap<(Pattern, usize), Vec<(ConfigKey, f64)>> = BTreeMap::new();
+    let mut by: BTreeMap<ConfigKey, Vec<(ConfigKey, f64, usize)>> = BTreeMap::new();
     for (key, runs) in groups(summary) {
         // A load sweep's rates are not rivals: its knee line speaks for it.
         if key.series.rate_per_s.is_some() && !summary.load_curves.is_empty() {
             continue;
         }
-        let metric = Metric::headline(key.pattern);
-        if let Some(s) = spread(&runs, metric) {
-            by.entry((key.pattern, key.size_bytes)).or_default().push((key, s.median));
+        if let Some(s) = spread(&runs, Metric::headline(key.pattern)) {
+            by.entry(comparable(&key)).or_default().push((key, s.median, runs.len()));
         }
     }
     let mut out = Vec::new();
-    for ((pattern, size), entries) in by {
+    for (group, entries) in &by {
         if entries.len() < 2 {
             continue;
         }
-        let metric = Metric::headline(pattern);
+        let metric = Metric::headline(group.pattern);
         let better = |a: f64, b: f64| if metric.lower_is_better() { a < b } else { a > b };
         let best = entries.iter().fold(&entries[0], |best, e| if better(e.1, best.1) { e } else { best });
-        let all: Vec<&SeriesKey> = entries.iter().map(|(k, _)| &k.series).collect();
+        let transports: std::collections::BTreeSet<_> =
+            entries.iter().map(|(k, ..)| k.series.transport).collect();
+        let all: Vec<&SeriesKey> = entries.iter().map(|(k, ..)| &k.series).collect();
+        let name = if transports.len() == entries.len() {
+            best.0.series.transport.to_string()
+        } else {
+            best.0.series.label_among(&all)
+        };
+        // Among several groups of one pattern and size, say what sets this one apart.
+        let same: Vec<&SeriesKey> = by
+            .keys()
+            .filter(|k| k.pattern == group.pattern && k.size_bytes == group.size_bytes)
+            .map(|k| &k.series)
+            .collect();
+        let context = if same.len() > 1 {
+            let label = group.series.label_among(&same);
+            let rest = label.trim_start_matches(&group.series.transport.to_string()).trim();
+            if rest.is_empty() {
+                String::new()
+            } else {
+                format!(", {rest}")
+            }
+        } else {
+            String::new()
+        };
+        // With --each the rows are single runs: the figure is their median, said so.
+        let over =
+            if each && best.2 > 1 { format!(", the median of its {} runs", best.2) } else { String::new() };
         out.push(format!(
-            "* fastest {pattern} at {}: {} ({})",
-            format_bytes(size as u64),
-            best.0.series.label_among(&all),
+            "* fastest {} at {}{context}: {} ({} {}{over})",
+            group.pattern,
+            format_bytes(group.size_bytes as u64),
+            name,
+            metric,
             metric.format(best.1)
         ));
     }
     out
 }
 
-/// Each load curve's knee: the highest offered rate it sustained.
-pub fn knees(summary: &Summary) -> Vec<String> {
-    summary
-        .load_curves
-        .iter()
-        .map(|c| {
-            let target = format!("p99 target {} ({})", format_ns(c.p99_target_ns), c.p99_target_source);
-            match c.knee_per_s.and_then(|k| c.points.iter().find(|p| p.offered_per_s == k)) {
-                Some(p) => format!(
-                    "* knee of {}: {}/s{} (p50 {}, p99 {}; {target})",
-                    c.label,
-                    format_rate(p.offered_per_s as f64),
-                    if c.saturated { "" } else { " or more (never saturated)" },
-                    format_ns(p.p50_ns),
-                    format_ns(p.p99_ns)
-                ),
-                None => format!(
-                    "* knee of {}: none, not even {}/s was sustained ({target})",
-                    c.label,
-                    format_rate(c.points[0].offered_per_s as f64)
-                ),
-            }
-        })
-        .collect()
+/// What makes rows comparable: their key with the transport and what only one transport has
+/// (the shm ring, the pipe buffer) taken out.
+fn comparable(key: &ConfigKey) -> ConfigKey {
+    let mut k = key.clone();
+    k.series.transport = crate::transport::TransportKind::Uds;
+    k.series.shm = None;
+    k.series.pipe_buffer_bytes = None;
+    k
 }
 
-/// Each `--pin-pairs` configuration as a grid: rows the initiator's CPU, columns the peer's,
-/// each cell the metric with the pair's cache-line floor and what the two CPUs share.
-pub fn heat_maps(summary: &Summary) -> Vec<String> {
-    let mut out = Vec::new();
-    for m in crate::analysis::placement::pair_maps(summary) {
-        out.push(format!(
-            "* {} by CPU pair, {} (rows: initiator CPU; columns: peer CPU; [floor: a cache line's round trip, what the CPUs share]):",
-            m.metric, m.config
-        ));
-        let cell = |a: usize, b: usize| match m.cells.get(&(a, b)) {
-            None => "-".to_string(),
-            Some(&v) => match crate::analysis::placement::PairMap::pair(summary, a, b) {
-                Some(p) => format!(
-                    "{} [{}, {}]",
-                    m.metric.format(v),
-                    format_ns(p.cache_line_round_trip_ns),
-                    p.relation
-                ),
-                None => m.metric.format(v),
-            },
-        };
-        let width = m
-            .initiators
-            .iter()
-            .flat_map(|&a| m.peers.iter().map(move |&b| (a, b)))
-            .map(|(a, b)| cell(a, b).len())
-            .max()
-            .unwrap_or(1)
-            .max(8);
-        out.push(
-            format!(
-                "    {:>4}  {}",
-                "",
-                m.peers
-                    .iter()
-                    .map(|b| format!("{:<width$}", format!("peer {b}")))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            )
-            .trim_end()
-            .to_string(),
-        );
-        for &a in &m.initiators {
-            let row = m.peers.iter().map(|&b| format!("{:<width$}", cell(a, b))).collect::<Vec<_>>();
-            out.push(format!("    {a:>4}  {}", row.join("  ")).trim_end().to_string());
-        }
-    }
-    out
-}
-
-/// One table row.
-pub fn row(r: &RunResult) -> String {
-    let lat = |f: fn(&crate::measure::histogram::LatencyStats) -> u64| {
-        r.latency_ns.as_ref().map_or_else(|| "-".to_string(), |l| format_ns(f(l)))
-    };
-    format!(
-        "{:<10} {:<11} {:<10} {:<9} {:<7} {:<8} {:<10} {:<10} {:<10} {:<10} {:<11} {:<8} {:<9} {}",
-        r.transport.to_string(),
-        r.pattern.to_string(),
-        format_bytes(r.size_bytes as u64),
-        r.integrity.received,
-        r.wait.to_string(),
-        r.rate_per_s.map_or_else(|| "-".into(), |v| format!("{}/s", format_rate(v as f64))),
-        lat(|l| l.p50),
-        lat(|l| l.p99),
-        lat(|l| l.p99_9),
-        lat(|l| l.max),
-        // `!`: the run's slices disagree (a hiccup); a note at the end says by how much.
-        format!(
-            "{}{}",
-            format_rate(r.throughput.messages_per_s),
-            if r.interval_spread.is_some_and(|s| s.unsteady) { " !" } else { "" }
-        ),
-        // Bandwidth only where the payload is produced and consumed: a zero-copy latency run
-        // "moves" a MiB by passing a slot, which is no bandwidth at all.
-        if r.pattern == Pattern::Throughput {
-            format!("{:.1}", r.throughput.bytes_per_s / 1e6)
-        } else {
-            "-".into()
-        },
-        // CPU time of both sides' timed threads per message, and their voluntary context
-        // switches (sleeps) per message: what the wait strategy costs.
-        r.cpu.map_or_else(|| "-".into(), |c| format_ns(c.cpu_ns_per_message().round() as u64)),
-        r.cpu.map_or_else(
-            || "-".into(),
-            |c| format!(
-                "{:.2}",
-                c.initiator.voluntary_switches_per_message
-                    + c.peer.map_or(0.0, |p| p.voluntary_switches_per_message)
-            )
-        ),
-    )
-}
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
