@@ -70,11 +70,17 @@ fn ab(s: &Scratch, old: &Path, new: &Path, extra: &[&str]) -> std::process::Outp
 fn a_build_against_itself_passes_with_balanced_rounds_and_keeps_both_results() {
     let s = Scratch::new();
     // A wide threshold on p50 only: what is tested here is the pipeline, not this machine's
-    // noise. Six rounds bound a median only by the lowest and highest ratio, a gate may not
-    // pass an interval that reaches past its threshold, and a blocking shm p99 of 2000
-    // messages read 4x slower in one round of an A/A run here.
+    // noise. Six rounds bound a median only by the lowest and highest ratio, and a gate may not
+    // pass an interval that reaches past its threshold: on this VM one blocking round can read
+    // 4x in either direction, so an A/A gate may honestly answer "undecided" (4). It must never
+    // answer "regressed" (3).
     let out = ab(&s, &ipcbench(), &ipcbench(), &["--max-regression", "p50=300%"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => {}
+        Some(4) => assert!(stderr.contains("undecided") && stderr.contains("--rounds"), "{stderr}"),
+        other => panic!("an A/A gate exited {other:?}: {stderr}"),
+    }
     let v = read_json(&s.path("ab.json"));
     assert_eq!(v["tool"], "ipcbench-ab");
     assert_eq!(v["schema_version"], 2);
@@ -107,7 +113,7 @@ fn a_build_against_itself_passes_with_balanced_rounds_and_keeps_both_results() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("95% interval") && table.contains("uds round-trip 64 B"), "{table}");
     assert!(table.contains("median of the per-round paired ratios"), "the statistic is named: {table}");
-    assert!(table.contains("unchanged: not slower beyond 300%"), "{table}");
+    assert!(table.contains("beyond 300%") && table.contains("not gated"), "{table}");
     // The merged results are ordinary result files.
     let report = Command::new(ipcbench())
         .arg("report")
