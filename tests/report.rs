@@ -25,6 +25,112 @@ fn svgs(html: &str) -> Vec<&str> {
     html.split("<svg").skip(1).map(|rest| &rest[..rest.find("</svg>").expect("every svg closes")]).collect()
 }
 
+/// A real load sweep (uds round-trip 64 B at 1k, 5k and 20k messages/s; its knee at 5k/s).
+fn load_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/load-sweep.json")
+}
+
+/// `ipcbench report FILES --out r.html` in `s`, returning the page.
+fn report(s: &Scratch, files: &[&std::path::Path]) -> String {
+    let out = s.path("r.html");
+    ipcbench().arg("report").args(files).arg("--out").arg(&out).assert().success();
+    std::fs::read_to_string(&out).unwrap()
+}
+
+/// One element of a chart's SVG (plotters writes one per line): its tag, attributes and text,
+/// and whether it belongs to the legend (`<g class="legend">`).
+#[derive(Debug)]
+struct El {
+    tag: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+    legend: bool,
+}
+
+impl El {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn num(&self, name: &str) -> f64 {
+        self.get(name).unwrap_or_else(|| panic!("{name} on {self:?}")).parse().unwrap()
+    }
+
+    /// The points of a polyline, or a line's two ends.
+    fn points(&self) -> Vec<(f64, f64)> {
+        match self.tag.as_str() {
+            "polyline" => self.get("points").unwrap().split_whitespace().map(pair).collect(),
+            "line" => vec![(self.num("x1"), self.num("y1")), (self.num("x2"), self.num("y2"))],
+            "circle" => vec![(self.num("cx"), self.num("cy"))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The text's box, its width estimated at 0.62 em a character (wider than the average
+    /// sans-serif letter): (left, top, right, bottom).
+    fn text_box(&self) -> (f64, f64, f64, f64) {
+        let size = self.num("font-size");
+        let width = self.text.chars().count() as f64 * 0.62 * size;
+        let (x, y) = (self.num("x"), self.num("y"));
+        let left = match self.get("text-anchor") {
+            Some("end") => x - width,
+            Some("middle") => x - width / 2.0,
+            _ => x,
+        };
+        let top = match self.get("dy") {
+            Some("0.76em") => y,
+            Some("-0.5ex") => y - size,
+            _ => y - size / 2.0,
+        };
+        (left, top, left + width, top + size)
+    }
+}
+
+fn pair(p: &str) -> (f64, f64) {
+    let (x, y) = p.split_once(',').unwrap();
+    (x.parse().unwrap(), y.parse().unwrap())
+}
+
+/// The elements of one chart's SVG, in order.
+fn elements(svg: &str) -> Vec<El> {
+    let mut out = Vec::new();
+    let mut legend = false;
+    let mut rest = svg;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        let end = rest.find('>').unwrap();
+        let (tag, body) = (&rest[..end], &rest[end + 1..]);
+        rest = body;
+        if tag.starts_with("/g") {
+            legend = false;
+            continue;
+        }
+        if tag.starts_with('/') {
+            continue;
+        }
+        let name = tag.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+        let mut attrs = Vec::new();
+        for part in tag.split('"').collect::<Vec<_>>().chunks(2) {
+            if let [k, v] = part {
+                attrs.push((
+                    k.trim().trim_end_matches('=').rsplit(' ').next().unwrap().to_string(),
+                    v.to_string(),
+                ));
+            }
+        }
+        if name == "g" && tag.contains("class=\"legend\"") {
+            legend = true;
+        }
+        let text = if name == "text" {
+            body[..body.find("</text>").unwrap()].trim().to_string()
+        } else {
+            String::new()
+        };
+        out.push(El { tag: name, attrs, text, legend });
+    }
+    out
+}
+
 #[test]
 fn the_report_is_one_self_contained_page_with_every_chart_labelled() {
     let s = Scratch::new();
@@ -280,4 +386,121 @@ fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipp
     let ink = buf[..info.buffer_size()].chunks(px).filter(|p| p[..3].iter().any(|&c| c < 200)).count();
     let share = ink as f64 / (info.width * info.height) as f64;
     assert!(share > 0.01, "the screenshot is not blank: {:.3}% ink", share * 100.0);
+}
+
+/// What a chart plots: its markers and coloured lines, not its axes, grid or legend.
+fn plotted(els: &[El]) -> impl Iterator<Item = &El> {
+    els.iter().filter(|e| {
+        !e.legend && (e.tag == "circle" || (e.tag == "polyline" && e.get("stroke") != Some("#000000")))
+    })
+}
+
+/// The box of a chart's legend (its swatches and estimated labels): (left, top, right, bottom).
+fn legend_box(els: &[El]) -> Option<(f64, f64, f64, f64)> {
+    let mut b: Option<(f64, f64, f64, f64)> = None;
+    let mut grow = |(l, t, r, btm): (f64, f64, f64, f64)| {
+        b = Some(b.map_or((l, t, r, btm), |o| (o.0.min(l), o.1.min(t), o.2.max(r), o.3.max(btm))));
+    };
+    for e in els.iter().filter(|e| e.legend) {
+        if e.tag == "text" {
+            grow(e.text_box());
+        }
+        for (x, y) in e.points() {
+            grow((x - 3.0, y - 3.0, x + 3.0, y + 3.0));
+        }
+    }
+    b
+}
+
+/// The charts of the fixture and of the load sweep that plot series (not the histograms).
+fn series_charts(s: &Scratch) -> Vec<String> {
+    let mut out = Vec::new();
+    for file in [fixture(), load_fixture()] {
+        let html = report(s, &[&file]);
+        out.extend(svgs(&html).into_iter().filter(|s| !s.contains("histogram:")).map(str::to_string));
+    }
+    out
+}
+
+/// Before, the legend was a box in the plot's upper left corner, over the 64 B p99 points of
+/// the charts against size and the start of every percentile curve.
+#[test]
+fn every_legend_sits_below_its_plot_and_covers_no_plotted_point() {
+    let s = Scratch::new();
+    let charts = series_charts(&s);
+    assert_eq!(charts.len(), 8);
+    for svg in &charts {
+        let els = elements(svg);
+        let (l, t, r, b) = legend_box(&els).unwrap_or_else(|| panic!("a legend: {}", &svg[..300]));
+        let height: f64 = svg.split("height=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        assert!(l >= 0.0 && r <= 760.0 && b <= height, "the legend ({l}, {t}, {r}, {b}) fits its chart");
+        for e in plotted(&els) {
+            for (x, y) in e.points() {
+                assert!(y < t, "({x}, {y}) at or below the legend's top {t}: {e:?}");
+            }
+        }
+        // Every series is named: 4 (p50 and p99 of uds and shm) against size, 2 in a spectrum
+        // (uds and shm), 3 in the load chart (p50, p99 and p99.9 of uds).
+        let names = els.iter().filter(|e| e.legend && e.tag == "text").count();
+        assert!([2, 3, 4].contains(&names), "{names} legend entries");
+    }
+}
+
+/// Before, a p99 swatch was a 1-pixel solid line (the plotted p99 is a 2-pixel dashed line)
+/// and read as a pale p50; the load chart named only its p99 lines.
+#[test]
+fn each_legend_swatch_is_drawn_the_way_its_series_is_plotted() {
+    let s = Scratch::new();
+    let mut dashed_swatches = 0;
+    for svg in series_charts(&s) {
+        let els = elements(&svg);
+        let lines: Vec<&El> = plotted(&els).filter(|e| e.tag == "polyline").collect();
+        let length = |e: &El| {
+            let p = e.points();
+            p.windows(2).map(|w| (w[1].0 - w[0].0).hypot(w[1].1 - w[0].1)).sum::<f64>()
+        };
+        let legend: Vec<&El> = els.iter().filter(|e| e.legend).collect();
+        for (i, text) in legend.iter().enumerate().filter(|(_, e)| e.tag == "text") {
+            let swatch =
+                legend[..i].iter().rev().find(|e| e.tag == "line").expect("a swatch before its label");
+            let key = |e: &El| {
+                (
+                    e.get("stroke").map(str::to_string),
+                    e.get("stroke-width").map(str::to_string),
+                    e.num("opacity"),
+                )
+            };
+            let same: Vec<&&El> = lines.iter().filter(|e| key(e) == key(swatch)).collect();
+            let dash = swatch.get("stroke-dasharray");
+            let label = &text.text;
+            if label.ends_with(" p99") && !svg.contains("against load")
+                || label.ends_with(" p50") && svg.contains("against load")
+            {
+                assert_eq!(dash, Some("6 4"), "{label} is plotted dashed");
+            }
+            match dash {
+                // Dashes of 6 pixels, as plotters draws a 6-on 4-off line.
+                Some(_) => {
+                    dashed_swatches += 1;
+                    assert!(
+                        same.iter().filter(|e| (length(e) - 6.0).abs() < 0.6).count() >= 3,
+                        "{label}: dashes plotted"
+                    );
+                }
+                None => assert!(
+                    same.iter().any(|e| length(e) > 7.0),
+                    "{label}: a solid line plotted like {swatch:?}"
+                ),
+            }
+            let marker = legend[..i].iter().rev().take_while(|e| e.tag != "text").any(|e| e.tag == "circle");
+            if marker {
+                assert!(
+                    plotted(&els).any(|e| e.tag == "circle" && e.get("fill") == swatch.get("stroke")),
+                    "{label}"
+                );
+            }
+        }
+    }
+    // p99 of uds and shm in the two latency charts against size, p50 in the load chart.
+    assert_eq!(dashed_swatches, 5);
 }

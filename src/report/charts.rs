@@ -5,10 +5,16 @@ use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 use super::axes::{log_ticks, tick_bytes, tick_ns, tick_percentile};
+use super::legend::{Entry, Legend};
 use crate::format::format_ns;
 use crate::measure::histogram::LatencyHistogram;
 
+/// A chart's size without its legend, which goes below.
 const SIZE: (u32, u32) = (760, 420);
+/// Dash and gap of a dashed line, in pixels: the series and its legend swatch share them.
+const DASH: (u32, u32) = (6, 4);
+/// Opacity of a load chart's thin p99.9 lines.
+const THIN_OPACITY: f64 = 0.5;
 
 fn color(i: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
@@ -22,20 +28,6 @@ fn color(i: usize) -> RGBColor {
         RGBColor(127, 127, 127),
     ];
     C[i % C.len()]
-}
-
-/// Draws the legend of the series labelled so far.
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> Result<()> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)
 }
 
 pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
@@ -54,15 +46,21 @@ pub fn percentile_spectrum(title: &str, series: &[(String, &LatencyHistogram)]) 
     let hi = values().fold(0.0, f64::max).max(lo * 2.0);
     let x_hi = curves.iter().filter_map(|(_, c)| c.last().map(|p| p.0)).fold(10.0, f64::max);
     let x_ticks: Vec<f64> = (0..=6).map(|e| 10f64.powi(e)).filter(|&x| x <= x_hi * 1.0001).collect();
+    let (margin, left) = (14, 14 + 64);
+    let legend = Legend::new(
+        curves.iter().enumerate().map(|(i, (label, _))| Entry::line(label, color(i), 2)).collect(),
+        SIZE.0 - left - margin,
+    );
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 + legend.height())).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, _) = root.split_vertically(SIZE.1);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 18))
-            .margin(14)
+            .margin(margin)
             .x_label_area_size(40)
-            .y_label_area_size(64)
+            .y_label_area_size(left - margin)
             .build_cartesian_2d(
                 (1.0..x_hi * 1.05).log_scale().with_key_points(x_ticks),
                 (lo * 0.8..hi * 1.25).log_scale().with_key_points(log_ticks(lo * 0.8, hi * 1.25)),
@@ -73,17 +71,12 @@ pub fn percentile_spectrum(title: &str, series: &[(String, &LatencyHistogram)]) 
             .y_label_formatter(&|v| tick_ns(*v))
             .draw()
             .map_err(err)?;
-        for (i, (label, pts)) in curves.iter().enumerate() {
-            let c = color(i);
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                .map_err(err)?
-                .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        for (i, (_, pts)) in curves.iter().enumerate() {
+            chart.draw_series(LineSeries::new(pts.iter().copied(), color(i).stroke_width(2))).map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
+    legend.draw_into(&mut svg, left as i32, SIZE.1 as i32);
     Ok(svg)
 }
 
@@ -204,15 +197,26 @@ pub fn against_size(
     if xmax == 0.0 {
         return Err(anyhow!("no data for chart '{title}'"));
     }
+    let (margin, left) = (12, 12 + 70);
+    let entries = series
+        .iter()
+        .map(|s| Entry {
+            dash: s.dashed.then_some(DASH),
+            marker: true,
+            ..Entry::line(&s.label, color(s.color), 2)
+        })
+        .collect();
+    let legend = Legend::new(entries, SIZE.0 - left - margin);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 + legend.height())).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, _) = root.split_vertically(SIZE.1);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 18))
-            .margin(12)
+            .margin(margin)
             .x_label_area_size(40)
-            .y_label_area_size(70)
+            .y_label_area_size(left - margin)
             .build_cartesian_2d(
                 (xmin * 0.8..xmax * 1.25).log_scale().with_key_points(size_ticks(series)),
                 (ymin.max(1e-9) * 0.7..ymax * 1.5)
@@ -228,28 +232,27 @@ pub fn against_size(
         for s in series {
             let c = color(s.color);
             let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (x as f64, y)).collect();
-            let anno = if s.dashed {
-                chart.draw_series(DashedLineSeries::new(pts.clone(), 6, 4, c.stroke_width(2))).map_err(err)?
+            if s.dashed {
+                let (on, off) = DASH;
+                chart
+                    .draw_series(DashedLineSeries::new(pts.clone(), on, off, c.stroke_width(2)))
+                    .map_err(err)?;
             } else {
-                chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?
-            };
-            let dashed = s.dashed;
-            anno.label(s.label.as_str()).legend(move |(x, y)| {
-                let w = if dashed { 1 } else { 2 };
-                PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(w))
-            });
+                chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?;
+            }
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
+    legend.draw_into(&mut svg, left as i32, SIZE.1 as i32);
     Ok(svg)
 }
 
 /// One configuration's curve against load: (achieved messages/s, p50, p99, p99.9 in ns) per
 /// offered rate, and the point of its knee, if any.
 pub struct LoadSeries {
-    pub label: String,
+    /// The legend's names of its p50, p99 and p99.9 lines.
+    pub labels: [String; 3],
     pub points: Vec<(f64, f64, f64, f64)>,
     pub knee: Option<(f64, f64)>,
 }
@@ -264,15 +267,26 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
         return Err(anyhow!("no data for chart '{title}'"));
     }
     let (xlo, xhi, ylo, yhi) = (xlo.max(1.0) * 0.7, xhi * 1.4, ylo.max(1.0) * 0.7, yhi * 1.5);
+    let (margin, left) = (14, 14 + 64);
+    let mut entries = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        let [p50, p99, p99_9] = &s.labels;
+        let c = color(i);
+        entries.push(Entry { dash: Some(DASH), ..Entry::line(p50, c, 2) });
+        entries.push(Entry { marker: true, ..Entry::line(p99, c, 3) });
+        entries.push(Entry { opacity: THIN_OPACITY, ..Entry::line(p99_9, c, 1) });
+    }
+    let legend = Legend::new(entries, SIZE.0 - left - margin);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 + legend.height())).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, _) = root.split_vertically(SIZE.1);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 18))
-            .margin(14)
+            .margin(margin)
             .x_label_area_size(40)
-            .y_label_area_size(64)
+            .y_label_area_size(left - margin)
             .build_cartesian_2d(
                 (xlo..xhi).log_scale().with_key_points(log_ticks(xlo, xhi)),
                 (ylo..yhi).log_scale().with_key_points(log_ticks(ylo, yhi)),
@@ -288,14 +302,14 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
             let line = |f: fn(&(f64, f64, f64, f64)) -> f64| {
                 s.points.iter().map(move |p| (p.0, f(p))).collect::<Vec<_>>()
             };
+            let (on, off) = DASH;
+            chart.draw_series(LineSeries::new(line(|p| p.2), c.stroke_width(3))).map_err(err)?;
             chart
-                .draw_series(LineSeries::new(line(|p| p.2), c.stroke_width(3)))
-                .map_err(err)?
-                .label(s.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
-            // One legend entry per configuration; the title says which line is which percentile.
-            chart.draw_series(DashedLineSeries::new(line(|p| p.1), 6, 4, c.stroke_width(2))).map_err(err)?;
-            chart.draw_series(LineSeries::new(line(|p| p.3), c.mix(0.5).stroke_width(1))).map_err(err)?;
+                .draw_series(DashedLineSeries::new(line(|p| p.1), on, off, c.stroke_width(2)))
+                .map_err(err)?;
+            chart
+                .draw_series(LineSeries::new(line(|p| p.3), c.mix(THIN_OPACITY).stroke_width(1)))
+                .map_err(err)?;
             chart
                 .draw_series(line(|p| p.2).into_iter().map(|p| Circle::new(p, 3, c.filled())))
                 .map_err(err)?;
@@ -310,8 +324,8 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
                     .map_err(err)?;
             }
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
+    legend.draw_into(&mut svg, left as i32, SIZE.1 as i32);
     Ok(svg)
 }

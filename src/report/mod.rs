@@ -8,6 +8,7 @@
 mod axes;
 pub mod charts;
 mod heatmap;
+mod legend;
 mod sweeps;
 
 use std::collections::BTreeMap;
