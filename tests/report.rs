@@ -388,11 +388,56 @@ fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipp
     assert!(share > 0.01, "the screenshot is not blank: {:.3}% ink", share * 100.0);
 }
 
+/// Pixel positions of a chart's grid lines (drawn at its ticks): (x of the vertical ones, y of
+/// the horizontal ones).
+fn grid(els: &[El]) -> (Vec<f64>, Vec<f64>) {
+    let lines: Vec<&El> =
+        els.iter().filter(|e| e.tag == "line" && e.get("opacity") == Some("0.12")).collect();
+    let xs = lines.iter().filter(|e| e.num("x1") == e.num("x2")).map(|e| e.num("x1")).collect();
+    let ys = lines.iter().filter(|e| e.num("y1") == e.num("y2")).map(|e| e.num("y1")).collect();
+    (xs, ys)
+}
+
 /// What a chart plots: its markers and coloured lines, not its axes, grid or legend.
 fn plotted(els: &[El]) -> impl Iterator<Item = &El> {
     els.iter().filter(|e| {
         !e.legend && (e.tag == "circle" || (e.tag == "polyline" && e.get("stroke") != Some("#000000")))
     })
+}
+
+fn span(v: &[f64]) -> (f64, f64) {
+    v.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)))
+}
+
+/// Before, an axis was padded past the data but ticked only inside the padding, so the
+/// fixture's lowest round-trip p50 (shm, 180 ns) sat below its lowest tick (200 ns) and the
+/// percentile spectra ran past their last percentile tick.
+#[test]
+fn every_plotted_point_lies_between_the_outermost_ticks_of_both_axes() {
+    let s = Scratch::new();
+    let mut checked = 0;
+    for file in [fixture(), load_fixture()] {
+        let html = report(&s, &[&file]);
+        // Histograms have linear axes ticked by plotters, bars from the axis up.
+        for svg in svgs(&html).into_iter().filter(|s| !s.contains("histogram:")) {
+            let els = elements(svg);
+            let (xs, ys) = grid(&els);
+            let ((left, right), (top, bottom)) = (span(&xs), span(&ys));
+            assert!(xs.len() >= 2 && ys.len() >= 2, "ticks on both axes: {xs:?} {ys:?}");
+            for e in plotted(&els) {
+                for (x, y) in e.points() {
+                    assert!(
+                        (left - 1.0..=right + 1.0).contains(&x) && (top - 1.0..=bottom + 1.0).contains(&y),
+                        "({x}, {y}) beyond the ticks x {left}..{right}, y {top}..{bottom}: {e:?} in {}",
+                        &svg[..svg.len().min(400)]
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    // 3 charts against size and 4 spectra from the fixture, the load chart from the sweep.
+    assert_eq!(checked, 8);
 }
 
 /// The box of a chart's legend (its swatches and estimated labels): (left, top, right, bottom).

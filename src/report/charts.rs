@@ -4,7 +4,7 @@ use anyhow::{anyhow, Result};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
-use super::axes::{log_ticks, tick_bytes, tick_ns, tick_percentile};
+use super::axes::{tick_bytes, tick_ns, tick_percentile, LogAxis};
 use super::legend::{Entry, Legend};
 use crate::format::format_ns;
 use crate::measure::histogram::LatencyHistogram;
@@ -43,9 +43,11 @@ pub fn percentile_spectrum(title: &str, series: &[(String, &LatencyHistogram)]) 
         series.iter().map(|(l, h)| (l, spectrum_points(h))).filter(|(_, c)| !c.is_empty()).collect();
     let values = || curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1));
     let lo = values().fold(f64::MAX, f64::min).max(1.0);
-    let hi = values().fold(0.0, f64::max).max(lo * 2.0);
+    let hi = values().fold(0.0, f64::max).max(lo);
     let x_hi = curves.iter().filter_map(|(_, c)| c.last().map(|p| p.0)).fold(10.0, f64::max);
-    let x_ticks: Vec<f64> = (0..=6).map(|e| 10f64.powi(e)).filter(|&x| x <= x_hi * 1.0001).collect();
+    // x = 1 (0%) to the first power of ten past the last sample.
+    let x = LogAxis::powers(10.0, 1.0, x_hi);
+    let y = LogAxis::round(lo, hi);
     let (margin, left) = (14, 14 + 64);
     let legend = Legend::new(
         curves.iter().enumerate().map(|(i, (label, _))| Entry::line(label, color(i), 2)).collect(),
@@ -62,8 +64,8 @@ pub fn percentile_spectrum(title: &str, series: &[(String, &LatencyHistogram)]) 
             .x_label_area_size(40)
             .y_label_area_size(left - margin)
             .build_cartesian_2d(
-                (1.0..x_hi * 1.05).log_scale().with_key_points(x_ticks),
-                (lo * 0.8..hi * 1.25).log_scale().with_key_points(log_ticks(lo * 0.8, hi * 1.25)),
+                x.range.log_scale().with_key_points(x.ticks),
+                y.range.log_scale().with_key_points(y.ticks),
             )
             .map_err(err)?;
         mesh(&mut chart, "percentile (log scale of 1/(1-q))", "latency (log scale)")
@@ -166,22 +168,16 @@ pub struct SizeSeries {
     pub color: usize,
 }
 
-/// The sizes measured, as x ticks (what a reader looks up); powers of four when there are
-/// too many to label.
-fn size_ticks(series: &[SizeSeries]) -> Vec<f64> {
+/// The size axis: the sizes measured as ticks (what a reader looks up); powers of four from
+/// below the smallest to above the largest when there are too many to label.
+fn size_axis(series: &[SizeSeries]) -> LogAxis {
     let mut sizes: Vec<usize> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
     sizes.sort_unstable();
     sizes.dedup();
     if sizes.len() <= 8 {
-        return sizes.into_iter().map(|s| s as f64).collect();
+        return LogAxis::exactly(sizes.into_iter().map(|s| s as f64).collect());
     }
-    let (lo, hi) = (sizes[0], sizes[sizes.len() - 1]);
-    let mut t: Vec<f64> =
-        (0..32).map(|e| 4f64.powi(e)).filter(|&v| v >= lo as f64 && v <= hi as f64).collect();
-    while t.len() > 8 {
-        t = t.into_iter().step_by(2).collect();
-    }
-    t
+    LogAxis::powers(4.0, sizes[0] as f64, sizes[sizes.len() - 1] as f64)
 }
 
 /// Values against message size, both axes logarithmic.
@@ -192,11 +188,12 @@ pub fn against_size(
     format_y: &dyn Fn(f64) -> String,
 ) -> Result<String> {
     let all = || series.iter().flat_map(|s| s.points.iter());
-    let (xmin, xmax) = all().fold((f64::MAX, 0f64), |(a, b), p| (a.min(p.0 as f64), b.max(p.0 as f64)));
+    let xmax = all().map(|p| p.0).max().unwrap_or(0);
     let (ymin, ymax) = all().fold((f64::MAX, 0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    if xmax == 0.0 {
+    if xmax == 0 {
         return Err(anyhow!("no data for chart '{title}'"));
     }
+    let (x, y) = (size_axis(series), LogAxis::round(ymin.max(1e-9), ymax));
     let (margin, left) = (12, 12 + 70);
     let entries = series
         .iter()
@@ -218,10 +215,8 @@ pub fn against_size(
             .x_label_area_size(40)
             .y_label_area_size(left - margin)
             .build_cartesian_2d(
-                (xmin * 0.8..xmax * 1.25).log_scale().with_key_points(size_ticks(series)),
-                (ymin.max(1e-9) * 0.7..ymax * 1.5)
-                    .log_scale()
-                    .with_key_points(log_ticks(ymin.max(1e-9) * 0.7, ymax * 1.5)),
+                x.range.log_scale().with_key_points(x.ticks),
+                y.range.log_scale().with_key_points(y.ticks),
             )
             .map_err(err)?;
         mesh(&mut chart, "message size (log scale)", y_desc)
@@ -266,7 +261,7 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
     if xhi <= 0.0 {
         return Err(anyhow!("no data for chart '{title}'"));
     }
-    let (xlo, xhi, ylo, yhi) = (xlo.max(1.0) * 0.7, xhi * 1.4, ylo.max(1.0) * 0.7, yhi * 1.5);
+    let (x, y) = (LogAxis::round(xlo.max(1.0), xhi), LogAxis::round(ylo.max(1.0), yhi));
     let (margin, left) = (14, 14 + 64);
     let mut entries = Vec::new();
     for (i, s) in series.iter().enumerate() {
@@ -288,8 +283,8 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
             .x_label_area_size(40)
             .y_label_area_size(left - margin)
             .build_cartesian_2d(
-                (xlo..xhi).log_scale().with_key_points(log_ticks(xlo, xhi)),
-                (ylo..yhi).log_scale().with_key_points(log_ticks(ylo, yhi)),
+                x.range.log_scale().with_key_points(x.ticks),
+                y.range.log_scale().with_key_points(y.ticks),
             )
             .map_err(err)?;
         mesh(&mut chart, "achieved rate (messages/s, log scale)", "latency (log scale)")
