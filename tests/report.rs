@@ -549,3 +549,32 @@ fn each_legend_swatch_is_drawn_the_way_its_series_is_plotted() {
     // p99 of uds and shm in the two latency charts against size, p50 in the load chart.
     assert_eq!(dashed_swatches, 5);
 }
+
+/// Before, a knee's label started right of its ring, so a knee at a sweep's highest rate (its
+/// last point, at the plot's right edge) had its label run off the chart.
+#[test]
+fn a_knee_label_at_the_right_edge_stays_inside_the_chart() {
+    let s = Scratch::new();
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(load_fixture()).unwrap()).unwrap();
+    v["load_curves"][0]["knee_per_s"] = 20_000.into();
+    let edge = s.path("edge.json");
+    std::fs::write(&edge, v.to_string()).unwrap();
+    let html = report(&s, &[&edge]);
+    let svg = svgs(&html).into_iter().find(|s| s.contains("against load")).expect("the load chart");
+    let els = elements(svg);
+    let knee = els.iter().find(|e| e.tag == "text" && e.text.starts_with("knee ")).expect("a knee label");
+    assert_eq!(knee.text, "knee 19k/s", "the achieved rate");
+    let (left, top, right, bottom) = knee.text_box();
+    assert!(left >= 0.0 && right <= 760.0, "the label {left}..{right} is inside the chart's 760 pixels");
+    // The plotting area: the grid lines span it.
+    let lines: Vec<&El> =
+        els.iter().filter(|e| e.tag == "line" && e.get("opacity") == Some("0.12")).collect();
+    let across = lines.iter().find(|e| e.num("y1") == e.num("y2")).unwrap();
+    let down = lines.iter().find(|e| e.num("x1") == e.num("x2")).unwrap();
+    let (x0, x1) = (across.num("x1").min(across.num("x2")), across.num("x1").max(across.num("x2")));
+    let (y0, y1) = (down.num("y1").min(down.num("y2")), down.num("y1").max(down.num("y2")));
+    assert!(
+        left >= x0 && right <= x1 && top >= y0 && bottom <= y1,
+        "the label ({left}, {top}, {right}, {bottom}) is inside the plot ({x0}, {y0}, {x1}, {y1})"
+    );
+}

@@ -3,9 +3,10 @@
 use anyhow::{anyhow, Result};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{tick_bytes, tick_ns, tick_percentile, LogAxis};
-use super::legend::{Entry, Legend};
+use super::legend::{text_width, Entry, Legend};
 use crate::format::format_ns;
 use crate::measure::histogram::LatencyHistogram;
 
@@ -243,6 +244,32 @@ pub fn against_size(
     Ok(svg)
 }
 
+const KNEE_RING_PX: i32 = 9;
+const KNEE_FONT_PX: i32 = 13;
+
+/// Where the label of a knee ringed at `ring` goes, and how it is anchored there: right of
+/// and below the ring, or left of it near the plot's right edge, or above it near its bottom,
+/// so that a label of `size` (width, height) stays inside the plotting `area`.
+fn knee_label(
+    ring: (i32, i32),
+    size: (i32, i32),
+    area: (std::ops::Range<i32>, std::ops::Range<i32>),
+) -> ((i32, i32), Pos) {
+    let gap = KNEE_RING_PX + 3;
+    let (w, h) = size;
+    let (x, hpos) = if ring.0 + gap + w <= area.0.end {
+        (ring.0 + gap, HPos::Left)
+    } else {
+        ((ring.0 - gap).max(area.0.start + w), HPos::Right)
+    };
+    let (y, vpos) = if ring.1 + gap + h <= area.1.end {
+        (ring.1 + gap, VPos::Top)
+    } else {
+        ((ring.1 - gap).max(area.1.start + h), VPos::Bottom)
+    };
+    ((x, y), Pos::new(hpos, vpos))
+}
+
 /// One configuration's curve against load: (achieved messages/s, p50, p99, p99.9 in ns) per
 /// offered rate, and the point of its knee, if any.
 pub struct LoadSeries {
@@ -309,18 +336,39 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
                 .draw_series(line(|p| p.2).into_iter().map(|p| Circle::new(p, 3, c.filled())))
                 .map_err(err)?;
             if let Some(k) = s.knee {
-                chart.draw_series(std::iter::once(Circle::new(k, 9, c.stroke_width(2)))).map_err(err)?;
                 chart
-                    .draw_series(std::iter::once(Text::new(
-                        format!("knee {}", super::axes::tick_rate(k.0)),
-                        (k.0 * 1.08, k.1 * 0.62),
-                        ("sans-serif", 13).into_font().color(&c),
-                    )))
+                    .draw_series(std::iter::once(Circle::new(k, KNEE_RING_PX, c.stroke_width(2))))
                     .map_err(err)?;
+                let text = format!("knee {}", super::axes::tick_rate(k.0));
+                let width = text_width(&text, KNEE_FONT_PX as f64).ceil() as i32;
+                let area = chart.plotting_area().get_pixel_range();
+                let (at, pos) = knee_label(chart.backend_coord(&k), (width, KNEE_FONT_PX), area);
+                let font = ("sans-serif", KNEE_FONT_PX).into_font().color(&c).pos(pos);
+                plot.draw(&Text::new(text, at, font)).map_err(err)?;
             }
         }
         root.present().map_err(err)?;
     }
     legend.draw_into(&mut svg, left as i32, SIZE.1 as i32);
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_knee_label_turns_left_near_the_right_edge_and_up_near_the_bottom() {
+        let area = (80..740, 40..380);
+        let ((x, y), pos) = knee_label((300, 200), (70, 13), area.clone());
+        assert_eq!((x, y), (312, 212));
+        assert!(matches!((pos.h_pos, pos.v_pos), (HPos::Left, VPos::Top)));
+        // At the top right corner, where a load sweep's last point sits: left of the ring.
+        let ((x, y), pos) = knee_label((735, 45), (70, 13), area.clone());
+        assert_eq!((x, y), (723, 57));
+        assert!(matches!((pos.h_pos, pos.v_pos), (HPos::Right, VPos::Top)));
+        let ((x, y), pos) = knee_label((300, 375), (70, 13), area);
+        assert_eq!((x, y), (312, 363));
+        assert!(matches!((pos.h_pos, pos.v_pos), (HPos::Left, VPos::Bottom)));
+    }
 }
