@@ -297,7 +297,8 @@ fn bad_inputs_get_a_clear_error() {
 
 /// Measures every chart as laid out by the browser: appended to a copy of the report (the
 /// report itself has no scripts), it writes one line per chart into the DOM: its box, how many
-/// drawn lines it has, and how many of its texts stick out of its box or the page.
+/// drawn lines it has, and how many of its texts stick out of its box or the page; and how
+/// wide the page's content is against its window.
 const LAYOUT_PROBE: &str = r#"<pre id="probe"></pre><script>
 const lines = [];
 for (const svg of document.querySelectorAll("figure > svg")) {
@@ -312,12 +313,14 @@ for (const svg of document.querySelectorAll("figure > svg")) {
   const drawn = svg.querySelectorAll("polyline, path, rect, circle").length;
   lines.push(`chart w=${Math.round(box.width)} h=${Math.round(box.height)} drawn=${drawn} outside=${outside} right=${Math.round(box.right)} page=${document.documentElement.clientWidth}`);
 }
+const page = document.documentElement;
+lines.push(`page scroll=${page.scrollWidth} client=${page.clientWidth}`);
 document.getElementById("probe").textContent = lines.join(String.fromCharCode(10));
 </script>"#;
 
 /// Renders the report in headless Chromium: every chart is laid out with a real size, has
-/// something drawn, and no label sticks out of its chart or the page; a screenshot of the page
-/// is mostly not blank. CI installs Chromium (.ci/run); elsewhere the test says it skipped,
+/// something drawn, and no label sticks out of its chart or the page; the page is no wider
+/// than its window; a screenshot of the page is mostly not blank. CI installs Chromium (.ci/run); elsewhere the test says it skipped,
 /// and under CI=true a missing Chromium is a failure.
 #[test]
 fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipped() {
@@ -368,6 +371,9 @@ fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipp
         assert_eq!(field(line, "outside"), 0, "no label outside its chart or the page: {line}");
         assert!(field(line, "right") <= field(line, "page"), "the chart fits the page: {line}");
     }
+    // Nothing (a table cell of JSON, say) makes the page scroll sideways.
+    let page = dom.lines().find(|l| l.starts_with("page ")).expect("the page's widths");
+    assert!(field(page, "scroll") <= field(page, "client"), "the page fits its window: {page}");
     let png = s.path("shot.png");
     let shot = std::process::Command::new(chromium)
         .args(flags)
@@ -576,5 +582,35 @@ fn a_knee_label_at_the_right_edge_stays_inside_the_chart() {
     assert!(
         left >= x0 && right <= x1 && top >= y0 && bottom <= y1,
         "the label ({left}, {top}, {right}, {bottom}) is inside the plot ({x0}, {y0}, {x1}, {y1})"
+    );
+}
+
+/// The text of the table cell right after the header cell `th` (tags stripped, one string per
+/// line the cell breaks into at its `<br>`s).
+fn cell_lines(html: &str, th: &str) -> Vec<String> {
+    let at = html.find(&format!("<th>{th}</th><td>")).unwrap_or_else(|| panic!("a {th} row")) + th.len() + 13;
+    let cell = &html[at..at + html[at..].find("</td>").unwrap()];
+    cell.split("<br>").map(|l| l.trim().to_string()).collect()
+}
+
+/// Before, the machine fingerprint was its raw JSON, one unbreakable line of about 300
+/// characters: wider than the page.
+#[test]
+fn the_fingerprint_reads_as_key_value_lines_that_fit_the_page() {
+    let s = Scratch::new();
+    let html = report(&s, &[&load_fixture()]);
+    let lines = cell_lines(&html, "initiator.fingerprint");
+    assert_eq!(lines.len(), 10, "one line per setting: {lines:?}");
+    for want in ["clocksource: tsc", "cpu_governor: unknown", "smt_active: false", "cgroup_version: 1"] {
+        assert!(lines.iter().any(|l| l == want), "{want} in {lines:?}");
+    }
+    for l in &lines {
+        assert!(!l.contains(['{', '}']) && !l.contains("&quot;"), "no JSON: {l}");
+        assert!(l.chars().count() <= 60, "a short line: {l}");
+    }
+    assert_eq!(cell_lines(&html, "initiator.allowed_cpus"), ["0, 1"], "a list wraps at its commas");
+    assert!(
+        html.contains("td { overflow-wrap: anywhere; }"),
+        "a long value breaks rather than widen the page"
     );
 }

@@ -3,12 +3,35 @@
 
 use std::fmt::Write as _;
 
+use serde_json::Value;
+
 use super::{Chart, Input};
 use crate::analysis::compare;
 use crate::analysis::key::ConfigKey;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// An environment value as HTML that wraps within the page: a nested object (the machine
+/// fingerprint) as one `key: value` line each, unknown where it is null, and a list as
+/// comma-separated items. Before, both were one unbreakable line of JSON wider than the page.
+fn env_value(v: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => {
+            a.iter().map(|v| v.to_string().trim_matches('"').to_string()).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    };
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| esc(&format!("{k}: {}", if v.is_null() { "unknown".into() } else { text(v) })))
+            .collect::<Vec<_>>()
+            .join("<br>\n"),
+        other => esc(&text(other)),
+    }
 }
 
 /// The whole report as one HTML document.
@@ -18,8 +41,9 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ipcbench report</title>\n<style>\n\
          body {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
-         table {{ border-collapse: collapse; margin: 1em 0; }}\n\
+         table {{ border-collapse: collapse; margin: 1em 0; max-width: 100%; }}\n\
          td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }}\n\
+         td {{ overflow-wrap: anywhere; }}\n\
          figure {{ margin: 1em 0; }}\n\
          code {{ background: #f4f4f4; padding: 0.1em 0.3em; }}\n\
          </style>\n</head>\n<body>\n<h1>ipcbench report</h1>\n"
@@ -87,12 +111,13 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
         if let Some(e) = &s.error {
             let _ = writeln!(h, "<p><strong>Stopped early:</strong> {}</p>", esc(e));
         }
+        // (name, value as HTML)
         let mut rows: Vec<(String, String)> = Vec::new();
         for (side, env) in [("initiator", Some(&s.environment)), ("peer", s.peer_environment.as_ref())] {
             if let Some(env) = env {
-                if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(env) {
+                if let Ok(Value::Object(m)) = serde_json::to_value(env) {
                     for (k, v) in m {
-                        rows.push((format!("{side}.{k}"), v.to_string().trim_matches('"').to_string()));
+                        rows.push((format!("{side}.{k}"), env_value(&v)));
                     }
                 }
             }
@@ -102,7 +127,7 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
         }
         let _ = writeln!(h, "<table>");
         for (k, v) in rows {
-            let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+            let _ = writeln!(h, "<tr><th>{}</th><td>{v}</td></tr>", esc(&k));
         }
         let _ = writeln!(h, "</table>\n<table>\n<tr><th>configuration</th><th>repetition</th><th>warm-up</th><th>placement (requested / observed)</th><th>count</th></tr>");
         for r in &s.runs {
