@@ -614,3 +614,55 @@ fn the_fingerprint_reads_as_key_value_lines_that_fit_the_page() {
         "a long value breaks rather than widen the page"
     );
 }
+
+/// Every table of the page has a data row.
+fn assert_no_empty_table(html: &str) {
+    for table in html.split("<table>").skip(1) {
+        let table = &table[..table.find("</table>").unwrap()];
+        assert!(table.contains("<td>"), "an empty table: {table}");
+    }
+}
+
+/// Before, the page opened with "Relative changes against result-v1.json", an empty table
+/// and a paragraph per configuration of either file before the first chart.
+#[test]
+fn files_that_share_no_configuration_say_so_in_one_sentence_and_list_the_rest_after_the_charts() {
+    let s = Scratch::new();
+    let html = report(&s, &[&fixture(), &load_fixture()]);
+    assert!(!html.contains("Relative changes"));
+    let said = html
+        .find("<p>result-v1.json and load-sweep.json share no configuration: nothing to compare.</p>")
+        .expect("one sentence says so");
+    assert!(said < html.find("<h2>Charts</h2>").unwrap());
+    assert_no_empty_table(&html);
+    // 12 configurations of the fixture (2 transports x 3 patterns x 2 sizes), 3 rates of the
+    // sweep: collapsed after the last chart.
+    let last_chart = html.rfind("</figure>").unwrap();
+    let details = html.find("<details>").expect("the lists are collapsed");
+    assert!(details > last_chart && html.find("only in").unwrap() > details);
+    assert!(html.contains(
+        "<summary>Configurations in one file only (12 in result-v1.json, 3 in load-sweep.json)</summary>"
+    ));
+    assert_eq!(html.matches("<li>only in ").count(), 15);
+    assert!(!html.contains("<p>only in"));
+}
+
+/// Before, each configuration in one file only was a paragraph of its own after the table.
+#[test]
+fn files_that_share_some_configurations_compare_them_first_and_collapse_the_rest() {
+    let s = Scratch::new();
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    v["runs"].as_array_mut().unwrap().retain(|r| r["transport"] == "uds");
+    let uds = s.path("uds.json");
+    std::fs::write(&uds, v.to_string()).unwrap();
+    let html = report(&s, &[&fixture(), &uds]);
+    let section = html.find("<h2>Relative changes against result-v1.json</h2>").expect("the comparison");
+    assert!(section < html.find("<h2>Charts</h2>").unwrap(), "the comparison comes first");
+    assert_no_empty_table(&html);
+    let table_end = html[section..].find("</table>").unwrap() + section;
+    assert!(html[table_end..].starts_with(
+        "</table>\n<details>\n<summary>Configurations in one file only (6 in result-v1.json)</summary>"
+    ));
+    assert_eq!(html.matches("<li>only in result-v1.json: shm ").count(), 6);
+    assert!(!html.contains("<p>only in") && !html.contains("share no configuration"));
+}

@@ -54,41 +54,40 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
         inputs.iter().map(|i| format!("<code>{}</code>", esc(&i.name))).collect::<Vec<_>>().join(", ")
     );
 
+    // Files that share nothing with the first: their "only in" lists go after the charts.
+    let mut unshared = Vec::new();
     if inputs.len() > 1 {
-        let _ = writeln!(h, "<h2>Relative changes against {}</h2>", esc(&inputs[0].name));
-        for other in &inputs[1..] {
-            let c = compare::compare(&inputs[0].summary, &other.summary, &Default::default());
-            let _ = writeln!(h, "<h3>{}</h3>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change (worse +)</th><th>95% interval</th><th>verdict</th></tr>", esc(&other.name), esc(&inputs[0].name), esc(&other.name));
-            let pct = |r: f64| format!("{:+.1}%", (r - 1.0) * 100.0);
-            for (key, changes) in &c.rows {
-                for ch in changes {
-                    let fmt = |v: f64| ch.metric.format(v);
-                    let interval = ch.interval.map_or_else(
-                        || "too few repetitions".into(),
-                        |i| format!("{} .. {}", pct(i.low), pct(i.high)),
-                    );
-                    let _ = writeln!(
-                        h,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        esc(&key.to_string()),
-                        ch.metric,
-                        fmt(ch.old),
-                        fmt(ch.new),
-                        pct(1.0 + ch.worse_by()),
-                        interval,
-                        ch.verdict
-                    );
+        let base = &inputs[0];
+        let comparisons: Vec<(&Input, compare::Comparison)> = inputs[1..]
+            .iter()
+            .map(|other| (other, compare::compare(&base.summary, &other.summary, &Default::default())))
+            .collect();
+        let comparable = |c: &compare::Comparison| c.rows.iter().any(|(_, changes)| !changes.is_empty());
+        let section = comparisons.iter().any(|(_, c)| comparable(c));
+        if section {
+            let _ = writeln!(h, "<h2>Relative changes against {}</h2>", esc(&base.name));
+        }
+        for (other, c) in comparisons {
+            if !comparable(&c) {
+                let what = if c.rows.is_empty() {
+                    "share no configuration".to_string()
+                } else {
+                    "share configurations, but none with a metric measured in both".to_string()
+                };
+                if section {
+                    let _ = writeln!(h, "<h3>{}</h3>", esc(&other.name));
                 }
+                let _ = writeln!(
+                    h,
+                    "<p>{} and {} {what}: nothing to compare.</p>",
+                    esc(&base.name),
+                    esc(&other.name)
+                );
+                unshared.push((other, c));
+                continue;
             }
-            let _ = writeln!(h, "</table>");
-            for l in c
-                .only_in_baseline
-                .iter()
-                .map(|l| format!("only in {}: {l}", inputs[0].name))
-                .chain(c.only_in_current.iter().map(|l| format!("only in {}: {l}", other.name)))
-            {
-                let _ = writeln!(h, "<p>{}</p>", esc(&l));
-            }
+            changes_table(&mut h, base, other, &c);
+            only_in(&mut h, base, other, &c);
         }
     }
 
@@ -96,6 +95,12 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
     for c in charts {
         let _ =
             writeln!(h, "<figure id=\"{}\" aria-label=\"{}\">\n{}\n</figure>", c.slug, esc(&c.title), c.svg);
+    }
+    if !unshared.is_empty() {
+        let _ = writeln!(h, "<h2>Configurations not compared</h2>");
+    }
+    for (other, c) in &unshared {
+        only_in(&mut h, &inputs[0], other, c);
     }
 
     let _ = writeln!(h, "<h2>Environments and options</h2>");
@@ -152,4 +157,56 @@ pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
     }
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// The relative changes of the configurations `other` shares with `base`, one row a metric.
+fn changes_table(h: &mut String, base: &Input, other: &Input, c: &compare::Comparison) {
+    let _ = writeln!(h, "<h3>{}</h3>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change (worse +)</th><th>95% interval</th><th>verdict</th></tr>", esc(&other.name), esc(&base.name), esc(&other.name));
+    let pct = |r: f64| format!("{:+.1}%", (r - 1.0) * 100.0);
+    for (key, changes) in &c.rows {
+        for ch in changes {
+            let fmt = |v: f64| ch.metric.format(v);
+            let interval = ch.interval.map_or_else(
+                || "too few repetitions".into(),
+                |i| format!("{} .. {}", pct(i.low), pct(i.high)),
+            );
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&key.to_string()),
+                ch.metric,
+                fmt(ch.old),
+                fmt(ch.new),
+                pct(1.0 + ch.worse_by()),
+                interval,
+                ch.verdict
+            );
+        }
+    }
+    let _ = writeln!(h, "</table>");
+}
+
+/// The configurations in only one of `base` and `other`, collapsed: a list that can run to
+/// dozens of lines is there to look up, not to read before the charts.
+fn only_in(h: &mut String, base: &Input, other: &Input, c: &compare::Comparison) {
+    let sides = [(base, &c.only_in_baseline), (other, &c.only_in_current)];
+    let counts: Vec<String> = sides
+        .iter()
+        .filter(|(_, keys)| !keys.is_empty())
+        .map(|(i, keys)| format!("{} in {}", keys.len(), i.name))
+        .collect();
+    if counts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<details>\n<summary>Configurations in one file only ({})</summary>\n<ul>",
+        esc(&counts.join(", "))
+    );
+    for (input, keys) in sides {
+        for key in keys {
+            let _ = writeln!(h, "<li>{}</li>", esc(&format!("only in {}: {key}", input.name)));
+        }
+    }
+    let _ = writeln!(h, "</ul>\n</details>");
 }
