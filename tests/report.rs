@@ -1,5 +1,6 @@
 //! `ipcbench report` on a fixed result file (tests/data/result-v1.json: uds and shm, every
-//! pattern, 64 B and 4 KiB, from a real run), and in headless Chromium where it is installed.
+//! pattern, 64 B and 4 KiB, from a real run) and a real load sweep (tests/data/load-sweep.json),
+//! its charts read back from their SVG, and in headless Chromium where it is installed.
 
 mod common;
 
@@ -28,6 +29,16 @@ fn svgs(html: &str) -> Vec<&str> {
 /// A real load sweep (uds round-trip 64 B at 1k, 5k and 20k messages/s; its knee at 5k/s).
 fn load_fixture() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/load-sweep.json")
+}
+
+/// The load-sweep fixture with its knee moved to its highest rate, its last point: the label
+/// of a knee at the plot's right edge.
+fn edge_knee_sweep(s: &Scratch) -> std::path::PathBuf {
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(load_fixture()).unwrap()).unwrap();
+    v["load_curves"][0]["knee_per_s"] = 20_000.into();
+    let edge = s.path("edge.json");
+    std::fs::write(&edge, v.to_string()).unwrap();
+    edge
 }
 
 /// `ipcbench report FILES --out r.html` in `s`, returning the page.
@@ -332,7 +343,15 @@ fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipp
     }
     let s = Scratch::new();
     let out = s.path("report.html");
-    ipcbench().arg("report").arg(fixture()).arg("--out").arg(&out).assert().success();
+    // With the load sweep: its chart, legend and knee label, and a page of two files.
+    ipcbench()
+        .arg("report")
+        .arg(fixture())
+        .arg(edge_knee_sweep(&s))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
     let probed = s.path("probed.html");
     let html = std::fs::read_to_string(&out).unwrap();
     std::fs::write(&probed, html.replace("</body>", &format!("{LAYOUT_PROBE}\n</body>"))).unwrap();
@@ -359,7 +378,7 @@ fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipp
     assert!(dom.contains("<h1>ipcbench report</h1>"));
     let charts: Vec<&str> =
         dom.lines().filter(|l| l.starts_with("chart ") || l.contains(">chart ")).collect();
-    assert_eq!(charts.len(), CHARTS, "every chart is laid out: {dom:.2000}");
+    assert_eq!(charts.len(), CHARTS + 1, "every chart is laid out: {dom:.2000}");
     let field = |line: &str, name: &str| -> i64 {
         let at =
             line.find(&format!("{name}=")).unwrap_or_else(|| panic!("{name} in {line}")) + name.len() + 1;
@@ -561,11 +580,7 @@ fn each_legend_swatch_is_drawn_the_way_its_series_is_plotted() {
 #[test]
 fn a_knee_label_at_the_right_edge_stays_inside_the_chart() {
     let s = Scratch::new();
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(load_fixture()).unwrap()).unwrap();
-    v["load_curves"][0]["knee_per_s"] = 20_000.into();
-    let edge = s.path("edge.json");
-    std::fs::write(&edge, v.to_string()).unwrap();
-    let html = report(&s, &[&edge]);
+    let html = report(&s, &[&edge_knee_sweep(&s)]);
     let svg = svgs(&html).into_iter().find(|s| s.contains("against load")).expect("the load chart");
     let els = elements(svg);
     let knee = els.iter().find(|e| e.tag == "text" && e.text.starts_with("knee ")).expect("a knee label");
