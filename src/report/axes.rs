@@ -2,34 +2,76 @@
 //! on a short span), and labels in human units with no trailing zeros (`1 µs`, `10 KiB`,
 //! `2 GB/s`, `99.9%`).
 
-/// Round values on a log axis from `lo` to `hi`: decades when the span is three decades or
-/// more, 1-2-5 steps on a shorter one, every integer multiple within a single decade.
-pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let (lo, hi) = (lo.max(1e-12), hi.max(lo * 1.000_001));
-    let decades = (hi / lo).log10();
-    let mantissas: &[f64] = if decades >= 3.0 {
-        &[1.0]
-    } else if decades >= 1.0 {
-        &[1.0, 2.0, 5.0]
-    } else {
-        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
-    };
-    let mut out = Vec::new();
-    let mut decade = 10f64.powf(lo.log10().floor());
-    while decade <= hi {
+/// A log axis that shows every value it is built for: at most eight round ticks, the first at
+/// or below the smallest value and the last at or above the largest, so no point lies beyond
+/// the outermost ticks, and a drawn range a little wider than the ticks so no point sits on the
+/// frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogAxis {
+    pub range: std::ops::Range<f64>,
+    pub ticks: Vec<f64>,
+}
+
+/// Most ticks an axis gets: more labels crowd each other.
+const MAX_TICKS: usize = 8;
+
+impl LogAxis {
+    /// The axis over the given ticks (ascending, at least one).
+    fn over(ticks: Vec<f64>) -> LogAxis {
+        let (first, last) = (ticks[0], ticks[ticks.len() - 1]);
+        // 4% of the span's log on either side, at least a ratio of 1.05.
+        let pad = (last / first).powf(0.04).max(1.05);
+        LogAxis { range: first / pad..last * pad, ticks }
+    }
+
+    /// Round values from `lo` to `hi`: the finest of 1..9, 1-2-5 or decade steps that needs
+    /// no more than eight ticks (every second or third decade on a very long span).
+    pub fn round(lo: f64, hi: f64) -> LogAxis {
+        let lo = lo.max(1e-12);
+        let hi = hi.max(lo);
+        let mantissas: [&[f64]; 2] = [&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], &[1.0, 2.0, 5.0]];
+        let (e0, e1) = (lo.log10().floor() as i32 - 1, hi.log10().ceil() as i32 + 1);
         for m in mantissas {
-            let v = decade * m;
-            if v >= lo * 0.999_999 && v <= hi * 1.000_001 {
-                out.push(v);
+            let grid: Vec<f64> = (e0..=e1).flat_map(|e| m.iter().map(move |m| m * 10f64.powi(e))).collect();
+            let ticks = enclosing(&grid, lo, hi);
+            if ticks.len() <= MAX_TICKS {
+                return LogAxis::over(ticks);
             }
         }
-        decade *= 10.0;
+        LogAxis::powers(10.0, lo, hi)
     }
-    // Many decades: every other one is enough.
-    while out.len() > 8 {
-        out = out.into_iter().step_by(2).collect();
+
+    /// Powers of `base` from one at or below `lo` to one at or above `hi`, every second (or
+    /// third, ...) power when there are too many.
+    pub fn powers(base: f64, lo: f64, hi: f64) -> LogAxis {
+        let lo = lo.max(1e-12);
+        let hi = hi.max(lo);
+        let exp = |v: f64| v.ln() / base.ln();
+        // The tolerance keeps a value that is a power itself (4096) from a neighbour's tick.
+        let mut e0 = (exp(lo) + 1e-9).floor() as i32;
+        let mut e1 = (exp(hi) - 1e-9).ceil() as i32;
+        if e0 == e1 {
+            (e0, e1) = (e0 - 1, e1 + 1);
+        }
+        let step = ((e1 - e0) as usize).div_ceil(MAX_TICKS - 1).max(1) as i32;
+        let n = (e1 - e0 + step - 1) / step;
+        LogAxis::over((0..=n).map(|k| base.powi(e0 + k * step)).collect())
     }
-    out
+
+    /// The given values as the ticks (the message sizes measured): every value is a tick.
+    pub fn exactly(values: Vec<f64>) -> LogAxis {
+        LogAxis::over(values)
+    }
+}
+
+/// The grid values from the last at or below `lo` to the first at or above `hi` (ascending
+/// `grid` that spans both); a tick on either side of a single value.
+fn enclosing(grid: &[f64], lo: f64, hi: f64) -> Vec<f64> {
+    let near = |a: f64, b: f64| (a - b).abs() <= b.abs() * 1e-9;
+    let i0 = grid.iter().rposition(|&g| g <= lo || near(g, lo)).unwrap_or(0);
+    let i1 = grid.iter().position(|&g| g >= hi || near(g, hi)).unwrap_or(grid.len() - 1);
+    let (i0, i1) = if i0 >= i1 { (i0.saturating_sub(1), (i1 + 1).min(grid.len() - 1)) } else { (i0, i1) };
+    grid[i0..=i1].to_vec()
 }
 
 /// A number with at most three significant digits and no trailing zeros: 1, 2.5, 120.
@@ -100,19 +142,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_short_span_gets_one_two_five_and_a_long_one_decades_never_a_crowd() {
-        assert_eq!(log_ticks(40.0, 110.0), [40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0]);
-        assert_eq!(
-            log_ticks(100.0, 20_000.0),
-            [100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0]
-        );
-        assert_eq!(log_ticks(50.0, 5e6), [100.0, 1e3, 1e4, 1e5, 1e6]);
-        assert!(log_ticks(1.0, 1e15).len() <= 8);
-        for (lo, hi) in [(1.0, 1e12), (3.0, 7.0), (123.0, 45_678.0)] {
-            let t = log_ticks(lo, hi);
-            assert!(!t.is_empty() && t.len() <= 8, "{lo}..{hi}: {t:?}");
-            assert!(t.iter().all(|&v| v >= lo * 0.99 && v <= hi * 1.01), "{t:?}");
+    fn a_short_span_gets_fine_steps_a_long_one_decades_never_a_crowd() {
+        assert_eq!(LogAxis::round(40.0, 90.0).ticks, [40.0, 50.0, 60.0, 70.0, 80.0, 90.0]);
+        assert_eq!(LogAxis::round(100.0, 20_000.0).ticks, [100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4]);
+        assert_eq!(LogAxis::round(50.0, 5e6).ticks, [10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7]);
+        assert_eq!(LogAxis::round(1.0, 1e15).ticks, [1.0, 1e3, 1e6, 1e9, 1e12, 1e15]);
+        assert_eq!(LogAxis::powers(4.0, 64.0, 4096.0).ticks, [64.0, 256.0, 1024.0, 4096.0]);
+    }
+
+    /// Before, ticks were only the round values inside a padded range: a lowest point of 3 µs
+    /// on an axis from 2.1 µs had its lowest tick at 5 µs, and read as "below 5 µs".
+    #[test]
+    fn every_value_lies_between_the_outermost_ticks_and_inside_the_range() {
+        let mut lo = 0.37;
+        while lo < 1e10 {
+            for ratio in [1.0, 1.03, 1.4, 2.2, 7.0, 31.0, 999.0, 1.3e4, 2e7] {
+                let hi = lo * ratio;
+                for axis in
+                    [LogAxis::round(lo, hi), LogAxis::powers(10.0, lo, hi), LogAxis::powers(4.0, lo, hi)]
+                {
+                    let t = &axis.ticks;
+                    assert!((2..=MAX_TICKS).contains(&t.len()), "{lo}..{hi}: {t:?}");
+                    assert!(
+                        t[0] <= lo * (1.0 + 1e-9) && t[t.len() - 1] >= hi * (1.0 - 1e-9),
+                        "{lo}..{hi}: {t:?}"
+                    );
+                    assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+                    assert!(axis.range.start < t[0] && axis.range.end > t[t.len() - 1], "{axis:?}");
+                }
+            }
+            lo *= 1.7;
         }
+        assert_eq!(LogAxis::round(2_900.0, 22_000.0).ticks[0], 2_000.0);
     }
 
     #[test]

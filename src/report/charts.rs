@@ -3,12 +3,19 @@
 use anyhow::{anyhow, Result};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::axes::{log_ticks, tick_bytes, tick_ns, tick_percentile};
+use super::axes::{tick_bytes, tick_ns, tick_percentile, LogAxis};
+use super::legend::{text_width, Entry, Legend};
 use crate::format::format_ns;
 use crate::measure::histogram::LatencyHistogram;
 
+/// A chart's size without its legend, which goes below.
 const SIZE: (u32, u32) = (760, 420);
+/// Dash and gap of a dashed line, in pixels: the series and its legend swatch share them.
+const DASH: (u32, u32) = (6, 4);
+/// Opacity of a load chart's thin p99.9 lines.
+const THIN_OPACITY: f64 = 0.5;
 
 fn color(i: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
@@ -24,20 +31,6 @@ fn color(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
-/// Draws the legend of the series labelled so far.
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> Result<()> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)
-}
-
 pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart: {e:?}")
 }
@@ -51,21 +44,29 @@ pub fn percentile_spectrum(title: &str, series: &[(String, &LatencyHistogram)]) 
         series.iter().map(|(l, h)| (l, spectrum_points(h))).filter(|(_, c)| !c.is_empty()).collect();
     let values = || curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1));
     let lo = values().fold(f64::MAX, f64::min).max(1.0);
-    let hi = values().fold(0.0, f64::max).max(lo * 2.0);
+    let hi = values().fold(0.0, f64::max).max(lo);
     let x_hi = curves.iter().filter_map(|(_, c)| c.last().map(|p| p.0)).fold(10.0, f64::max);
-    let x_ticks: Vec<f64> = (0..=6).map(|e| 10f64.powi(e)).filter(|&x| x <= x_hi * 1.0001).collect();
+    // x = 1 (0%) to the first power of ten past the last sample.
+    let x = LogAxis::powers(10.0, 1.0, x_hi);
+    let y = LogAxis::round(lo, hi);
+    let (margin, left) = (14, 14 + 64);
+    let legend = Legend::new(
+        curves.iter().enumerate().map(|(i, (label, _))| Entry::line(label, color(i), 2)).collect(),
+        SIZE.0 - left - margin,
+    );
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 + legend.height())).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, _) = root.split_vertically(SIZE.1);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 18))
-            .margin(14)
+            .margin(margin)
             .x_label_area_size(40)
-            .y_label_area_size(64)
+            .y_label_area_size(left - margin)
             .build_cartesian_2d(
-                (1.0..x_hi * 1.05).log_scale().with_key_points(x_ticks),
-                (lo * 0.8..hi * 1.25).log_scale().with_key_points(log_ticks(lo * 0.8, hi * 1.25)),
+                x.range.log_scale().with_key_points(x.ticks),
+                y.range.log_scale().with_key_points(y.ticks),
             )
             .map_err(err)?;
         mesh(&mut chart, "percentile (log scale of 1/(1-q))", "latency (log scale)")
@@ -73,17 +74,12 @@ pub fn percentile_spectrum(title: &str, series: &[(String, &LatencyHistogram)]) 
             .y_label_formatter(&|v| tick_ns(*v))
             .draw()
             .map_err(err)?;
-        for (i, (label, pts)) in curves.iter().enumerate() {
-            let c = color(i);
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                .map_err(err)?
-                .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        for (i, (_, pts)) in curves.iter().enumerate() {
+            chart.draw_series(LineSeries::new(pts.iter().copied(), color(i).stroke_width(2))).map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
+    legend.draw_into(&mut svg, left as i32, SIZE.1 as i32);
     Ok(svg)
 }
 
@@ -173,22 +169,16 @@ pub struct SizeSeries {
     pub color: usize,
 }
 
-/// The sizes measured, as x ticks (what a reader looks up); powers of four when there are
-/// too many to label.
-fn size_ticks(series: &[SizeSeries]) -> Vec<f64> {
+/// The size axis: the sizes measured as ticks (what a reader looks up); powers of four from
+/// below the smallest to above the largest when there are too many to label.
+fn size_axis(series: &[SizeSeries]) -> LogAxis {
     let mut sizes: Vec<usize> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
     sizes.sort_unstable();
     sizes.dedup();
     if sizes.len() <= 8 {
-        return sizes.into_iter().map(|s| s as f64).collect();
+        return LogAxis::exactly(sizes.into_iter().map(|s| s as f64).collect());
     }
-    let (lo, hi) = (sizes[0], sizes[sizes.len() - 1]);
-    let mut t: Vec<f64> =
-        (0..32).map(|e| 4f64.powi(e)).filter(|&v| v >= lo as f64 && v <= hi as f64).collect();
-    while t.len() > 8 {
-        t = t.into_iter().step_by(2).collect();
-    }
-    t
+    LogAxis::powers(4.0, sizes[0] as f64, sizes[sizes.len() - 1] as f64)
 }
 
 /// Values against message size, both axes logarithmic.
@@ -199,25 +189,35 @@ pub fn against_size(
     format_y: &dyn Fn(f64) -> String,
 ) -> Result<String> {
     let all = || series.iter().flat_map(|s| s.points.iter());
-    let (xmin, xmax) = all().fold((f64::MAX, 0f64), |(a, b), p| (a.min(p.0 as f64), b.max(p.0 as f64)));
+    let xmax = all().map(|p| p.0).max().unwrap_or(0);
     let (ymin, ymax) = all().fold((f64::MAX, 0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    if xmax == 0.0 {
+    if xmax == 0 {
         return Err(anyhow!("no data for chart '{title}'"));
     }
+    let (x, y) = (size_axis(series), LogAxis::round(ymin.max(1e-9), ymax));
+    let (margin, left) = (12, 12 + 70);
+    let entries = series
+        .iter()
+        .map(|s| Entry {
+            dash: s.dashed.then_some(DASH),
+            marker: true,
+            ..Entry::line(&s.label, color(s.color), 2)
+        })
+        .collect();
+    let legend = Legend::new(entries, SIZE.0 - left - margin);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 + legend.height())).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, _) = root.split_vertically(SIZE.1);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 18))
-            .margin(12)
+            .margin(margin)
             .x_label_area_size(40)
-            .y_label_area_size(70)
+            .y_label_area_size(left - margin)
             .build_cartesian_2d(
-                (xmin * 0.8..xmax * 1.25).log_scale().with_key_points(size_ticks(series)),
-                (ymin.max(1e-9) * 0.7..ymax * 1.5)
-                    .log_scale()
-                    .with_key_points(log_ticks(ymin.max(1e-9) * 0.7, ymax * 1.5)),
+                x.range.log_scale().with_key_points(x.ticks),
+                y.range.log_scale().with_key_points(y.ticks),
             )
             .map_err(err)?;
         mesh(&mut chart, "message size (log scale)", y_desc)
@@ -228,28 +228,53 @@ pub fn against_size(
         for s in series {
             let c = color(s.color);
             let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (x as f64, y)).collect();
-            let anno = if s.dashed {
-                chart.draw_series(DashedLineSeries::new(pts.clone(), 6, 4, c.stroke_width(2))).map_err(err)?
+            if s.dashed {
+                let (on, off) = DASH;
+                chart
+                    .draw_series(DashedLineSeries::new(pts.clone(), on, off, c.stroke_width(2)))
+                    .map_err(err)?;
             } else {
-                chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?
-            };
-            let dashed = s.dashed;
-            anno.label(s.label.as_str()).legend(move |(x, y)| {
-                let w = if dashed { 1 } else { 2 };
-                PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(w))
-            });
+                chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?;
+            }
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
+    legend.draw_into(&mut svg, left as i32, SIZE.1 as i32);
     Ok(svg)
+}
+
+const KNEE_RING_PX: i32 = 9;
+const KNEE_FONT_PX: i32 = 13;
+
+/// Where the label of a knee ringed at `ring` goes, and how it is anchored there: right of
+/// and below the ring, or left of it near the plot's right edge, or above it near its bottom,
+/// so that a label of `size` (width, height) stays inside the plotting `area`.
+fn knee_label(
+    ring: (i32, i32),
+    size: (i32, i32),
+    area: (std::ops::Range<i32>, std::ops::Range<i32>),
+) -> ((i32, i32), Pos) {
+    let gap = KNEE_RING_PX + 3;
+    let (w, h) = size;
+    let (x, hpos) = if ring.0 + gap + w <= area.0.end {
+        (ring.0 + gap, HPos::Left)
+    } else {
+        ((ring.0 - gap).max(area.0.start + w), HPos::Right)
+    };
+    let (y, vpos) = if ring.1 + gap + h <= area.1.end {
+        (ring.1 + gap, VPos::Top)
+    } else {
+        ((ring.1 - gap).max(area.1.start + h), VPos::Bottom)
+    };
+    ((x, y), Pos::new(hpos, vpos))
 }
 
 /// One configuration's curve against load: (achieved messages/s, p50, p99, p99.9 in ns) per
 /// offered rate, and the point of its knee, if any.
 pub struct LoadSeries {
-    pub label: String,
+    /// The legend's names of its p50, p99 and p99.9 lines.
+    pub labels: [String; 3],
     pub points: Vec<(f64, f64, f64, f64)>,
     pub knee: Option<(f64, f64)>,
 }
@@ -263,19 +288,30 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
     if xhi <= 0.0 {
         return Err(anyhow!("no data for chart '{title}'"));
     }
-    let (xlo, xhi, ylo, yhi) = (xlo.max(1.0) * 0.7, xhi * 1.4, ylo.max(1.0) * 0.7, yhi * 1.5);
+    let (x, y) = (LogAxis::round(xlo.max(1.0), xhi), LogAxis::round(ylo.max(1.0), yhi));
+    let (margin, left) = (14, 14 + 64);
+    let mut entries = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        let [p50, p99, p99_9] = &s.labels;
+        let c = color(i);
+        entries.push(Entry { dash: Some(DASH), ..Entry::line(p50, c, 2) });
+        entries.push(Entry { marker: true, ..Entry::line(p99, c, 3) });
+        entries.push(Entry { opacity: THIN_OPACITY, ..Entry::line(p99_9, c, 1) });
+    }
+    let legend = Legend::new(entries, SIZE.0 - left - margin);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.1 + legend.height())).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, _) = root.split_vertically(SIZE.1);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 18))
-            .margin(14)
+            .margin(margin)
             .x_label_area_size(40)
-            .y_label_area_size(64)
+            .y_label_area_size(left - margin)
             .build_cartesian_2d(
-                (xlo..xhi).log_scale().with_key_points(log_ticks(xlo, xhi)),
-                (ylo..yhi).log_scale().with_key_points(log_ticks(ylo, yhi)),
+                x.range.log_scale().with_key_points(x.ticks),
+                y.range.log_scale().with_key_points(y.ticks),
             )
             .map_err(err)?;
         mesh(&mut chart, "achieved rate (messages/s, log scale)", "latency (log scale)")
@@ -288,30 +324,51 @@ pub fn against_load(title: &str, series: &[LoadSeries]) -> Result<String> {
             let line = |f: fn(&(f64, f64, f64, f64)) -> f64| {
                 s.points.iter().map(move |p| (p.0, f(p))).collect::<Vec<_>>()
             };
+            let (on, off) = DASH;
+            chart.draw_series(LineSeries::new(line(|p| p.2), c.stroke_width(3))).map_err(err)?;
             chart
-                .draw_series(LineSeries::new(line(|p| p.2), c.stroke_width(3)))
-                .map_err(err)?
-                .label(s.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
-            // One legend entry per configuration; the title says which line is which percentile.
-            chart.draw_series(DashedLineSeries::new(line(|p| p.1), 6, 4, c.stroke_width(2))).map_err(err)?;
-            chart.draw_series(LineSeries::new(line(|p| p.3), c.mix(0.5).stroke_width(1))).map_err(err)?;
+                .draw_series(DashedLineSeries::new(line(|p| p.1), on, off, c.stroke_width(2)))
+                .map_err(err)?;
+            chart
+                .draw_series(LineSeries::new(line(|p| p.3), c.mix(THIN_OPACITY).stroke_width(1)))
+                .map_err(err)?;
             chart
                 .draw_series(line(|p| p.2).into_iter().map(|p| Circle::new(p, 3, c.filled())))
                 .map_err(err)?;
             if let Some(k) = s.knee {
-                chart.draw_series(std::iter::once(Circle::new(k, 9, c.stroke_width(2)))).map_err(err)?;
                 chart
-                    .draw_series(std::iter::once(Text::new(
-                        format!("knee {}", super::axes::tick_rate(k.0)),
-                        (k.0 * 1.08, k.1 * 0.62),
-                        ("sans-serif", 13).into_font().color(&c),
-                    )))
+                    .draw_series(std::iter::once(Circle::new(k, KNEE_RING_PX, c.stroke_width(2))))
                     .map_err(err)?;
+                let text = format!("knee {}", super::axes::tick_rate(k.0));
+                let width = text_width(&text, KNEE_FONT_PX as f64).ceil() as i32;
+                let area = chart.plotting_area().get_pixel_range();
+                let (at, pos) = knee_label(chart.backend_coord(&k), (width, KNEE_FONT_PX), area);
+                let font = ("sans-serif", KNEE_FONT_PX).into_font().color(&c).pos(pos);
+                plot.draw(&Text::new(text, at, font)).map_err(err)?;
             }
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
+    legend.draw_into(&mut svg, left as i32, SIZE.1 as i32);
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_knee_label_turns_left_near_the_right_edge_and_up_near_the_bottom() {
+        let area = (80..740, 40..380);
+        let ((x, y), pos) = knee_label((300, 200), (70, 13), area.clone());
+        assert_eq!((x, y), (312, 212));
+        assert!(matches!((pos.h_pos, pos.v_pos), (HPos::Left, VPos::Top)));
+        // At the top right corner, where a load sweep's last point sits: left of the ring.
+        let ((x, y), pos) = knee_label((735, 45), (70, 13), area.clone());
+        assert_eq!((x, y), (723, 57));
+        assert!(matches!((pos.h_pos, pos.v_pos), (HPos::Right, VPos::Top)));
+        let ((x, y), pos) = knee_label((300, 375), (70, 13), area);
+        assert_eq!((x, y), (312, 363));
+        assert!(matches!((pos.h_pos, pos.v_pos), (HPos::Left, VPos::Bottom)));
+    }
 }

@@ -8,15 +8,15 @@
 mod axes;
 pub mod charts;
 mod heatmap;
+mod legend;
+mod page;
 mod sweeps;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::analysis::compare;
 use crate::analysis::key::{ConfigKey, SeriesKey};
 use crate::analysis::stats::{groups, spread, Metric};
 use crate::analysis::summary::{RunResult, Summary};
@@ -24,6 +24,7 @@ use crate::format::format_bytes;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::Pattern;
 use charts::SizeSeries;
+pub use page::html;
 
 /// A loaded result file.
 pub struct Input {
@@ -225,129 +226,6 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         }
     }
     Ok(out)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// The whole report as one HTML document.
-pub fn html(inputs: &[Input], charts: &[Chart]) -> String {
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ipcbench report</title>\n<style>\n\
-         body {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
-         table {{ border-collapse: collapse; margin: 1em 0; }}\n\
-         td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }}\n\
-         figure {{ margin: 1em 0; }}\n\
-         code {{ background: #f4f4f4; padding: 0.1em 0.3em; }}\n\
-         </style>\n</head>\n<body>\n<h1>ipcbench report</h1>\n"
-    );
-    let _ = writeln!(
-        h,
-        "<p>Result files: {}</p>",
-        inputs.iter().map(|i| format!("<code>{}</code>", esc(&i.name))).collect::<Vec<_>>().join(", ")
-    );
-
-    if inputs.len() > 1 {
-        let _ = writeln!(h, "<h2>Relative changes against {}</h2>", esc(&inputs[0].name));
-        for other in &inputs[1..] {
-            let c = compare::compare(&inputs[0].summary, &other.summary, &Default::default());
-            let _ = writeln!(
-                h,
-                "<h3>{}</h3>\n<p>change: {}; slower and faster in time per message (p50, p99) or per byte (throughput)</p>\n<table>\n<tr><th>configuration</th><th>metric</th><th>{}</th><th>{}</th><th>change</th><th>95% interval</th></tr>",
-                esc(&other.name),
-                compare::UNPAIRED_STATISTIC,
-                esc(&inputs[0].name),
-                esc(&other.name)
-            );
-            for (key, changes) in &c.rows {
-                for ch in changes {
-                    let fmt = |v: f64| ch.metric.format(v);
-                    let _ = writeln!(
-                        h,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        esc(&key.to_string()),
-                        ch.metric,
-                        fmt(ch.old),
-                        fmt(ch.new),
-                        ch.change_text(),
-                        ch.interval_text(),
-                    );
-                }
-            }
-            let _ = writeln!(h, "</table>");
-            for l in c
-                .only_in_baseline
-                .iter()
-                .map(|l| format!("only in {}: {l}", inputs[0].name))
-                .chain(c.only_in_current.iter().map(|l| format!("only in {}: {l}", other.name)))
-            {
-                let _ = writeln!(h, "<p>{}</p>", esc(&l));
-            }
-        }
-    }
-
-    let _ = writeln!(h, "<h2>Charts</h2>");
-    for c in charts {
-        let _ =
-            writeln!(h, "<figure id=\"{}\" aria-label=\"{}\">\n{}\n</figure>", c.slug, esc(&c.title), c.svg);
-    }
-
-    let _ = writeln!(h, "<h2>Environments and options</h2>");
-    for i in inputs {
-        let s = &i.summary;
-        let _ = writeln!(
-            h,
-            "<h3>{}</h3>\n<p>Started {}; command: <code>{}</code></p>",
-            esc(&i.name),
-            esc(&s.started_at),
-            esc(&s.command.join(" "))
-        );
-        if let Some(e) = &s.error {
-            let _ = writeln!(h, "<p><strong>Stopped early:</strong> {}</p>", esc(e));
-        }
-        let mut rows: Vec<(String, String)> = Vec::new();
-        for (side, env) in [("initiator", Some(&s.environment)), ("peer", s.peer_environment.as_ref())] {
-            if let Some(env) = env {
-                if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(env) {
-                    for (k, v) in m {
-                        rows.push((format!("{side}.{k}"), v.to_string().trim_matches('"').to_string()));
-                    }
-                }
-            }
-        }
-        if let Some(c) = &s.clock_check {
-            rows.push(("clock_check.same_clock".into(), c.same_clock.to_string()));
-        }
-        let _ = writeln!(h, "<table>");
-        for (k, v) in rows {
-            let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
-        }
-        let _ = writeln!(h, "</table>\n<table>\n<tr><th>configuration</th><th>repetition</th><th>warm-up</th><th>placement (requested / observed)</th><th>count</th></tr>");
-        for r in &s.runs {
-            let p = &r.placement;
-            let req = match (p.initiator_cpu, p.peer_cpu) {
-                (Some(a), Some(b)) => format!("{a},{b}"),
-                _ => "unpinned".into(),
-            };
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} / {},{}</td><td>{}</td></tr>",
-                esc(&ConfigKey::of(r).to_string()),
-                r.repetition,
-                r.warmup,
-                req,
-                p.initiator_cpu_observed,
-                p.peer_cpu_observed,
-                r.integrity.received
-            );
-        }
-        let _ = writeln!(h, "</table>");
-    }
-    h.push_str("</body>\n</html>\n");
-    h
 }
 
 /// `ipcbench report`: reads `files`, writes the HTML to `out` and, with `svg_dir`, each chart.

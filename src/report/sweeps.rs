@@ -26,8 +26,9 @@ pub(super) fn load_charts(inputs: &[Input]) -> Result<Vec<Chart>> {
                     .map(|p| (p.achieved_per_s, p.p50_ns as f64, p.p99_ns as f64, p.p99_9_ns as f64))
                     .collect();
                 let knee = c.knee_per_s.and_then(|k| c.points.iter().find(|p| p.offered_per_s == k));
+                let what = c.config.series.label_among(&all);
                 by.entry((pattern, c.config.size_bytes)).or_default().push(charts::LoadSeries {
-                    label: series_label(inputs, f, &c.config.series.label_among(&all)),
+                    labels: ["p50", "p99", "p99.9"].map(|p| series_label(inputs, f, &format!("{what} {p}"))),
                     points,
                     knee: knee.map(|p| (p.achieved_per_s, p.p99_ns as f64)),
                 });
