@@ -47,7 +47,7 @@ fn fails_with_a_clear_error_for_each_bad_flag_value() {
     );
     fails_with(&s, &["--pin", "0"], "--pin takes two CPUs");
     fails_with(&s, &["--pin", "0,4096"], "CPU 4096 is not available");
-    fails_with(&s, &["--rate", "0"], "for '--rate <RATE>': must be at least 1");
+    fails_with(&s, &["--rate", "0"], "for '--rate <RATE>': a rate must be at least 1 per second");
     fails_with(&s, &["--repeat", "0"], "for '--repeat <REPEAT>': must be at least 1");
     fails_with(&s, &["--concurrency", "65"], "65 is not in 1..=64");
     fails_with(&s, &["--timeout-s", "x"], "'x' is not a whole number");

@@ -96,8 +96,8 @@ fn hlog_names_the_only_log_and_bad_values_are_refused() {
     assert_eq!(per_tag.values().map(|v| v.1).sum::<u64>(), 2000);
     assert!(!s.path("out.hlog").exists(), "--hlog names the only log");
     for (args, code, needle) in [
-        (&["--hlog", "-"][..], 1, "--hlog needs a file"),
-        (&["--hlog", "/nonexistent/x.hlog"][..], 1, "directory /nonexistent does not exist"),
+        (&["--hlog", "-"][..], 2, "--hlog needs a file"),
+        (&["--hlog", "/nonexistent/x.hlog"][..], 2, "directory /nonexistent does not exist"),
         (&["--interval", "500us"][..], 2, "must be at least 1ms, not 500us"),
         (&["--interval", "soon"][..], 2, "invalid value 'soon' for '--interval"),
     ] {

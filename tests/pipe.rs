@@ -113,7 +113,7 @@ fn pipe_size_sets_each_fifo_buffer_and_the_result_records_what_the_kernel_gave()
     for (args, code, needle) in [
         (
             &["-t", "uds", "--pipe-size", "1MiB", "-n", "10"][..],
-            1,
+            2,
             "--pipe-size applies to the pipe transport only",
         ),
         (&["-t", "pipe", "--pipe-size", "lots"][..], 2, "'lots' is not a size"),

@@ -54,11 +54,11 @@ fn every_ordered_pair_runs_where_it_was_asked_with_its_floor_and_topology() {
 fn bad_cpu_pairs_get_one_clear_error() {
     let s = Scratch::new();
     for (args, code, needle) in [
-        (&["--pin-pairs", "0:0"][..], 1, "initiator and peer need two CPUs"),
+        (&["--pin-pairs", "0:0"][..], 2, "initiator and peer need two CPUs"),
         (&["--pin-pairs", "0-1"][..], 2, "'0-1' is not a CPU pair like 0:1 (initiator:peer) or all"),
-        (&["--pin-pairs", "0:4096"][..], 1, "--pin-pairs: CPU 4096 is not available"),
+        (&["--pin-pairs", "0:4096"][..], 2, "--pin-pairs: CPU 4096 is not available"),
         (&["--pin-pairs", "all", "--pin", "0,1"][..], 2, "cannot be used with"),
-        (&["--pin-pairs", "0:1", "--connect", "tcp://127.0.0.1:9"][..], 1, "with --connect give one --pin"),
+        (&["--pin-pairs", "0:1", "--connect", "tcp://127.0.0.1:9"][..], 2, "with --connect give one --pin"),
     ] {
         common::assert_one_error(&s.run().args(args).output().unwrap(), code, needle, &format!("{args:?}"));
     }

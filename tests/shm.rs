@@ -285,7 +285,7 @@ fn eventfd_notification_between_host_and_client_and_its_refusals() {
         (&["-t", "uds", "--notify", "eventfd"][..], "--notify applies to the shared-memory transports only"),
         (&["-t", "shm", "--wait", "spin", "--notify", "eventfd"][..], "--wait spin never sleeps"),
     ] {
-        common::assert_one_error(&s.run().args(args).output().unwrap(), 1, needle, &format!("{args:?}"));
+        common::assert_one_error(&s.run().args(args).output().unwrap(), 2, needle, &format!("{args:?}"));
     }
     common::assert_one_error(
         &s.run().args(["-t", "shm", "--notify", "doorbell"]).output().unwrap(),

@@ -84,7 +84,7 @@ fn io_uring_sockets_run_between_host_and_client_and_refuse_framings() {
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     common::assert_one_error(
         &s.run().args(["-t", "uds-uring", "--framing", "length-prefixed"]).output().unwrap(),
-        1,
+        2,
         "--framing length-prefixed applies to stream transports (uds, tcp), not uds-uring",
         "framing",
     );
