@@ -6,7 +6,9 @@
 //! into results and compares them, and [`export`] and [`report`] write them out. [`wire`] and
 //! [`format`] are the shared vocabulary below all of them.
 //!
-//! `unsafe` lives only in `transport::shm` (the mapped region and the ring).
+//! `unsafe` lives only in `transport::shm` (the mapped region and the ring), `transport::uring`
+//! (buffers the kernel reads and writes) and `transport::iox2` (handing iceoryx2's ports to a
+//! thread); each of those modules allows it, every other module is `deny(unsafe_code)`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

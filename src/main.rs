@@ -259,7 +259,7 @@ fn host_plan(args: &ipcbench::cli::HostArgs) -> anyhow::Result<(RunConfig, PeerS
             cfg.transports.iter().filter(|t| !t.crosses_hosts()).map(ToString::to_string).collect();
         if !local.is_empty() {
             bail!(
-                "--control tcp:// reaches across hosts, where {} cannot go (they need a shared socket directory or memory): use -t tcp,udp",
+                "--control tcp:// reaches across hosts, where {} cannot go (they need a shared socket directory or memory): use -t tcp,tcp-uring,udp",
                 local.join(", ")
             );
         }

@@ -6,11 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::key::ConfigKey;
 use super::stats::median;
 use super::summary::RunResult;
+pub use super::summary::{LoadCurve, LoadPoint};
 
 /// The achieved rate keeps up when it is at least this fraction of the offered one.
 pub const KEEP_UP_FRACTION: f64 = 0.99;
@@ -21,39 +20,6 @@ pub const DEFAULT_TARGET_FACTOR: u64 = 10;
 /// Whether a run at `offered` per second kept up with it.
 pub fn keeps_up(offered_per_s: u64, achieved_per_s: f64) -> bool {
     achieved_per_s >= KEEP_UP_FRACTION * offered_per_s as f64
-}
-
-/// One configuration against load.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LoadCurve {
-    /// The configuration, its rate left out (`rate_per_s` is null here; the points have it).
-    pub config: ConfigKey,
-    /// How the configuration is named in text.
-    pub label: String,
-    /// One point per offered rate, ascending.
-    pub points: Vec<LoadPoint>,
-    /// The p99 a rate must stay under to count as sustained.
-    pub p99_target_ns: u64,
-    /// `given` (`--p99-target`) or `10x the sweep's lowest p99`.
-    pub p99_target_source: String,
-    /// The highest sustained offered rate; absent when even the lowest rate was not sustained.
-    pub knee_per_s: Option<u64>,
-    /// Whether a rate above the knee was measured (without one, the knee is a lower bound: the
-    /// sweep stopped before the configuration saturated).
-    pub saturated: bool,
-}
-
-/// One offered rate of a curve: medians over its repetitions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LoadPoint {
-    pub offered_per_s: u64,
-    pub achieved_per_s: f64,
-    pub p50_ns: u64,
-    pub p99_ns: u64,
-    pub p99_9_ns: u64,
-    /// Achieved kept up with offered and p99 stayed under the target.
-    pub sustained: bool,
-    pub repetitions: usize,
 }
 
 /// The load curves of `runs`: every configuration measured at two or more rates.

@@ -1,4 +1,5 @@
-//! The JSON summary: these serde types *are* the schema of a result file.
+//! The JSON summary: these serde types *are* the schema of a result file. They sit below the
+//! code that computes them (key, load, stats, merge): this module imports none of it.
 //!
 //! Integers are nanoseconds or bytes, with the unit in the name. Bump [`SCHEMA_VERSION`] on any
 //! change that an older reader would misread.
@@ -7,6 +8,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+
+mod config;
+mod curve;
+
+pub use config::{ConfigKey, SeriesKey, ShmKey, DEFAULT_PIPE_BUFFER_BYTES};
+pub use curve::{LoadCurve, LoadPoint};
 
 use crate::measure::clock::ClockCheck;
 use crate::measure::env::Environment;
@@ -42,7 +49,7 @@ pub struct Summary {
     /// Every configuration measured at two or more offered rates (`--rates`): its latency
     /// against load and its knee.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub load_curves: Vec<super::load::LoadCurve>,
+    pub load_curves: Vec<LoadCurve>,
     /// With `--pin-pairs`: every CPU pair swept, what its two CPUs share and its cache-line
     /// floor, measured in this run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

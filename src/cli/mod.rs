@@ -22,7 +22,7 @@ use crate::transport::{TransportKind, WaitStrategy};
 
 /// Zero-copy IPC benchmarking harness: Unix sockets, TCP loopback and shared memory.
 ///
-/// With no command, runs the default matrix (every transport, round-trip and one-way,
+/// With no command, runs the default matrix (uds, tcp and shm, round-trip and one-way,
 /// 64 B / 1 KiB / 64 KiB) and writes the summary under output/.
 #[derive(Debug, Parser)]
 #[command(name = "ipcbench", version, about, long_about = None, args_override_self = true, after_help = crate::exit::HELP)]
@@ -191,7 +191,7 @@ pub struct HostArgs {
     #[arg(long, default_value_t = 60)]
     pub client_timeout_s: u64,
     /// Where clients connect: unix:///path or tcp://ADDR:PORT [default:
-    /// unix://<socket-dir>/ipcbench.ctl]. Over TCP only tcp and udp run (nothing else crosses
+    /// unix://<socket-dir>/ipcbench.ctl]. Over TCP only tcp, tcp-uring and udp run (nothing else crosses
     /// hosts), and an address other than loopback needs a token.
     #[arg(long)]
     pub control: Option<String>,
