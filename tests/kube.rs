@@ -3,10 +3,15 @@
 //! `container/kube/cross-node.yaml` names the image, volumes and arguments a two-node run needs.
 //! (`.ci/kube-test.sh` plays pod.yaml for real with `podman kube play`.)
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+
+use common::{stderr_of, wait_for_exit, Scratch};
 
 fn ipcbench(args: &[&str]) -> std::process::Output {
     Command::new(assert_cmd::cargo::cargo_bin("ipcbench")).args(args).output().unwrap()
@@ -162,4 +167,42 @@ fn the_cross_node_manifest_keeps_the_ends_apart_and_joins_them_over_tcp_with_a_t
         &pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
     assert_eq!(anti["topologyKey"], "kubernetes.io/hostname");
     assert_eq!(anti["labelSelector"]["matchLabels"], job["spec"]["template"]["metadata"]["labels"]);
+}
+
+#[test]
+fn the_pods_host_writes_the_json_summary_alone_so_its_log_is_a_result_file() {
+    // The generated Pod's own arguments, its volumes replaced by scratch directories, and the
+    // environment the kubelet gives: the host's stdout and stderr are what `kubectl logs` shows.
+    let out = ipcbench(&["kube", "pod", "-t", "uds,shm", "-p", "round-trip", "-s", "64", "-n", "200"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod = yaml(&String::from_utf8_lossy(&out.stdout));
+    let s = Scratch::new();
+    let shm = s.path("shm");
+    std::fs::create_dir(&shm).unwrap();
+    let args = |name: &str| -> Vec<String> {
+        strings(&container(&pod["spec"], name)["args"])
+            .into_iter()
+            .map(|a| match a {
+                "/app/sockets" => s.sockets().display().to_string(),
+                "/dev/shm" => shm.display().to_string(),
+                a => a.to_string(),
+            })
+            .collect()
+    };
+    let kubelet_env = [("POD_NAME", "bench")];
+    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
+    let mut client =
+        Command::new(&bin).args(args("client")).envs(kubelet_env).stderr(Stdio::piped()).spawn().unwrap();
+    let host = Command::new(&bin)
+        .args(args("host"))
+        .args(["--min-time", "0s", "--timeout-s", "5", "--client-timeout-s", "10"])
+        .envs(kubelet_env)
+        .output()
+        .unwrap();
+    assert!(wait_for_exit(&mut client, Duration::from_secs(10)).success(), "{}", stderr_of(&mut client));
+    assert!(host.status.success(), "{}", String::from_utf8_lossy(&host.stderr));
+    assert_eq!(String::from_utf8_lossy(&host.stderr), "", "--quiet: nothing on stderr when all goes well");
+    let summary: Value = serde_json::from_slice(&host.stdout).expect("stdout is one JSON document");
+    assert_eq!(summary["topology"], "pod-sidecar");
+    assert_eq!(summary["runs"].as_array().unwrap().len(), 2);
 }

@@ -372,7 +372,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10, value_parser = at_least_one::<u64>)]
     pub timeout_s: u64,
 
-    /// No table, no progress bar.
+    /// No table, no progress bar, no status lines or machine notes: with `--out -` stdout is the
+    /// JSON summary alone, and stderr says something only when something goes wrong (an error, a
+    /// dropped control connection, runs skipped).
     #[arg(long, short)]
     pub quiet: bool,
 }
