@@ -4,11 +4,18 @@
 #
 #   ./run_host_client.sh MSG_COUNT MSG_SIZE CONCURRENCY
 #
-# Environment: DURATION (e.g. 5s; overrides MSG_COUNT), TRANSPORT (default all), PATTERN
-# (default round-trip,one-way), WAIT (default block), PIN (e.g. 0,1), OUTPUT_FILE (default
-# output/host-<time>.json), STREAM_JSON, STREAM_CSV, HOST_ARGS (more ipcbench flags, e.g.
-# "--notify eventfd"), IPCBENCH_BIN (the host's binary, default target/release/ipcbench), ENGINE,
-# IPCBENCH_CONTAINER.
+# Environment:
+#   DURATION      e.g. 5s; overrides MSG_COUNT
+#   TRANSPORT     default all
+#   PATTERN       default round-trip,one-way
+#   WAIT          default block
+#   PIN           e.g. 0,1
+#   OUTPUT_FILE   default output/ipcbench-host-<UTC time>.json, the binary's own naming with
+#                 "-host" (e.g. output/ipcbench-host-2026-12-03T080358.json)
+#   STREAM_JSON, STREAM_CSV   per-message files
+#   HOST_ARGS     more ipcbench flags, e.g. "--notify eventfd"
+#   IPCBENCH_BIN  the host's binary, default target/release/ipcbench
+#   ENGINE, IPCBENCH_CONTAINER   as for run_container_server.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
@@ -25,7 +32,17 @@ if ! ./run_container_server.sh status >/dev/null 2>&1; then
 fi
 bin=${IPCBENCH_BIN:-target/release/ipcbench}
 [ -x "$bin" ] || cargo build --release --quiet --bin ipcbench
-out=${OUTPUT_FILE:-output/host-$(date -u +%Y%m%dT%H%M%S).json}
+# The binary's default name is output/ipcbench-<UTC time, RFC 3339 without colons>.json
+# (src/config/mod.rs): the same stamp here, after "ipcbench-host-"; a second run within the
+# same second gets -2, -3, ... rather than overwriting the first.
+if [ -n "${OUTPUT_FILE:-}" ]; then
+  out=$OUTPUT_FILE
+else
+  mkdir -p output
+  base=output/ipcbench-host-$(date -u +%Y-%m-%dT%H%M%S)
+  out=$base.json n=2
+  while [ -e "$out" ]; do out=$base-$n.json n=$((n + 1)); done
+fi
 args=(host --transport "${TRANSPORT:-all}" --pattern "${PATTERN:-round-trip,one-way}" --size "$size"
   --concurrency "$concurrency" --wait "${WAIT:-block}" --socket-dir sockets --out "$out" --client-timeout-s 30)
 if [ -n "${DURATION:-}" ]; then args+=(--duration "$DURATION"); else args+=(--count "$count"); fi

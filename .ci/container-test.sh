@@ -18,6 +18,8 @@ engine=${1:?usage: $0 podman|docker}
 export ENGINE=$engine IPCBENCH_CONTAINER=ipcbench-ci-$engine
 out=output/ci-$engine.json
 dockerd_pid=
+made=
+work_dir=$(mktemp -d)
 
 install() {
   [ "$(id -u)" = 0 ] || { echo "container-test: need root to install $*" >&2; exit 1; }
@@ -31,6 +33,8 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
   fi
   rm -f "$out" output/ci-"$engine"-*.json output/ci-"$engine"*.hlog output/ci-"$engine"-*.err
+  [ -z "$made" ] || rm -f "$made" "${made%.json}.hlog"
+  rm -rf "$work_dir"
 }
 trap cleanup EXIT
 
@@ -54,7 +58,16 @@ esac
 cargo build --release --quiet --features iceoryx2 --bin ipcbench
 FEATURES=iceoryx2 ./run_container_server.sh build
 ./run_container_server.sh start
-OUTPUT_FILE=$out TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >/dev/null
+# The default result name is the binary's own, with -host.
+TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >"$work_dir/host.out"
+made=$(sed -n 's/^summary: //p' "$work_dir/host.out")
+bin=$PWD/target/release/ipcbench
+(cd "$work_dir" && "$bin" run -q -t uds -p round-trip -s 64 -n 10 --min-time 0s --socket-dir "$work_dir")
+own=$(cd "$work_dir" && ls output/ipcbench-*.json)
+stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}'
+[[ "$own" =~ ^output/ipcbench-$stamp\.json$ && "$made" =~ ^output/ipcbench-host-$stamp\.json$ ]] \
+  || { echo "container-test: the script named its result '$made', the binary its own '$own'" >&2; exit 1; }
+mv "$made" "$out" && rm -f "${made%.json}.hlog" && made=
 OUTPUT_FILE=output/ci-$engine-pairs.json TRANSPORT=shm,uds PATTERN=round-trip ./run_host_client.sh 300 4096 2 >/dev/null
 python3 - "$out" "output/ci-$engine-pairs.json" <<'PY'
 import json, sys
