@@ -12,6 +12,8 @@
 # and the user shared;
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
+# Along the way: the scripts name results as the binary does, and give ./sockets its group and
+# mode back on stop (and on a failed start) without touching ./output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=${1:?usage: $0 podman|docker}
@@ -57,7 +59,23 @@ esac
 # Both sides built with iceoryx2 (the last phase uses it; the others do not care).
 cargo build --release --quiet --features iceoryx2 --bin ipcbench
 FEATURES=iceoryx2 ./run_container_server.sh build
+
+# What start changes, stop gives back: ./sockets' group and mode; ./output is never touched.
+sockets_before=$(stat -c '%a %g' sockets) output_before=$(stat -c '%a %g' output)
+host_dirs_as_before() {
+  [ "$(stat -c '%a %g' sockets)" = "$sockets_before" ] \
+    || { echo "container-test: $1: ./sockets is $(stat -c '%a %g' sockets), was $sockets_before" >&2; exit 1; }
+  [ "$(stat -c '%a %g' output)" = "$output_before" ] \
+    || { echo "container-test: $1: ./output is $(stat -c '%a %g' output), was $output_before" >&2; exit 1; }
+}
+if EXTRA_RUN_ARGS=--no-such-engine-flag ./run_container_server.sh start >/dev/null 2>&1; then
+  echo "container-test: a start with a bad engine flag succeeded" >&2; exit 1
+fi
+host_dirs_as_before "after a failed start"
+[ -z "$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")" ] || { echo "container-test: a failed start left its container" >&2; exit 1; }
+
 ./run_container_server.sh start
+[ "$(stat -c '%a %g' sockets)" = "2770 10001" ] || { echo "container-test: start did not share ./sockets" >&2; exit 1; }
 # The default result name is the binary's own, with -host.
 TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >"$work_dir/host.out"
 made=$(sed -n 's/^summary: //p' "$work_dir/host.out")
@@ -88,6 +106,7 @@ check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
 print("container-test: summaries check out")
 PY
 ./run_container_server.sh stop
+host_dirs_as_before "after stop"
 # A container that shares nothing but the socket directory (own network and IPC namespaces):
 # memfd rings, Unix sockets and FIFOs still cross it.
 ISOLATED=1 ./run_container_server.sh start
@@ -158,4 +177,5 @@ left=$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")
 [ -z "$left" ] || { echo "container-test: container left behind: $left" >&2; exit 1; }
 files=$(find sockets -mindepth 1 ! -name .gitkeep)
 [ -z "$files" ] || { echo "container-test: files left in sockets/: $files" >&2; exit 1; }
+host_dirs_as_before "at the end"
 echo "container-test ($engine): ok"
