@@ -12,8 +12,9 @@
 # and the user shared;
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
-# Along the way: the scripts name results as the binary does, and give ./sockets its group and
-# mode back on stop (and on a failed start) without touching ./output.
+# Along the way: the scripts name results as the binary does, pin the two sides apart by
+# default, and give ./sockets its group and mode back on stop (and on a failed start) without
+# touching ./output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=${1:?usage: $0 podman|docker}
@@ -76,7 +77,7 @@ host_dirs_as_before "after a failed start"
 
 ./run_container_server.sh start
 [ "$(stat -c '%a %g' sockets)" = "2770 10001" ] || { echo "container-test: start did not share ./sockets" >&2; exit 1; }
-# The default result name is the binary's own, with -host.
+# The default result name is the binary's own, with -host; and the sides are pinned apart.
 TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >"$work_dir/host.out"
 made=$(sed -n 's/^summary: //p' "$work_dir/host.out")
 bin=$PWD/target/release/ipcbench
@@ -86,9 +87,14 @@ stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}'
 [[ "$own" =~ ^output/ipcbench-$stamp\.json$ && "$made" =~ ^output/ipcbench-host-$stamp\.json$ ]] \
   || { echo "container-test: the script named its result '$made', the binary its own '$own'" >&2; exit 1; }
 mv "$made" "$out" && rm -f "${made%.json}.hlog" && made=
+read -r -a cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0))[:2])')
+if [ "${#cpus[@]}" -ge 2 ]; then
+  grep -qx "placement: this side on CPU ${cpus[0]}, the container on CPU ${cpus[1]} (default; PIN=A,B or PIN=none to change)" \
+    "$work_dir/host.out" || { echo "container-test: no default placement line:" >&2; cat "$work_dir/host.out" >&2; exit 1; }
+fi
 OUTPUT_FILE=output/ci-$engine-pairs.json TRANSPORT=shm,uds PATTERN=round-trip ./run_host_client.sh 300 4096 2 >/dev/null
 python3 - "$out" "output/ci-$engine-pairs.json" <<'PY'
-import json, sys
+import json, os, sys
 def check(path, configs, per_run):
     d = json.load(open(path))
     assert d["error"] is None, d["error"]
@@ -101,8 +107,16 @@ def check(path, configs, per_run):
     assert d["peer_environment"]["in_container"], "the client should say it runs in a container"
     assert not d["environment"]["in_container"] or d["environment"]["container_evidence"], "host env"
     assert d["clock_check"]["same_clock"], d["clock_check"]
-check(sys.argv[1], [(t, p) for t in ("uds", "tcp", "shm", "mqueue") for p in ("round-trip", "one-way")], 500)
-check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
+    return d
+d = check(sys.argv[1], [(t, p) for t in ("uds", "tcp", "shm", "mqueue") for p in ("round-trip", "one-way")], 500)
+cpus = sorted(os.sched_getaffinity(0))[:2]
+if len(cpus) == 2:
+    for r in d["runs"]:
+        p = r["placement"]
+        got = [p["initiator_cpu"], p["peer_cpu"], p["initiator_cpu_observed"], p["peer_cpu_observed"]]
+        assert got == cpus * 2, f"{r['transport']} {r['pattern']}: pinned by default to {cpus}, got {got}"
+d = check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
+assert all(r["placement"]["initiator_cpu"] is None for r in d["runs"]), "two pairs run unpinned"
 print("container-test: summaries check out")
 PY
 ./run_container_server.sh stop
