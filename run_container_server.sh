@@ -6,11 +6,12 @@
 #
 # ENGINE=podman|docker picks the engine (default: podman if installed, else docker).
 # IPCBENCH_CONTAINER (default ipcbench-client) and IPCBENCH_IMAGE (default
-# localhost/ipcbench-client:latest) name what it makes. Docker needs a running daemon; podman
-# runs with container/containers.conf.
+# localhost/ipcbench-client:<version in Cargo.toml>, the tag `ipcbench kube pod` uses) name what
+# it makes. Docker needs a running daemon; podman runs with container/containers.conf.
 #
 # What it changes on this machine:
-# - build: the image IPCBENCH_IMAGE, and target/ (the static binary, target/container-context).
+# - build: the image IPCBENCH_IMAGE (it says so when it replaces an existing image of that tag),
+#   and target/ (the static binary, target/container-context).
 # - start: ./sockets becomes group 10001 (the image's user), mode 2770, so the container can
 #   create its sockets there (made if missing). Its group and mode before are recorded on the
 #   container (label ipcbench.sockets-saved), and `stop` puts them back (or removes the
@@ -22,7 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 name=${IPCBENCH_CONTAINER:-ipcbench-client}
-image=${IPCBENCH_IMAGE:-localhost/ipcbench-client:latest}
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+image=${IPCBENCH_IMAGE:-localhost/ipcbench-client:$version}
 # The unprivileged user and group of the image (container/Containerfile).
 container_gid=10001
 sockets=$PWD/sockets
@@ -96,8 +98,18 @@ case "$1" in
     cp "target/$triple/release/ipcbench" "$ctx/ipcbench"
     strip "$ctx/ipcbench" 2>/dev/null || true
     cp container/Containerfile "$ctx/Containerfile"
+    image_id() { "$engine" image inspect --format '{{.Id}}' "$image" 2>/dev/null | sed 's/^sha256://' | cut -c1-12; }
+    before=$(image_id || true)
     "$engine" build -q -t "$image" -f "$ctx/Containerfile" "$ctx" >/dev/null
-    echo "built $image with $engine"
+    after=$(image_id)
+    if [ -z "$before" ]; then
+      echo "built $image ($after) with $engine"
+    elif [ "$before" = "$after" ]; then
+      echo "built $image ($after) with $engine: the same image as before"
+    else
+      echo "built $image ($after) with $engine: it replaces the earlier $image ($before), now" \
+        "untagged unless another tag names it ('$engine rmi $before' removes it)"
+    fi
     ;;
   start)
     "$engine" image inspect "$image" >/dev/null 2>&1 || { echo "error: no image $image: run '$0 build' first" >&2; exit 1; }
@@ -140,7 +152,7 @@ case "$1" in
     for _ in $(seq 1 50); do
       if [ "$(state)" = running ]; then
         trap - EXIT
-        echo "started $name ($engine); it waits for a host on ./sockets/ipcbench.ctl"
+        echo "started $name ($engine, $image); it waits for a host on ./sockets/ipcbench.ctl"
         exit 0
       fi
       sleep 0.2
