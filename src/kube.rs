@@ -9,11 +9,17 @@
 //! the summary's topology says `pod-sidecar`. Both sides pass `--trust-dirs`: Kubernetes makes
 //! emptyDirs mode 0777, which ipcbench otherwise refuses, and only this pod's containers reach
 //! them.
+//!
+//! The image is a fixed tag, this version's by default, pulled only when the node lacks it
+//! (`IfNotPresent`): `:latest` would make a cluster pull on every start.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use serde::Serialize;
+
+/// The image `run_container_server.sh build` makes: tagged with this version, never `latest`.
+pub const IMAGE: &str = concat!("localhost/ipcbench-client:", env!("CARGO_PKG_VERSION"));
 
 /// Where the pod mounts the shared socket directory.
 pub const SOCKET_DIR: &str = "/app/sockets";
@@ -48,6 +54,8 @@ pub struct PodSpec {
 pub struct Container {
     pub name: String,
     pub image: String,
+    /// `IfNotPresent`: a node that has the image uses it.
+    pub image_pull_policy: String,
     pub args: Vec<String>,
     pub env: Vec<EnvVar>,
     pub volume_mounts: Vec<VolumeMount>,
@@ -124,6 +132,7 @@ pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
                 Container {
                     name: "host".into(),
                     image: image.into(),
+                    image_pull_policy: "IfNotPresent".into(),
                     args: host_args,
                     env: env(),
                     volume_mounts: mounts(),
@@ -131,6 +140,7 @@ pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
                 Container {
                     name: "client".into(),
                     image: image.into(),
+                    image_pull_policy: "IfNotPresent".into(),
                     args: ["client", "--socket-dir", SOCKET_DIR, "--trust-dirs"].map(String::from).to_vec(),
                     env: env(),
                     volume_mounts: mounts(),

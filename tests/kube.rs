@@ -13,6 +13,9 @@ use serde_json::Value;
 
 use common::{stderr_of, wait_for_exit, Scratch};
 
+/// The image tag the manifests name, the one `run_container_server.sh build` makes.
+const IMAGE: &str = concat!("localhost/ipcbench-client:", env!("CARGO_PKG_VERSION"));
+
 fn ipcbench(args: &[&str]) -> std::process::Output {
     Command::new(assert_cmd::cargo::cargo_bin("ipcbench")).args(args).output().unwrap()
 }
@@ -62,6 +65,7 @@ fn a_generated_pod_shares_a_socket_emptydir_and_memory_backed_shm_and_passes_the
     for name in ["host", "client"] {
         let c = container(spec, name);
         assert_eq!(c["image"], "registry.example/ipcbench:1");
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         let mounts: Vec<(&str, &str)> = c["volumeMounts"]
             .as_array()
             .unwrap()
@@ -96,6 +100,18 @@ fn a_generated_pod_shares_a_socket_emptydir_and_memory_backed_shm_and_passes_the
         strings(&container(spec, "client")["args"]),
         ["client", "--socket-dir", "/app/sockets", "--trust-dirs"]
     );
+}
+
+#[test]
+fn by_default_both_containers_run_this_versions_image_tag_which_a_node_that_has_it_does_not_pull() {
+    let out = ipcbench(&["kube", "pod"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pod = yaml(&String::from_utf8_lossy(&out.stdout));
+    for name in ["host", "client"] {
+        let c = container(&pod["spec"], name);
+        assert_eq!(c["image"], IMAGE, "never :latest, which a cluster pulls on every start");
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+    }
 }
 
 #[test]
@@ -157,7 +173,8 @@ fn the_cross_node_manifest_keeps_the_ends_apart_and_joins_them_over_tcp_with_a_t
     let cargs = strings(&client["args"]);
     assert!(cargs.windows(2).any(|w| w == ["--control", "tcp://ipcbench-host:7700"]), "{cargs:?}");
     for c in [host, client] {
-        assert_eq!(c["image"], "localhost/ipcbench-client:latest");
+        assert_eq!(c["image"], IMAGE);
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         let env: Vec<&str> =
             c["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
         assert_eq!(env, ["IPCBENCH_TOKEN", "POD_NAME", "NODE_NAME"]);

@@ -146,8 +146,9 @@ pub enum KubeCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct KubePodArgs {
-    /// The ipcbench image both containers run.
-    #[arg(long, default_value = "localhost/ipcbench-client:latest")]
+    /// The ipcbench image both containers run [default: the tag run_container_server.sh build
+    /// gives, this version's].
+    #[arg(long, default_value = crate::kube::IMAGE)]
     pub image: String,
     /// The Pod's name.
     #[arg(long, default_value = "ipcbench")]
