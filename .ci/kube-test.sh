@@ -2,8 +2,9 @@
 # Plays container/kube/pod.yaml with `podman kube play` for real: builds the FROM-scratch image,
 # starts the Pod (host and client sharing an emptyDir socket directory and a memory-backed
 # emptyDir at /dev/shm), waits for the host to finish, checks that its log is the JSON summary
-# and nothing else (uds, tcp, shm and memfd runs, every message there, topology pod-sidecar),
-# tears the Pod down with `podman kube down` and checks that nothing is left.
+# and nothing else (uds, tcp, shm and memfd runs, every message there, topology pod-sidecar,
+# both containers Guaranteed with one CPU), tears the Pod down with `podman kube down` and
+# checks that nothing is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 manifest=container/kube/pod.yaml
@@ -46,6 +47,9 @@ assert got == ["memfd", "shm", "tcp", "uds"], got
 for r in d["runs"]:
     i = r["integrity"]
     assert i["sent"] == i["received"] == 20000, (r["transport"], r["size_bytes"], i)
+for side in ("environment", "peer_environment"):
+    r = d[side].get("pod_resources")
+    assert r and r["qos_class"] == "Guaranteed" and r["cpu_limit_millis"] == 1000, (side, r)
 fs = {r["shm_filesystem"] for r in d["runs"] if r["transport"] == "shm"}
 # podman kube play backs even a medium: Memory emptyDir with disk (a cluster gives tmpfs): said, not judged.
 print(f"kube-test: {len(d['runs'])} runs, topology {d['topology']}, every message there; shm mapped on {fs}")
