@@ -7,11 +7,13 @@
 #   container/kube/play.sh down [MANIFEST]
 #
 # kube play has no --ulimit: the nofile/nproc limits come from a containers.conf, which
-# container/kube-containers-conf.sh writes for this machine (runc, this machine's hard limits).
-# It lives in a temporary file for the one podman command and is removed after; nothing else on
-# the host changes but what podman kube play/down themselves make and remove (the pod, its
-# containers and volumes). A localhost/ image the manifest names must be here (no registry has
-# it): ./run_container_server.sh build makes the default one.
+# container/kube-containers-conf.sh writes for this machine (runc, this machine's hard limits),
+# here to target/kube/containers.conf. That file stays: podman's cleanup of each container,
+# when it exits, runs with the same CONTAINERS_CONF, and without the file the container stays
+# "stopped" instead of "exited". Nothing else on the host changes but what podman kube play and
+# down themselves make and remove (the pod, its containers and volumes). A localhost/ image the
+# manifest names must be here (no registry has it): ./run_container_server.sh build makes the
+# default one.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 action=play
@@ -29,9 +31,11 @@ if [ "$action" = play ]; then
   done
 fi
 
-conf=$(mktemp --suffix=.conf)
-trap 'rm -f "$conf"' EXIT
-"$here/../kube-containers-conf.sh" >"$conf"
+conf=$here/../../target/kube/containers.conf
+mkdir -p "$(dirname "$conf")"
+# Replaced whole, never rewritten in place: a cleanup may be reading it.
+"$here/../kube-containers-conf.sh" >"$conf.$$"
+mv -f "$conf.$$" "$conf"
 export CONTAINERS_CONF=$conf
 if [ "$action" = play ]; then
   podman kube play "$manifest"
