@@ -12,12 +12,17 @@
 # and the user shared;
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
+# Along the way: the scripts name results as the binary does, pin the two sides apart by
+# default, and give ./sockets its group and mode back on stop (and on a failed start) without
+# touching ./output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=${1:?usage: $0 podman|docker}
 export ENGINE=$engine IPCBENCH_CONTAINER=ipcbench-ci-$engine
 out=output/ci-$engine.json
 dockerd_pid=
+made=
+work_dir=$(mktemp -d)
 
 install() {
   [ "$(id -u)" = 0 ] || { echo "container-test: need root to install $*" >&2; exit 1; }
@@ -31,6 +36,8 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
   fi
   rm -f "$out" output/ci-"$engine"-*.json output/ci-"$engine"*.hlog output/ci-"$engine"-*.err
+  [ -z "$made" ] || rm -f "$made" "${made%.json}.hlog"
+  rm -rf "$work_dir"
 }
 trap cleanup EXIT
 
@@ -53,11 +60,41 @@ esac
 # Both sides built with iceoryx2 (the last phase uses it; the others do not care).
 cargo build --release --quiet --features iceoryx2 --bin ipcbench
 FEATURES=iceoryx2 ./run_container_server.sh build
+
+# What start changes, stop gives back: ./sockets' group and mode; ./output is never touched.
+sockets_before=$(stat -c '%a %g' sockets) output_before=$(stat -c '%a %g' output)
+host_dirs_as_before() {
+  [ "$(stat -c '%a %g' sockets)" = "$sockets_before" ] \
+    || { echo "container-test: $1: ./sockets is $(stat -c '%a %g' sockets), was $sockets_before" >&2; exit 1; }
+  [ "$(stat -c '%a %g' output)" = "$output_before" ] \
+    || { echo "container-test: $1: ./output is $(stat -c '%a %g' output), was $output_before" >&2; exit 1; }
+}
+if EXTRA_RUN_ARGS=--no-such-engine-flag ./run_container_server.sh start >/dev/null 2>&1; then
+  echo "container-test: a start with a bad engine flag succeeded" >&2; exit 1
+fi
+host_dirs_as_before "after a failed start"
+[ -z "$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")" ] || { echo "container-test: a failed start left its container" >&2; exit 1; }
+
 ./run_container_server.sh start
-OUTPUT_FILE=$out TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >/dev/null
+[ "$(stat -c '%a %g' sockets)" = "2770 10001" ] || { echo "container-test: start did not share ./sockets" >&2; exit 1; }
+# The default result name is the binary's own, with -host; and the sides are pinned apart.
+TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >"$work_dir/host.out"
+made=$(sed -n 's/^summary: //p' "$work_dir/host.out")
+bin=$PWD/target/release/ipcbench
+(cd "$work_dir" && "$bin" run -q -t uds -p round-trip -s 64 -n 10 --min-time 0s --socket-dir "$work_dir")
+own=$(cd "$work_dir" && ls output/ipcbench-*.json)
+stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}'
+[[ "$own" =~ ^output/ipcbench-$stamp\.json$ && "$made" =~ ^output/ipcbench-host-$stamp\.json$ ]] \
+  || { echo "container-test: the script named its result '$made', the binary its own '$own'" >&2; exit 1; }
+mv "$made" "$out" && rm -f "${made%.json}.hlog" && made=
+read -r -a cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0))[:2])')
+if [ "${#cpus[@]}" -ge 2 ]; then
+  grep -qx "placement: this side on CPU ${cpus[0]}, the container on CPU ${cpus[1]} (default; PIN=A,B or PIN=none to change)" \
+    "$work_dir/host.out" || { echo "container-test: no default placement line:" >&2; cat "$work_dir/host.out" >&2; exit 1; }
+fi
 OUTPUT_FILE=output/ci-$engine-pairs.json TRANSPORT=shm,uds PATTERN=round-trip ./run_host_client.sh 300 4096 2 >/dev/null
 python3 - "$out" "output/ci-$engine-pairs.json" <<'PY'
-import json, sys
+import json, os, sys
 def check(path, configs, per_run):
     d = json.load(open(path))
     assert d["error"] is None, d["error"]
@@ -70,11 +107,20 @@ def check(path, configs, per_run):
     assert d["peer_environment"]["in_container"], "the client should say it runs in a container"
     assert not d["environment"]["in_container"] or d["environment"]["container_evidence"], "host env"
     assert d["clock_check"]["same_clock"], d["clock_check"]
-check(sys.argv[1], [(t, p) for t in ("uds", "tcp", "shm", "mqueue") for p in ("round-trip", "one-way")], 500)
-check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
+    return d
+d = check(sys.argv[1], [(t, p) for t in ("uds", "tcp", "shm", "mqueue") for p in ("round-trip", "one-way")], 500)
+cpus = sorted(os.sched_getaffinity(0))[:2]
+if len(cpus) == 2:
+    for r in d["runs"]:
+        p = r["placement"]
+        got = [p["initiator_cpu"], p["peer_cpu"], p["initiator_cpu_observed"], p["peer_cpu_observed"]]
+        assert got == cpus * 2, f"{r['transport']} {r['pattern']}: pinned by default to {cpus}, got {got}"
+d = check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
+assert all(r["placement"]["initiator_cpu"] is None for r in d["runs"]), "two pairs run unpinned"
 print("container-test: summaries check out")
 PY
 ./run_container_server.sh stop
+host_dirs_as_before "after stop"
 # A container that shares nothing but the socket directory (own network and IPC namespaces):
 # memfd rings, Unix sockets and FIFOs still cross it.
 ISOLATED=1 ./run_container_server.sh start
@@ -145,4 +191,5 @@ left=$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")
 [ -z "$left" ] || { echo "container-test: container left behind: $left" >&2; exit 1; }
 files=$(find sockets -mindepth 1 ! -name .gitkeep)
 [ -z "$files" ] || { echo "container-test: files left in sockets/: $files" >&2; exit 1; }
+host_dirs_as_before "at the end"
 echo "container-test ($engine): ok"

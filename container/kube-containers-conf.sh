@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the containers.conf that `podman kube play` needs here: container/containers.conf (the
 # runc runtime) plus default_ulimits, since kube play has no --ulimit: this machine's hard
-# limits, nproc capped at kernel.pid_max (runc refuses more). Use it through CONTAINERS_CONF:
+# limits, nproc capped at kernel.pid_max (runc refuses more). container/kube/play.sh uses it
+# (the one command to play a manifest here); by hand, through CONTAINERS_CONF:
 #
 #   container/kube-containers-conf.sh >/tmp/kube.conf && CONTAINERS_CONF=/tmp/kube.conf podman kube play ...
 set -euo pipefail

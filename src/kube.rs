@@ -9,11 +9,22 @@
 //! the summary's topology says `pod-sidecar`. Both sides pass `--trust-dirs`: Kubernetes makes
 //! emptyDirs mode 0777, which ipcbench otherwise refuses, and only this pod's containers reach
 //! them.
+//!
+//! Each container requests whole CPUs and a memory amount equal to its limits, so the Pod is
+//! Guaranteed QoS and a kubelet with the static CPU manager gives each container cores of its
+//! own; the downward API tells ipcbench what it got ([`POD_RESOURCE_VARS`]), and the summary
+//! records it. The image is a fixed tag, this version's by default, pulled only when the node
+//! lacks it (`IfNotPresent`): `:latest` would make a cluster pull on every start.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use serde::Serialize;
+
+use crate::measure::env::POD_RESOURCE_VARS;
+
+/// The image `run_container_server.sh build` makes: tagged with this version, never `latest`.
+pub const IMAGE: &str = concat!("localhost/ipcbench-client:", env!("CARGO_PKG_VERSION"));
 
 /// Where the pod mounts the shared socket directory.
 pub const SOCKET_DIR: &str = "/app/sockets";
@@ -48,8 +59,11 @@ pub struct PodSpec {
 pub struct Container {
     pub name: String,
     pub image: String,
+    /// `IfNotPresent`: a node that has the image uses it.
+    pub image_pull_policy: String,
     pub args: Vec<String>,
     pub env: Vec<EnvVar>,
+    pub resources: Resources,
     pub volume_mounts: Vec<VolumeMount>,
 }
 
@@ -60,16 +74,52 @@ pub struct EnvVar {
     pub value_from: EnvSource,
 }
 
-#[derive(Debug, Serialize)]
+/// Where a variable's value comes from: one of the two is set.
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvSource {
-    pub field_ref: FieldRef,
+    /// A field of the pod (`metadata.name`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldRef>,
+    /// A resource of this container (`limits.cpu`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldRef>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldRef {
     pub field_path: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceFieldRef {
+    pub resource: String,
+    /// The unit the value is given in (`1m`: millicores, `1`: bytes).
+    pub divisor: String,
+}
+
+/// A container's resources: equal requests and limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resources {
+    pub requests: ResourceList,
+    pub limits: ResourceList,
+}
+
+/// Quantities in Kubernetes notation (`"1"` CPU, `"256Mi"`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceList {
+    pub cpu: String,
+    pub memory: String,
+}
+
+impl Resources {
+    /// Requests equal to limits, whole CPUs: what Guaranteed QoS and exclusive cores ask.
+    pub fn guaranteed(cpus: u32, memory_mib: u64) -> Resources {
+        let list = ResourceList { cpu: cpus.to_string(), memory: format!("{memory_mib}Mi") };
+        Resources { requests: list.clone(), limits: list }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -93,9 +143,9 @@ pub struct EmptyDir {
     pub medium: Option<String>,
 }
 
-/// The Pod for `image`, named `name`, whose host runs with `run_args` (run options as
-/// `--flag=value`).
-pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
+/// The Pod for `image`, named `name`, each container with `resources`, whose host runs with
+/// `run_args` (run options as `--flag=value`).
+pub fn pod(name: &str, image: &str, resources: &Resources, run_args: &[OsString]) -> Pod {
     let mounts = || {
         vec![
             VolumeMount { name: "sockets".into(), mount_path: SOCKET_DIR.into() },
@@ -104,10 +154,33 @@ pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
     };
     // metadata.name works with podman kube play too; spec.nodeName only on a cluster.
     let env = || {
-        vec![EnvVar {
+        let pod_name = EnvVar {
             name: "POD_NAME".into(),
-            value_from: EnvSource { field_ref: FieldRef { field_path: "metadata.name".into() } },
-        }]
+            value_from: EnvSource {
+                field_ref: Some(FieldRef { field_path: "metadata.name".into() }),
+                ..EnvSource::default()
+            },
+        };
+        let resources = POD_RESOURCE_VARS.iter().map(|v| EnvVar {
+            name: v.name.into(),
+            value_from: EnvSource {
+                resource_field_ref: Some(ResourceFieldRef {
+                    resource: v.resource.into(),
+                    divisor: v.divisor.into(),
+                }),
+                ..EnvSource::default()
+            },
+        });
+        std::iter::once(pod_name).chain(resources).collect::<Vec<_>>()
+    };
+    let container = |name: &str, args: Vec<String>| Container {
+        name: name.into(),
+        image: image.into(),
+        image_pull_policy: "IfNotPresent".into(),
+        args,
+        env: env(),
+        resources: resources.clone(),
+        volume_mounts: mounts(),
     };
     let mut host_args: Vec<String> =
         ["host", "--socket-dir", SOCKET_DIR, "--shm-dir", SHM_DIR, "--trust-dirs", "--out", "-", "--quiet"]
@@ -121,20 +194,11 @@ pub fn pod(name: &str, image: &str, run_args: &[OsString]) -> Pod {
         spec: PodSpec {
             restart_policy: "Never".into(),
             containers: vec![
-                Container {
-                    name: "host".into(),
-                    image: image.into(),
-                    args: host_args,
-                    env: env(),
-                    volume_mounts: mounts(),
-                },
-                Container {
-                    name: "client".into(),
-                    image: image.into(),
-                    args: ["client", "--socket-dir", SOCKET_DIR, "--trust-dirs"].map(String::from).to_vec(),
-                    env: env(),
-                    volume_mounts: mounts(),
-                },
+                container("host", host_args),
+                container(
+                    "client",
+                    ["client", "--socket-dir", SOCKET_DIR, "--trust-dirs"].map(String::from).to_vec(),
+                ),
             ],
             volumes: vec![
                 Volume { name: "sockets".into(), empty_dir: EmptyDir::default() },

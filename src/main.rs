@@ -52,7 +52,9 @@ fn main() {
         if let Err(e) = RunConfig::from_args(&RunArgs { out: Some("-".into()), ..args.run.clone() }) {
             usage_error(&format!("{e:#}"));
         }
-        print!("{}", ipcbench::kube::to_yaml(&ipcbench::kube::pod(&args.name, &args.image, &passthrough)));
+        let resources = ipcbench::kube::Resources::guaranteed(args.cpus, args.memory_mib);
+        let pod = ipcbench::kube::pod(&args.name, &args.image, &resources, &passthrough);
+        print!("{}", ipcbench::kube::to_yaml(&pod));
         return;
     }
     match run(cli) {

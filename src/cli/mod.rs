@@ -158,12 +158,22 @@ pub enum KubeCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct KubePodArgs {
-    /// The ipcbench image both containers run.
-    #[arg(long, default_value = "localhost/ipcbench-client:latest")]
+    /// The ipcbench image both containers run [default: the tag run_container_server.sh build
+    /// gives, this version's].
+    #[arg(long, default_value = crate::kube::IMAGE)]
     pub image: String,
     /// The Pod's name.
     #[arg(long, default_value = "ipcbench")]
     pub name: String,
+    /// Whole CPUs each container requests, and is limited to: requests equal to limits make the
+    /// Pod Guaranteed QoS, and a kubelet with the static CPU manager then gives each container
+    /// cores of its own.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub cpus: u32,
+    /// Memory each container requests, and is limited to, in MiB. The shm rings in the
+    /// memory-backed /dev/shm count against the host container's.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    pub memory_mib: u64,
     /// The host's run options (the socket directory, shm directory and output are the
     /// manifest's).
     #[command(flatten)]
@@ -171,7 +181,7 @@ pub struct KubePodArgs {
 }
 
 /// The flags of `kube pod` that are its own.
-pub const KUBE_OWN_ARGS: &[&str] = &["image", "name"];
+pub const KUBE_OWN_ARGS: &[&str] = &["image", "name", "cpus", "memory_mib"];
 /// Run options the manifest decides.
 pub const KUBE_REFUSED_ARGS: &[(&str, &str)] = &[
     ("socket_dir", "is the manifest's (the shared emptyDir at /app/sockets)"),
@@ -387,7 +397,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10, value_parser = at_least_one::<u64>)]
     pub timeout_s: u64,
 
-    /// No table, no progress bar.
+    /// No table, no progress bar, no status lines or machine notes: with `--out -` stdout is the
+    /// JSON summary alone, and stderr says something only when something goes wrong (an error, a
+    /// dropped control connection, runs skipped).
     #[arg(long, short)]
     pub quiet: bool,
 

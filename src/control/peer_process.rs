@@ -69,7 +69,9 @@ impl Peer {
         };
         let wait = c.wait;
         let at = listener.endpoint()?;
-        eprintln!("waiting up to {wait:?} for an ipcbench client on {at}");
+        if !cfg.outputs.quiet {
+            eprintln!("waiting up to {wait:?} for an ipcbench client on {at}");
+        }
         let deadline = Instant::now() + wait;
         let (mut dropped, mut last) = (0u32, String::new());
         loop {

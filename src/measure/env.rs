@@ -34,6 +34,10 @@ pub struct Environment {
     pub pod_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
+    /// The CPU and memory this container's pod spec gives it, from the [`POD_RESOURCE_VARS`] a
+    /// manifest sets through the downward API; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_resources: Option<PodResources>,
     /// The machine's measurement-relevant settings (governor, SMT, THP, cgroup limits, ...).
     #[serde(default)]
     pub fingerprint: super::fingerprint::Fingerprint,
@@ -68,9 +72,76 @@ impl Environment {
             container_evidence,
             pod_name: std::env::var("POD_NAME").ok().filter(|v| !v.is_empty()),
             node_name: std::env::var("NODE_NAME").ok().filter(|v| !v.is_empty()),
+            pod_resources: PodResources::from_vars(|name| std::env::var(name).ok()),
             fingerprint: super::fingerprint::Fingerprint::detect(),
             injected_delay_ns: super::inject::INJECTED_NS,
         }
+    }
+}
+
+/// A downward-API variable: `name` set from the container's `resource` (`resourceFieldRef`),
+/// expressed in multiples of `divisor`, which fixes the unit its name states.
+#[derive(Clone, Copy, Debug)]
+pub struct ResourceVar {
+    pub name: &'static str,
+    pub resource: &'static str,
+    pub divisor: &'static str,
+}
+
+/// The variables [`PodResources`] is read from, in its fields' order; `ipcbench kube pod` sets
+/// them all.
+pub const POD_RESOURCE_VARS: [ResourceVar; 4] = [
+    ResourceVar { name: "IPCBENCH_CPU_REQUEST_MILLIS", resource: "requests.cpu", divisor: "1m" },
+    ResourceVar { name: "IPCBENCH_CPU_LIMIT_MILLIS", resource: "limits.cpu", divisor: "1m" },
+    ResourceVar { name: "IPCBENCH_MEMORY_REQUEST_BYTES", resource: "requests.memory", divisor: "1" },
+    ResourceVar { name: "IPCBENCH_MEMORY_LIMIT_BYTES", resource: "limits.memory", divisor: "1" },
+];
+
+/// A Kubernetes container's resources as the downward API reports them: a request the spec
+/// leaves out reads 0, a limit it leaves out reads the node's allocatable amount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodResources {
+    pub cpu_request_millis: u64,
+    pub cpu_limit_millis: u64,
+    pub memory_request_bytes: u64,
+    pub memory_limit_bytes: u64,
+    /// The QoS class these resources give a pod whose every container has the same (ipcbench's
+    /// pod: compare `peer_environment`'s): requests equal to limits for CPU and memory make it
+    /// `Guaranteed` (exclusive cores under the static CPU manager when the CPUs are whole), no
+    /// requests `BestEffort`, anything else `Burstable`.
+    pub qos_class: QosClass,
+}
+
+/// A Kubernetes pod's quality-of-service class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QosClass {
+    Guaranteed,
+    Burstable,
+    BestEffort,
+}
+
+impl PodResources {
+    /// From the [`POD_RESOURCE_VARS`] that `var` looks up: `None` unless all four are set to
+    /// whole numbers.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<PodResources> {
+        let [cpu_request_millis, cpu_limit_millis, memory_request_bytes, memory_limit_bytes] =
+            POD_RESOURCE_VARS.map(|v| var(v.name).and_then(|s| s.trim().parse::<u64>().ok()));
+        let (cpu_request_millis, cpu_limit_millis, memory_request_bytes, memory_limit_bytes) =
+            (cpu_request_millis?, cpu_limit_millis?, memory_request_bytes?, memory_limit_bytes?);
+        let qos_class = if cpu_request_millis == 0 && memory_request_bytes == 0 {
+            QosClass::BestEffort
+        } else if cpu_request_millis == cpu_limit_millis && memory_request_bytes == memory_limit_bytes {
+            QosClass::Guaranteed
+        } else {
+            QosClass::Burstable
+        };
+        Some(PodResources {
+            cpu_request_millis,
+            cpu_limit_millis,
+            memory_request_bytes,
+            memory_limit_bytes,
+            qos_class,
+        })
     }
 }
 
@@ -128,5 +199,32 @@ mod tests {
         assert!(e.cores >= 1);
         assert!(!e.allowed_cpus.is_empty());
         assert_eq!(e.ipcbench_version, env!("CARGO_PKG_VERSION"));
+    }
+
+    fn resources(values: [&str; 4]) -> Option<PodResources> {
+        PodResources::from_vars(|name| {
+            let i = POD_RESOURCE_VARS.iter().position(|v| v.name == name).unwrap();
+            Some(values[i].to_string()).filter(|v| !v.is_empty())
+        })
+    }
+
+    #[test]
+    fn pod_resources_name_the_qos_class_their_requests_and_limits_give() {
+        let mib = 1 << 20;
+        let g = resources(["1000", "1000", "268435456", "268435456"]).unwrap();
+        assert_eq!(
+            (g.cpu_request_millis, g.cpu_limit_millis, g.memory_request_bytes, g.memory_limit_bytes),
+            (1000, 1000, 256 * mib, 256 * mib)
+        );
+        assert_eq!(g.qos_class, QosClass::Guaranteed);
+        // No limit reads as the node's allocatable amount.
+        assert_eq!(
+            resources(["500", "4000", "268435456", "268435456"]).unwrap().qos_class,
+            QosClass::Burstable
+        );
+        assert_eq!(resources(["1000", "1000", "0", "8589934592"]).unwrap().qos_class, QosClass::Burstable);
+        assert_eq!(resources(["0", "4000", "0", "8589934592"]).unwrap().qos_class, QosClass::BestEffort);
+        assert_eq!(resources(["1000", "1000", "", "268435456"]), None, "all four or nothing");
+        assert_eq!(resources(["1", "1", "1Gi", "1Gi"]), None, "whole numbers in the unit named");
     }
 }
