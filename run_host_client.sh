@@ -6,7 +6,7 @@
 #
 # Environment:
 #   DURATION      e.g. 5s; overrides MSG_COUNT
-#   TRANSPORT     default all
+#   TRANSPORT     default: default (uds,tcp,shm); all is every mechanism the build has
 #   PATTERN       default round-trip,one-way
 #   WAIT          default block
 #   PIN           A,B: this side on CPU A, the container on CPU B; `none`: unpinned. Default:
@@ -49,7 +49,7 @@ else
   out=$base.json n=2
   while [ -e "$out" ]; do out=$base-$n.json n=$((n + 1)); done
 fi
-args=(host --transport "${TRANSPORT:-all}" --pattern "${PATTERN:-round-trip,one-way}" --size "$size"
+args=(host --transport "${TRANSPORT:-default}" --pattern "${PATTERN:-round-trip,one-way}" --size "$size"
   --concurrency "$concurrency" --wait "${WAIT:-block}" --socket-dir sockets --out "$out" --client-timeout-s 30)
 if [ -n "${DURATION:-}" ]; then args+=(--duration "$DURATION"); else args+=(--count "$count"); fi
 
