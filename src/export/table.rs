@@ -216,8 +216,7 @@ fn shared_text(name: &str, value: &str) -> Option<String> {
         (_, "-") | ("framing", "raw") | ("offered", "closed loop") | ("pairs", "1") | ("verify", "no") => {
             None
         }
-        ("pin", "none") => None, // the placement line says where they ran
-        ("pin", v) => Some(format!("pinned to CPUs {v}")),
+        ("pin", _) => None, // the placement line says where they ran
         ("pairs", v) => Some(format!("{v} pairs at once")),
         ("verify", _) => Some("payloads verified".into()),
         ("wait", v) => Some(format!("{v} waits")),

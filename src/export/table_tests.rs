@@ -32,7 +32,7 @@ fn a_framing_sweep_gets_a_framing_column_and_rows_that_differ() {
     let rows = lines(&text);
     assert_eq!(rows.len(), 4);
     assert!(rows[1..].iter().all(|r| rows[1..].iter().filter(|o| *o == r).count() == 1), "{text}");
-    assert!(text.contains("every row: spin waits, pinned to CPUs 0,1"), "{text}");
+    assert!(text.contains("every row: spin waits\npinned: initiator on CPU 0, peer on CPU 1"), "{text}");
 }
 
 #[test]
