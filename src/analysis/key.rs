@@ -46,23 +46,28 @@ impl ConfigKey {
     }
 }
 
+impl ShmKey {
+    /// `slots 2 on tmpfs copy eventfd`: the slots, and what is not the default.
+    fn describe(&self) -> String {
+        let mut t = format!("slots {}", self.slots);
+        if let Some(fs) = &self.filesystem {
+            t += &format!(" on {fs}");
+        }
+        if self.copy {
+            t += " copy";
+        }
+        if self.notify != Notify::Futex {
+            t += &format!(" {}", self.notify);
+        }
+        t
+    }
+}
+
 impl SeriesKey {
     /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
     /// pipe buffer, service), in that order; empty for a default that needs no mention.
     fn details(&self) -> [String; 9] {
-        let shm = self.shm.as_ref().map(|s| {
-            let mut t = format!("slots {}", s.slots);
-            if let Some(fs) = &s.filesystem {
-                t += &format!(" on {fs}");
-            }
-            if s.copy {
-                t += " copy";
-            }
-            if s.notify != Notify::Futex {
-                t += &format!(" {}", s.notify);
-            }
-            t
-        });
+        let shm = self.shm.as_ref().map(ShmKey::describe);
         [
             if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
             self.wait.to_string(),
@@ -80,22 +85,7 @@ impl SeriesKey {
     /// written out even where it is the default (a column that varies shows every row's value):
     /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service.
     pub fn dimensions(&self) -> [(&'static str, String); 9] {
-        let shm = self.shm.as_ref().map_or_else(
-            || "-".to_string(),
-            |s| {
-                let mut t = format!("{} slots", s.slots);
-                if let Some(fs) = &s.filesystem {
-                    t += &format!(" on {fs}");
-                }
-                if s.copy {
-                    t += ", copy";
-                }
-                if s.notify != Notify::Futex {
-                    t += &format!(", {}", s.notify);
-                }
-                t
-            },
-        );
+        let shm = self.shm.as_ref().map_or_else(|| "-".to_string(), ShmKey::describe);
         [
             ("framing", self.framing.to_string()),
             ("wait", self.wait.to_string()),
