@@ -72,12 +72,11 @@ fn change_amount(worse_ratio: f64) -> Option<(&'static str, String)> {
 }
 
 /// The one wording of a change, for every metric alike (see [`change_amount`] for the ratio):
-/// `slower by 31%`, `faster by 12%`, `2.4x slower`, `no change`. The same change seen from the
-/// other side reads the same with the direction swapped.
+/// `slower by 31%`, `faster by 12%`, `slower by 2.4x`, `no change`. The same change seen from
+/// the other side reads the same with the direction swapped.
 pub fn format_change(worse_ratio: f64) -> String {
     match change_amount(worse_ratio) {
         None => "no change".into(),
-        Some((dir, amount)) if amount.ends_with('x') => format!("{amount} {dir}"),
         Some((dir, amount)) => format!("{dir} by {amount}"),
     }
 }
@@ -123,7 +122,8 @@ pub enum TimeUnit {
 }
 
 impl TimeUnit {
-    /// The unit for a column whose largest value is `max_ns`.
+    /// The unit for a column whose largest value is `max_ns`: nanoseconds up to 100 µs, so a
+    /// column holding a 150 ns shm round trip beside a 12 µs tcp one keeps both exact.
     pub fn for_max(max_ns: f64) -> TimeUnit {
         if max_ns < 100_000.0 {
             TimeUnit::Ns
@@ -302,8 +302,8 @@ mod tests {
         assert_eq!(format_change(1.0 / 1.12), "faster by 12%");
         assert_eq!(format_change(1.023), "slower by 2.3%");
         // A throughput drop from 116.3 to 25.7 MB/s: old/new = 4.53.
-        assert_eq!(format_change(116.3 / 25.7), "4.5x slower");
-        assert_eq!(format_change(25.7 / 116.3), "4.5x faster");
+        assert_eq!(format_change(116.3 / 25.7), "slower by 4.5x");
+        assert_eq!(format_change(25.7 / 116.3), "faster by 4.5x");
         assert_eq!(format_change(1.0002), "no change");
         assert_eq!(format_change_range(1.02, 1.081), "slower by 2.0% to 8.1%");
         assert_eq!(format_change_range(0.97, 1.081), "faster by 3.1% to slower by 8.1%");

@@ -181,10 +181,31 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "ipcbench", &mut std::io::stdout());
         }
-        Some(Command::Man) => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .context("writing the man page")?;
+        Some(Command::Man { command }) => {
+            let top = Cli::command();
+            let page = match &command {
+                None => top,
+                Some(name) => {
+                    let names: Vec<String> = top
+                        .get_subcommands()
+                        .filter(|c| !c.is_hide_set())
+                        .map(|c| c.get_name().to_string())
+                        .collect();
+                    let sub =
+                        top.find_subcommand(name).filter(|c| !c.is_hide_set()).cloned().ok_or_else(|| {
+                            usage(anyhow::anyhow!(
+                                "ipcbench man: no command '{name}' (commands: {})",
+                                names.join(", ")
+                            ))
+                        })?;
+                    sub.name(format!("ipcbench-{name}"))
+                }
+            };
+            match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
+                // `ipcbench man | head`: a reader that stops early is no failure.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.context("writing the man page")?,
+            }
         }
         None => run_bench(&RunArgs::default(), &PeerSource::Spawn)?,
     }

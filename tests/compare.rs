@@ -89,14 +89,14 @@ fn an_injected_regression_fails_the_gate_and_names_the_metric() {
         .code(3)
         .stdout(
             predicate::str::contains("regressed: slower beyond 50%")
-                .and(predicate::str::contains("10.0x slower")),
+                .and(predicate::str::contains("slower by 10.0x")),
         )
         .stderr(
             predicate::str::contains("regressed beyond the threshold").and(predicate::str::contains("p50")),
         );
     // Without a gate it only reports: the change, no verdict and no threshold it does not enforce.
     ipcbench().arg("compare").arg(&a).arg(&slow).assert().success().stdout(
-        predicate::str::contains("10.0x slower")
+        predicate::str::contains("slower by 10.0x")
             .and(predicate::str::contains("not gated"))
             .and(predicate::str::contains("regressed").not())
             .and(predicate::str::contains("threshold").not()),
@@ -117,7 +117,7 @@ fn an_injected_regression_fails_the_gate_and_names_the_metric() {
         .args(["--max-regression", "throughput=5%"])
         .assert()
         .code(3)
-        .stdout(predicate::str::contains("10.0x slower"))
+        .stdout(predicate::str::contains("slower by 10.0x"))
         .stderr(predicate::str::contains("throughput"));
     let faster = write(&s, "fast.json", &scaled(&base, "p99", 0.1));
     ipcbench()
@@ -209,7 +209,7 @@ fn a_gate_fed_single_runs_cannot_pass_a_fourfold_throughput_drop() {
         .args(["--max-regression", "10%"])
         .assert()
         .code(4)
-        .stdout(predicate::str::contains("4.0x slower").and(predicate::str::contains("undecided at 10%")))
+        .stdout(predicate::str::contains("slower by 4.0x").and(predicate::str::contains("undecided at 10%")))
         .stderr(predicate::str::contains("undecided").and(predicate::str::contains("--repeat")));
 }
 

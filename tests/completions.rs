@@ -33,3 +33,28 @@ fn the_man_page_is_roff_with_every_command_and_the_exit_status() {
         assert!(page.contains(word), "man page lacks {word}");
     }
 }
+
+#[test]
+fn each_command_has_a_man_page_with_its_flags_and_a_closed_pipe_is_no_failure() {
+    let out = ipcbench().args(["man", "run"]).output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains(".TH ipcbench-run") && page.contains("shm\\-dir"),
+        "{}",
+        &page[..300.min(page.len())]
+    );
+    let out = ipcbench().args(["man", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no command 'nope' (commands: run, compare"));
+    // `ipcbench man | head -1`: the reader goes away after one line.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
+        .args(["man", "run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

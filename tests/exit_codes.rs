@@ -86,7 +86,7 @@ fn a_gate_exits_3_on_a_regression_and_4_when_it_cannot_judge() {
     assert_eq!(gate(&a, &a).status.code(), Some(0), "a result against itself passes");
     let out = gate(&a, &b);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("3.0x slower"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("slower by 3.0x"));
     // One repetition a side bounds nothing: the gate cannot pass a threefold regression.
     let (a1, b1) = results(&s, 3, 1);
     let out = gate(&a1, &b1);

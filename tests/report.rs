@@ -245,7 +245,7 @@ fn several_files_are_overlaid_and_compared() {
     assert!(html.contains("Relative changes against before.json"));
     // One repetition a side: the change is shown in the shared wording, but no interval bounds
     // it; nothing is gated in a report, so there is no verdict.
-    assert!(html.contains("2.0x slower") && html.contains("too few values"), "{html}");
+    assert!(html.contains("slower by 2.0x") && html.contains("too few values"), "{html}");
     assert!(html.contains("ratio of the medians"), "the statistic is named");
     assert!(!html.contains("inconclusive") && !html.contains("worse +"));
     let size_chart = svgs(&html).into_iter().find(|s| s.contains("round-trip p50")).unwrap();

@@ -117,7 +117,7 @@ impl MetricChange {
         self.worse_ratio() - 1.0
     }
 
-    /// The change in words: `slower by 31%`, `faster by 12%`, `4.5x slower`.
+    /// The change in words: `slower by 31%`, `faster by 12%`, `slower by 4.5x`, `no change`.
     pub fn change_text(&self) -> String {
         format_change(self.worse_ratio())
     }

@@ -12,8 +12,8 @@ use super::stats::{median, Metric};
 use super::summary::Summary;
 
 /// How `ab` computes a change.
-pub const PAIRED_STATISTIC: &str =
-    "median of the per-round paired ratios, with a 95% order-statistics interval";
+pub const PAIRED_STATISTIC: &str = "median of the per-round paired ratios, with a 95% order-statistics \
+     interval (old and new: each build's median over the rounds; the paired change can differ from their ratio)";
 
 /// The per-configuration changes of a paired comparison, and the configurations only one build
 /// measured.

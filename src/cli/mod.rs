@@ -20,12 +20,14 @@ use crate::transport::framing::Framing;
 use crate::transport::shm::notify::Notify;
 use crate::transport::{TransportKind, WaitStrategy};
 
-/// Zero-copy IPC benchmarking harness: Unix sockets, TCP loopback and shared memory.
+/// Zero-copy IPC benchmarking harness: latency and throughput between two processes over Unix
+/// sockets, TCP, a shared-memory ring, pipes, message queues, io_uring, iceoryx2 and more.
 ///
 /// With no command, runs the default matrix (uds, tcp and shm, round-trip and one-way,
-/// 64 B / 1 KiB / 64 KiB) and writes the summary under output/.
+/// 64 B / 1 KiB / 64 KiB) and writes the summary under output/: `ipcbench` alone is `ipcbench
+/// run`, and run options go after `run`.
 #[derive(Debug, Parser)]
-#[command(name = "ipcbench", version, about, long_about = None, args_override_self = true, after_help = crate::exit::HELP)]
+#[command(name = "ipcbench", version, about, args_override_self = true, after_help = crate::exit::HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -94,14 +96,19 @@ pub enum Command {
     /// The peer side for `ipcbench host`: connect to <socket-dir>/ipcbench.ctl, retrying until
     /// a host is there, and follow its plan.
     Client(ClientArgs),
-    /// Print a shell completion script: `ipcbench completions bash > /etc/bash_completion.d/ipcbench`.
+    /// Print a shell completion script, e.g. `ipcbench completions bash >
+    /// ~/.local/share/bash-completion/completions/ipcbench`.
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff): `ipcbench man > ipcbench.1; man ./ipcbench.1`.
-    Man,
+    /// Print a man page (roff): `ipcbench man > ipcbench.1; man ./ipcbench.1`, or one command's
+    /// with every flag: `ipcbench man run > ipcbench-run.1`.
+    Man {
+        /// The command whose page to print (run, compare, ab, ...) [default: the top-level page].
+        command: Option<String>,
+    },
     /// The peer side of `run`, started by it: control channel on stdin/stdout.
     #[command(hide = true)]
     Peer {

@@ -129,10 +129,13 @@ pub fn notes(summary: &Summary) -> Vec<String> {
         })
         .collect();
     if !unsteady.is_empty() {
+        // The first few, so the line stays readable; the summary has every run's slices.
+        let shown = unsteady.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        let more =
+            if unsteady.len() > 3 { format!("; and {} more", unsteady.len() - 3) } else { String::new() };
         out.push(format!(
             "note: ! marks a row with a run whose slices disagree by more than 25% (the machine hiccuped: \
-             repeat it with --repeat before trusting one figure): {}",
-            unsteady.join("; ")
+             repeat it with --repeat before trusting one figure): {shown}{more}"
         ));
     }
     out

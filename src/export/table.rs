@@ -82,6 +82,12 @@ fn rows(summary: &Summary, each: bool) -> Vec<Row<'_>> {
         .collect()
 }
 
+/// The unit of a time column over `rows`; `None` when no row has the value.
+fn latency_unit(rows: &[Row], f: impl Fn(&RunResult) -> Option<f64> + Copy) -> Option<TimeUnit> {
+    let values: Vec<f64> = rows.iter().filter_map(|r| r.median(f)).collect();
+    (!values.is_empty()).then(|| TimeUnit::for_max(values.iter().copied().fold(0.0, f64::max)))
+}
+
 /// A numeric column: its header (with the unit) and its cells.
 fn time_column(
     name: &str,
@@ -89,7 +95,7 @@ fn time_column(
     f: impl Fn(&RunResult) -> Option<f64> + Copy,
 ) -> ((String, bool), Vec<String>) {
     let values: Vec<Option<f64>> = rows.iter().map(|r| r.median(f)).collect();
-    let unit = TimeUnit::for_max(values.iter().flatten().copied().fold(0.0, f64::max));
+    let unit = latency_unit(rows, f).unwrap_or(TimeUnit::Ns);
     (
         (format!("{name} {}", unit.name()), true),
         values.iter().map(|v| v.map_or_else(|| "-".into(), |v| unit.format(v))).collect(),
@@ -152,19 +158,26 @@ pub fn render(summary: &Summary, each: bool) -> String {
     columns.push((
         ("msg/s".into(), true),
         rows.iter()
-            .map(|r| {
-                let rate =
-                    thousands(r.median(|x| Some(x.throughput.messages_per_s)).unwrap_or(0.0).round() as u64);
-                // `!`: a run's slices disagree (a hiccup); a note below says by how much.
-                let unsteady = r.runs.iter().any(|x| x.interval_spread.is_some_and(|s| s.unsteady));
-                if unsteady {
-                    format!("{rate} !")
-                } else {
-                    rate
-                }
-            })
+            .map(|r| thousands(r.median(|x| Some(x.throughput.messages_per_s)).unwrap_or(0.0).round() as u64))
             .collect(),
     ));
+    // `!`: a run's slices disagree (a hiccup); a note below says which. Its own column, so the
+    // digits stay aligned.
+    if rows.iter().any(|r| r.runs.iter().any(|x| x.interval_spread.is_some_and(|s| s.unsteady))) {
+        columns.push((
+            ("".into(), false),
+            rows.iter()
+                .map(|r| {
+                    let unsteady = r.runs.iter().any(|x| x.interval_spread.is_some_and(|s| s.unsteady));
+                    if unsteady {
+                        "!".into()
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect(),
+        ));
+    }
     // Bandwidth only where the payload is produced and consumed: a zero-copy latency run
     // "moves" a MiB by passing a slot, which is no bandwidth at all.
     if summary.runs.iter().any(|r| r.pattern == Pattern::Throughput) {
@@ -243,12 +256,15 @@ fn legend(summary: &Summary, repeated: bool) -> String {
     let place = match (p.initiator_cpu, p.peer_cpu) {
         _ if !swept.is_empty() => format!("CPU pairs swept: {}", swept.join(", ")),
         (Some(a), Some(b)) => format!("pinned: initiator on CPU {a}, peer on CPU {b}"),
-        _ if external => format!("unpinned: initiator on CPU {} (the service's CPU is not known)", p.initiator_cpu_observed),
+        _ if external => format!("unpinned (this side seen on CPU {}; the service's CPU is not known)", p.initiator_cpu_observed),
         _ if p.initiator_cpu_observed == p.peer_cpu_observed => format!(
             "unpinned, and both sides were seen on CPU {}: sharing one core costs them (pin them apart with --pin A,B)",
             p.initiator_cpu_observed
         ),
-        _ => format!("unpinned: initiator on CPU {}, peer on CPU {}", p.initiator_cpu_observed, p.peer_cpu_observed),
+        _ => format!(
+            "unpinned (the scheduler may move them; seen on CPU {} and CPU {})",
+            p.initiator_cpu_observed, p.peer_cpu_observed
+        ),
     };
     let cpu = if external {
         "cpu/msg, csw/msg: this side's CPU time and sleeps per message (the service's are not measured)"
@@ -267,6 +283,7 @@ fn legend(summary: &Summary, repeated: bool) -> String {
 /// the median being the figure its row shows.
 pub fn fastest(summary: &Summary, each: bool) -> Vec<String> {
     use std::collections::BTreeMap;
+    let p50_unit = latency_unit(&rows(summary, each), |r| r.latency_ns.map(|l| l.p50 as f64));
     let mut by: BTreeMap<ConfigKey, Vec<(ConfigKey, f64, usize)>> = BTreeMap::new();
     for (key, runs) in groups(summary) {
         // A load sweep's rates are not rivals: its knee line speaks for it.
@@ -310,6 +327,11 @@ pub fn fastest(summary: &Summary, each: bool) -> Vec<String> {
         } else {
             String::new()
         };
+        // The figure in its column's unit, as the row shows it.
+        let figure = match (metric, p50_unit) {
+            (Metric::P50, Some(unit)) => format!("{} {}", unit.format(best.1), unit.name()),
+            _ => metric.format(best.1),
+        };
         // With --each the rows are single runs: the figure is their median, said so.
         let over =
             if each && best.2 > 1 { format!(", the median of its {} runs", best.2) } else { String::new() };
@@ -319,7 +341,7 @@ pub fn fastest(summary: &Summary, each: bool) -> Vec<String> {
             format_bytes(group.size_bytes as u64),
             name,
             metric,
-            metric.format(best.1)
+            figure
         ));
     }
     out

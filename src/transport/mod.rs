@@ -147,7 +147,7 @@ impl TransportKind {
     /// Why this build cannot run the transport, if it cannot (iceoryx2 is a cargo feature).
     pub fn unavailable(self) -> Option<String> {
         (self == TransportKind::Iceoryx2 && !cfg!(feature = "iceoryx2")).then(|| {
-            "--transport iceoryx2 needs a build with it: cargo build --release --features iceoryx2"
+            "--transport iceoryx2 needs a build with it: cargo install --path . --features iceoryx2 (or cargo build --release --features iceoryx2)"
                 .to_string()
         })
     }
