@@ -2,7 +2,7 @@
 //! in this process, one echo thread, blocking waits for sockets and spinning for shm), the
 //! shared-memory ring alone (lend, write, publish, read, release on one thread), and the
 //! harness's own per-message work (stamping a header, recording a latency).
-//! Quick mode for CI: `cargo bench -- --quick`.
+//! Quick mode for CI: `cargo bench --bench transports -- --quick`.
 
 use std::hint::black_box;
 use std::time::Duration;
