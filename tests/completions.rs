@@ -47,14 +47,16 @@ fn each_command_has_a_man_page_with_its_flags_and_a_closed_pipe_is_no_failure() 
     let out = ipcbench().args(["man", "nope"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no command 'nope' (commands: run, compare"));
-    // `ipcbench man | head -1`: the reader goes away after one line.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
+    // `ipcbench man | head -1`: the reader is gone. Its end of the pipe is closed before the
+    // command starts, so the first write fails with EPIPE every time, not only when it loses a race.
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcbench"))
         .args(["man", "run"])
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::from(writer))
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
