@@ -45,6 +45,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         intervals: vec![],
         interval_spread: None,
         extended_to_min_time: false,
+        fan_out: None,
     }
 }
 

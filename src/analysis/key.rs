@@ -41,6 +41,7 @@ impl ConfigKey {
                 }),
                 pipe_buffer_bytes: r.pipe_buffer_bytes.filter(|&b| b != DEFAULT_PIPE_BUFFER_BYTES),
                 external_service: r.external_service.clone(),
+                subscribers: r.fan_out.as_ref().map(|f| f.subscribers),
             },
         }
     }
@@ -65,8 +66,8 @@ impl ShmKey {
 
 impl SeriesKey {
     /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
-    /// pipe buffer, service), in that order; empty for a default that needs no mention.
-    fn details(&self) -> [String; 9] {
+    /// pipe buffer, service, subscribers), in that order; empty for a default that needs no mention.
+    fn details(&self) -> [String; 10] {
         let shm = self.shm.as_ref().map(ShmKey::describe);
         [
             if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
@@ -78,13 +79,16 @@ impl SeriesKey {
             shm.unwrap_or_default(),
             self.pipe_buffer_bytes.map(|b| format!("buffer {}", format_bytes(b as u64))).unwrap_or_default(),
             self.external_service.as_ref().map(|s| format!("against {s}")).unwrap_or_default(),
+            self.subscribers
+                .map(|n| format!("to {n} subscriber{}", if n == 1 { "" } else { "s" }))
+                .unwrap_or_default(),
         ]
     }
 
     /// Every dimension besides the transport as a named table column, each with its value
     /// written out even where it is the default (a column that varies shows every row's value):
-    /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service.
-    pub fn dimensions(&self) -> [(&'static str, String); 9] {
+    /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers.
+    pub fn dimensions(&self) -> [(&'static str, String); 10] {
         let shm = self.shm.as_ref().map_or_else(|| "-".to_string(), ShmKey::describe);
         [
             ("framing", self.framing.to_string()),
@@ -109,6 +113,7 @@ impl SeriesKey {
                 },
             ),
             ("service", self.external_service.clone().unwrap_or_else(|| "-".into())),
+            ("subscribers", self.subscribers.map_or_else(|| "-".into(), |n| n.to_string())),
         ]
     }
 

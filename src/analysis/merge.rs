@@ -1,10 +1,14 @@
 //! Both sides' measurements of one run as one [`RunResult`]: which side's histogram is the
 //! latency, which side's arrivals make the rate, and what the two counts say about integrity.
 
-use super::summary::{Integrity, IntervalSpread, IntervalStats, Placement, RunResult, Throughput};
+use super::summary::{
+    FanOutResult, Integrity, IntervalSpread, IntervalStats, Placement, RunResult, SubscriberResult,
+    Throughput,
+};
 use crate::measure::cpu::{CpuCost, SideCpu};
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::intervals::IntervalHistogram;
+use crate::pattern::fan_out::FanResult;
 use crate::pattern::{throughput, Params, Pattern, SideReport, SideResult};
 use crate::transport::{ChannelSpec, TransportKind};
 use crate::wire::Sample;
@@ -46,8 +50,8 @@ pub struct RunDetail {
 pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResult, RunDetail) {
     let p = setup.params;
     let (source, hist, samples, intervals, received, duration_ns) = match p.pattern {
-        Pattern::RoundTrip => (
-            "initiator",
+        Pattern::RoundTrip | Pattern::FanOut => (
+            if p.pattern == Pattern::FanOut { "publisher" } else { "initiator" },
             Some(mine.histogram),
             mine.samples,
             mine.intervals,
@@ -74,7 +78,8 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
             throughput::messages_per_s(received, mine.first_recv_ns, mine.last_recv_ns)
         }
         Pattern::RoundTrip if duration_ns > 0 => received as f64 * 1e9 / duration_ns as f64,
-        Pattern::RoundTrip => 0.0,
+        Pattern::FanOut if duration_ns > 0 => mine.sent as f64 * 1e9 / duration_ns as f64,
+        Pattern::RoundTrip | Pattern::FanOut => 0.0,
         _ => throughput::messages_per_s(received, peer.report.first_recv_ns, peer.report.last_recv_ns),
     };
     let hist = hist.filter(|h| !h.is_empty());
@@ -118,9 +123,65 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         extended_to_min_time: p.pattern == Pattern::Throughput
             && matches!(p.stop, crate::pattern::Stop::Count(n) if mine.sent > n * u64::from(setup.concurrency)),
         intervals: interval_stats(&intervals, p.pattern != Pattern::Throughput),
+        fan_out: None,
     };
     let run = RunResult { interval_spread: IntervalSpread::of(&run.intervals, p.interval_ns), ..run };
     (run, RunDetail { samples, intervals })
+}
+
+/// A fan-out run: the publisher's measurements and every subscriber's report, in index order
+/// (`pins[i]`: the CPU subscriber `i` was pinned to).
+pub fn merge_fan_out(
+    setup: RunSetup<'_>,
+    mine: FanResult,
+    subscribers: Vec<PeerSide>,
+    pins: &[Option<usize>],
+    mechanism: &str,
+) -> (RunResult, RunDetail) {
+    let n = subscribers.len() as u64;
+    let published = mine.side.sent;
+    let mut peers = PeerSide { present: true, ..Default::default() };
+    let mut per_subscriber = Vec::with_capacity(subscribers.len());
+    for (i, s) in subscribers.iter().enumerate() {
+        let r = &s.report;
+        let wrong = mine.wrong_acks.get(i).copied().unwrap_or(0);
+        per_subscriber.push(SubscriberResult {
+            index: i as u32,
+            latency_ns: mine.per_subscriber.get(i).filter(|h| !h.is_empty()).map(|h| h.stats()),
+            received: r.received,
+            out_of_order: r.out_of_order,
+            corrupt: r.corrupt + wrong,
+            cpu: pins.get(i).copied().flatten(),
+            cpu_observed: r.cpu_observed,
+            cpu_use: SideCpu::new(r.cpu, r.received),
+        });
+        peers.report.received += r.received;
+        peers.report.out_of_order += r.out_of_order;
+        peers.report.corrupt += r.corrupt + wrong;
+        peers.report.cpu.add(&r.cpu);
+    }
+    let all = (!mine.all_delivered.is_empty()).then_some(&mine.all_delivered);
+    let fan = FanOutResult {
+        subscribers: n as u32,
+        mechanism: mechanism.to_string(),
+        all_delivered_ns: all.map(|h| h.stats()),
+        all_delivered_histogram_v2: all.map(|h| h.to_base64()),
+        publish_ns: (!mine.publish.is_empty()).then(|| mine.publish.stats()),
+        per_subscriber,
+        failed: None,
+    };
+    let subscriber_cpu = peers.report.cpu;
+    let (mut run, detail) = merge(setup, mine.side, peers);
+    // Every message goes to every subscriber: N deliveries per message published.
+    run.integrity.sent = published * n;
+    run.integrity.received = fan.per_subscriber.iter().map(|s| s.received).sum();
+    run.integrity.lost = run.integrity.sent.saturating_sub(run.integrity.received);
+    if let Some(cpu) = run.cpu.as_mut() {
+        // All subscribers' CPU per message published.
+        cpu.peer = Some(SideCpu::new(subscriber_cpu, published));
+    }
+    run.fan_out = Some(fan);
+    (run, detail)
 }
 
 /// Each slice's count and rate, and its latency percentiles when the run measures latency.

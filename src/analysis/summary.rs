@@ -161,6 +161,51 @@ pub struct RunResult {
     /// How much the rate of the slices varied; absent with fewer than two full slices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_spread: Option<IntervalSpread>,
+    /// Fan-out only: the subscribers, the all-delivered latency, and each subscriber's own
+    /// figures (`latency_ns` is every subscriber's latencies merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<FanOutResult>,
+}
+
+/// What a fan-out run measured beyond its merged latency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FanOutResult {
+    /// Subscriber processes, each receiving every message.
+    pub subscribers: u32,
+    /// How the publisher reaches them: one broadcast ring, or one channel per subscriber.
+    pub mechanism: String,
+    /// Send to the last subscriber's arrival, per message.
+    pub all_delivered_ns: Option<LatencyStats>,
+    /// Its full histogram, HdrHistogram V2 in base64.
+    pub all_delivered_histogram_v2: Option<String>,
+    /// How long handing one message to every subscriber took on the publisher (N socket writes,
+    /// or one store into the ring).
+    pub publish_ns: Option<LatencyStats>,
+    /// Each subscriber, in index order.
+    pub per_subscriber: Vec<SubscriberResult>,
+    /// Why the run ended early: a subscriber whose channel failed (the others were stopped
+    /// and their figures are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// One subscriber of a fan-out run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriberResult {
+    pub index: u32,
+    /// Its one-way latencies (arrival - send, on the shared clock).
+    pub latency_ns: Option<LatencyStats>,
+    /// Messages it received, warm-up and stop excluded.
+    pub received: u64,
+    /// Messages that arrived after a later one.
+    pub out_of_order: u64,
+    /// Messages whose payload failed `--verify`, or acknowledgements naming another message.
+    pub corrupt: u64,
+    /// The CPU it was pinned to, if any, and the one it ended on.
+    pub cpu: Option<usize>,
+    pub cpu_observed: usize,
+    /// Its timed thread's CPU time and context switches, per message it received.
+    pub cpu_use: crate::measure::cpu::SideCpu,
 }
 
 /// One slice of a run's recorded phase.

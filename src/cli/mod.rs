@@ -253,7 +253,7 @@ pub struct RunArgs {
     pub transport: Vec<OrAll<TransportKind>>,
 
     /// Patterns, comma-separated [default: round-trip,one-way; with --connect: round-trip].
-    #[arg(long, short, value_delimiter = ',', value_parser = one_or_all::<Pattern>("round-trip,one-way", "every pattern"))]
+    #[arg(long, short, value_delimiter = ',', value_parser = one_or_all::<Pattern>("round-trip,one-way", "round-trip, one-way and throughput"))]
     pub pattern: Option<Vec<OrAll<Pattern>>>,
 
     /// Message sizes including the 16-byte header, comma-separated (a list is a sweep), at most
@@ -281,9 +281,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub warmup: Option<u64>,
 
-    /// Pin the initiator and the peer to these CPUs: A,B.
+    /// Pin the initiator and the peer to these CPUs: A,B. With --pattern fan-out, a CPU per
+    /// process, the publisher first: one more than the largest --subscribers (CPUs may repeat).
     #[arg(long, value_delimiter = ',', conflicts_with = "pin_pairs")]
     pub pin: Option<Vec<usize>>,
+
+    /// With --pattern fan-out: subscriber processes, each receiving every message,
+    /// comma-separated (a list is a sweep, e.g. 1,2,4,8,16), at most 256 [default: 1,2,4].
+    #[arg(long, value_delimiter = ',')]
+    pub subscribers: Option<Vec<u32>>,
 
     /// A placement sweep: run every configuration with the initiator and the peer on each of
     /// these CPU pairs, initiator:peer (e.g. 0:1,0:2,2:3), or `all` ordered pairs of distinct

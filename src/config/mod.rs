@@ -60,6 +60,10 @@ pub struct RunConfig {
     pub repeat: u32,
     /// Pairs measured at once.
     pub concurrency: u32,
+    /// Fan-out: subscriber counts (a sweep); empty without `--pattern fan-out`.
+    pub subscribers: Vec<u32>,
+    /// Fan-out with `--pin`: the publisher's CPU, then subscriber `i`'s at `i + 1`.
+    pub fan_pins: Option<Vec<usize>>,
     pub socket_dir: PathBuf,
     /// Wire formats on stream transports (a sweep).
     pub framings: Vec<Framing>,
@@ -190,7 +194,19 @@ impl RunConfig {
         if a.rates.is_some() && connect.is_some() {
             bail!("--rates sweeps ipcbench's own peer; with --connect give one --rate");
         }
-        let pins = sweeps::pins(a.pin.as_deref(), a.pin_pairs.as_deref())?;
+        let fan = fan_out(a, &patterns, &transports, connect.is_some())?;
+        let pair_pin = match (&fan, a.pin.as_deref()) {
+            (Some((_, Some(p))), _) => Some(&p[..2]),
+            (_, pin) => pin,
+        };
+        let pins = sweeps::pins(pair_pin, a.pin_pairs.as_deref())?;
+        if let Some((_, Some(p))) = &fan {
+            sweeps::pins(Some(&[p[0], p[0]]), None)?;
+            for &cpu in &p[1..] {
+                sweeps::pins(Some(&[p[0], cpu]), None)?;
+            }
+        }
+        let (subscribers, fan_pins) = fan.unwrap_or_default();
         let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
         let socket_dir = check_socket_dir(&a.socket_dir, trust)?;
         let shm_dir = match &a.shm_dir {
@@ -282,6 +298,8 @@ impl RunConfig {
             verify: a.verify,
             repeat: a.repeat,
             concurrency: a.concurrency,
+            subscribers,
+            fan_pins,
             socket_dir,
             framings,
             loss_timeout_ms: a.loss_timeout_ms,
@@ -344,6 +362,82 @@ impl RunConfig {
             shm_slots: slot_policy(self.shm_slots, size_bytes, pattern),
         }
     }
+}
+
+/// The default `--subscribers` sweep.
+const DEFAULT_SUBSCRIBERS: [u32; 3] = [1, 2, 4];
+
+/// `--subscribers` and a fan-out's `--pin` list, checked against the patterns, the transports
+/// and this process's limits: `None` without `--pattern fan-out`.
+#[allow(clippy::type_complexity)]
+fn fan_out(
+    a: &RunArgs,
+    patterns: &[Pattern],
+    transports: &[TransportKind],
+    connect: bool,
+) -> Result<Option<(Vec<u32>, Option<Vec<usize>>)>> {
+    use crate::transport::shm::broadcast::MAX_READERS;
+    if !patterns.contains(&Pattern::FanOut) {
+        if a.subscribers.is_some() {
+            bail!("--subscribers applies to --pattern fan-out only");
+        }
+        return Ok(None);
+    }
+    let subscribers = dedup(a.subscribers.as_deref().unwrap_or(&DEFAULT_SUBSCRIBERS));
+    if subscribers.contains(&0) {
+        bail!("--subscribers 0: a fan-out needs at least one subscriber");
+    }
+    let most = *subscribers.iter().max().expect("at least one value") as usize;
+    if most > MAX_READERS {
+        bail!("--subscribers {most} is more than the {MAX_READERS} subscribers a fan-out supports");
+    }
+    // Each subscriber is a process with a control channel and a data channel or two.
+    let files = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+    let needed_files = 64 + 6 * most as u64;
+    if needed_files > files {
+        bail!("--subscribers {most} needs about {needed_files} open files here, more than the limit of {files} (ulimit -n)");
+    }
+    if let Some(procs) = rustix::process::getrlimit(rustix::process::Resource::Nproc).current {
+        if most as u64 + 32 > procs {
+            bail!(
+                "--subscribers {most} starts {most} processes, too close to the limit of {procs} (ulimit -u)"
+            );
+        }
+    }
+    if connect {
+        bail!("--connect measures round trips only, not --pattern fan-out");
+    }
+    if let Some(t) = transports
+        .iter()
+        .find(|t| matches!(t, TransportKind::Udp | TransportKind::UdsDgram | TransportKind::Iceoryx2))
+    {
+        bail!("--pattern fan-out runs over uds, tcp, shm, memfd, pipe, mqueue, uds-uring and tcp-uring, not {t} (yet)");
+    }
+    if a.rate.is_some() || a.rates.is_some() {
+        bail!("--pattern fan-out runs closed loop (every subscriber acknowledges each message): drop --rate/--rates");
+    }
+    if a.concurrency > 1 {
+        bail!("--pattern fan-out has one publisher: --concurrency does not apply");
+    }
+    if a.pin_pairs.is_some() {
+        bail!("--pin-pairs sweeps pairs; a fan-out takes --pin with a CPU per process");
+    }
+    if transports.iter().any(|t| t.is_ring()) && a.notify != Notify::Futex {
+        bail!("the fan-out broadcast ring wakes its readers with a futex only: drop --notify eventfd");
+    }
+    if transports.iter().any(|t| t.is_ring()) && a.copy {
+        bail!("the fan-out broadcast ring has no --copy mode");
+    }
+    let pins = match a.pin.as_deref() {
+        None => None,
+        Some(p) if p.len() == most + 1 => Some(p.to_vec()),
+        Some(p) => bail!(
+            "--pin with --pattern fan-out takes a CPU per process, the publisher first: {} values for up to {most} subscriber(s), got {}",
+            most + 1,
+            p.len()
+        ),
+    };
+    Ok(Some((subscribers, pins)))
 }
 
 /// Slots per shm ring: `--shm-slots`, or the default for the pattern.

@@ -88,12 +88,22 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
 /// measure that, not the transport.
 fn oversubscribed_spin(cfg: &RunConfig, cpus: usize) -> Option<String> {
     let spinners = 2 * cfg.concurrency as usize;
+    let fan = cfg.subscribers.iter().max().map_or(0, |&n| n as usize + 1);
+    let (spinners, who) = if fan > spinners {
+        (fan, format!("a publisher and {} subscribers", fan - 1))
+    } else {
+        (spinners, format!("{} pair(s)", cfg.concurrency))
+    };
     (cfg.waits.contains(&WaitStrategy::Spin) && cfg.connect.is_none() && spinners > cpus).then(|| {
         format!(
-            "--wait spin with {} pair(s) runs {spinners} spinning threads on {cpus} allowed CPU(s): they take turns through the scheduler, and spin latencies will measure that",
-            cfg.concurrency
+            "--wait spin with {who} runs {spinners} spinning threads on {cpus} allowed CPU(s): they take turns through the scheduler, and spin latencies will measure that (use --wait block)"
         )
     })
+}
+
+/// Whether a pattern compares two processes' clock readings (one-way, fan-out).
+fn needs_one_clock(p: Pattern) -> bool {
+    matches!(p, Pattern::OneWay | Pattern::FanOut)
 }
 
 /// One cell of the matrix: what to run and how to name it.
@@ -109,6 +119,8 @@ struct Test {
     /// With `--rates auto`: the configuration this rate is a step of (its climb stops after
     /// the first rate it does not sustain).
     climb: Option<usize>,
+    /// Fan-out: how many subscribers.
+    subscribers: Option<u32>,
 }
 
 /// Every test of the matrix in run order (one-way left out when the clocks differ).
@@ -119,12 +131,18 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
     for &transport in &cfg.transports {
         for &framing in &cfg.framings {
             for &wait in &cfg.waits {
-                for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && p == Pattern::OneWay)) {
-                    for (&size_bytes, &pin) in cfg
+                for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && needs_one_clock(p))) {
+                    let fans: Vec<Option<u32>> = if pattern == Pattern::FanOut {
+                        cfg.subscribers.iter().copied().map(Some).collect()
+                    } else {
+                        vec![None]
+                    };
+                    for ((&size_bytes, &pin), subscribers) in cfg
                         .sizes
                         .iter()
                         .filter(|&&s| cfg.runs(transport, framing, s))
                         .flat_map(|s| cfg.pins.iter().map(move |p| (s, p)))
+                        .flat_map(|sp| fans.iter().map(move |&n| (sp, n)))
                     {
                         configurations += 1;
                         for &rate in &cfg.rates {
@@ -141,8 +159,10 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
                                 Some((a, b)) if cfg.pair_sweep => format!(", CPUs {a}:{b}"),
                                 _ => String::new(),
                             };
+                            let to =
+                                subscribers.map(|n| format!(" to {n} subscriber(s)")).unwrap_or_default();
                             let label = format!(
-                                "{pattern} over {transport} with {size_bytes} B{framed} messages{waiting}{placed}{offered}"
+                                "{pattern} over {transport} with {size_bytes} B{framed} messages{to}{waiting}{placed}{offered}"
                             );
                             for repetition in 0..cfg.repeat {
                                 out.push(Test {
@@ -154,6 +174,7 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
                                     pin,
                                     label: label.clone(),
                                     climb: cfg.auto_rates.then_some(configurations),
+                                    subscribers,
                                 });
                             }
                         }
@@ -220,11 +241,11 @@ fn run_matrix(
         _ => unreachable!("handshake returns a hello"),
     }
     let clock = check_clock(&mut peer.channel)?;
-    let one_way_refused = !clock.same_clock && cfg.patterns.contains(&Pattern::OneWay);
+    let one_way_refused = !clock.same_clock && cfg.patterns.iter().any(|&p| needs_one_clock(p));
     if one_way_refused {
         eprintln!(
             "note: the peer's CLOCK_MONOTONIC is not this one (a reading {} ns outside its bracket): \
-             one-way latency cannot be measured across it and is skipped; round-trip still runs",
+             one-way and fan-out latency cannot be measured across it and are skipped; round-trip still runs",
             clock.worst_outside_ns
         );
     }
@@ -236,6 +257,32 @@ fn run_matrix(
     let mut channels = cfg.channels.clone();
     if let Some(ip) = peer.data_ip {
         channels.data_ip = ip;
+    }
+    // A fan-out's subscribers beyond the first: more peers of the same kind.
+    let most = cfg.subscribers.iter().max().copied().unwrap_or(1) as usize;
+    let mut more = Vec::with_capacity(most.saturating_sub(1));
+    if most > 1 && !one_way_refused {
+        if !matches!(source, PeerSource::Spawn) {
+            bail!(crate::exit::usage(anyhow!(
+                "ipcbench host serves one client: a fan-out to more than one subscriber runs with ipcbench run"
+            )));
+        }
+        for i in 1..most {
+            let mut sub = Peer::spawn(cfg).with_context(|| format!("starting subscriber {i}"))?;
+            sub.channel
+                .handshake()
+                .map_err(|e| sub.explain(e.into()))
+                .with_context(|| format!("subscriber {i}"))?;
+            let clock = check_clock(&mut sub.channel).with_context(|| format!("subscriber {i}"))?;
+            if !clock.same_clock {
+                bail!("subscriber {i} does not share this CLOCK_MONOTONIC: fan-out cannot be measured");
+            }
+            sub.channel.send(&Message::Plan {
+                pin_cpu: cfg.fan_pins.as_ref().map(|p| p[i + 1]),
+                timeout_ms: cfg.timeout.as_millis() as u64,
+            })?;
+            more.push(sub);
+        }
     }
     if cfg.pair_sweep {
         summary.cpu_pairs = cfg
@@ -254,19 +301,46 @@ fn run_matrix(
             crate::sys::pin_current_thread(cpu)
                 .with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
         }
-        let (run, detail) = run_one(&mut peer, cfg, &channels, &test)
-            .map_err(|e| peer.explain(e))
-            .with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
+        let outcome = match test.subscribers {
+            Some(n) => super::fan_run::run_one(
+                &mut peer,
+                &mut more,
+                cfg,
+                &channels,
+                super::fan_run::FanTest {
+                    id: test.id,
+                    transport: test.transport,
+                    channel: &test.channel,
+                    params: &test.params,
+                    repetition: test.repetition,
+                    label: &test.label,
+                    pin: test.pin,
+                    subscribers: n as usize,
+                },
+            ),
+            None => run_one(&mut peer, cfg, &channels, &test).map_err(|e| peer.explain(e)),
+        };
+        let (run, detail) =
+            outcome.with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
+        let failed = run.fan_out.as_ref().and_then(|f| f.failed.clone());
         summary.runs.push(run);
         summary.load_curves = crate::analysis::load::curves(&summary.runs, cfg.p99_target_ns);
         climbs.step(&test, cfg.repeat, summary);
         exporters.run_finished(summary, &detail)?;
+        if let Some(why) = failed {
+            // The others' figures are written above; the run still failed.
+            bail!("{} (repetition {}): {why}", test.label, test.repetition);
+        }
     }
     peer.channel.send(&Message::Bye)?;
     peer.finish()?;
+    for (i, mut sub) in more.into_iter().enumerate() {
+        sub.channel.send(&Message::Bye).with_context(|| format!("subscriber {}", i + 1))?;
+        sub.finish().with_context(|| format!("subscriber {}", i + 1))?;
+    }
     if one_way_refused {
         // Everything that could run did; the refusal is still an error for the caller.
-        bail!("one-way runs were refused: the peer does not share this CLOCK_MONOTONIC");
+        bail!("one-way (and fan-out) runs were refused: the peer does not share this CLOCK_MONOTONIC");
     }
     Ok(())
 }
@@ -284,7 +358,7 @@ fn measure_pair(a: usize, b: usize, timeout: std::time::Duration) -> Result<CpuP
 }
 
 /// Asks the peer for its clock 16 times, each bracketed by two readings of ours.
-fn check_clock(ch: &mut Channel) -> Result<ClockCheck> {
+pub(super) fn check_clock(ch: &mut Channel) -> Result<ClockCheck> {
     let mut probes = Vec::with_capacity(16);
     for _ in 0..16 {
         let before = now_ns();
@@ -393,7 +467,7 @@ fn run_one(
     Ok((run, detail))
 }
 
-fn expect_ready(ch: &mut Channel, test_id: u32) -> Result<()> {
+pub(super) fn expect_ready(ch: &mut Channel, test_id: u32) -> Result<()> {
     match ch.recv("ready")? {
         Message::Ready { test_id: id } if id == test_id => Ok(()),
         Message::Ready { test_id: id } => {

@@ -16,6 +16,7 @@
 mod channel;
 pub mod coordinator;
 mod external;
+mod fan_run;
 mod fanout;
 pub mod peer;
 mod peer_process;

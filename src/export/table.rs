@@ -111,8 +111,8 @@ pub fn render(summary: &Summary, each: bool) -> String {
         (("size".into(), true), rows.iter().map(|r| format_bytes(r.key.size_bytes as u64)).collect()),
     ];
     let mut shared = Vec::new();
-    let dims: Vec<[(&str, String); 9]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
-    for i in 0..9 {
+    let dims: Vec<[(&str, String); 10]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
+    for i in 0..dims[0].len() {
         let name = dims[0][i].0;
         let values: Vec<String> = dims.iter().map(|d| d[i].1.clone()).collect();
         if values.iter().any(|v| *v != values[0]) {
@@ -142,6 +142,13 @@ pub fn render(summary: &Summary, each: bool) -> String {
         columns.push(time_column("p99", &rows, lat(|l| l.p99)));
         columns.push(time_column("p99.9", &rows, lat(|l| l.p99_9)));
         columns.push(time_column("max", &rows, lat(|l| l.max)));
+    }
+    if summary.runs.iter().any(|r| r.fan_out.is_some()) {
+        let fan = |f: fn(&crate::analysis::summary::FanOutResult) -> Option<u64>| {
+            move |r: &RunResult| r.fan_out.as_ref().and_then(f).map(|v| v as f64)
+        };
+        columns.push(time_column("all-delivered p99", &rows, fan(|f| f.all_delivered_ns.map(|l| l.p99))));
+        columns.push(time_column("publish p50", &rows, fan(|f| f.publish_ns.map(|l| l.p50))));
     }
     if repeated {
         let cells = rows
@@ -275,6 +282,20 @@ fn legend(summary: &Summary, repeated: bool) -> String {
         "{place}; latency includes one clock read of ~{} ns; {cpu}\n",
         summary.environment.clock_read_overhead_ns
     ));
+    if let Some(f) = summary.runs.iter().find_map(|r| r.fan_out.as_ref()) {
+        let pins: Vec<String> =
+            f.per_subscriber.iter().filter_map(|s| s.cpu).map(|c| c.to_string()).collect();
+        let placed = if pins.is_empty() {
+            String::new()
+        } else {
+            format!("; subscribers pinned to CPUs {}", pins.join(","))
+        };
+        out.push_str(&format!(
+            "fan-out: p50..max over every subscriber's arrival - send; all-delivered: send to the last \
+             subscriber's arrival; publish: handing one message to every subscriber; cpu/msg counts the \
+             publisher and all subscribers per message published{placed}\n"
+        ));
+    }
     out
 }
 

@@ -5,6 +5,7 @@
 //! | round-trip | stamps, sends, waits for the echo | echoes every message | initiator: echo − send |
 //! | one-way | stamps, sends, waits for an untimed ack | stamps on receipt, acks | peer: receive − send |
 //! | throughput | streams as fast as the transport allows | counts | peer (messages/s, bytes/s) |
+//! | fan-out | publishes to N subscribers, waits for all acks | each acks with its arrival time | initiator: each arrival − send |
 //!
 //! With `--rate` the initiator is open-loop: message `k` is *meant* to leave at
 //! `start + k / rate`, its header carries that intended time, and latency counts from it, so a
@@ -22,6 +23,7 @@
 //! | `pacer.rs`, `samples.rs`, `progress.rs` | the open-loop schedule, sample storage, progress |
 
 mod drive;
+pub mod fan_out;
 pub mod one_way;
 mod pacer;
 mod progress;
@@ -43,6 +45,10 @@ pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Tra
         Pattern::RoundTrip => round_trip::initiate(t, p, progress),
         Pattern::OneWay => one_way::send(t, p, progress),
         Pattern::Throughput => throughput::send(t, p, progress),
+        // A fan-out's publisher has N channels: `fan_out::publish`, never one transport.
+        Pattern::FanOut => Err(crate::transport::TransportError::Malformed(
+            "fan-out is published through its N channels, not one".into(),
+        )),
     }
 }
 
@@ -50,7 +56,8 @@ pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Tra
 pub fn take_part<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
     match p.pattern {
         Pattern::RoundTrip => round_trip::respond(t, p),
-        Pattern::OneWay => one_way::receive(t, p),
+        // A fan-out subscriber receives and acknowledges as a closed-loop one-way peer does.
+        Pattern::OneWay | Pattern::FanOut => one_way::receive(t, p),
         Pattern::Throughput => throughput::receive(t, p),
     }
 }
@@ -67,6 +74,9 @@ pub enum Pattern {
     OneWay,
     /// The initiator streams; the peer counts messages and bytes per second.
     Throughput,
+    /// One publisher, N subscribers (`--subscribers`): each subscriber's arrival - send, and
+    /// the last subscriber's (all delivered).
+    FanOut,
 }
 
 crate::display_as_value_name!(Pattern);

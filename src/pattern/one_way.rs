@@ -14,9 +14,9 @@ use crate::wire::{check_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 /// Loss timeouts in a row after which a datagram receiver takes the stream as ended.
 pub const SILENCE_ENDS_STREAM: u32 = 10;
 
-/// Whether the peer acknowledges each message (closed-loop one-way).
+/// Whether the peer acknowledges each message (closed-loop one-way, fan-out).
 pub fn acked(p: &Params) -> bool {
-    p.pattern == super::Pattern::OneWay && p.rate_per_s.is_none()
+    matches!(p.pattern, super::Pattern::OneWay | super::Pattern::FanOut) && p.rate_per_s.is_none()
 }
 
 /// The initiator's side.

@@ -214,6 +214,7 @@ pub fn connect(
     let (size, wait) = (spec.size_bytes, spec.wait);
     Ok(match ep {
         Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
+        Endpoint::Broadcast(b) => Connection::Broadcast(shm::broadcast::connect(b, size, wait, timeout)?),
         Endpoint::Mqueue(m) => Connection::Mqueue(mqueue::connect(m, size, wait, timeout)?),
         Endpoint::Pipe(p) => Connection::Pipe(pipe::connect(p, size, wait, timeout)?),
         #[cfg(feature = "iceoryx2")]
@@ -256,6 +257,7 @@ macro_rules! with_transport {
         match $conn {
             $crate::transport::Connection::Socket($t) => $body,
             $crate::transport::Connection::Shm($t) => $body,
+            $crate::transport::Connection::Broadcast($t) => $body,
             $crate::transport::Connection::Dgram($t) => $body,
             $crate::transport::Connection::Mqueue($t) => $body,
             $crate::transport::Connection::Pipe($t) => $body,
@@ -278,6 +280,8 @@ macro_rules! with_transport {
 pub enum Connection {
     Socket(SocketTransport),
     Shm(shm::ShmTransport),
+    /// A reader of a fan-out broadcast ring (its `send` acknowledges).
+    Broadcast(shm::broadcast::BroadcastReader),
     Dgram(dgram::DgramTransport),
     Mqueue(mqueue::MqTransport),
     Pipe(pipe::PipeTransport),

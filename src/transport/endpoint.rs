@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+pub use super::shm::broadcast::BroadcastEndpoint;
+
 /// What the peer needs to attach: both paths and the ring geometry to validate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShmEndpoint {
@@ -62,6 +64,8 @@ pub enum Endpoint {
     Mqueue(super::mqueue::MqEndpoint),
     Pipe(super::pipe::PipeEndpoint),
     Iox2(Iox2Endpoint),
+    /// One reader of a fan-out broadcast ring.
+    Broadcast(BroadcastEndpoint),
 }
 
 impl Endpoint {
@@ -108,6 +112,11 @@ impl Endpoint {
             Endpoint::Iox2(x) => {
                 Endpoint::Iox2(Iox2Endpoint { root: rel(x.root), liveness: rel(x.liveness), ..x })
             }
+            Endpoint::Broadcast(b) => Endpoint::Broadcast(BroadcastEndpoint {
+                mapping: rel(b.mapping),
+                liveness: rel(b.liveness),
+                ..b
+            }),
         }
     }
 
@@ -154,6 +163,11 @@ impl Endpoint {
                 }
                 Endpoint::Iox2(Iox2Endpoint { root: abs(x.root)?, liveness: abs(x.liveness)?, ..x })
             }
+            Endpoint::Broadcast(b) => Endpoint::Broadcast(BroadcastEndpoint {
+                mapping: abs(b.mapping)?,
+                liveness: abs(b.liveness)?,
+                ..b
+            }),
         })
     }
 }
@@ -170,6 +184,12 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Mqueue(m) => write!(f, "mqueue://{}", m.to_peer),
             Endpoint::Pipe(p) => write!(f, "fifo://{}", p.to_peer.display()),
             Endpoint::Iox2(x) => write!(f, "iceoryx2://{}", x.to_peer),
+            Endpoint::Broadcast(b) if b.memfd => {
+                write!(f, "memfd broadcast reader {} of {} via {}", b.index, b.readers, b.liveness.display())
+            }
+            Endpoint::Broadcast(b) => {
+                write!(f, "shm broadcast reader {} of {} at {}", b.index, b.readers, b.mapping.display())
+            }
         }
     }
 }

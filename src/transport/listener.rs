@@ -156,7 +156,8 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
             | Endpoint::Dgram(_)
             | Endpoint::Mqueue(_)
             | Endpoint::Pipe(_)
-            | Endpoint::Iox2(_) => {
+            | Endpoint::Iox2(_)
+            | Endpoint::Broadcast(_) => {
                 bail!("{endpoint} is not a stream socket")
             }
         };

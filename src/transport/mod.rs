@@ -15,6 +15,7 @@
 mod channel;
 pub mod dgram;
 pub mod endpoint;
+pub mod fan;
 pub mod framing;
 #[cfg(feature = "iceoryx2")]
 pub mod iox2;

@@ -35,6 +35,9 @@ pub struct SeriesKey {
     #[serde(default)]
     pub pipe_buffer_bytes: Option<usize>,
     pub external_service: Option<String>,
+    /// Fan-out: how many subscribers each message goes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribers: Option<u32>,
 }
 
 /// What distinguishes one shm ring from another.

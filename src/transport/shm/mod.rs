@@ -16,6 +16,7 @@
 
 #![allow(unsafe_code)] // the one place for it: the mapped region and the ring
 
+pub mod broadcast;
 pub mod notify;
 pub(crate) mod region;
 pub(crate) mod ring;

@@ -1,0 +1,169 @@
+//! The publisher's side of a fan-out: one channel to N subscribers, each mechanism's natural
+//! way. The rings write each message once into a broadcast ring that every subscriber reads in
+//! place ([`super::shm::broadcast`]); every other transport has one channel per subscriber,
+//! and the publisher writes N copies through it.
+//!
+//! Subscribers are ordinary peers: each connects to its own endpoint and takes the receiving
+//! side of an acknowledged one-way run, so nothing on their side knows it is one of N.
+
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::shm::broadcast::{BroadcastListener, BroadcastWriter};
+use super::{
+    ChannelOptions, ChannelSpec, Connection, DataListener, Endpoint, TransportError, TransportKind,
+    TransportResult,
+};
+use crate::wire::Header;
+
+/// How a fan-out reaches its subscribers, for the result.
+pub fn mechanism(kind: TransportKind) -> &'static str {
+    if kind.is_ring() {
+        "broadcast ring (written once, read in place by every subscriber)"
+    } else {
+        "one channel per subscriber (the publisher writes every copy)"
+    }
+}
+
+/// The publisher's channels before the subscribers have connected.
+pub enum FanListener {
+    Broadcast(BroadcastListener),
+    Each(Vec<DataListener>),
+}
+
+impl FanListener {
+    /// Makes the channels of test `test_id` for `subscribers` subscribers.
+    pub fn open(
+        kind: TransportKind,
+        o: &ChannelOptions,
+        test_id: u32,
+        subscribers: u32,
+        spec: &ChannelSpec,
+    ) -> Result<FanListener> {
+        if kind.is_ring() {
+            let name = format!("ipcbench-{}-{test_id}-fan", std::process::id());
+            let mapping = o.shm_dir.join(format!("{name}.shm"));
+            return Ok(FanListener::Broadcast(BroadcastListener::create(
+                (kind == TransportKind::Shm).then_some(mapping.as_path()),
+                &o.socket_dir.join(&name),
+                spec.size_bytes,
+                spec.shm_slots,
+                subscribers as usize,
+                o.file_mode,
+            )?));
+        }
+        let each = (0..subscribers)
+            .map(|i| DataListener::open(kind, o, test_id, i, spec))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FanListener::Each(each))
+    }
+
+    /// Subscriber `i`'s endpoint, for each subscriber.
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
+        match self {
+            FanListener::Broadcast(b) => Ok(b.endpoints().iter().cloned().map(Endpoint::Broadcast).collect()),
+            FanListener::Each(v) => v.iter().map(DataListener::endpoint).collect(),
+        }
+    }
+
+    /// Readable once subscriber `i` has connected.
+    pub fn fd(&self, i: usize) -> BorrowedFd<'_> {
+        match self {
+            FanListener::Broadcast(b) => b.liveness_fd(i),
+            FanListener::Each(v) => v[i].fd(),
+        }
+    }
+
+    /// Slots of the broadcast ring.
+    pub fn shm_slots(&self) -> Option<usize> {
+        match self {
+            FanListener::Broadcast(b) => b.endpoints().first().map(|e| e.slot_count),
+            FanListener::Each(_) => None,
+        }
+    }
+
+    /// Accepts every subscriber (socket files are removed).
+    pub fn accept(self, spec: &ChannelSpec, timeout: Duration) -> Result<FanOut> {
+        Ok(match self {
+            FanListener::Broadcast(b) => FanOut::Broadcast(b.accept(spec.size_bytes, spec.wait, timeout)?),
+            FanListener::Each(v) => {
+                FanOut::Each(v.into_iter().map(|l| l.accept(spec, timeout)).collect::<Result<Vec<_>>>()?)
+            }
+        })
+    }
+}
+
+/// The publisher's connected channels.
+pub enum FanOut {
+    Broadcast(BroadcastWriter),
+    Each(Vec<Connection>),
+}
+
+impl FanOut {
+    pub fn subscribers(&self) -> usize {
+        match self {
+            FanOut::Broadcast(b) => b.readers(),
+            FanOut::Each(v) => v.len(),
+        }
+    }
+
+    /// Hands message `seq` to every subscriber: `fill` writes it into each buffer it is given
+    /// (once for the ring, once per copy otherwise).
+    /// A failure names the subscriber whose channel failed, when one did.
+    #[inline]
+    pub fn publish(&mut self, fill: impl FnMut(&mut [u8])) -> Result<(), (Option<usize>, TransportError)> {
+        self.publish_except(None, fill)
+    }
+
+    /// [`publish`](Self::publish) to every subscriber but `skip` (one whose channel failed;
+    /// a ring has one slot for all, so it writes that once regardless).
+    #[inline]
+    pub fn publish_except(
+        &mut self,
+        skip: Option<usize>,
+        mut fill: impl FnMut(&mut [u8]),
+    ) -> Result<(), (Option<usize>, TransportError)> {
+        match self {
+            FanOut::Broadcast(b) => {
+                // After a reader died, its unreleased slot may hold the ring back for good.
+                if let (Some(i), false) = (skip, b.has_space()) {
+                    return Err((Some(i), TransportError::PeerClosed));
+                }
+                fill(b.slot().map_err(|e| (None, e))?);
+                b.publish();
+                Ok(())
+            }
+            FanOut::Each(v) => {
+                for (i, c) in v.iter_mut().enumerate().filter(|(i, _)| Some(*i) != skip) {
+                    let sent: TransportResult<()> = crate::with_transport!(c, t => {
+                        match super::Transport::send_buf(t) {
+                            Ok(buf) => {
+                                fill(buf);
+                                super::Transport::send(t)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    });
+                    sent.map_err(|e| (Some(i), e))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for subscriber `i`'s acknowledgement of the last message: its header carries the
+    /// message's `seq` and, in `send_ns`, the subscriber's clock at arrival.
+    #[inline]
+    pub fn ack(&mut self, i: usize) -> TransportResult<Header> {
+        match self {
+            FanOut::Broadcast(b) => b.ack(i),
+            FanOut::Each(v) => crate::with_transport!(&mut v[i], t => {
+                let h = Header::read(super::Transport::recv(t)?);
+                super::Transport::release(t);
+                Ok(h)
+            }),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Fan-out through the real binary: one publisher process, N subscriber processes, every
+//! message to every subscriber, over the broadcast ring and over one channel per subscriber.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_one_error, child_of, Scratch};
+use serde_json::Value;
+
+/// Every direct child of `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut out: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after_comm = &stat[stat.rfind(')')? + 2..];
+            let ppid: u32 = after_comm.split(' ').nth(1)?.parse().ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+}
+
+fn check_every_delivery(r: &Value, n: u64, count: u64, what: &str) {
+    let fan = &r["fan_out"];
+    assert_eq!(fan["subscribers"], n, "{what}");
+    let subs = fan["per_subscriber"].as_array().unwrap();
+    assert_eq!(subs.len() as u64, n, "{what}");
+    for (i, sub) in subs.iter().enumerate() {
+        assert_eq!(sub["index"], i as u64, "{what}");
+        assert_eq!(sub["received"], count, "{what}: subscriber {i}");
+        assert_eq!(sub["corrupt"], 0, "{what}: subscriber {i}");
+        assert_eq!(sub["out_of_order"], 0, "{what}: subscriber {i}");
+        assert!(sub["latency_ns"]["p50"].as_u64().unwrap() > 0, "{what}: subscriber {i}");
+    }
+    assert_eq!(r["integrity"]["sent"], count * n, "{what}: every message to every subscriber");
+    assert_eq!(r["integrity"]["received"], count * n, "{what}");
+    assert_eq!(r["integrity"]["lost"], 0, "{what}");
+    assert_eq!(r["latency_source"], "publisher", "{what}");
+    let merged = r["latency_ns"]["p50"].as_u64().unwrap();
+    let all = fan["all_delivered_ns"]["p99"].as_u64().unwrap();
+    let max_each = subs.iter().map(|s| s["latency_ns"]["max"].as_u64().unwrap()).max().unwrap();
+    assert!(all >= merged, "{what}: the last arrival is no earlier than the median one ({all} < {merged})");
+    assert!(
+        fan["all_delivered_ns"]["max"].as_u64().unwrap() <= max_each + max_each / 100 + 1,
+        "{what}: the all-delivered maximum is some subscriber's arrival"
+    );
+    assert!(fan["publish_ns"]["p50"].as_u64().is_some(), "{what}");
+    assert!(r["cpu"]["peer"]["total"]["cpu_ns"].as_u64().unwrap() > 0, "{what}: subscribers' CPU counted");
+}
+
+#[test]
+fn every_subscriber_receives_every_message_in_order_and_intact_on_every_transport() {
+    let cases = [
+        ("shm", "block"),
+        ("shm", "spin"),
+        ("memfd", "hybrid"),
+        ("uds", "block"),
+        ("tcp", "block"),
+        ("pipe", "block"),
+        ("mqueue", "block"),
+    ];
+    for (transport, wait) in cases {
+        let s = Scratch::new();
+        s.run()
+            .args(["-t", transport, "-p", "fan-out", "--subscribers", "1,3", "-s", "16,4KiB"])
+            .args(["-n", "300", "--warmup", "20", "--verify", "--wait", wait])
+            .assert()
+            .success();
+        let sum = s.summary();
+        let runs = sum["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 4, "{transport} {wait}: two sizes times two subscriber counts");
+        for r in runs {
+            let n = r["fan_out"]["subscribers"].as_u64().unwrap();
+            let what = format!("{transport} {wait} {} B to {n}", r["size_bytes"]);
+            check_every_delivery(r, n, 300, &what);
+            let ring = transport == "shm" || transport == "memfd";
+            let mechanism = r["fan_out"]["mechanism"].as_str().unwrap();
+            assert_eq!(mechanism.starts_with("broadcast ring"), ring, "{what}: {mechanism}");
+        }
+        assert!(s.leftovers().is_empty(), "{transport} {wait}: left {:?}", s.leftovers());
+    }
+}
+
+#[test]
+fn a_subscriber_killed_mid_run_ends_the_run_naming_it_keeping_earlier_runs_and_leaving_nothing() {
+    for (transport, wait) in [("shm", "block"), ("uds", "block"), ("memfd", "hybrid")] {
+        let s = Scratch::new();
+        let mut host = s.spawn_run(&[
+            "-t",
+            transport,
+            "-p",
+            "fan-out",
+            "--subscribers",
+            "1,3",
+            "-s",
+            "64",
+            "--duration",
+            "1s",
+            "--wait",
+            wait,
+            "--timeout-s",
+            "30",
+        ]);
+        // Every subscriber is started up front; kill the last once the first run is written.
+        let start = Instant::now();
+        let peers = loop {
+            let peers = children_of(host.id());
+            let written = std::fs::read_to_string(s.out())
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .is_some_and(|v| v["runs"].as_array().is_some_and(|r| !r.is_empty()));
+            if peers.len() == 3 && written {
+                break peers;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{transport}: subscribers never ran");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Past the second run's warm-up (1000 messages), inside its recorded second.
+        std::thread::sleep(Duration::from_millis(600));
+        std::process::Command::new("kill").args(["-9", &peers[2].to_string()]).status().unwrap();
+        let killed = Instant::now();
+        let status = loop {
+            if let Some(st) = host.try_wait().unwrap() {
+                break st;
+            }
+            assert!(killed.elapsed() < Duration::from_secs(15), "{transport}: publisher hangs");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(killed.elapsed() < Duration::from_secs(5), "{transport}: noticed in {:?}", killed.elapsed());
+        assert_eq!(status.code(), Some(1), "{transport}");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default().to_string();
+        assert!(line.contains("to 3 subscriber(s)"), "{transport}: {line}");
+        assert!(line.contains("subscriber 2"), "{transport}: names the subscriber: {line}");
+        assert!(line.contains("SIGKILL"), "{transport}: {line}");
+        let sum = s.summary();
+        assert!(sum["error"].as_str().unwrap().contains("subscriber 2"), "{transport}");
+        let runs = sum["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "{transport}: the finished run and the failed one's figures are kept");
+        assert_eq!(runs[0]["fan_out"]["subscribers"], 1);
+        let failed = &runs[1]["fan_out"];
+        assert!(failed["failed"].as_str().unwrap().contains("subscriber 2"), "{transport}: {failed}");
+        for i in 0..2 {
+            let sub = &failed["per_subscriber"][i];
+            assert!(sub["received"].as_u64().unwrap() > 0, "{transport}: subscriber {i} kept: {sub}");
+            assert_eq!(sub["corrupt"], 0, "{transport}");
+        }
+        for p in &peers {
+            let t = Instant::now();
+            while !gone(*p) && t.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(gone(*p), "{transport}: subscriber process {p} is still running");
+        }
+        assert!(s.leftovers().is_empty(), "{transport}: left {:?}", s.leftovers());
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_fan_out_stops_every_subscriber_and_leaves_nothing() {
+    let s = Scratch::new();
+    let mut host = s.spawn_run(&["-t", "shm", "-p", "fan-out", "--subscribers", "4", "-d", "60s"]);
+    let start = Instant::now();
+    let peers = loop {
+        let peers = children_of(host.id());
+        if peers.len() == 4 {
+            break peers;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "subscribers never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    std::process::Command::new("kill").args(["-INT", &host.id().to_string()]).status().unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = host.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "publisher hangs after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130));
+    for p in &peers {
+        let t = Instant::now();
+        while !gone(*p) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone(*p), "subscriber {p} still running");
+    }
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    assert!(child_of(host.id()).is_none_or(gone));
+}
+
+#[test]
+fn bad_fan_out_input_gets_one_clear_error_and_exit_2() {
+    let s = Scratch::new();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["-p", "fan-out", "--subscribers", "0"],
+            "--subscribers 0: a fan-out needs at least one subscriber",
+        ),
+        (&["-p", "fan-out", "--subscribers", "300"], "more than the 256 subscribers"),
+        (&["-p", "round-trip", "--subscribers", "2"], "--subscribers applies to --pattern fan-out only"),
+        (
+            &["-p", "fan-out", "--subscribers", "3", "--pin", "0,1"],
+            "4 values for up to 3 subscriber(s), got 2",
+        ),
+        (&["-p", "fan-out", "-t", "udp"], "not udp"),
+        (&["-p", "fan-out", "--rate", "1000"], "runs closed loop"),
+        (&["-p", "fan-out", "--subscribers", "x"], "--subscribers"),
+    ];
+    for (args, needle) in cases {
+        let out = s.run().args(args).output().unwrap();
+        if needle == "--subscribers" {
+            // clap's own refusal of a value that is not a number.
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}");
+            continue;
+        }
+        assert_one_error(&out, 2, needle, &format!("{args:?}"));
+    }
+    // Checked against the open-file limit before anything starts.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 200 && exec {} run -p fan-out --subscribers 100 --socket-dir {} --out -",
+            assert_cmd::cargo::cargo_bin("ipcbench").display(),
+            s.sockets().display()
+        ))
+        .output()
+        .unwrap();
+    assert_one_error(&out, 2, "more than the limit of 200 (ulimit -n)", "ulimit -n 200");
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
