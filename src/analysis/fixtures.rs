@@ -46,6 +46,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         interval_spread: None,
         extended_to_min_time: false,
         fan_out: None,
+        many: None,
     }
 }
 

@@ -12,6 +12,7 @@ use std::fmt;
 use super::summary::RunResult;
 pub use super::summary::{ConfigKey, SeriesKey, ShmKey, DEFAULT_PIPE_BUFFER_BYTES};
 use crate::format::format_bytes;
+use crate::pattern::Pattern;
 use crate::transport::framing::Framing;
 use crate::transport::shm::notify::Notify;
 use crate::transport::TransportKind;
@@ -42,6 +43,8 @@ impl ConfigKey {
                 pipe_buffer_bytes: r.pipe_buffer_bytes.filter(|&b| b != DEFAULT_PIPE_BUFFER_BYTES),
                 external_service: r.external_service.clone(),
                 subscribers: r.fan_out.as_ref().map(|f| f.subscribers),
+                publishers: r.many.as_ref().filter(|_| r.pattern == Pattern::FanIn).map(|m| m.peers),
+                clients: r.many.as_ref().filter(|_| r.pattern == Pattern::ManyClients).map(|m| m.peers),
             },
         }
     }
@@ -67,7 +70,7 @@ impl ShmKey {
 impl SeriesKey {
     /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
     /// pipe buffer, service, subscribers), in that order; empty for a default that needs no mention.
-    fn details(&self) -> [String; 10] {
+    fn details(&self) -> [String; 12] {
         let shm = self.shm.as_ref().map(ShmKey::describe);
         [
             if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
@@ -82,13 +85,17 @@ impl SeriesKey {
             self.subscribers
                 .map(|n| format!("to {n} subscriber{}", if n == 1 { "" } else { "s" }))
                 .unwrap_or_default(),
+            self.publishers
+                .map(|n| format!("from {n} publisher{}", if n == 1 { "" } else { "s" }))
+                .unwrap_or_default(),
+            self.clients.map(|n| format!("{n} client{}", if n == 1 { "" } else { "s" })).unwrap_or_default(),
         ]
     }
 
     /// Every dimension besides the transport as a named table column, each with its value
     /// written out even where it is the default (a column that varies shows every row's value):
     /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers.
-    pub fn dimensions(&self) -> [(&'static str, String); 10] {
+    pub fn dimensions(&self) -> [(&'static str, String); 12] {
         let shm = self.shm.as_ref().map_or_else(|| "-".to_string(), ShmKey::describe);
         [
             ("framing", self.framing.to_string()),
@@ -114,6 +121,8 @@ impl SeriesKey {
             ),
             ("service", self.external_service.clone().unwrap_or_else(|| "-".into())),
             ("subscribers", self.subscribers.map_or_else(|| "-".into(), |n| n.to_string())),
+            ("publishers", self.publishers.map_or_else(|| "-".into(), |n| n.to_string())),
+            ("clients", self.clients.map_or_else(|| "-".into(), |n| n.to_string())),
         ]
     }
 

@@ -2,13 +2,14 @@
 //! latency, which side's arrivals make the rate, and what the two counts say about integrity.
 
 use super::summary::{
-    FanOutResult, Integrity, IntervalSpread, IntervalStats, Placement, RunResult, SubscriberResult,
-    Throughput,
+    FanOutResult, Integrity, IntervalSpread, IntervalStats, ManyResult, PeerFigures, Placement, RunResult,
+    SubscriberResult, Throughput,
 };
 use crate::measure::cpu::{CpuCost, SideCpu};
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::intervals::IntervalHistogram;
 use crate::pattern::fan_out::FanResult;
+use crate::pattern::serve_many::ServeResult;
 use crate::pattern::{throughput, Params, Pattern, SideReport, SideResult};
 use crate::transport::{ChannelSpec, TransportKind};
 use crate::wire::Sample;
@@ -50,8 +51,13 @@ pub struct RunDetail {
 pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResult, RunDetail) {
     let p = setup.params;
     let (source, hist, samples, intervals, received, duration_ns) = match p.pattern {
-        Pattern::RoundTrip | Pattern::FanOut => (
-            if p.pattern == Pattern::FanOut { "publisher" } else { "initiator" },
+        Pattern::RoundTrip | Pattern::FanOut | Pattern::FanIn | Pattern::ManyClients => (
+            match p.pattern {
+                Pattern::FanOut => "publisher",
+                Pattern::FanIn => "subscriber",
+                Pattern::ManyClients => "clients",
+                _ => "initiator",
+            },
             Some(mine.histogram),
             mine.samples,
             mine.intervals,
@@ -80,6 +86,9 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         Pattern::RoundTrip if duration_ns > 0 => received as f64 * 1e9 / duration_ns as f64,
         Pattern::FanOut if duration_ns > 0 => mine.sent as f64 * 1e9 / duration_ns as f64,
         Pattern::RoundTrip | Pattern::FanOut => 0.0,
+        Pattern::FanIn | Pattern::ManyClients => {
+            throughput::messages_per_s(received, mine.first_recv_ns, mine.last_recv_ns)
+        }
         _ => throughput::messages_per_s(received, peer.report.first_recv_ns, peer.report.last_recv_ns),
     };
     let hist = hist.filter(|h| !h.is_empty());
@@ -124,6 +133,7 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
             && matches!(p.stop, crate::pattern::Stop::Count(n) if mine.sent > n * u64::from(setup.concurrency)),
         intervals: interval_stats(&intervals, p.pattern != Pattern::Throughput),
         fan_out: None,
+        many: None,
     };
     let run = RunResult { interval_spread: IntervalSpread::of(&run.intervals, p.interval_ns), ..run };
     (run, RunDetail { samples, intervals })
@@ -181,6 +191,76 @@ pub fn merge_fan_out(
         cpu.peer = Some(SideCpu::new(subscriber_cpu, published));
     }
     run.fan_out = Some(fan);
+    (run, detail)
+}
+
+/// A fan-in or many-clients run: the server's measurements and every peer's report, in
+/// index order (`pins[i]`: the CPU peer `i` was pinned to). Fan-in's latencies are the
+/// server's, per publisher; many-clients' are the clients' own round trips.
+pub fn merge_many(
+    setup: RunSetup<'_>,
+    mine: ServeResult,
+    peers: Vec<PeerSide>,
+    pins: &[Option<usize>],
+) -> (RunResult, RunDetail) {
+    let clients = setup.params.pattern == Pattern::ManyClients;
+    let mut merged = LatencyHistogram::new();
+    let mut peer_cpu = crate::measure::cpu::CpuUse::default();
+    let mut per_peer = Vec::with_capacity(peers.len());
+    let (mut out_of_order, mut corrupt) = (0, 0);
+    for (i, (side, counts)) in peers.iter().zip(&mine.per_peer).enumerate() {
+        let r = &side.report;
+        let hist =
+            if clients { side.histogram.clone().unwrap_or_default() } else { counts.histogram.clone() };
+        merged.add(&hist);
+        peer_cpu.add(&r.cpu);
+        let (first, last) = if clients {
+            (r.first_recv_ns, r.last_recv_ns)
+        } else {
+            (counts.first_recv_ns, counts.last_recv_ns)
+        };
+        let received = if clients { r.received } else { counts.received };
+        out_of_order += counts.out_of_order + r.out_of_order;
+        corrupt += counts.corrupt + r.corrupt;
+        per_peer.push(PeerFigures {
+            index: i as u32,
+            latency_ns: (!hist.is_empty()).then(|| hist.stats()),
+            received,
+            messages_per_s: throughput::messages_per_s(received, first, last),
+            out_of_order: counts.out_of_order + r.out_of_order,
+            corrupt: counts.corrupt + r.corrupt,
+            cpu: pins.get(i).copied().flatten(),
+            cpu_observed: r.cpu_observed,
+            cpu_use: SideCpu::new(r.cpu, r.sent),
+        });
+    }
+    let rates: Vec<f64> = per_peer.iter().map(|p| p.messages_per_s).collect();
+    let fastest = rates.iter().copied().fold(0.0, f64::max);
+    let slowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let served = mine.side.received;
+    let server_cpu = SideCpu::new(mine.side.cpu, served);
+    let sent: u64 = peers.iter().map(|s| s.report.sent).sum();
+    let many = ManyResult {
+        peers: peers.len() as u32,
+        per_peer,
+        fairness: if fastest > 0.0 { slowest / fastest } else { 0.0 },
+        server_cpu_ns_per_message: server_cpu.cpu_ns_per_message,
+        failed: None,
+    };
+    let mut side = mine.side;
+    side.histogram = merged;
+    let peer = PeerSide { present: true, ..Default::default() };
+    let (mut run, detail) = merge(setup, side, peer);
+    run.integrity.sent = sent;
+    run.integrity.received = served;
+    run.integrity.lost = sent.saturating_sub(served);
+    run.integrity.out_of_order = out_of_order;
+    run.integrity.corrupt = corrupt;
+    if let Some(cpu) = run.cpu.as_mut() {
+        cpu.initiator = server_cpu;
+        cpu.peer = Some(SideCpu::new(peer_cpu, served));
+    }
+    run.many = Some(many);
     (run, detail)
 }
 

@@ -165,6 +165,45 @@ pub struct RunResult {
     /// figures (`latency_ns` is every subscriber's latencies merged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan_out: Option<FanOutResult>,
+    /// Fan-in and many-clients: the peers one server thread served, each one's figures, and
+    /// the server's CPU per message (`latency_ns` is every peer's latencies merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub many: Option<ManyResult>,
+}
+
+/// What a fan-in or many-clients run measured beyond its merged latency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManyResult {
+    /// Publishers (fan-in) or clients (many-clients), each a process.
+    pub peers: u32,
+    /// Each peer, in index order.
+    pub per_peer: Vec<PeerFigures>,
+    /// The slowest peer's rate over the fastest's: 1 is perfectly fair.
+    pub fairness: f64,
+    /// The one server thread's CPU time per message it served.
+    pub server_cpu_ns_per_message: f64,
+    /// Why the run ended early, naming the peer whose channel failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// One peer of a fan-in or many-clients run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeerFigures {
+    pub index: u32,
+    /// Fan-in: its messages' arrival - send at the server; many-clients: its round trips.
+    pub latency_ns: Option<LatencyStats>,
+    /// Its recorded messages the server served (fan-in) or it got back (many-clients).
+    pub received: u64,
+    /// Its rate, first to last recorded message.
+    pub messages_per_s: f64,
+    pub out_of_order: u64,
+    pub corrupt: u64,
+    /// The CPU it was pinned to, if any, and the one it ended on.
+    pub cpu: Option<usize>,
+    pub cpu_observed: usize,
+    /// Its timed thread's CPU time and context switches, per message it sent.
+    pub cpu_use: crate::measure::cpu::SideCpu,
 }
 
 /// What a fan-out run measured beyond its merged latency.

@@ -281,8 +281,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub warmup: Option<u64>,
 
-    /// Pin the initiator and the peer to these CPUs: A,B. With --pattern fan-out, a CPU per
-    /// process, the publisher first: one more than the largest --subscribers (CPUs may repeat).
+    /// Pin the initiator and the peer to these CPUs: A,B. With fan-out, fan-in or many-clients,
+    /// a CPU per process, ipcbench's own first (the publisher, subscriber or server): one more
+    /// than the largest --subscribers, --publishers or --clients (CPUs may repeat).
     #[arg(long, value_delimiter = ',', conflicts_with = "pin_pairs")]
     pub pin: Option<Vec<usize>>,
 
@@ -290,6 +291,16 @@ pub struct RunArgs {
     /// comma-separated (a list is a sweep, e.g. 1,2,4,8,16), at most 256 [default: 1,2,4].
     #[arg(long, value_delimiter = ',')]
     pub subscribers: Option<Vec<u32>>,
+
+    /// With --pattern fan-in: publisher processes, all served by one subscriber thread,
+    /// comma-separated (a sweep), at most 256 [default: 1,2,4].
+    #[arg(long, value_delimiter = ',')]
+    pub publishers: Option<Vec<u32>>,
+
+    /// With --pattern many-clients: client processes doing round trips against one server
+    /// thread, comma-separated (a sweep), at most 256 [default: 1,2,4].
+    #[arg(long, value_delimiter = ',')]
+    pub clients: Option<Vec<u32>>,
 
     /// A placement sweep: run every configuration with the initiator and the peer on each of
     /// these CPU pairs, initiator:peer (e.g. 0:1,0:2,2:3), or `all` ordered pairs of distinct

@@ -60,10 +60,8 @@ pub struct RunConfig {
     pub repeat: u32,
     /// Pairs measured at once.
     pub concurrency: u32,
-    /// Fan-out: subscriber counts (a sweep); empty without `--pattern fan-out`.
-    pub subscribers: Vec<u32>,
-    /// Fan-out with `--pin`: the publisher's CPU, then subscriber `i`'s at `i + 1`.
-    pub fan_pins: Option<Vec<usize>>,
+    /// The patterns of N peer processes: their counts and placement.
+    pub groups: Groups,
     pub socket_dir: PathBuf,
     /// Wire formats on stream transports (a sweep).
     pub framings: Vec<Framing>,
@@ -194,19 +192,17 @@ impl RunConfig {
         if a.rates.is_some() && connect.is_some() {
             bail!("--rates sweeps ipcbench's own peer; with --connect give one --rate");
         }
-        let fan = fan_out(a, &patterns, &transports, connect.is_some())?;
-        let pair_pin = match (&fan, a.pin.as_deref()) {
-            (Some((_, Some(p))), _) => Some(&p[..2]),
+        let groups = groups(a, &patterns, &transports, connect.is_some())?;
+        let pair_pin = match (&groups.pins, a.pin.as_deref()) {
+            (Some(p), _) => Some(&p[..2]),
             (_, pin) => pin,
         };
         let pins = sweeps::pins(pair_pin, a.pin_pairs.as_deref())?;
-        if let Some((_, Some(p))) = &fan {
-            sweeps::pins(Some(&[p[0], p[0]]), None)?;
+        if let Some(p) = &groups.pins {
             for &cpu in &p[1..] {
                 sweeps::pins(Some(&[p[0], cpu]), None)?;
             }
         }
-        let (subscribers, fan_pins) = fan.unwrap_or_default();
         let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
         let socket_dir = check_socket_dir(&a.socket_dir, trust)?;
         let shm_dir = match &a.shm_dir {
@@ -298,8 +294,7 @@ impl RunConfig {
             verify: a.verify,
             repeat: a.repeat,
             concurrency: a.concurrency,
-            subscribers,
-            fan_pins,
+            groups,
             socket_dir,
             framings,
             loss_timeout_ms: a.loss_timeout_ms,
@@ -364,80 +359,143 @@ impl RunConfig {
     }
 }
 
-/// The default `--subscribers` sweep.
-const DEFAULT_SUBSCRIBERS: [u32; 3] = [1, 2, 4];
+/// The default `--subscribers`, `--publishers` and `--clients` sweep.
+const DEFAULT_GROUP: [u32; 3] = [1, 2, 4];
 
-/// `--subscribers` and a fan-out's `--pin` list, checked against the patterns, the transports
-/// and this process's limits: `None` without `--pattern fan-out`.
-#[allow(clippy::type_complexity)]
-fn fan_out(
-    a: &RunArgs,
-    patterns: &[Pattern],
-    transports: &[TransportKind],
-    connect: bool,
-) -> Result<Option<(Vec<u32>, Option<Vec<usize>>)>> {
+/// The patterns with N peer processes, and their counts.
+#[derive(Clone, Debug, Default)]
+pub struct Groups {
+    /// Fan-out: subscriber counts (a sweep); empty without `--pattern fan-out`.
+    pub subscribers: Vec<u32>,
+    /// Fan-in: publisher counts.
+    pub publishers: Vec<u32>,
+    /// Many-clients: client counts.
+    pub clients: Vec<u32>,
+    /// With `--pin`: ipcbench's own process's CPU, then peer `i`'s at `i + 1`.
+    pub pins: Option<Vec<usize>>,
+}
+
+impl Groups {
+    /// The counts `pattern` sweeps (`[None]` for a pattern of two processes).
+    pub fn counts(&self, pattern: Pattern) -> Vec<Option<u32>> {
+        let v = match pattern {
+            Pattern::FanOut => &self.subscribers,
+            Pattern::FanIn => &self.publishers,
+            Pattern::ManyClients => &self.clients,
+            _ => return vec![None],
+        };
+        v.iter().copied().map(Some).collect()
+    }
+
+    /// The most peer processes any run needs.
+    pub fn most(&self) -> usize {
+        self.subscribers.iter().chain(&self.publishers).chain(&self.clients).copied().max().unwrap_or(1)
+            as usize
+    }
+}
+
+/// `--subscribers`, `--publishers`, `--clients` and their `--pin` list, checked against the
+/// patterns, the transports and this process's limits.
+fn groups(a: &RunArgs, patterns: &[Pattern], transports: &[TransportKind], connect: bool) -> Result<Groups> {
     use crate::transport::shm::broadcast::MAX_READERS;
-    if !patterns.contains(&Pattern::FanOut) {
-        if a.subscribers.is_some() {
-            bail!("--subscribers applies to --pattern fan-out only");
+    let mut g = Groups::default();
+    let flags = [
+        (Pattern::FanOut, "--subscribers", "subscriber", &a.subscribers, &mut g.subscribers),
+        (Pattern::FanIn, "--publishers", "publisher", &a.publishers, &mut g.publishers),
+        (Pattern::ManyClients, "--clients", "client", &a.clients, &mut g.clients),
+    ];
+    for (pattern, flag, one, given, counts) in flags {
+        if !patterns.contains(&pattern) {
+            if given.is_some() {
+                bail!("{flag} applies to --pattern {pattern} only");
+            }
+            continue;
         }
-        return Ok(None);
-    }
-    let subscribers = dedup(a.subscribers.as_deref().unwrap_or(&DEFAULT_SUBSCRIBERS));
-    if subscribers.contains(&0) {
-        bail!("--subscribers 0: a fan-out needs at least one subscriber");
-    }
-    let most = *subscribers.iter().max().expect("at least one value") as usize;
-    if most > MAX_READERS {
-        bail!("--subscribers {most} is more than the {MAX_READERS} subscribers a fan-out supports");
-    }
-    // Each subscriber is a process with a control channel and a data channel or two.
-    let files = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
-    let needed_files = 64 + 6 * most as u64;
-    if needed_files > files {
-        bail!("--subscribers {most} needs about {needed_files} open files here, more than the limit of {files} (ulimit -n)");
-    }
-    if let Some(procs) = rustix::process::getrlimit(rustix::process::Resource::Nproc).current {
-        if most as u64 + 32 > procs {
-            bail!(
-                "--subscribers {most} starts {most} processes, too close to the limit of {procs} (ulimit -u)"
-            );
+        *counts = dedup(given.as_deref().unwrap_or(&DEFAULT_GROUP));
+        if counts.contains(&0) {
+            bail!("{flag} 0: a {pattern} needs at least one {one}");
+        }
+        let most = *counts.iter().max().expect("at least one value") as usize;
+        if most > MAX_READERS {
+            bail!("{flag} {most} is more than the {MAX_READERS} {one}s a {pattern} supports");
+        }
+        // Each peer is a process with a control channel and a data channel or two.
+        let files = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+        let needed_files = 64 + 6 * most as u64;
+        if needed_files > files {
+            bail!("{flag} {most} needs about {needed_files} open files here, more than the limit of {files} (ulimit -n)");
+        }
+        if let Some(procs) = rustix::process::getrlimit(rustix::process::Resource::Nproc).current {
+            if most as u64 + 32 > procs {
+                bail!("{flag} {most} starts {most} processes, too close to the limit of {procs} (ulimit -u)");
+            }
+        }
+        if connect {
+            bail!("--connect measures round trips only, not --pattern {pattern}");
+        }
+        let allowed: &[TransportKind] = match pattern {
+            Pattern::FanOut => &[
+                TransportKind::Uds,
+                TransportKind::Tcp,
+                TransportKind::Shm,
+                TransportKind::Memfd,
+                TransportKind::Pipe,
+                TransportKind::Mqueue,
+                TransportKind::UdsUring,
+                TransportKind::TcpUring,
+            ],
+            _ => &[
+                TransportKind::Uds,
+                TransportKind::Tcp,
+                TransportKind::Shm,
+                TransportKind::Memfd,
+                TransportKind::Pipe,
+            ],
+        };
+        if let Some(t) = transports.iter().find(|t| !allowed.contains(t)) {
+            let names: Vec<String> = allowed.iter().map(|t| t.to_string()).collect();
+            bail!("--pattern {pattern} runs over {}, not {t} (yet)", names.join(", "));
+        }
+        if a.rate.is_some() || a.rates.is_some() {
+            bail!("--pattern {pattern} runs closed loop (every message is answered before the next): drop --rate/--rates");
+        }
+        if a.concurrency > 1 {
+            bail!("--pattern {pattern} sets its own processes: --concurrency does not apply");
+        }
+        if a.pin_pairs.is_some() {
+            bail!("--pin-pairs sweeps pairs; --pattern {pattern} takes --pin with a CPU per process");
+        }
+        let rings = transports.iter().any(|t| t.is_ring());
+        if pattern == Pattern::FanOut && rings && a.notify != Notify::Futex {
+            bail!("the fan-out broadcast ring wakes its readers with a futex only: drop --notify eventfd");
+        }
+        if pattern == Pattern::FanOut && rings && a.copy {
+            bail!("the fan-out broadcast ring has no --copy mode");
+        }
+        if pattern != Pattern::FanOut {
+            if rings && a.notify != Notify::Eventfd && a.wait.iter().any(|&w| w != WaitStrategy::Spin) {
+                bail!("--pattern {pattern}: one server thread sleeps on many rings only through eventfds: add --notify eventfd (or --wait spin)");
+            }
+            if a.framing.iter().any(|&f| f != Framing::Raw) {
+                bail!("--pattern {pattern} runs raw framing only");
+            }
         }
     }
-    if connect {
-        bail!("--connect measures round trips only, not --pattern fan-out");
-    }
-    if let Some(t) = transports
-        .iter()
-        .find(|t| matches!(t, TransportKind::Udp | TransportKind::UdsDgram | TransportKind::Iceoryx2))
-    {
-        bail!("--pattern fan-out runs over uds, tcp, shm, memfd, pipe, mqueue, uds-uring and tcp-uring, not {t} (yet)");
-    }
-    if a.rate.is_some() || a.rates.is_some() {
-        bail!("--pattern fan-out runs closed loop (every subscriber acknowledges each message): drop --rate/--rates");
-    }
-    if a.concurrency > 1 {
-        bail!("--pattern fan-out has one publisher: --concurrency does not apply");
-    }
-    if a.pin_pairs.is_some() {
-        bail!("--pin-pairs sweeps pairs; a fan-out takes --pin with a CPU per process");
-    }
-    if transports.iter().any(|t| t.is_ring()) && a.notify != Notify::Futex {
-        bail!("the fan-out broadcast ring wakes its readers with a futex only: drop --notify eventfd");
-    }
-    if transports.iter().any(|t| t.is_ring()) && a.copy {
-        bail!("the fan-out broadcast ring has no --copy mode");
-    }
-    let pins = match a.pin.as_deref() {
-        None => None,
-        Some(p) if p.len() == most + 1 => Some(p.to_vec()),
-        Some(p) => bail!(
-            "--pin with --pattern fan-out takes a CPU per process, the publisher first: {} values for up to {most} subscriber(s), got {}",
-            most + 1,
-            p.len()
-        ),
+    let most = g.most();
+    g.pins = match a.pin.as_deref() {
+        Some(p) if g.subscribers.len() + g.publishers.len() + g.clients.len() > 0 => {
+            if p.len() != most + 1 {
+                bail!(
+                    "--pin with --pattern fan-out, fan-in or many-clients takes a CPU per process, ipcbench's own first: {} values for up to {most} peer process(es), got {}",
+                    most + 1,
+                    p.len()
+                );
+            }
+            Some(p.to_vec())
+        }
+        _ => None,
     };
-    Ok(Some((subscribers, pins)))
+    Ok(g)
 }
 
 /// Slots per shm ring: `--shm-slots`, or the default for the pattern.

@@ -88,9 +88,9 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
 /// measure that, not the transport.
 fn oversubscribed_spin(cfg: &RunConfig, cpus: usize) -> Option<String> {
     let spinners = 2 * cfg.concurrency as usize;
-    let fan = cfg.subscribers.iter().max().map_or(0, |&n| n as usize + 1);
+    let fan = if cfg.groups.pins.is_some() || cfg.groups.most() > 1 { cfg.groups.most() + 1 } else { 0 };
     let (spinners, who) = if fan > spinners {
-        (fan, format!("a publisher and {} subscribers", fan - 1))
+        (fan, format!("{} processes (fan-out, fan-in or many-clients)", fan))
     } else {
         (spinners, format!("{} pair(s)", cfg.concurrency))
     };
@@ -103,7 +103,7 @@ fn oversubscribed_spin(cfg: &RunConfig, cpus: usize) -> Option<String> {
 
 /// Whether a pattern compares two processes' clock readings (one-way, fan-out).
 fn needs_one_clock(p: Pattern) -> bool {
-    matches!(p, Pattern::OneWay | Pattern::FanOut)
+    matches!(p, Pattern::OneWay | Pattern::FanOut | Pattern::FanIn)
 }
 
 /// One cell of the matrix: what to run and how to name it.
@@ -132,11 +132,7 @@ fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
         for &framing in &cfg.framings {
             for &wait in &cfg.waits {
                 for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && needs_one_clock(p))) {
-                    let fans: Vec<Option<u32>> = if pattern == Pattern::FanOut {
-                        cfg.subscribers.iter().copied().map(Some).collect()
-                    } else {
-                        vec![None]
-                    };
+                    let fans = cfg.groups.counts(pattern);
                     for ((&size_bytes, &pin), subscribers) in cfg
                         .sizes
                         .iter()
@@ -259,26 +255,26 @@ fn run_matrix(
         channels.data_ip = ip;
     }
     // A fan-out's subscribers beyond the first: more peers of the same kind.
-    let most = cfg.subscribers.iter().max().copied().unwrap_or(1) as usize;
+    let most = cfg.groups.most();
     let mut more = Vec::with_capacity(most.saturating_sub(1));
     if most > 1 && !one_way_refused {
         if !matches!(source, PeerSource::Spawn) {
             bail!(crate::exit::usage(anyhow!(
-                "ipcbench host serves one client: a fan-out to more than one subscriber runs with ipcbench run"
+                "ipcbench host serves one client: fan-out, fan-in and many-clients with more than one peer run with ipcbench run"
             )));
         }
         for i in 1..most {
-            let mut sub = Peer::spawn(cfg).with_context(|| format!("starting subscriber {i}"))?;
+            let mut sub = Peer::spawn(cfg).with_context(|| format!("starting peer process {i}"))?;
             sub.channel
                 .handshake()
                 .map_err(|e| sub.explain(e.into()))
-                .with_context(|| format!("subscriber {i}"))?;
-            let clock = check_clock(&mut sub.channel).with_context(|| format!("subscriber {i}"))?;
+                .with_context(|| format!("peer process {i}"))?;
+            let clock = check_clock(&mut sub.channel).with_context(|| format!("peer process {i}"))?;
             if !clock.same_clock {
-                bail!("subscriber {i} does not share this CLOCK_MONOTONIC: fan-out cannot be measured");
+                bail!("peer process {i} does not share this CLOCK_MONOTONIC");
             }
             sub.channel.send(&Message::Plan {
-                pin_cpu: cfg.fan_pins.as_ref().map(|p| p[i + 1]),
+                pin_cpu: cfg.groups.pins.as_ref().map(|p| p[i + 1]),
                 timeout_ms: cfg.timeout.as_millis() as u64,
             })?;
             more.push(sub);
@@ -302,6 +298,22 @@ fn run_matrix(
                 .with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
         }
         let outcome = match test.subscribers {
+            Some(n) if test.params.pattern != Pattern::FanOut => super::many_run::run_one(
+                &mut peer,
+                &mut more,
+                cfg,
+                &channels,
+                super::fan_run::FanTest {
+                    id: test.id,
+                    transport: test.transport,
+                    channel: &test.channel,
+                    params: &test.params,
+                    repetition: test.repetition,
+                    label: &test.label,
+                    pin: test.pin,
+                    subscribers: n as usize,
+                },
+            ),
             Some(n) => super::fan_run::run_one(
                 &mut peer,
                 &mut more,
@@ -322,7 +334,11 @@ fn run_matrix(
         };
         let (run, detail) =
             outcome.with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
-        let failed = run.fan_out.as_ref().and_then(|f| f.failed.clone());
+        let failed = run
+            .fan_out
+            .as_ref()
+            .and_then(|f| f.failed.clone())
+            .or_else(|| run.many.as_ref().and_then(|m| m.failed.clone()));
         summary.runs.push(run);
         summary.load_curves = crate::analysis::load::curves(&summary.runs, cfg.p99_target_ns);
         climbs.step(&test, cfg.repeat, summary);

@@ -18,7 +18,7 @@ use crate::transport::fan::{mechanism, FanListener};
 use crate::transport::{ChannelOptions, ChannelSpec, TransportKind, WaitStrategy};
 use crate::wire::Sample;
 
-/// What one fan-out test is.
+/// What one test of N peer processes is (fan-out, fan-in, many-clients).
 pub struct FanTest<'a> {
     pub id: u32,
     pub transport: TransportKind,
@@ -28,6 +28,7 @@ pub struct FanTest<'a> {
     pub label: &'a str,
     /// (publisher, subscriber 0) CPUs.
     pub pin: Option<(usize, usize)>,
+    /// How many peer processes.
     pub subscribers: usize,
 }
 
@@ -88,6 +89,10 @@ pub fn run_one(
     let mut mine = match mine {
         Ok(m) => m,
         Err(e) => {
+            // The others would fail on the closed channels and say so: stop them first.
+            for (_, sub) in subs.iter_mut().enumerate().filter(|(j, _)| Some(*j) != e.subscriber) {
+                sub.stop();
+            }
             drop(fan);
             let i = e.subscriber;
             let err = anyhow::Error::from(e);
@@ -114,7 +119,7 @@ pub fn run_one(
         sides.push(side.map_err(|e| sub.explain(e))?);
     }
     let pins: Vec<Option<usize>> = (0..n)
-        .map(|i| match (&cfg.fan_pins, test.pin) {
+        .map(|i| match (&cfg.groups.pins, test.pin) {
             (Some(p), _) => Some(p[i + 1]),
             (None, Some((_, b))) if i == 0 => Some(b),
             _ => None,
@@ -149,7 +154,7 @@ pub fn run_one(
 }
 
 /// Subscriber `i`'s failure, with what it reported and how its process ended.
-fn explain(sub: &mut Peer, i: usize, err: anyhow::Error) -> anyhow::Error {
+pub(super) fn explain(sub: &mut Peer, i: usize, err: anyhow::Error) -> anyhow::Error {
     let err = match sub.channel.recv_within("error", std::time::Duration::from_millis(300)) {
         Err(ControlError::Remote { message, .. }) => {
             err.context(format!("subscriber {i} reported: {message}"))
@@ -160,7 +165,7 @@ fn explain(sub: &mut Peer, i: usize, err: anyhow::Error) -> anyhow::Error {
 }
 
 /// A subscriber's `Done` and the blocks after it.
-fn collect(sub: &mut Peer, test_id: u32) -> Result<PeerSide> {
+pub(super) fn collect(sub: &mut Peer, test_id: u32) -> Result<PeerSide> {
     let ch = &mut sub.channel;
     let report = match ch.recv("done")? {
         Message::Done { test_id: id, report } if id == test_id => report,

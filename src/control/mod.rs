@@ -18,6 +18,7 @@ pub mod coordinator;
 mod external;
 mod fan_run;
 mod fanout;
+mod many_run;
 pub mod peer;
 mod peer_process;
 mod progress;

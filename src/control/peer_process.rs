@@ -132,6 +132,16 @@ impl Peer {
         e
     }
 
+    /// Stops a peer we started at once (kill and reap), before the channels it would report
+    /// failing on are closed: after another peer's failure, its own error would only be noise.
+    pub fn stop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+            cleanup::forget_child(child.id());
+        }
+    }
+
     /// After `Bye`: waits for a child peer to exit.
     pub fn finish(mut self) -> Result<()> {
         let Some(child) = self.child.as_mut() else { return Ok(()) };

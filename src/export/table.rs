@@ -111,7 +111,7 @@ pub fn render(summary: &Summary, each: bool) -> String {
         (("size".into(), true), rows.iter().map(|r| format_bytes(r.key.size_bytes as u64)).collect()),
     ];
     let mut shared = Vec::new();
-    let dims: Vec<[(&str, String); 10]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
+    let dims: Vec<[(&str, String); 12]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
     for i in 0..dims[0].len() {
         let name = dims[0][i].0;
         let values: Vec<String> = dims.iter().map(|d| d[i].1.clone()).collect();
@@ -149,6 +149,20 @@ pub fn render(summary: &Summary, each: bool) -> String {
         };
         columns.push(time_column("all-delivered p99", &rows, fan(|f| f.all_delivered_ns.map(|l| l.p99))));
         columns.push(time_column("publish p50", &rows, fan(|f| f.publish_ns.map(|l| l.p50))));
+    }
+    if summary.runs.iter().any(|r| r.many.is_some()) {
+        columns.push((
+            ("fairness".into(), true),
+            rows.iter()
+                .map(|r| {
+                    r.median(|x| x.many.as_ref().map(|m| m.fairness))
+                        .map_or_else(|| "-".into(), |v| format!("{v:.2}"))
+                })
+                .collect(),
+        ));
+        columns.push(time_column("server cpu/msg", &rows, |x| {
+            x.many.as_ref().map(|m| m.server_cpu_ns_per_message)
+        }));
     }
     if repeated {
         let cells = rows
@@ -295,6 +309,13 @@ fn legend(summary: &Summary, repeated: bool) -> String {
              subscriber's arrival; publish: handing one message to every subscriber; cpu/msg counts the \
              publisher and all subscribers per message published{placed}\n"
         ));
+    }
+    if summary.runs.iter().any(|r| r.many.is_some()) {
+        out.push_str(
+            "fan-in: p50..max over every publisher's arrival - send at the one subscriber thread; many-clients: \
+             over every client's round trip to the one server thread; fairness: the slowest peer's rate over the \
+             fastest's (1.00 is fair); server cpu/msg: the serving thread's CPU per message it served\n",
+        );
     }
     out
 }

@@ -6,6 +6,8 @@
 //! | one-way | stamps, sends, waits for an untimed ack | stamps on receipt, acks | peer: receive − send |
 //! | throughput | streams as fast as the transport allows | counts | peer (messages/s, bytes/s) |
 //! | fan-out | publishes to N subscribers, waits for all acks | each acks with its arrival time | initiator: each arrival − send |
+//! | fan-in | serves N publishers from one thread, acks each | each publishes closed loop | initiator: arrival − send |
+//! | many-clients | serves N clients from one thread, echoes | each does round trips | each peer: echo − send |
 //!
 //! With `--rate` the initiator is open-loop: message `k` is *meant* to leave at
 //! `start + k / rate`, its header carries that intended time, and latency counts from it, so a
@@ -30,6 +32,7 @@ mod progress;
 mod result;
 pub mod round_trip;
 mod samples;
+pub mod serve_many;
 pub mod throughput;
 
 use serde::{Deserialize, Serialize};
@@ -45,10 +48,13 @@ pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Tra
         Pattern::RoundTrip => round_trip::initiate(t, p, progress),
         Pattern::OneWay => one_way::send(t, p, progress),
         Pattern::Throughput => throughput::send(t, p, progress),
-        // A fan-out's publisher has N channels: `fan_out::publish`, never one transport.
-        Pattern::FanOut => Err(crate::transport::TransportError::Malformed(
-            "fan-out is published through its N channels, not one".into(),
-        )),
+        // These run on N channels at once (`fan_out::publish`, `serve_many::serve`).
+        Pattern::FanOut | Pattern::FanIn | Pattern::ManyClients => {
+            Err(crate::transport::TransportError::Malformed(format!(
+                "{} runs on N channels at once, not one",
+                p.pattern
+            )))
+        }
     }
 }
 
@@ -59,6 +65,10 @@ pub fn take_part<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideRes
         // A fan-out subscriber receives and acknowledges as a closed-loop one-way peer does.
         Pattern::OneWay | Pattern::FanOut => one_way::receive(t, p),
         Pattern::Throughput => throughput::receive(t, p),
+        // A publisher of a fan-in sends as a closed-loop one-way initiator does; a client of
+        // many round trips as a round-trip initiator does.
+        Pattern::FanIn => one_way::send(t, p, &Progress::default()),
+        Pattern::ManyClients => round_trip::initiate(t, p, &Progress::default()),
     }
 }
 
@@ -77,6 +87,12 @@ pub enum Pattern {
     /// One publisher, N subscribers (`--subscribers`): each subscriber's arrival - send, and
     /// the last subscriber's (all delivered).
     FanOut,
+    /// N publishers (`--publishers`), one subscriber serving them all from one thread: each
+    /// publisher's arrival - send, rate and fairness.
+    FanIn,
+    /// N clients (`--clients`) doing round trips against one server thread that serves them
+    /// all: each client's round trip, the server's CPU per request.
+    ManyClients,
 }
 
 crate::display_as_value_name!(Pattern);

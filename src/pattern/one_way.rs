@@ -14,9 +14,10 @@ use crate::wire::{check_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 /// Loss timeouts in a row after which a datagram receiver takes the stream as ended.
 pub const SILENCE_ENDS_STREAM: u32 = 10;
 
-/// Whether the peer acknowledges each message (closed-loop one-way, fan-out).
+/// Whether the receiver acknowledges each message (closed-loop one-way, fan-out, fan-in).
 pub fn acked(p: &Params) -> bool {
-    matches!(p.pattern, super::Pattern::OneWay | super::Pattern::FanOut) && p.rate_per_s.is_none()
+    matches!(p.pattern, super::Pattern::OneWay | super::Pattern::FanOut | super::Pattern::FanIn)
+        && p.rate_per_s.is_none()
 }
 
 /// The initiator's side.

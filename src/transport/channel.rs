@@ -274,6 +274,30 @@ macro_rules! with_transport {
     };
 }
 
+/// [`with_transport!`] for a shared borrow of a [`Connection`].
+#[macro_export]
+macro_rules! with_transport_ref {
+    ($conn:expr, $t:ident => $body:expr) => {
+        match $conn {
+            $crate::transport::Connection::Socket($t) => $body,
+            $crate::transport::Connection::Shm($t) => $body,
+            $crate::transport::Connection::Broadcast($t) => $body,
+            $crate::transport::Connection::Dgram($t) => $body,
+            $crate::transport::Connection::Mqueue($t) => $body,
+            $crate::transport::Connection::Pipe($t) => $body,
+            $crate::transport::Connection::Uring($t) => {
+                let $t = &**$t;
+                $body
+            }
+            #[cfg(feature = "iceoryx2")]
+            $crate::transport::Connection::Iox2($t) => {
+                let $t = &**$t;
+                $body
+            }
+        }
+    };
+}
+
 /// A connected data channel of any kind. Callers reach the transport through
 /// [`with_transport!`] and call code generic over [`Transport`], so the timed loops are
 /// monomorphised: no dynamic dispatch per message.

@@ -22,6 +22,7 @@ pub mod iox2;
 pub mod listener;
 pub mod mqueue;
 pub mod pipe;
+pub mod serve;
 pub mod shm;
 pub mod socket;
 mod stream_io;
@@ -91,6 +92,36 @@ pub trait Transport {
     fn lossy(&self) -> bool {
         false
     }
+
+    // A server that serves many channels from one thread ([`serve::ServeSet`]) asks each
+    // channel these; a transport that answers none of them cannot be served so.
+
+    /// The descriptor that turns readable when a message may be waiting (a socket, a FIFO, a
+    /// ring's eventfd), or `None`.
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+
+    /// The descriptor that turns readable when the peer is gone, where `readable_fd` does not
+    /// say so itself (a ring's liveness socket).
+    fn liveness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+
+    /// Whether a message is waiting where no descriptor shows it (a ring's slot), checked
+    /// without a system call.
+    fn message_waiting(&mut self) -> bool {
+        false
+    }
+
+    /// Before sleeping on `readable_fd`: announces the sleep (a ring's producer then signals
+    /// the eventfd); `true` if a message arrived meanwhile (then do not sleep).
+    fn before_sleep(&mut self) -> bool {
+        false
+    }
+
+    /// After sleeping on `readable_fd`.
+    fn after_sleep(&mut self) {}
 }
 
 /// Which transport.

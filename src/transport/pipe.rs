@@ -194,6 +194,11 @@ impl PipeTransport {
 }
 
 impl Transport for PipeTransport {
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.rx.as_fd())
+    }
+
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
         Ok(&mut self.tbuf)
     }

@@ -130,6 +130,11 @@ impl SocketTransport {
 }
 
 impl Transport for SocketTransport {
+    fn readable_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.fd.as_fd())
+    }
+
     #[inline]
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
         Ok(&mut self.tx)

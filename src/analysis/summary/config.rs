@@ -38,6 +38,12 @@ pub struct SeriesKey {
     /// Fan-out: how many subscribers each message goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribers: Option<u32>,
+    /// Fan-in: how many publishers one server thread serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishers: Option<u32>,
+    /// Many-clients: how many clients one server thread serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<u32>,
 }
 
 /// What distinguishes one shm ring from another.

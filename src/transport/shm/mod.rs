@@ -324,6 +324,30 @@ impl ShmTransport {
 }
 
 impl Transport for ShmTransport {
+    fn readable_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.events.as_ref().map(|e| e.rx_data.as_fd())
+    }
+
+    fn liveness_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.liveness.as_fd())
+    }
+
+    #[inline]
+    fn message_waiting(&mut self) -> bool {
+        self.rx.ready()
+    }
+
+    fn before_sleep(&mut self) -> bool {
+        self.rx.prepare_sleep().is_none()
+    }
+
+    fn after_sleep(&mut self) {
+        self.rx.done_sleeping();
+        if let Some(e) = &self.events {
+            notify::drain(e.rx_data.as_fd());
+        }
+    }
+
     #[inline]
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
         self.wait_space()?;
