@@ -23,7 +23,7 @@ use crate::analysis::summary::{RunResult, Summary};
 use crate::format::format_bytes;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::Pattern;
-use charts::SizeSeries;
+use charts::{Curve, Stroke};
 pub use page::html;
 
 /// A loaded result file.
@@ -135,16 +135,16 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         let mut series = Vec::new();
         for (f, g) in groups.iter().enumerate() {
             for (si, (key, points)) in series_of(g, pattern).into_iter().enumerate() {
-                for (metric, dashed) in [(Metric::P50, false), (Metric::P99, true)] {
+                for (metric, stroke) in [(Metric::P50, Stroke::Solid), (Metric::P99, Stroke::Dashed)] {
                     let points: Vec<(usize, f64)> = points
                         .iter()
                         .filter_map(|(size, runs)| Some((*size, spread(runs, metric)?.median)))
                         .collect();
                     if !points.is_empty() {
-                        series.push(SizeSeries {
+                        series.push(Curve {
                             label: series_label(inputs, f, &format!("{} {metric}", key.label_among(&all))),
                             points,
-                            dashed,
+                            stroke,
                             color: f * 4 + si,
                         });
                     }
@@ -167,10 +167,10 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
                 .iter()
                 .filter_map(|(size, runs)| Some((*size, spread(runs, Metric::Throughput)?.median)))
                 .collect();
-            series.push(SizeSeries {
+            series.push(Curve {
                 label: series_label(inputs, f, &key.label_among(&all)),
                 points,
-                dashed: false,
+                stroke: Stroke::Solid,
                 color: f * 4 + si,
             });
         }
