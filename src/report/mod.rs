@@ -2,11 +2,13 @@
 //! or more result files, and optionally every chart as its own SVG file.
 //!
 //! Repetitions of a configuration are merged: histograms bucket by bucket for the CDFs, medians
-//! for the charts against message size. With several files every chart overlays them, each
-//! series named `transport · file`, and a table shows the relative changes against the first.
+//! for the charts against message size and against a fan-out's subscribers. With several files
+//! every chart overlays them, each series named `transport · file`, and a table shows the
+//! relative changes against the first.
 
 mod axes;
 pub mod charts;
+mod fan_out;
 mod heatmap;
 mod legend;
 mod page;
@@ -181,6 +183,7 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         out.push(Chart { slug: "throughput-vs-size".into(), title, svg });
     }
 
+    out.extend(fan_out::subscriber_charts(inputs, &groups)?);
     out.extend(sweeps::load_charts(inputs)?);
     out.extend(sweeps::pair_charts(inputs)?);
 
