@@ -1,6 +1,7 @@
 //! `ipcbench report` on a fixed result file (tests/data/result-v1.json: uds and shm, every
-//! pattern, 64 B and 4 KiB, from a real run) and a real load sweep (tests/data/load-sweep.json),
-//! its charts read back from their SVG, and in headless Chromium where it is installed.
+//! pattern, 64 B and 4 KiB, from a real run), a real load sweep (tests/data/load-sweep.json) and
+//! a real subscriber sweep (tests/data/fan-out.json), its charts read back from their SVG, and in
+//! headless Chromium where it is installed.
 
 mod common;
 
@@ -30,6 +31,14 @@ fn svgs(html: &str) -> Vec<&str> {
 fn load_fixture() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/load-sweep.json")
 }
+
+/// A real subscriber sweep: shm and uds fan-out at 64 B to 1, 2 and 4 subscribers, written by
+/// `ipcbench run -t shm,uds -p fan-out --subscribers 1,2,4 -s 64 -n 2000`. Its charts: latency
+/// against subscribers, one percentile spectrum and 6 histograms.
+fn fan_out_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fan-out.json")
+}
+const FAN_OUT_CHARTS: usize = 1 + 1 + 6;
 
 /// The load-sweep fixture with its knee moved to its highest rate, its last point: the label
 /// of a knee at the plot's right edge.
@@ -309,8 +318,8 @@ fn bad_inputs_get_a_clear_error() {
 
 /// Measures every chart as laid out by the browser: appended to a copy of the report (the
 /// report itself has no scripts), it writes one line per chart into the DOM: its box, how many
-/// drawn lines it has, and how many of its texts stick out of its box or the page; and how
-/// wide the page's content is against its window.
+/// drawn lines it has, how many of its texts stick out of its box or the page, and its title;
+/// and how wide the page's content is against its window.
 const LAYOUT_PROBE: &str = r#"<pre id="probe"></pre><script>
 const lines = [];
 for (const svg of document.querySelectorAll("figure > svg")) {
@@ -323,7 +332,7 @@ for (const svg of document.querySelectorAll("figure > svg")) {
         || r.right > document.documentElement.clientWidth) outside++;
   }
   const drawn = svg.querySelectorAll("polyline, path, rect, circle").length;
-  lines.push(`chart w=${Math.round(box.width)} h=${Math.round(box.height)} drawn=${drawn} outside=${outside} right=${Math.round(box.right)} page=${document.documentElement.clientWidth}`);
+  lines.push(`chart w=${Math.round(box.width)} h=${Math.round(box.height)} drawn=${drawn} outside=${outside} right=${Math.round(box.right)} page=${document.documentElement.clientWidth} title=${svg.parentElement.getAttribute("aria-label")}`);
 }
 const page = document.documentElement;
 lines.push(`page scroll=${page.scrollWidth} client=${page.clientWidth}`);
@@ -344,11 +353,13 @@ fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipp
     }
     let s = Scratch::new();
     let out = s.path("report.html");
-    // With the load sweep: its chart, legend and knee label, and a page of two files.
+    // With the load sweep (its chart, legend and knee label) and the subscriber sweep (its
+    // chart against subscribers), a page of three files.
     ipcbench()
         .arg("report")
         .arg(fixture())
         .arg(edge_knee_sweep(&s))
+        .arg(fan_out_fixture())
         .arg("--out")
         .arg(&out)
         .assert()
@@ -379,7 +390,11 @@ fn the_report_renders_in_headless_chromium_every_chart_present_drawn_and_unclipp
     assert!(dom.contains("<h1>ipcbench report</h1>"));
     let charts: Vec<&str> =
         dom.lines().filter(|l| l.starts_with("chart ") || l.contains(">chart ")).collect();
-    assert_eq!(charts.len(), CHARTS + 1, "every chart is laid out: {dom:.2000}");
+    assert_eq!(charts.len(), CHARTS + 1 + FAN_OUT_CHARTS, "every chart is laid out: {dom:.2000}");
+    assert!(
+        charts.iter().any(|l| l.contains("fan-out latency against subscribers")),
+        "the chart against subscribers is laid out: {charts:?}"
+    );
     let field = |line: &str, name: &str| -> i64 {
         let at =
             line.find(&format!("{name}=")).unwrap_or_else(|| panic!("{name} in {line}")) + name.len() + 1;

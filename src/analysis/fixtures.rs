@@ -1,7 +1,7 @@
 //! Result builders for the unit tests: one place that knows how to make a plausible run and a
 //! summary, so tests say only what they vary.
 
-use super::summary::{Integrity, Placement, RunResult, Summary, Throughput, SCHEMA_VERSION};
+use super::summary::{FanOutResult, Integrity, Placement, RunResult, Summary, Throughput, SCHEMA_VERSION};
 use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyStats;
 use crate::pattern::Pattern;
@@ -48,6 +48,22 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         fan_out: None,
         many: None,
     }
+}
+
+/// A fan-out run to `subscribers` like [`run`] (its merged latency `p50 = value`,
+/// `p99 = 2 * value`), all delivered at `p99 = 3 * value`; no per-subscriber figures.
+pub fn fan_out_run(transport: TransportKind, subscribers: u32, value: u64) -> RunResult {
+    let mut r = run(transport, Pattern::FanOut, value);
+    r.fan_out = Some(FanOutResult {
+        subscribers,
+        mechanism: "one channel per subscriber".into(),
+        all_delivered_ns: Some(LatencyStats { p50: value, p99: 3 * value, ..Default::default() }),
+        all_delivered_histogram_v2: None,
+        publish_ns: None,
+        per_subscriber: Vec::new(),
+        failed: None,
+    });
+    r
 }
 
 /// A summary holding `runs`.

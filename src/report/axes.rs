@@ -110,6 +110,11 @@ pub fn tick_bytes(b: f64) -> String {
     }
 }
 
+/// A count: `1`, `16`, `128`.
+pub fn tick_count(n: f64) -> String {
+    short(n)
+}
+
 /// `500/s`, `10k/s`, `2M/s`.
 pub fn tick_rate(per_s: f64) -> String {
     match per_s {
@@ -185,6 +190,8 @@ mod tests {
         assert_eq!(tick_bytes(10_240.0), "10 KiB");
         assert_eq!(tick_bytes(64.0), "64 B");
         assert_eq!(tick_rate(200_000.0), "200k/s");
+        assert_eq!(tick_count(1.0), "1");
+        assert_eq!(tick_count(16.0), "16");
         assert_eq!(tick_bandwidth(2e9), "2 GB/s");
         assert_eq!(tick_percentile(1.0), "0%");
         assert_eq!(tick_percentile(10.0), "90%");

@@ -5,7 +5,7 @@ use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::axes::{tick_bytes, tick_ns, tick_percentile, LogAxis};
+use super::axes::{tick_bytes, tick_count, tick_ns, tick_percentile, LogAxis};
 use super::legend::{text_width, Entry, Legend};
 use crate::format::format_ns;
 use crate::measure::histogram::LatencyHistogram;
@@ -14,6 +14,8 @@ use crate::measure::histogram::LatencyHistogram;
 const SIZE: (u32, u32) = (760, 420);
 /// Dash and gap of a dashed line, in pixels: the series and its legend swatch share them.
 const DASH: (u32, u32) = (6, 4);
+/// Dot and gap of a dotted line, in pixels.
+const DOT: (u32, u32) = (2, 3);
 /// Opacity of a load chart's thin p99.9 lines.
 const THIN_OPACITY: f64 = 0.5;
 
@@ -159,33 +161,79 @@ pub fn histogram(title: &str, h: &LatencyHistogram) -> Result<String> {
     Ok(svg)
 }
 
-/// One line of a chart against message size.
-pub struct SizeSeries {
+/// How a curve's line is drawn; its points are always marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stroke {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+impl Stroke {
+    /// Dash and gap in pixels, for the plotted line and its legend swatch alike.
+    fn dash(self) -> Option<(u32, u32)> {
+        match self {
+            Stroke::Solid => None,
+            Stroke::Dashed => Some(DASH),
+            Stroke::Dotted => Some(DOT),
+        }
+    }
+}
+
+/// One curve of a chart against message size or subscribers.
+pub struct Curve {
     pub label: String,
-    /// (size in bytes, value), sizes ascending.
+    /// (x: size in bytes or subscribers, value), x ascending.
     pub points: Vec<(usize, f64)>,
-    pub dashed: bool,
-    /// Series with the same color index share a color (p50 and p99 of one transport).
+    pub stroke: Stroke,
+    /// Curves with the same color index share a color (p50 and p99 of one transport).
     pub color: usize,
 }
 
-/// The size axis: the sizes measured as ticks (what a reader looks up); powers of four from
-/// below the smallest to above the largest when there are too many to label.
-fn size_axis(series: &[SizeSeries]) -> LogAxis {
-    let mut sizes: Vec<usize> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    if sizes.len() <= 8 {
-        return LogAxis::exactly(sizes.into_iter().map(|s| s as f64).collect());
+/// An axis of measured values (sizes, subscriber counts): those values as the ticks (what a
+/// reader looks up); powers of `base` from below the smallest to above the largest when there
+/// are too many to label.
+fn measured_axis(series: &[Curve], base: f64) -> LogAxis {
+    let mut xs: Vec<usize> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    xs.sort_unstable();
+    xs.dedup();
+    if xs.len() <= 8 {
+        return LogAxis::exactly(xs.into_iter().map(|s| s as f64).collect());
     }
-    LogAxis::powers(4.0, sizes[0] as f64, sizes[sizes.len() - 1] as f64)
+    LogAxis::powers(base, xs[0] as f64, xs[xs.len() - 1] as f64)
+}
+
+/// The x axis of a chart against a measured dimension.
+struct XAxis<'a> {
+    axis: LogAxis,
+    desc: &'a str,
+    format: &'a dyn Fn(f64) -> String,
 }
 
 /// Values against message size, both axes logarithmic.
 pub fn against_size(
     title: &str,
     y_desc: &str,
-    series: &[SizeSeries],
+    series: &[Curve],
+    format_y: &dyn Fn(f64) -> String,
+) -> Result<String> {
+    let x = XAxis { axis: measured_axis(series, 4.0), desc: "message size (log scale)", format: &tick_bytes };
+    against_measured(title, x, y_desc, series, format_y)
+}
+
+/// Latency against the number of subscribers of a fan-out, both axes logarithmic: 1, 2, 4, 8
+/// and 16 subscribers evenly apart.
+pub fn against_subscribers(title: &str, series: &[Curve]) -> Result<String> {
+    let x = XAxis { axis: measured_axis(series, 2.0), desc: "subscribers (log scale)", format: &tick_count };
+    against_measured(title, x, "latency (log scale)", series, &tick_ns)
+}
+
+/// Values against a measured dimension, both axes logarithmic.
+fn against_measured(
+    title: &str,
+    x: XAxis<'_>,
+    y_desc: &str,
+    series: &[Curve],
     format_y: &dyn Fn(f64) -> String,
 ) -> Result<String> {
     let all = || series.iter().flat_map(|s| s.points.iter());
@@ -194,15 +242,11 @@ pub fn against_size(
     if xmax == 0 {
         return Err(anyhow!("no data for chart '{title}'"));
     }
-    let (x, y) = (size_axis(series), LogAxis::round(ymin.max(1e-9), ymax));
+    let y = LogAxis::round(ymin.max(1e-9), ymax);
     let (margin, left) = (12, 12 + 70);
     let entries = series
         .iter()
-        .map(|s| Entry {
-            dash: s.dashed.then_some(DASH),
-            marker: true,
-            ..Entry::line(&s.label, color(s.color), 2)
-        })
+        .map(|s| Entry { dash: s.stroke.dash(), marker: true, ..Entry::line(&s.label, color(s.color), 2) })
         .collect();
     let legend = Legend::new(entries, SIZE.0 - left - margin);
     let mut svg = String::new();
@@ -216,26 +260,24 @@ pub fn against_size(
             .x_label_area_size(40)
             .y_label_area_size(left - margin)
             .build_cartesian_2d(
-                x.range.log_scale().with_key_points(x.ticks),
+                x.axis.range.log_scale().with_key_points(x.axis.ticks),
                 y.range.log_scale().with_key_points(y.ticks),
             )
             .map_err(err)?;
-        mesh(&mut chart, "message size (log scale)", y_desc)
-            .x_label_formatter(&|v| tick_bytes(*v))
+        mesh(&mut chart, x.desc, y_desc)
+            .x_label_formatter(&|v| (x.format)(*v))
             .y_label_formatter(&|v| format_y(*v))
             .draw()
             .map_err(err)?;
         for s in series {
             let c = color(s.color);
             let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (x as f64, y)).collect();
-            if s.dashed {
-                let (on, off) = DASH;
-                chart
+            match s.stroke.dash() {
+                Some((on, off)) => chart
                     .draw_series(DashedLineSeries::new(pts.clone(), on, off, c.stroke_width(2)))
-                    .map_err(err)?;
-            } else {
-                chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?;
-            }
+                    .map_err(err)?,
+                None => chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?,
+            };
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(err)?;
         }
         root.present().map_err(err)?;

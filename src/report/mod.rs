@@ -2,11 +2,13 @@
 //! or more result files, and optionally every chart as its own SVG file.
 //!
 //! Repetitions of a configuration are merged: histograms bucket by bucket for the CDFs, medians
-//! for the charts against message size. With several files every chart overlays them, each
-//! series named `transport · file`, and a table shows the relative changes against the first.
+//! for the charts against message size and against a fan-out's subscribers. With several files
+//! every chart overlays them, each series named `transport · file`, and a table shows the
+//! relative changes against the first.
 
 mod axes;
 pub mod charts;
+mod fan_out;
 mod heatmap;
 mod legend;
 mod page;
@@ -23,7 +25,7 @@ use crate::analysis::summary::{RunResult, Summary};
 use crate::format::format_bytes;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::Pattern;
-use charts::SizeSeries;
+use charts::{Curve, Stroke};
 pub use page::html;
 
 /// A loaded result file.
@@ -101,6 +103,15 @@ fn all_series<'a>(groups: &'a [Groups<'_>], pattern: Pattern) -> Vec<&'a SeriesK
     v
 }
 
+/// How many message sizes `pattern` was measured at in any file.
+fn sizes(groups: &[Groups<'_>], pattern: Pattern) -> usize {
+    let mut v: Vec<usize> =
+        groups.iter().flat_map(|g| g.keys()).filter(|k| k.pattern == pattern).map(|k| k.size_bytes).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
+}
+
 /// The series of `pattern` in one file, each with its points against size.
 fn series_of<'a>(
     g: &'a Groups<'_>,
@@ -129,22 +140,27 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         })
         .collect();
 
-    // Latency against size: p50 solid, p99 dashed, per pattern with latencies.
-    for pattern in [Pattern::RoundTrip, Pattern::OneWay] {
+    // Latency against size: p50 solid, p99 dashed, per pattern with latencies. A curve is one
+    // configuration, so a fan-out's subscriber counts are curves of their own; a fan-out at a
+    // single size is drawn against its subscribers instead.
+    for pattern in [Pattern::RoundTrip, Pattern::OneWay, Pattern::FanOut] {
+        if pattern == Pattern::FanOut && sizes(&groups, pattern) < 2 {
+            continue;
+        }
         let all = all_series(&groups, pattern);
         let mut series = Vec::new();
         for (f, g) in groups.iter().enumerate() {
             for (si, (key, points)) in series_of(g, pattern).into_iter().enumerate() {
-                for (metric, dashed) in [(Metric::P50, false), (Metric::P99, true)] {
+                for (metric, stroke) in [(Metric::P50, Stroke::Solid), (Metric::P99, Stroke::Dashed)] {
                     let points: Vec<(usize, f64)> = points
                         .iter()
                         .filter_map(|(size, runs)| Some((*size, spread(runs, metric)?.median)))
                         .collect();
                     if !points.is_empty() {
-                        series.push(SizeSeries {
+                        series.push(Curve {
                             label: series_label(inputs, f, &format!("{} {metric}", key.label_among(&all))),
                             points,
-                            dashed,
+                            stroke,
                             color: f * 4 + si,
                         });
                     }
@@ -167,10 +183,10 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
                 .iter()
                 .filter_map(|(size, runs)| Some((*size, spread(runs, Metric::Throughput)?.median)))
                 .collect();
-            series.push(SizeSeries {
+            series.push(Curve {
                 label: series_label(inputs, f, &key.label_among(&all)),
                 points,
-                dashed: false,
+                stroke: Stroke::Solid,
                 color: f * 4 + si,
             });
         }
@@ -181,6 +197,7 @@ pub fn charts(inputs: &[Input]) -> Result<Vec<Chart>> {
         out.push(Chart { slug: "throughput-vs-size".into(), title, svg });
     }
 
+    out.extend(fan_out::subscriber_charts(inputs, &groups)?);
     out.extend(sweeps::load_charts(inputs)?);
     out.extend(sweeps::pair_charts(inputs)?);
 
@@ -273,5 +290,38 @@ mod tests {
         assert!(cdf.svg.contains("\nuds\n"), "{}", cdf.title);
         let histograms = charts.iter().filter(|c| c.title.starts_with("histogram:")).count();
         assert_eq!(histograms, 2, "one histogram per configuration");
+    }
+
+    #[test]
+    fn a_fan_out_at_several_sizes_gets_a_curve_per_subscriber_count_against_size() {
+        use crate::analysis::fixtures::fan_out_run;
+        let mut runs = Vec::new();
+        for (size, value) in [(64, 4_000), (4096, 6_000)] {
+            for n in [1, 2] {
+                let mut r = fan_out_run(TransportKind::Uds, n, value * n as u64);
+                r.size_bytes = size;
+                runs.push(r);
+            }
+        }
+        let input = Input { name: "fan.json".into(), summary: summary(runs) };
+        let charts = charts(&[input]).unwrap();
+        let chart = charts
+            .iter()
+            .find(|c| c.title == "fan-out p50 (solid) and p99 (dashed) against message size")
+            .expect("a chart against size");
+        // Each subscriber count is a configuration of its own, so a curve of its own.
+        for label in ["uds to 1 subscriber p50", "uds to 2 subscribers p50", "uds to 2 subscribers p99"] {
+            assert!(chart.svg.contains(&format!("\n{label}\n")), "{label}");
+        }
+        assert!(!chart.svg.contains("\nuds p50\n"), "no curve merges the counts");
+        let against_subscribers: Vec<&str> = charts
+            .iter()
+            .filter(|c| c.title.contains("against subscribers"))
+            .map(|c| c.title.as_str())
+            .collect();
+        assert_eq!(
+            against_subscribers,
+            ["fan-out latency against subscribers, 64 B", "fan-out latency against subscribers, 4 KiB"]
+        );
     }
 }
