@@ -466,9 +466,6 @@ fn groups(a: &RunArgs, patterns: &[Pattern], transports: &[TransportKind], conne
             bail!("--pin-pairs sweeps pairs; --pattern {pattern} takes --pin with a CPU per process");
         }
         let rings = transports.iter().any(|t| t.is_ring());
-        if pattern == Pattern::FanOut && rings && a.notify != Notify::Futex {
-            bail!("the fan-out broadcast ring wakes its readers with a futex only: drop --notify eventfd");
-        }
         if pattern == Pattern::FanOut && rings && a.copy {
             bail!("the fan-out broadcast ring has no --copy mode");
         }

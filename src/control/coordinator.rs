@@ -219,13 +219,21 @@ fn run_matrix(
     if let (Some((cpu, _)), false) = (cfg.pins[0], cfg.pair_sweep) {
         crate::sys::pin_current_thread(cpu).with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
     }
+    // Fan-out, fan-in and many-clients need one peer process per subscriber, publisher or
+    // client: the host waits for that many clients (a container each); run starts them below.
+    let most = cfg.groups.most();
+    let mut clients = Vec::new();
     let (mut peer, hello) = match source {
         PeerSource::Spawn => {
             let mut peer = Peer::spawn(cfg)?;
             let hello = peer.channel.handshake().map_err(|e| peer.explain(e.into()))?;
             (peer, hello)
         }
-        PeerSource::Client(c) => Peer::accept_client(cfg, c)?,
+        PeerSource::Client(c) => {
+            clients = Peer::accept_clients(cfg, c, most)?;
+            let first = clients.remove(0);
+            (first.0, first.1)
+        }
     };
     match hello {
         Message::Hello { environment, .. } => {
@@ -254,21 +262,22 @@ fn run_matrix(
     if let Some(ip) = peer.data_ip {
         channels.data_ip = ip;
     }
-    // A fan-out's subscribers beyond the first: more peers of the same kind.
-    let most = cfg.groups.most();
+    // The peers beyond the first: started here, or the other clients that connected.
     let mut more = Vec::with_capacity(most.saturating_sub(1));
-    if most > 1 && !one_way_refused {
-        if !matches!(source, PeerSource::Spawn) {
-            bail!(crate::exit::usage(anyhow!(
-                "ipcbench host serves one client: fan-out, fan-in and many-clients with more than one peer run with ipcbench run"
-            )));
-        }
+    let mut clients = clients.into_iter();
+    if most > 1 {
         for i in 1..most {
-            let mut sub = Peer::spawn(cfg).with_context(|| format!("starting peer process {i}"))?;
-            sub.channel
-                .handshake()
-                .map_err(|e| sub.explain(e.into()))
-                .with_context(|| format!("peer process {i}"))?;
+            let mut sub = match clients.next() {
+                Some((client, _hello)) => client,
+                None => {
+                    let mut sub = Peer::spawn(cfg).with_context(|| format!("starting peer process {i}"))?;
+                    sub.channel
+                        .handshake()
+                        .map_err(|e| sub.explain(e.into()))
+                        .with_context(|| format!("peer process {i}"))?;
+                    sub
+                }
+            };
             let clock = check_clock(&mut sub.channel).with_context(|| format!("peer process {i}"))?;
             if !clock.same_clock {
                 bail!("peer process {i} does not share this CLOCK_MONOTONIC");

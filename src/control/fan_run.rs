@@ -15,6 +15,7 @@ use crate::config::RunConfig;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::{fan_out, Params, Progress};
 use crate::transport::fan::{mechanism, FanListener};
+use crate::transport::shm::notify::Notify;
 use crate::transport::{ChannelOptions, ChannelSpec, TransportKind, WaitStrategy};
 use crate::wire::Sample;
 
@@ -145,8 +146,9 @@ pub fn run_one(
         TransportKind::Memfd => "memfd".to_string(),
         _ => crate::sys::filesystem_name(&cfg.channels.shm_dir),
     });
+    // The broadcast ring wakes its readers with a futex whatever --notify says.
     run.ring_notify =
-        (shm_slots.is_some() && test.channel.wait != WaitStrategy::Spin).then_some(cfg.channels.notify);
+        (shm_slots.is_some() && test.channel.wait != WaitStrategy::Spin).then_some(Notify::Futex);
     if let (Some(f), Some((_, why))) = (run.fan_out.as_mut(), failed) {
         f.failed = Some(why);
     }

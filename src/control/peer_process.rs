@@ -56,12 +56,17 @@ impl Peer {
         Ok(Peer { channel: Channel::new(rx, tx, "peer", cfg.timeout), child: Some(child), data_ip: None })
     }
 
-    /// Listens on the control endpoint and waits up to `c.wait` for a client that completes
-    /// the hello; returns it with its hello. A connection that fails the hello (garbage, a wrong
-    /// magic or version, a missing or wrong token, an oversized frame, silence past
-    /// [`HELLO_TIMEOUT`]) is dropped with a one-line reason on stderr, and the wait goes on: a
-    /// stray process that can reach the socket cannot end the session.
-    pub fn accept_client(cfg: &RunConfig, c: &ClientSource) -> Result<(Peer, super::Message)> {
+    /// Listens on the control endpoint and waits up to `c.wait` for `n` clients that complete
+    /// the hello (one; or fan-out, fan-in, many-clients: one container per peer); returns them
+    /// with their hellos, in the order they completed it. A connection that fails the hello
+    /// (garbage, a wrong magic or version, a missing or wrong token, an oversized frame, silence
+    /// past [`HELLO_TIMEOUT`]) is dropped with a one-line reason on stderr, and the wait goes
+    /// on: a stray process that can reach the socket cannot end the session.
+    pub fn accept_clients(
+        cfg: &RunConfig,
+        c: &ClientSource,
+        n: usize,
+    ) -> Result<Vec<(Peer, super::Message)>> {
         let listener = match &c.control {
             Endpoint::Unix(path) => Listener::bind_unix(path, cfg.channels.file_mode)?,
             Endpoint::Tcp(addr) => Listener::bind_tcp(*addr)?,
@@ -70,11 +75,13 @@ impl Peer {
         let wait = c.wait;
         let at = listener.endpoint()?;
         if !cfg.outputs.quiet {
-            eprintln!("waiting up to {wait:?} for an ipcbench client on {at}");
+            let many = if n > 1 { format!("{n} ipcbench clients") } else { "an ipcbench client".to_string() };
+            eprintln!("waiting up to {wait:?} for {many} on {at}");
         }
         let deadline = Instant::now() + wait;
         let (mut dropped, mut last) = (0u32, String::new());
-        loop {
+        let mut peers = Vec::with_capacity(n);
+        while peers.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(fd) = listener.accept(left) else {
                 let why = if dropped > 0 {
@@ -82,7 +89,8 @@ impl Peer {
                 } else {
                     String::new()
                 };
-                bail!("no ipcbench client connected to {at} within {wait:?}{why}");
+                let got = if n > 1 { format!(" ({} of {n} connected)", peers.len()) } else { String::new() };
+                bail!("no ipcbench client connected to {at} within {wait:?}{got}{why}");
             };
             // Across hosts, data channels listen where the client reached us.
             let data_ip = rustix::net::getsockname(&fd).ok().and_then(|a| {
@@ -94,16 +102,15 @@ impl Peer {
             let tx = fd.try_clone().context("duplicating the control socket")?;
             let mut channel = Channel::new(fd, tx, "client", cfg.timeout);
             match channel.accept_hello(HELLO_TIMEOUT.min(cfg.timeout), c.token.as_deref()) {
-                Ok(hello) => {
-                    drop(listener); // removes a control socket file
-                    return Ok((Peer { channel, child: None, data_ip }, hello));
-                }
+                Ok(hello) => peers.push((Peer { channel, child: None, data_ip }, hello)),
                 Err(e) => {
                     eprintln!("note: dropped a control connection that failed the hello: {e}");
                     (dropped, last) = (dropped + 1, e.to_string());
                 }
             }
         }
+        drop(listener); // removes a control socket file
+        Ok(peers)
     }
 
     /// After a data-channel failure: the peer's own explanation if it sent one, else the
