@@ -178,6 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
             }
         }
+        Some(Command::History { what }) => return ipcbench::history::command::run(&what),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "ipcbench", &mut std::io::stdout());
         }

@@ -1,5 +1,6 @@
 //! The command line: clap derive types only. [`crate::config`] turns them into a validated run.
 
+pub mod history;
 mod values;
 
 use values::{
@@ -78,6 +79,11 @@ pub enum Command {
         /// Also write every chart as its own SVG file in this directory.
         #[arg(long)]
         svg: Option<PathBuf>,
+    },
+    /// The results history across commits (SQLite): add results, find change points, export.
+    History {
+        #[command(subcommand)]
+        what: history::HistoryCommand,
     },
     /// Convert a result file for a CI dashboard (Bencher, github-action-benchmark).
     Export {

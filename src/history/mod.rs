@@ -5,3 +5,7 @@
 
 pub mod edivisive;
 pub mod ttest;
+pub mod check;
+pub mod command;
+pub mod export;
+pub mod store;
