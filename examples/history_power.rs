@@ -29,7 +29,10 @@ fn main() {
         settings.window,
         settings.min_segment
     );
-    println!("flat, 100 commits: any change point          {:>6}  (target at most 5%)", pct(f.false_positives));
+    println!(
+        "flat, 100 commits: any change point          {:>6}  (target at most 5%)",
+        pct(f.false_positives)
+    );
     println!("two +30% one-commit spikes: any change point {:>6}  (target none)", pct(f.spikes_flagged));
     println!("+5% step at commit 60 of 65: found at 60     {:>6}  (target at least 90%)", pct(f.step_at));
     println!("                             within 1 commit {:>6}", pct(f.step_near));

@@ -5,14 +5,15 @@
 #[path = "common/synthetic.rs"]
 mod synthetic;
 
-use synthetic::figures;
 use ipcbench::history::edivisive::Settings;
+use synthetic::figures;
 
 const DEFAULTS: Settings = Settings { window: 50, p_value: 0.001, min_magnitude: 0.04, min_segment: 2 };
 
 #[test]
 fn flat_series_rarely_show_a_change_point_spikes_never_do_and_a_five_percent_step_is_found() {
     let f = figures(1000, &DEFAULTS, 21);
+    assert_eq!(f.n, 1000);
     // Issue 21: at most 5% of flat series with any change point.
     assert!(f.false_positives <= 50, "{f:?}");
     // Two one-commit +30% spikes add nothing to the flat series' rate.

@@ -71,8 +71,12 @@ pub enum Command {
     /// size; several files are overlaid and compared against the first.
     Report {
         /// Result files (the first is the baseline for relative changes).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "history", conflicts_with = "history")]
         results: Vec<PathBuf>,
+        /// Instead of result files, a history (ipcbench history add): one trend chart per
+        /// series across commits, change points marked.
+        #[arg(long)]
+        history: Option<PathBuf>,
         /// The HTML file to write.
         #[arg(long, short, default_value = "report.html")]
         out: PathBuf,

@@ -122,7 +122,11 @@ pub fn check(history: &BranchHistory, options: &Options) -> Report {
                             mean_after: after,
                             worse_ratio: ratio,
                             p_value: cp.split.p_value,
-                            direction: if ratio > 1.0 { Direction::Regression } else { Direction::Improvement },
+                            direction: if ratio > 1.0 {
+                                Direction::Regression
+                            } else {
+                                Direction::Improvement
+                            },
                         }
                     })
                     .collect()
@@ -157,7 +161,10 @@ impl Report {
     /// The gate's regressions: series and change point.
     pub fn regressions(&self) -> impl Iterator<Item = (&SeriesReport, &Found)> {
         self.series.iter().flat_map(|s| {
-            s.change_points.iter().filter(|f| f.gated && f.direction == Direction::Regression).map(move |f| (s, f))
+            s.change_points
+                .iter()
+                .filter(|f| f.gated && f.direction == Direction::Regression)
+                .map(move |f| (s, f))
         })
     }
 
@@ -283,11 +290,19 @@ impl Report {
             .collect();
         if !regressions.is_empty() {
             let mut v = regressions;
-            v.push(format!("history check: {} regression change point{} {within}", v.len(), if v.len() == 1 { "" } else { "s" }));
+            v.push(format!(
+                "history check: {} regression change point{} {within}",
+                v.len(),
+                if v.len() == 1 { "" } else { "s" }
+            ));
             return v;
         }
         if self.series.is_empty() {
-            return vec![format!("history check: not enough points: branch {} has no series of {}", self.options.branch, self.metric_names())];
+            return vec![format!(
+                "history check: not enough points: branch {} has no series of {}",
+                self.options.branch,
+                self.metric_names()
+            )];
         }
         if !self.series.iter().any(|s| s.judged) {
             return vec![format!(

@@ -11,7 +11,9 @@ use super::check::{check, Options};
 use super::edivisive::Settings;
 use super::store::{testbed_of, Added, Provenance, Store};
 use crate::analysis::summary::Summary;
-use crate::cli::history::{AddArgs, CheckArgs, CheckFormat, CommitFrom, ExportArgs, HistoryCommand, ImportArgs};
+use crate::cli::history::{
+    AddArgs, CheckArgs, CheckFormat, CommitFrom, ExportArgs, HistoryCommand, ImportArgs,
+};
 use crate::exit::{self, usage};
 
 /// Runs one history command; its exit status.
@@ -40,7 +42,8 @@ fn default_branch(given: Option<&str>) -> String {
 
 /// The commit's time where git knows the commit, else when the result started.
 fn time_of(commit: &str, summary: &Summary) -> String {
-    git(&["show", "-s", "--format=%cI", &format!("{commit}^{{commit}}")]).unwrap_or_else(|| summary.started_at.clone())
+    git(&["show", "-s", "--format=%cI", &format!("{commit}^{{commit}}")])
+        .unwrap_or_else(|| summary.started_at.clone())
 }
 
 fn read_result(path: &Path) -> Result<Summary> {
@@ -88,7 +91,10 @@ fn add(a: &AddArgs) -> Result<i32> {
             .or_else(|| summary.environment.git_commit.clone())
             .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
             .ok_or_else(|| {
-                usage(anyhow!("{}: no commit (the result records none and git has none here): pass --commit", path.display()))
+                usage(anyhow!(
+                    "{}: no commit (the result records none and git has none here): pass --commit",
+                    path.display()
+                ))
             })?;
         let p = Provenance {
             time: time_of(&commit, &summary),
@@ -103,7 +109,8 @@ fn add(a: &AddArgs) -> Result<i32> {
 }
 
 fn import(a: &ImportArgs) -> Result<i32> {
-    let entries = std::fs::read_dir(&a.dir).with_context(|| format!("reading {}", a.dir.display())).map_err(usage)?;
+    let entries =
+        std::fs::read_dir(&a.dir).with_context(|| format!("reading {}", a.dir.display())).map_err(usage)?;
     let mut files = Vec::new();
     for e in entries {
         let path = e.with_context(|| format!("reading {}", a.dir.display())).map_err(usage)?.path();

@@ -19,7 +19,8 @@ use crate::analysis::stats::Metric;
 /// when the history has several.
 pub fn column_name(testbed: Option<&str>, configuration: &str, metric: Metric) -> String {
     let slug = |t: &str| -> String {
-        let s: String = t.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+        let s: String =
+            t.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
         s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
     };
     match testbed {
@@ -45,7 +46,9 @@ pub fn csv(history: &BranchHistory, metrics: &[Metric]) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["time".to_string(), "commit".to_string()];
     header.extend(
-        series.iter().map(|s| column_name(several.then_some(s.testbed.as_str()), &s.config.to_string(), s.metric)),
+        series
+            .iter()
+            .map(|s| column_name(several.then_some(s.testbed.as_str()), &s.config.to_string(), s.metric)),
     );
     w.write_record(&header)?;
     for commit in &history.commits {

@@ -3,9 +3,9 @@
 //! regression *tracking* that a pairwise gate (`compare`, `ab`) cannot do, since a slide of 3%
 //! over ten merges passes every pair.
 
-pub mod edivisive;
-pub mod ttest;
 pub mod check;
 pub mod command;
+pub mod edivisive;
 pub mod export;
 pub mod store;
+pub mod ttest;

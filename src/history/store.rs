@@ -119,8 +119,10 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn testbed_of(env: &Environment) -> String {
     let model: String = env
         .cpu_model
+        .replace("(R)", "")
+        .replace("(TM)", "")
         .split_whitespace()
-        .filter(|w| !w.contains("(R)") && !w.contains("(TM)") && !w.eq_ignore_ascii_case("processor"))
+        .filter(|w| !w.eq_ignore_ascii_case("processor") && !w.eq_ignore_ascii_case("cpu"))
         .take(3)
         .collect::<Vec<_>>()
         .join("-");
@@ -152,7 +154,9 @@ fn explain(path: &Path, e: rusqlite::Error) -> anyhow::Error {
         }
         Some(NotADatabase) => anyhow!("{shown} is not an SQLite database (damaged, or another kind of file)"),
         Some(DatabaseCorrupt) => anyhow!("{shown} is damaged (SQLite: {e})"),
-        Some(ReadOnly) | Some(CannotOpen) | Some(PermissionDenied) => anyhow!("{shown} cannot be written: {e}"),
+        Some(ReadOnly) | Some(CannotOpen) | Some(PermissionDenied) => {
+            anyhow!("{shown} cannot be written: {e}")
+        }
         _ => anyhow!("{shown}: {e}"),
     }
 }
@@ -208,7 +212,10 @@ impl Store {
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(|e| explain(&self.path, e))?;
         if app != APPLICATION_ID && (app != 0 || tables > 0) {
-            bail!("{} is an SQLite database of another program, not an ipcbench history", self.path.display());
+            bail!(
+                "{} is an SQLite database of another program, not an ipcbench history",
+                self.path.display()
+            );
         }
         if version > SCHEMA_VERSION {
             bail!(
@@ -291,7 +298,10 @@ impl Store {
 
     /// Every branch, sorted.
     pub fn branches(&self) -> Result<Vec<String>> {
-        let mut q = self.conn.prepare("SELECT DISTINCT branch FROM results ORDER BY branch").map_err(|e| explain(&self.path, e))?;
+        let mut q = self
+            .conn
+            .prepare("SELECT DISTINCT branch FROM results ORDER BY branch")
+            .map_err(|e| explain(&self.path, e))?;
         let rows = q.query_map([], |r| r.get(0)).map_err(|e| explain(&self.path, e))?;
         rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| explain(&self.path, e))
     }
@@ -328,7 +338,10 @@ impl Store {
                 Some(c) => c.clone(),
                 None => {
                     let c: ConfigKey = serde_json::from_str(&config_json).with_context(|| {
-                        format!("{}: a configuration this ipcbench cannot read: {config_json}", self.path.display())
+                        format!(
+                            "{}: a configuration this ipcbench cannot read: {config_json}",
+                            self.path.display()
+                        )
                     })?;
                     configs.insert(config_json, c.clone());
                     c
@@ -348,10 +361,73 @@ impl Store {
                 metric,
                 points: by_commit
                     .into_iter()
-                    .map(|(at, values)| Point { commit: commits[at].clone(), time: times[&at].clone(), values })
+                    .map(|(at, values)| Point {
+                        commit: commits[at].clone(),
+                        time: times[&at].clone(),
+                        values,
+                    })
                     .collect(),
             })
             .collect();
         Ok(BranchHistory { commits, series })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::fixtures::{run, summary};
+    use crate::pattern::Pattern;
+    use crate::transport::TransportKind;
+
+    fn provenance(commit: &str) -> Provenance {
+        Provenance {
+            commit: commit.into(),
+            branch: "main".into(),
+            testbed: "t".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            source: format!("{commit}.json"),
+        }
+    }
+
+    #[test]
+    fn an_add_that_fails_halfway_leaves_the_history_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let mut store = Store::open_for_writing(&path).unwrap();
+        let a = summary(vec![run(TransportKind::Uds, Pattern::RoundTrip, 1000)]);
+        let b = summary(vec![run(TransportKind::Tcp, Pattern::RoundTrip, 2000)]);
+        store.add(&[(a.clone(), provenance("c1"))]).unwrap();
+        // The second insert of the next add fails inside the transaction.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER boom BEFORE INSERT ON results WHEN NEW.commit_id = 'c3'
+                 BEGIN SELECT RAISE(ABORT, 'disk full, say'); END;",
+            )
+            .unwrap();
+        let b2 = summary(vec![run(TransportKind::Shm, Pattern::RoundTrip, 3000)]);
+        assert!(store.add(&[(b, provenance("c2")), (b2, provenance("c3"))]).is_err());
+        let h = store.branch("main").unwrap();
+        assert_eq!(h.commits, ["c1"], "c2 was rolled back with c3");
+        assert_eq!(
+            store.add(&[(a, provenance("c9"))]).unwrap(),
+            [Added::AlreadyStored { commit: "c1".into() }]
+        );
+    }
+
+    #[test]
+    fn a_testbed_name_is_the_cpu_and_a_digest_of_the_machine() {
+        let mut env = summary(vec![]).environment;
+        env.cpu_model = "Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz".into();
+        env.cores = 4;
+        let name = testbed_of(&env);
+        assert!(name.starts_with("intel-xeon-platinum-4cpu-"), "{name}");
+        let mut other = env.clone();
+        other.fingerprint.smt_active = Some(!other.fingerprint.smt_active.unwrap_or(false));
+        assert_ne!(testbed_of(&other), name, "another machine, another series");
+        let mut renamed = env.clone();
+        renamed.hostname = "fv-az123-456".into();
+        assert_eq!(testbed_of(&renamed), name, "a CI runner's host name changes every job");
     }
 }
