@@ -109,6 +109,7 @@ pub struct CheckArgs {
     /// [default: a regression anywhere].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub last: Option<u32>,
+    /// How to print the answer (the verdict lines go to stderr either way).
     #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
 }
@@ -125,6 +126,7 @@ pub enum CheckFormat {
 pub struct ExportArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// The file format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
     /// The branch [default: the branch of the newest result added].
