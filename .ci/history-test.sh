@@ -23,7 +23,7 @@ if ! "$ib" history add "$work/history-c01.json" --db "$db" --commit c01 --branch
   exit 1
 fi
 rc=0
-"$ib" history check --db "$db" --metric p50 --last 20 --format json >"$work/history-check.json" || rc=$?
+"$ib" history check --db "$db" --metric p50 --last 20 --format json >"$work/history-check.json" 2>/dev/null || rc=$?
 "$ib" history check --db "$db" --metric p50 --last 20 || true
 found=$(grep -c '"index":' "$work/history-check.json" || true)
 if [ "$rc" != 3 ] || [ "$found" != 1 ] || ! grep -q '"commit": "c16"' "$work/history-check.json" ||
