@@ -3,11 +3,11 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success; for a gate (`compare --max-regression`, `ab`): no gated metric regressed |
+//! | 0 | success; for a gate (`compare --max-regression`, `ab`, `history check`): no gated metric regressed |
 //! | 1 | a run failed (a peer died, a wait timed out, an I/O error) |
 //! | 2 | a usage error, found before anything ran: a flag, value or combination, or a file or directory named on the command line that is missing or unusable |
-//! | 3 | a gate found a regression beyond its threshold |
-//! | 4 | a gate could not judge a gated metric (too few values, or an interval straddling the threshold) |
+//! | 3 | a gate found a regression beyond its threshold (`history check`: a regression change point in its last commits) |
+//! | 4 | a gate could not judge a gated metric (too few values, or an interval straddling the threshold; `history check`: no series with enough commits) |
 //! | 130 | interrupted (Ctrl-C, SIGTERM): what was measured before is written |
 
 use std::fmt;
@@ -23,7 +23,7 @@ pub const INTERRUPTED: i32 = 130;
 pub const HELP: &str = "Exit status: 0 success (a gate passed); 1 a run failed; 2 a usage error (flag, value, \
 combination, or a named file or directory), found before anything ran; 3 a gate found a regression beyond its \
 threshold; 4 a gate could not judge (too few values or an interval straddling the threshold: add --repeat or \
---rounds); 130 interrupted.";
+--rounds; for history check, too few commits); 130 interrupted.";
 
 /// An error in what the user asked for, found before anything ran: exits [`USAGE`].
 #[derive(Debug)]

@@ -37,6 +37,7 @@ pub mod control;
 pub mod exit;
 pub mod export;
 pub mod format;
+pub mod history;
 pub mod kube;
 pub mod measure;
 pub mod pattern;

@@ -164,8 +164,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Compare { baseline, current, max_regression, strict }) => {
             return compare(&baseline, &current, max_regression.as_ref(), strict)
         }
-        Some(Command::Report { results, out, svg }) => {
-            let n = ipcbench::report::run(&results, &out, svg.as_deref())?;
+        Some(Command::Report { results, out, svg, history }) => {
+            let n = match &history {
+                Some(db) => ipcbench::report::trend::run(db, &out, svg.as_deref())?,
+                None => ipcbench::report::run(&results, &out, svg.as_deref())?,
+            };
             eprintln!("{n} charts written to {}", out.display());
         }
         Some(Command::Export { result, format, out }) => {
@@ -178,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
             }
         }
+        Some(Command::History { what }) => return ipcbench::history::command::run(&what),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut Cli::command(), "ipcbench", &mut std::io::stdout());
         }

@@ -111,3 +111,42 @@ fn help_says_what_every_exit_status_means() {
         assert!(help.contains(needle), "{needle}: {help}");
     }
 }
+
+/// `history check` is a gate too: 3 on a regression change point in its last commits, 4 when no
+/// series has the commits to be judged, 2 for a database that is not one.
+#[test]
+fn history_check_exits_3_on_a_regression_4_with_too_few_commits_and_2_on_a_damaged_database() {
+    let s = Scratch::new();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/result-v1.json")).unwrap();
+    let db = s.path("history.sqlite");
+    let add = |i: usize, p50: u64| {
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v["runs"].as_array_mut().unwrap().truncate(1);
+        v["runs"][0]["latency_ns"]["p50"] = Value::from(p50);
+        let f = s.path(&format!("r{i}.json"));
+        std::fs::write(&f, v.to_string()).unwrap();
+        ipcbench()
+            .args(["history", "add", "--commit", &format!("c{i:02}")])
+            .arg("--db")
+            .arg(&db)
+            .arg(&f)
+            .assert()
+            .code(0);
+    };
+    let check = || {
+        ipcbench().args(["history", "check", "--metric", "p50", "--last", "6"]).arg("--db").arg(&db).assert()
+    };
+    for i in 0..3 {
+        add(i, 1000 + i as u64);
+    }
+    check().code(4);
+    for i in 3..12 {
+        add(i, if i < 8 { 1000 + (i % 3) as u64 } else { 2000 + (i % 3) as u64 });
+    }
+    check().code(3);
+    std::fs::write(s.path("damaged.sqlite"), "this is no database, just text long enough to be read.")
+        .unwrap();
+    let out = ipcbench().args(["history", "check", "--db"]).arg(s.path("damaged.sqlite")).output().unwrap();
+    assert_one_error(&out, 2, "is not an SQLite database", "a damaged history");
+}

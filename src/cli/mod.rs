@@ -1,5 +1,6 @@
 //! The command line: clap derive types only. [`crate::config`] turns them into a validated run.
 
+pub mod history;
 mod values;
 
 use values::{
@@ -70,14 +71,23 @@ pub enum Command {
     /// size; several files are overlaid and compared against the first.
     Report {
         /// Result files (the first is the baseline for relative changes).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "history", conflicts_with = "history")]
         results: Vec<PathBuf>,
+        /// Instead of result files, a history (ipcbench history add): one trend chart per
+        /// series across commits, change points marked.
+        #[arg(long)]
+        history: Option<PathBuf>,
         /// The HTML file to write.
         #[arg(long, short, default_value = "report.html")]
         out: PathBuf,
         /// Also write every chart as its own SVG file in this directory.
         #[arg(long)]
         svg: Option<PathBuf>,
+    },
+    /// The results history across commits (SQLite): add results, find change points, export.
+    History {
+        #[command(subcommand)]
+        what: history::HistoryCommand,
     },
     /// Convert a result file for a CI dashboard (Bencher, github-action-benchmark).
     Export {

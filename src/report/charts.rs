@@ -11,15 +11,15 @@ use crate::format::format_ns;
 use crate::measure::histogram::LatencyHistogram;
 
 /// A chart's size without its legend, which goes below.
-const SIZE: (u32, u32) = (760, 420);
+pub(super) const SIZE: (u32, u32) = (760, 420);
 /// Dash and gap of a dashed line, in pixels: the series and its legend swatch share them.
-const DASH: (u32, u32) = (6, 4);
+pub(super) const DASH: (u32, u32) = (6, 4);
 /// Dot and gap of a dotted line, in pixels.
 const DOT: (u32, u32) = (2, 3);
 /// Opacity of a load chart's thin p99.9 lines.
 const THIN_OPACITY: f64 = 0.5;
 
-fn color(i: usize) -> RGBColor {
+pub(super) fn color(i: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),

@@ -13,6 +13,7 @@ mod heatmap;
 mod legend;
 mod page;
 mod sweeps;
+pub mod trend;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
