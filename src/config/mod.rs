@@ -409,9 +409,9 @@ fn fan_out(
     }
     if let Some(t) = transports
         .iter()
-        .find(|t| matches!(t, TransportKind::Udp | TransportKind::UdsDgram | TransportKind::Iceoryx2))
+        .find(|t| matches!(t, TransportKind::Udp | TransportKind::UdsDgram))
     {
-        bail!("--pattern fan-out runs over uds, tcp, shm, memfd, pipe, mqueue, uds-uring and tcp-uring, not {t} (yet)");
+        bail!("--pattern fan-out runs over uds, tcp, shm, memfd, pipe, mqueue, uds-uring, tcp-uring and iceoryx2, not {t} (yet)");
     }
     if a.rate.is_some() || a.rates.is_some() {
         bail!("--pattern fan-out runs closed loop (every subscriber acknowledges each message): drop --rate/--rates");

@@ -16,6 +16,8 @@
 //!   creator's pid, so a run removes both, also on Ctrl-C, and a later run removes what a
 //!   crashed one left. A Unix liveness socket, as the shm ring has, tells a waiter at once that
 //!   its peer is gone. Crossing a container needs the socket directory and `/dev/shm` shared.
+//! - A fan-out's publisher ([`fan`]) has one data service with N subscribers, and one
+//!   acknowledgement service per subscriber; each subscriber is this module's ordinary peer.
 
 #![allow(unsafe_code)] // a loaned sample is lent out as bytes, and the ports move between threads
 
@@ -40,6 +42,9 @@ use super::wait::{SpinThenWait, Step};
 use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
 use crate::wire::Header;
+
+mod fan;
+pub use fan::{Iox2FanListener, Iox2FanOut};
 
 type Pub = Publisher<ipc::Service, [u8], ()>;
 type Sub = Subscriber<ipc::Service, [u8], ()>;
@@ -181,7 +186,7 @@ fn notifier(service: &EventService) -> Result<Notifier<ipc::Service>> {
     service.notifier_builder().create().map_err(|e| anyhow!("creating an iceoryx2 notifier: {e:?}"))
 }
 
-fn listener(service: &EventService) -> Result<EventListener<ipc::Service>> {
+fn event_listener(service: &EventService) -> Result<EventListener<ipc::Service>> {
     service.listener_builder().create().map_err(|e| anyhow!("creating an iceoryx2 listener: {e:?}"))
 }
 
@@ -196,7 +201,7 @@ fn open_ports(ep: &Iox2Endpoint, creator: bool, live: LiveFds, timeout: Duration
     let rx = subscriber(&rx_service, rx_name)?;
     let events = if ep.events {
         let (tx_event, rx_event) = (event(&node, tx_name, 1, creator)?, event(&node, rx_name, 1, creator)?);
-        Some((notifier(&tx_event)?, listener(&rx_event)?))
+        Some((notifier(&tx_event)?, event_listener(&rx_event)?))
     } else {
         None
     };
@@ -204,8 +209,9 @@ fn open_ports(ep: &Iox2Endpoint, creator: bool, live: LiveFds, timeout: Duration
 }
 
 fn peer_gone_raw(fd: i32) -> bool {
-    // SAFETY: `fd` is the liveness socket, owned by the transport whose publisher calls this;
-    // the publisher is dropped before the socket (field order in `Iox2Transport`).
+    // SAFETY: `fd` is a liveness socket, owned by the transport whose publisher calls this;
+    // the publisher is dropped before the socket (field order in `Iox2Transport` and
+    // `Iox2FanOut`).
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     crate::sys::wait_readable(fd, Duration::ZERO).unwrap_or(true)
 }
