@@ -407,10 +407,7 @@ fn fan_out(
     if connect {
         bail!("--connect measures round trips only, not --pattern fan-out");
     }
-    if let Some(t) = transports
-        .iter()
-        .find(|t| matches!(t, TransportKind::Udp | TransportKind::UdsDgram))
-    {
+    if let Some(t) = transports.iter().find(|t| matches!(t, TransportKind::Udp | TransportKind::UdsDgram)) {
         bail!("--pattern fan-out runs over uds, tcp, shm, memfd, pipe, mqueue, uds-uring, tcp-uring and iceoryx2, not {t} (yet)");
     }
     if a.rate.is_some() || a.rates.is_some() {

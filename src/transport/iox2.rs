@@ -76,8 +76,7 @@ fn config(root: &Path, prefix: &str) -> Result<iceoryx2::config::Config> {
     Ok(config)
 }
 
-type PubSubService =
-    iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>;
+type PubSubService = iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>;
 type EventService = iceoryx2::service::port_factory::event::PortFactory<ipc::Service>;
 
 /// One side's node and ports. Everything iceoryx2 shares between them (its `Rc`s) is owned here.
@@ -197,7 +196,14 @@ fn open_ports(ep: &Iox2Endpoint, creator: bool, live: LiveFds, timeout: Duration
     let (tx_service, rx_service) =
         (pubsub(&node, tx_name, ep.slots, 1, creator)?, pubsub(&node, rx_name, ep.slots, 1, creator)?);
     // A full buffer with the peer gone: give up.
-    let tx = publisher(&tx_service, tx_name, ep.size_bytes, live, BackpressureAction::DiscardDataAndFail, timeout)?;
+    let tx = publisher(
+        &tx_service,
+        tx_name,
+        ep.size_bytes,
+        live,
+        BackpressureAction::DiscardDataAndFail,
+        timeout,
+    )?;
     let rx = subscriber(&rx_service, rx_name)?;
     let events = if ep.events {
         let (tx_event, rx_event) = (event(&node, tx_name, 1, creator)?, event(&node, rx_name, 1, creator)?);

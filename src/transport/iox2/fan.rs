@@ -171,7 +171,9 @@ impl Iox2FanOut {
 
     /// The first subscriber whose liveness socket says it is gone.
     fn first_gone(&self) -> Option<usize> {
-        self.liveness.iter().position(|fd| crate::sys::wait_readable(fd.as_fd(), Duration::ZERO).unwrap_or(true))
+        self.liveness
+            .iter()
+            .position(|fd| crate::sys::wait_readable(fd.as_fd(), Duration::ZERO).unwrap_or(true))
     }
 
     /// Loans one sample, lets `fill` write it, and sends it to every subscriber, waking them.
@@ -191,7 +193,9 @@ impl Iox2FanOut {
                 Some(i) => (Some(i), TransportError::PeerClosed),
                 // The backpressure handler gave up: a subscriber took nothing for the timeout.
                 None => match e {
-                    iceoryx2::port::SendError::UnableToDeliver => (None, TransportError::Timeout(self.timeout)),
+                    iceoryx2::port::SendError::UnableToDeliver => {
+                        (None, TransportError::Timeout(self.timeout))
+                    }
                     e => (None, io_err(format!("iceoryx2 send: {e:?}"))),
                 },
             });
@@ -207,7 +211,8 @@ impl Iox2FanOut {
     #[inline]
     pub fn ack(&mut self, i: usize) -> TransportResult<Header> {
         let listener = self.ports.events.as_ref().map(|(_, l)| &l[i]);
-        let s = next_sample(&self.ports.acks[i], listener, self.liveness[i].as_fd(), self.wait, self.timeout)?;
+        let s =
+            next_sample(&self.ports.acks[i], listener, self.liveness[i].as_fd(), self.wait, self.timeout)?;
         Ok(Header::read(s.payload()))
     }
 }
