@@ -161,3 +161,20 @@ fn an_iceoryx2_fan_out_subscriber_killed_mid_run_ends_the_run_naming_it_and_leav
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
     assert!(shm_left(pid).is_empty(), "{:?}", shm_left(pid));
 }
+
+#[test]
+fn an_iceoryx2_fan_out_too_big_for_the_open_file_limit_is_refused_before_anything_starts() {
+    // About 18 descriptors per subscriber on iceoryx2's publisher: 60 need 1144.
+    let s = Scratch::new();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 1024 && exec {} run -t iceoryx2 -p fan-out --subscribers 60 --socket-dir {} --out -",
+            assert_cmd::cargo::cargo_bin("ipcbench").display(),
+            s.sockets().display()
+        ))
+        .output()
+        .unwrap();
+    common::assert_one_error(&out, 2, "more than the limit of 1024 (ulimit -n)", "ulimit -n 1024");
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
