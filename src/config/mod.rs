@@ -419,9 +419,13 @@ fn groups(a: &RunArgs, patterns: &[Pattern], transports: &[TransportKind], conne
         if most > MAX_READERS {
             bail!("{flag} {most} is more than the {MAX_READERS} {one}s a {pattern} supports");
         }
-        // Each peer is a process with a control channel and a data channel or two.
+        // Each peer is a process with a control channel and a data channel or two; over
+        // iceoryx2 the publisher holds about 16 descriptors per subscriber (its ack service's
+        // segments, event sockets and liveness socket: 32 open with 1 blocking subscriber, 80
+        // with 4, 272 with 16, measured here).
+        let per_peer = if transports.contains(&TransportKind::Iceoryx2) { 18 } else { 6 };
         let files = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
-        let needed_files = 64 + 6 * most as u64;
+        let needed_files = 64 + per_peer * most as u64;
         if needed_files > files {
             bail!("{flag} {most} needs about {needed_files} open files here, more than the limit of {files} (ulimit -n)");
         }
@@ -443,6 +447,7 @@ fn groups(a: &RunArgs, patterns: &[Pattern], transports: &[TransportKind], conne
                 TransportKind::Mqueue,
                 TransportKind::UdsUring,
                 TransportKind::TcpUring,
+                TransportKind::Iceoryx2,
             ],
             _ => &[
                 TransportKind::Uds,

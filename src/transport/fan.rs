@@ -1,7 +1,8 @@
 //! The publisher's side of a fan-out: one channel to N subscribers, each mechanism's natural
 //! way. The rings write each message once into a broadcast ring that every subscriber reads in
-//! place ([`super::shm::broadcast`]); every other transport has one channel per subscriber,
-//! and the publisher writes N copies through it.
+//! place ([`super::shm::broadcast`]); iceoryx2 has its own publish-subscribe with N
+//! subscribers on one service (`super::iox2::Iox2FanOut`, under its feature); every other
+//! transport has one channel per subscriber, and the publisher writes N copies through it.
 //!
 //! Subscribers are ordinary peers: each connects to its own endpoint and takes the receiving
 //! side of an acknowledged one-way run, so nothing on their side knows it is one of N.
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+#[cfg(feature = "iceoryx2")]
+use super::iox2::{Iox2FanListener, Iox2FanOut};
 use super::shm::broadcast::{BroadcastListener, BroadcastWriter};
 use super::{
     ChannelOptions, ChannelSpec, Connection, DataListener, Endpoint, TransportError, TransportKind,
@@ -22,6 +25,8 @@ use crate::wire::Header;
 pub fn mechanism(kind: TransportKind) -> &'static str {
     if kind.is_ring() {
         "broadcast ring (written once, read in place by every subscriber)"
+    } else if kind == TransportKind::Iceoryx2 {
+        "iceoryx2 publish-subscribe (one service, loaned and written once, read in place by every subscriber)"
     } else {
         "one channel per subscriber (the publisher writes every copy)"
     }
@@ -30,6 +35,8 @@ pub fn mechanism(kind: TransportKind) -> &'static str {
 /// The publisher's channels before the subscribers have connected.
 pub enum FanListener {
     Broadcast(BroadcastListener),
+    #[cfg(feature = "iceoryx2")]
+    Iox2(Box<Iox2FanListener>),
     Each(Vec<DataListener>),
 }
 
@@ -54,6 +61,19 @@ impl FanListener {
                 o.file_mode,
             )?));
         }
+        #[cfg(feature = "iceoryx2")]
+        if kind == TransportKind::Iceoryx2 {
+            return Ok(FanListener::Iox2(Box::new(Iox2FanListener::create(
+                &o.socket_dir,
+                &format!("ipcbench-{}-{test_id}-fan", std::process::id()),
+                subscribers as usize,
+                spec.size_bytes,
+                spec.shm_slots,
+                spec.wait,
+                o.timeout,
+                o.file_mode,
+            )?)));
+        }
         let each = (0..subscribers)
             .map(|i| DataListener::open(kind, o, test_id, i, spec))
             .collect::<Result<Vec<_>>>()?;
@@ -64,6 +84,8 @@ impl FanListener {
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         match self {
             FanListener::Broadcast(b) => Ok(b.endpoints().iter().cloned().map(Endpoint::Broadcast).collect()),
+            #[cfg(feature = "iceoryx2")]
+            FanListener::Iox2(x) => Ok(x.endpoints().iter().cloned().map(Endpoint::Iox2).collect()),
             FanListener::Each(v) => v.iter().map(DataListener::endpoint).collect(),
         }
     }
@@ -72,6 +94,8 @@ impl FanListener {
     pub fn fd(&self, i: usize) -> BorrowedFd<'_> {
         match self {
             FanListener::Broadcast(b) => b.liveness_fd(i),
+            #[cfg(feature = "iceoryx2")]
+            FanListener::Iox2(x) => x.liveness_fd(i),
             FanListener::Each(v) => v[i].fd(),
         }
     }
@@ -80,7 +104,7 @@ impl FanListener {
     pub fn shm_slots(&self) -> Option<usize> {
         match self {
             FanListener::Broadcast(b) => b.endpoints().first().map(|e| e.slot_count),
-            FanListener::Each(_) => None,
+            _ => None,
         }
     }
 
@@ -88,6 +112,8 @@ impl FanListener {
     pub fn accept(self, spec: &ChannelSpec, timeout: Duration) -> Result<FanOut> {
         Ok(match self {
             FanListener::Broadcast(b) => FanOut::Broadcast(b.accept(spec.size_bytes, spec.wait, timeout)?),
+            #[cfg(feature = "iceoryx2")]
+            FanListener::Iox2(x) => FanOut::Iox2(Box::new(x.accept(spec.size_bytes, spec.wait, timeout)?)),
             FanListener::Each(v) => {
                 FanOut::Each(v.into_iter().map(|l| l.accept(spec, timeout)).collect::<Result<Vec<_>>>()?)
             }
@@ -98,6 +124,8 @@ impl FanListener {
 /// The publisher's connected channels.
 pub enum FanOut {
     Broadcast(BroadcastWriter),
+    #[cfg(feature = "iceoryx2")]
+    Iox2(Box<Iox2FanOut>),
     Each(Vec<Connection>),
 }
 
@@ -105,6 +133,8 @@ impl FanOut {
     pub fn subscribers(&self) -> usize {
         match self {
             FanOut::Broadcast(b) => b.readers(),
+            #[cfg(feature = "iceoryx2")]
+            FanOut::Iox2(x) => x.subscribers(),
             FanOut::Each(v) => v.len(),
         }
     }
@@ -118,7 +148,7 @@ impl FanOut {
     }
 
     /// [`publish`](Self::publish) to every subscriber but `skip` (one whose channel failed;
-    /// a ring has one slot for all, so it writes that once regardless).
+    /// a ring and iceoryx2 write one sample for all, so they write that once regardless).
     #[inline]
     pub fn publish_except(
         &mut self,
@@ -135,6 +165,9 @@ impl FanOut {
                 b.publish();
                 Ok(())
             }
+            // A dead subscriber's full buffer does not hold iceoryx2 back (see its module doc).
+            #[cfg(feature = "iceoryx2")]
+            FanOut::Iox2(x) => x.publish(fill),
             FanOut::Each(v) => {
                 for (i, c) in v.iter_mut().enumerate().filter(|(i, _)| Some(*i) != skip) {
                     let sent: TransportResult<()> = crate::with_transport!(c, t => {
@@ -159,6 +192,8 @@ impl FanOut {
     pub fn ack(&mut self, i: usize) -> TransportResult<Header> {
         match self {
             FanOut::Broadcast(b) => b.ack(i),
+            #[cfg(feature = "iceoryx2")]
+            FanOut::Iox2(x) => x.ack(i),
             FanOut::Each(v) => crate::with_transport!(&mut v[i], t => {
                 let h = Header::read(super::Transport::recv(t)?);
                 super::Transport::release(t);

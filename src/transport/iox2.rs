@@ -16,11 +16,13 @@
 //!   creator's pid, so a run removes both, also on Ctrl-C, and a later run removes what a
 //!   crashed one left. A Unix liveness socket, as the shm ring has, tells a waiter at once that
 //!   its peer is gone. Crossing a container needs the socket directory and `/dev/shm` shared.
+//! - A fan-out's publisher ([`fan`]) has one data service with N subscribers, and one
+//!   acknowledgement service per subscriber; each subscriber is this module's ordinary peer.
 
 #![allow(unsafe_code)] // a loaned sample is lent out as bytes, and the ports move between threads
 
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,6 +42,9 @@ use super::wait::{SpinThenWait, Step};
 use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
 use crate::wire::Header;
+
+mod fan;
+pub use fan::{Iox2FanListener, Iox2FanOut};
 
 type Pub = Publisher<ipc::Service, [u8], ()>;
 type Sub = Subscriber<ipc::Service, [u8], ()>;
@@ -71,6 +76,9 @@ fn config(root: &Path, prefix: &str) -> Result<iceoryx2::config::Config> {
     Ok(config)
 }
 
+type PubSubService = iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>;
+type EventService = iceoryx2::service::port_factory::event::PortFactory<ipc::Service>;
+
 /// One side's node and ports. Everything iceoryx2 shares between them (its `Rc`s) is owned here.
 struct Ports {
     tx: Pub,
@@ -80,79 +88,126 @@ struct Ports {
     _node: Node<ipc::Service>,
 }
 
-fn open_ports(ep: &Iox2Endpoint, creator: bool, live: LiveFd, timeout: Duration) -> Result<Ports> {
+fn node(ep: &Iox2Endpoint) -> Result<Node<ipc::Service>> {
     iceoryx2::prelude::set_log_level(iceoryx2::prelude::LogLevel::Fatal);
     let config = config(&ep.root, &ep.prefix)?;
-    let node = NodeBuilder::new()
+    NodeBuilder::new()
         .config(&config)
         .signal_handling_mode(SignalHandlingMode::Disabled)
         .create::<ipc::Service>()
-        .map_err(|e| anyhow!("creating an iceoryx2 node in {}: {e:?}", ep.root.display()))?;
-    let (tx_name, rx_name) =
-        if creator { (&ep.to_peer, &ep.from_peer) } else { (&ep.from_peer, &ep.to_peer) };
-    let service = |name: &str| {
-        let name: ServiceName =
-            name.try_into().map_err(|e| anyhow!("iceoryx2 service name {name}: {e:?}"))?;
-        let b = node
-            .service_builder(&name)
-            .publish_subscribe::<[u8]>()
-            .subscriber_max_buffer_size(ep.slots)
-            .subscriber_max_borrowed_samples(1)
-            .history_size(0)
-            .enable_safe_overflow(false)
-            .max_publishers(1)
-            .max_subscribers(1)
-            .max_nodes(2);
-        if creator {
-            b.create().map_err(|e| anyhow!("creating iceoryx2 service {name}: {e:?}"))
-        } else {
-            b.open().map_err(|e| anyhow!("opening iceoryx2 service {name}: {e:?}"))
-        }
-    };
-    let (tx_service, rx_service) = (service(tx_name)?, service(rx_name)?);
-    let tx = tx_service
+        .map_err(|e| anyhow!("creating an iceoryx2 node in {}: {e:?}", ep.root.display()))
+}
+
+/// The publish-subscribe service `name` of byte slices: one publisher, `subscribers`
+/// subscribers (the creator's count; an opener asks for one, which any count satisfies), each
+/// with a buffer of `slots` samples, no history and no overflow.
+fn pubsub(
+    node: &Node<ipc::Service>,
+    name: &str,
+    slots: usize,
+    subscribers: usize,
+    creator: bool,
+) -> Result<PubSubService> {
+    let service_name: ServiceName =
+        name.try_into().map_err(|e| anyhow!("iceoryx2 service name {name}: {e:?}"))?;
+    let b = node
+        .service_builder(&service_name)
+        .publish_subscribe::<[u8]>()
+        .subscriber_max_buffer_size(slots)
+        .subscriber_max_borrowed_samples(1)
+        .history_size(0)
+        .enable_safe_overflow(false)
+        .max_publishers(1)
+        .max_subscribers(subscribers)
+        .max_nodes(subscribers + 1);
+    if creator {
+        b.create().map_err(|e| anyhow!("creating iceoryx2 service {name}: {e:?}"))
+    } else {
+        b.open().map_err(|e| anyhow!("opening iceoryx2 service {name}: {e:?}"))
+    }
+}
+
+/// The event service of the publish-subscribe service `name`: one notifier, `listeners`
+/// listeners (as [`pubsub`] counts subscribers).
+fn event(node: &Node<ipc::Service>, name: &str, listeners: usize, creator: bool) -> Result<EventService> {
+    let name: ServiceName =
+        format!("{name}-ev").as_str().try_into().map_err(|e| anyhow!("iceoryx2 event name: {e:?}"))?;
+    let b = node
+        .service_builder(&name)
+        .event()
+        .max_nodes(listeners + 1)
+        .max_listeners(listeners)
+        .max_notifiers(1);
+    if creator {
+        b.create().map_err(|e| anyhow!("creating iceoryx2 event {name}: {e:?}"))
+    } else {
+        b.open().map_err(|e| anyhow!("opening iceoryx2 event {name}: {e:?}"))
+    }
+}
+
+/// A publisher of `size`-byte samples on `service`. A full subscriber buffer holds it back
+/// (retry) until the timeout passes or, checked every 1024 retries, a peer in `live` is gone:
+/// then `on_dead` says what happens to the sample for that subscriber.
+fn publisher(
+    service: &PubSubService,
+    name: &str,
+    size: usize,
+    live: LiveFds,
+    on_dead: BackpressureAction,
+    timeout: Duration,
+) -> Result<Pub> {
+    service
         .publisher_builder()
-        .initial_max_slice_len(ep.size_bytes)
+        .initial_max_slice_len(size)
         .max_loaned_samples(1)
         .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
         .set_backpressure_handler(move |info: &iceoryx2::port::BackpressureInfo| {
-            // A full buffer: retry, unless the peer is gone or the wait is over.
-            let gone = info.retries % 1024 == 0 && live.peer_gone();
-            if gone || info.elapsed_time >= timeout {
+            if info.retries % 1024 == 0 && live.any_gone() {
+                on_dead
+            } else if info.elapsed_time >= timeout {
                 BackpressureAction::DiscardDataAndFail
             } else {
                 BackpressureAction::Retry
             }
         })
         .create()
-        .map_err(|e| anyhow!("creating an iceoryx2 publisher on {tx_name}: {e:?}"))?;
-    let rx = rx_service
+        .map_err(|e| anyhow!("creating an iceoryx2 publisher on {name}: {e:?}"))
+}
+
+fn subscriber(service: &PubSubService, name: &str) -> Result<Sub> {
+    service
         .subscriber_builder()
         .create()
-        .map_err(|e| anyhow!("creating an iceoryx2 subscriber on {rx_name}: {e:?}"))?;
+        .map_err(|e| anyhow!("creating an iceoryx2 subscriber on {name}: {e:?}"))
+}
+
+fn notifier(service: &EventService) -> Result<Notifier<ipc::Service>> {
+    service.notifier_builder().create().map_err(|e| anyhow!("creating an iceoryx2 notifier: {e:?}"))
+}
+
+fn event_listener(service: &EventService) -> Result<EventListener<ipc::Service>> {
+    service.listener_builder().create().map_err(|e| anyhow!("creating an iceoryx2 listener: {e:?}"))
+}
+
+fn open_ports(ep: &Iox2Endpoint, creator: bool, live: LiveFds, timeout: Duration) -> Result<Ports> {
+    let node = node(ep)?;
+    let (tx_name, rx_name) =
+        if creator { (&ep.to_peer, &ep.from_peer) } else { (&ep.from_peer, &ep.to_peer) };
+    let (tx_service, rx_service) =
+        (pubsub(&node, tx_name, ep.slots, 1, creator)?, pubsub(&node, rx_name, ep.slots, 1, creator)?);
+    // A full buffer with the peer gone: give up.
+    let tx = publisher(
+        &tx_service,
+        tx_name,
+        ep.size_bytes,
+        live,
+        BackpressureAction::DiscardDataAndFail,
+        timeout,
+    )?;
+    let rx = subscriber(&rx_service, rx_name)?;
     let events = if ep.events {
-        let event = |name: &str| {
-            let name: ServiceName = format!("{name}-ev")
-                .as_str()
-                .try_into()
-                .map_err(|e| anyhow!("iceoryx2 event name: {e:?}"))?;
-            let b = node.service_builder(&name).event().max_nodes(2).max_listeners(1).max_notifiers(1);
-            if creator {
-                b.create().map_err(|e| anyhow!("creating iceoryx2 event {name}: {e:?}"))
-            } else {
-                b.open().map_err(|e| anyhow!("opening iceoryx2 event {name}: {e:?}"))
-            }
-        };
-        let (tx_event, rx_event) = (event(tx_name)?, event(rx_name)?);
-        let notifier = tx_event
-            .notifier_builder()
-            .create()
-            .map_err(|e| anyhow!("creating an iceoryx2 notifier: {e:?}"))?;
-        let listener = rx_event
-            .listener_builder()
-            .create()
-            .map_err(|e| anyhow!("creating an iceoryx2 listener: {e:?}"))?;
-        Some((notifier, listener))
+        let (tx_event, rx_event) = (event(&node, tx_name, 1, creator)?, event(&node, rx_name, 1, creator)?);
+        Some((notifier(&tx_event)?, event_listener(&rx_event)?))
     } else {
         None
     };
@@ -160,8 +215,9 @@ fn open_ports(ep: &Iox2Endpoint, creator: bool, live: LiveFd, timeout: Duration)
 }
 
 fn peer_gone_raw(fd: i32) -> bool {
-    // SAFETY: `fd` is the liveness socket, owned by the transport whose publisher calls this;
-    // the publisher is dropped before the socket (field order in `Iox2Transport`).
+    // SAFETY: `fd` is a liveness socket, owned by the transport whose publisher calls this;
+    // the publisher is dropped before the socket (field order in `Iox2Transport` and
+    // `Iox2FanOut`).
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     crate::sys::wait_readable(fd, Duration::ZERO).unwrap_or(true)
 }
@@ -172,7 +228,7 @@ pub struct Iox2Listener {
     endpoint: Iox2Endpoint,
     liveness: Listener,
     ports: Ports,
-    live_fd: LiveFd,
+    live_fd: LiveFds,
 }
 
 impl Iox2Listener {
@@ -205,7 +261,7 @@ impl Iox2Listener {
             slots,
             events: wait != WaitStrategy::Spin,
         };
-        let live_fd = LiveFd::default();
+        let live_fd = LiveFds::new(1);
         let ports = open_ports(&endpoint, true, live_fd.clone(), timeout)?;
         let liveness = Listener::bind_unix(liveness, mode)?;
         Ok(Iox2Listener { endpoint, liveness, ports, live_fd })
@@ -233,28 +289,34 @@ impl Iox2Listener {
         if got.0 != 1 || byte[0] != READY {
             anyhow::bail!("the peer closed its liveness socket before opening its iceoryx2 ports");
         }
-        self.live_fd.set(&fd);
+        self.live_fd.set(0, &fd);
         Iox2Transport::new(self.ports, fd, self.endpoint.size_bytes, wait, timeout)
     }
 }
 
 const READY: u8 = b'R';
 
-/// The liveness socket's descriptor as the backpressure handler sees it (-1 until connected).
-#[derive(Clone, Default)]
-struct LiveFd(std::sync::Arc<std::sync::atomic::AtomicI32>);
+/// The liveness sockets' descriptors as a backpressure handler sees them (-1 until connected):
+/// one for a pair, one per subscriber for a fan-out's publisher.
+#[derive(Clone)]
+struct LiveFds(std::sync::Arc<[std::sync::atomic::AtomicI32]>);
 
-impl LiveFd {
-    fn set(&self, fd: &OwnedFd) {
-        // Relaxed: read on this same thread by the publisher's handler.
-        self.0.store(fd.as_raw_fd() + 1, std::sync::atomic::Ordering::Relaxed);
+impl LiveFds {
+    fn new(n: usize) -> LiveFds {
+        LiveFds((0..n).map(|_| std::sync::atomic::AtomicI32::new(0)).collect())
     }
 
-    fn peer_gone(&self) -> bool {
-        match self.0.load(std::sync::atomic::Ordering::Relaxed) - 1 {
+    fn set(&self, i: usize, fd: &OwnedFd) {
+        // Relaxed: read on this same thread by the publisher's handler.
+        self.0[i].store(fd.as_raw_fd() + 1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether any connected peer is gone.
+    fn any_gone(&self) -> bool {
+        self.0.iter().any(|fd| match fd.load(std::sync::atomic::Ordering::Relaxed) - 1 {
             -1 => false,
             fd => peer_gone_raw(fd),
-        }
+        })
     }
 }
 
@@ -262,8 +324,8 @@ impl LiveFd {
 pub fn connect(ep: &Iox2Endpoint, wait: WaitStrategy, timeout: Duration) -> Result<Iox2Transport> {
     let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
         .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
-    let live_fd = LiveFd::default();
-    live_fd.set(&fd);
+    let live_fd = LiveFds::new(1);
+    live_fd.set(0, &fd);
     let ports = open_ports(ep, false, live_fd, timeout)?;
     rustix::net::send(&fd, &[READY], rustix::net::SendFlags::NOSIGNAL)
         .context("telling the creator we are ready")?;
@@ -302,53 +364,8 @@ impl Iox2Transport {
 
     /// Waits for a sample, as the wait strategy says.
     fn next_sample(&mut self) -> TransportResult<Sample<ipc::Service, [u8], ()>> {
-        if let Some(s) = self.ports.rx.receive().map_err(|e| io_err(format!("iceoryx2 receive: {e:?}")))? {
-            return Ok(s);
-        }
-        self.next_sample_slow()
-    }
-
-    #[inline(never)]
-    fn next_sample_slow(&mut self) -> TransportResult<Sample<ipc::Service, [u8], ()>> {
-        let mut w = SpinThenWait::new(self.wait, self.timeout).checking_every(SPIN_CHECK);
-        loop {
-            if let Some(s) =
-                self.ports.rx.receive().map_err(|e| io_err(format!("iceoryx2 receive: {e:?}")))?
-            {
-                return Ok(s);
-            }
-            match w.step() {
-                Step::Again => {}
-                Step::Check => self.check_peer(&mut w)?,
-                Step::Sleep(_) => {
-                    if let Some((_, listener)) = &self.ports.events {
-                        listener
-                            .timed_wait(|_| {}, SLEEP_SLICE)
-                            .map_err(|e| io_err(format!("iceoryx2 listener: {e:?}")))?;
-                    }
-                    self.check_peer(&mut w)?;
-                }
-                Step::Elapsed => {
-                    self.check_peer(&mut w)?;
-                    return Err(TransportError::Timeout(w.limit()));
-                }
-            }
-        }
-    }
-
-    #[cold]
-    fn check_peer(&self, w: &mut SpinThenWait) -> TransportResult<()> {
-        if crate::sys::wait_readable(self.liveness.as_fd(), Duration::ZERO)? {
-            // A peer that sent and then exited: its sample is there to take.
-            if self.ports.rx.has_samples().unwrap_or(false) {
-                return Ok(());
-            }
-            return Err(TransportError::PeerClosed);
-        }
-        if w.waited_ns() >= w.limit().as_nanos() as u64 {
-            return Err(TransportError::Timeout(w.limit()));
-        }
-        Ok(())
+        let listener = self.ports.events.as_ref().map(|(_, l)| l);
+        next_sample(&self.ports.rx, listener, self.liveness.as_fd(), self.wait, self.timeout)
     }
 
     fn publish(
@@ -375,6 +392,69 @@ impl Iox2Transport {
     fn loan(&mut self) -> TransportResult<Loan> {
         self.ports.tx.loan_slice_uninit(self.size).map_err(|e| io_err(format!("iceoryx2 loan: {e:?}")))
     }
+}
+
+/// The next sample on `rx`, waiting as `wait` says (sleeping on `listener`, the event of its
+/// service, when there is one); the peer behind `liveness` being gone ends the wait.
+#[inline]
+fn next_sample(
+    rx: &Sub,
+    listener: Option<&EventListener<ipc::Service>>,
+    liveness: BorrowedFd<'_>,
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> TransportResult<Sample<ipc::Service, [u8], ()>> {
+    if let Some(s) = rx.receive().map_err(|e| io_err(format!("iceoryx2 receive: {e:?}")))? {
+        return Ok(s);
+    }
+    next_sample_slow(rx, listener, liveness, wait, timeout)
+}
+
+#[inline(never)]
+fn next_sample_slow(
+    rx: &Sub,
+    listener: Option<&EventListener<ipc::Service>>,
+    liveness: BorrowedFd<'_>,
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> TransportResult<Sample<ipc::Service, [u8], ()>> {
+    let mut w = SpinThenWait::new(wait, timeout).checking_every(SPIN_CHECK);
+    loop {
+        if let Some(s) = rx.receive().map_err(|e| io_err(format!("iceoryx2 receive: {e:?}")))? {
+            return Ok(s);
+        }
+        match w.step() {
+            Step::Again => {}
+            Step::Check => check_peer(rx, liveness, &mut w)?,
+            Step::Sleep(_) => {
+                if let Some(listener) = listener {
+                    listener
+                        .timed_wait(|_| {}, SLEEP_SLICE)
+                        .map_err(|e| io_err(format!("iceoryx2 listener: {e:?}")))?;
+                }
+                check_peer(rx, liveness, &mut w)?;
+            }
+            Step::Elapsed => {
+                check_peer(rx, liveness, &mut w)?;
+                return Err(TransportError::Timeout(w.limit()));
+            }
+        }
+    }
+}
+
+#[cold]
+fn check_peer(rx: &Sub, liveness: BorrowedFd<'_>, w: &mut SpinThenWait) -> TransportResult<()> {
+    if crate::sys::wait_readable(liveness, Duration::ZERO)? {
+        // A peer that sent and then exited: its sample is there to take.
+        if rx.has_samples().unwrap_or(false) {
+            return Ok(());
+        }
+        return Err(TransportError::PeerClosed);
+    }
+    if w.waited_ns() >= w.limit().as_nanos() as u64 {
+        return Err(TransportError::Timeout(w.limit()));
+    }
+    Ok(())
 }
 
 fn io_err(text: String) -> TransportError {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -243,4 +244,133 @@ pub fn assert_stops_mid_run(run: &mut std::process::Child, peer: u32, how: &str,
     let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default();
     assert!(line.contains(test), "{line}");
     assert!(line.contains("peer process exited (signal: 9 (SIGKILL))"), "{line}");
+}
+
+/// Every direct child of `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut out: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after_comm = &stat[stat.rfind(')')? + 2..];
+            let ppid: u32 = after_comm.split(' ').nth(1)?.parse().ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+pub fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+}
+
+/// What every fan-out run must show: `n` subscribers each received all `count` messages,
+/// intact and in order, and the all-delivered and publish figures are there.
+pub fn check_every_delivery(r: &Value, n: u64, count: u64, what: &str) {
+    let fan = &r["fan_out"];
+    assert_eq!(fan["subscribers"], n, "{what}");
+    let subs = fan["per_subscriber"].as_array().unwrap();
+    assert_eq!(subs.len() as u64, n, "{what}");
+    for (i, sub) in subs.iter().enumerate() {
+        assert_eq!(sub["index"], i as u64, "{what}");
+        assert_eq!(sub["received"], count, "{what}: subscriber {i}");
+        assert_eq!(sub["corrupt"], 0, "{what}: subscriber {i}");
+        assert_eq!(sub["out_of_order"], 0, "{what}: subscriber {i}");
+        assert!(sub["latency_ns"]["p50"].as_u64().unwrap() > 0, "{what}: subscriber {i}");
+    }
+    assert_eq!(r["integrity"]["sent"], count * n, "{what}: every message to every subscriber");
+    assert_eq!(r["integrity"]["received"], count * n, "{what}");
+    assert_eq!(r["integrity"]["lost"], 0, "{what}");
+    assert_eq!(r["latency_source"], "publisher", "{what}");
+    let merged = r["latency_ns"]["p50"].as_u64().unwrap();
+    let all = fan["all_delivered_ns"]["p99"].as_u64().unwrap();
+    let max_each = subs.iter().map(|s| s["latency_ns"]["max"].as_u64().unwrap()).max().unwrap();
+    assert!(all >= merged, "{what}: the last arrival is no earlier than the median one ({all} < {merged})");
+    assert!(
+        fan["all_delivered_ns"]["max"].as_u64().unwrap() <= max_each + max_each / 100 + 1,
+        "{what}: the all-delivered maximum is some subscriber's arrival"
+    );
+    assert!(fan["publish_ns"]["p50"].as_u64().is_some(), "{what}");
+    assert!(r["cpu"]["peer"]["total"]["cpu_ns"].as_u64().unwrap() > 0, "{what}: subscribers' CPU counted");
+}
+
+/// Runs a fan-out of `transport` to 1 then 3 subscribers for two seconds each, kills subscriber 2
+/// (SIGKILL) inside the second run, and checks that the run ended within 5 s with exit 1 and
+/// one error naming subscriber 2, that the first run and the others' figures were kept, and
+/// that every subscriber process is gone. Returns the publisher's pid.
+pub fn assert_a_killed_subscriber_is_named(s: &Scratch, transport: &str, wait: &str) -> u32 {
+    let mut host = s.spawn_run(&[
+        "-t",
+        transport,
+        "-p",
+        "fan-out",
+        "--subscribers",
+        "1,3",
+        "-s",
+        "64",
+        "--duration",
+        "2s",
+        "--warmup",
+        "10",
+        "--wait",
+        wait,
+        "--timeout-s",
+        "30",
+    ]);
+    // Every subscriber is started up front; kill the last once the first run is written.
+    let start = Instant::now();
+    let peers = loop {
+        let peers = children_of(host.id());
+        let written = std::fs::read_to_string(s.out())
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|v| v["runs"].as_array().is_some_and(|r| !r.is_empty()));
+        if peers.len() == 3 && written {
+            break peers;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{transport}: subscribers never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Past the second run's warm-up (10 messages), inside its recorded two seconds.
+    std::thread::sleep(Duration::from_millis(800));
+    std::process::Command::new("kill").args(["-9", &peers[2].to_string()]).status().unwrap();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(st) = host.try_wait().unwrap() {
+            break st;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "{transport}: publisher hangs");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(killed.elapsed() < Duration::from_secs(5), "{transport}: noticed in {:?}", killed.elapsed());
+    assert_eq!(status.code(), Some(1), "{transport}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(host.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let line = stderr.lines().find(|l| l.starts_with("Error:")).unwrap_or_default().to_string();
+    assert!(line.contains("to 3 subscriber(s)"), "{transport}: {line}");
+    assert!(line.contains("subscriber 2"), "{transport}: names the subscriber: {line}");
+    assert!(line.contains("SIGKILL"), "{transport}: {line}");
+    let sum = s.summary();
+    assert!(sum["error"].as_str().unwrap().contains("subscriber 2"), "{transport}");
+    let runs = sum["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{transport}: the finished run and the failed one's figures are kept");
+    assert_eq!(runs[0]["fan_out"]["subscribers"], 1);
+    let failed = &runs[1]["fan_out"];
+    assert!(failed["failed"].as_str().unwrap().contains("subscriber 2"), "{transport}: {failed}");
+    for i in 0..2 {
+        let sub = &failed["per_subscriber"][i];
+        assert!(sub["received"].as_u64().unwrap() > 0, "{transport}: subscriber {i} kept: {sub}");
+        assert_eq!(sub["corrupt"], 0, "{transport}");
+    }
+    for p in &peers {
+        let t = Instant::now();
+        while !gone(*p) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone(*p), "{transport}: subscriber process {p} is still running");
+    }
+    host.id()
 }
