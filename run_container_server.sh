@@ -5,6 +5,8 @@
 #   ./run_container_server.sh build|start|stop|status|logs
 #
 # ENGINE=podman|docker picks the engine (default: podman if installed, else docker).
+# REPLICAS=N starts (stops, shows) N client containers, NAME, NAME-2, ... NAME-N, all on
+# ./sockets: one per peer of a fan-out, fan-in or many-clients run, whose host waits for N.
 # IPCBENCH_CONTAINER (default ipcbench-client) and IPCBENCH_IMAGE (default
 # localhost/ipcbench-client:<version in Cargo.toml>, the tag `ipcbench kube pod` uses) name what
 # it makes. Docker needs a running daemon; podman runs with container/containers.conf.
@@ -34,6 +36,18 @@ usage() {
   exit 2
 }
 [ $# -eq 1 ] || usage
+replicas=${REPLICAS:-1}
+[[ "$replicas" =~ ^[1-9][0-9]*$ ]] || { echo "error: REPLICAS must be a whole number of at least 1, not '$replicas'" >&2; exit 2; }
+if [ "$replicas" -gt 1 ] && [ "$1" != build ]; then
+  # One container per replica; stopped last to first, so the last one gives ./sockets back.
+  order=$(seq 1 "$replicas"); [ "$1" = stop ] && order=$(seq "$replicas" -1 1)
+  rc=0
+  for i in $order; do
+    replica=$name; [ "$i" -gt 1 ] && replica=$name-$i
+    REPLICAS=1 IPCBENCH_CONTAINER=$replica "$0" "$1" || rc=$?
+  done
+  exit "$rc"
+fi
 
 engine=${ENGINE:-}
 if [ -z "$engine" ]; then

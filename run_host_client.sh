@@ -67,6 +67,8 @@ if [[ " ${HOST_ARGS:-} " =~ [[:space:]]--pin(-pairs)?[[:space:]=] ]]; then
   placement="as $flag in HOST_ARGS says"
 elif [ "${PIN:-}" = none ]; then
   placement="unpinned (PIN=none): the scheduler may put both sides on one CPU"
+elif [[ "${PATTERN:-}" =~ fan-out|fan-in|many-clients ]]; then
+  placement="unpinned: fan-out, fan-in and many-clients run a process per peer (HOST_ARGS=\"--pin A,B,C...\" pins each)"
 elif [ -n "${PIN:-}" ]; then
   [[ "$PIN" =~ ^[0-9]+,[0-9]+$ ]] || { echo "error: PIN is A,B (this side's CPU, the container's) or none, not '$PIN'" >&2; exit 2; }
   args+=(--pin "$PIN")

@@ -10,6 +10,7 @@
 # default seccomp profile, or refused with a clear error), then uds-uring and memfd with eventfd wake-ups
 # against one without the syscall filter, then iceoryx2 (a build with the feature) with /dev/shm
 # and the user shared;
+# then a fan-out and many-clients run against two client containers (REPLICAS=2);
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
 # Along the way: the scripts name results as the binary does, pin the two sides apart by
@@ -30,7 +31,7 @@ install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 cleanup() {
-  ./run_container_server.sh stop >/dev/null 2>&1 || true
+  REPLICAS=2 ./run_container_server.sh stop >/dev/null 2>&1 || true
   if [ -n "$dockerd_pid" ]; then
     kill "$dockerd_pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
@@ -121,6 +122,28 @@ print("container-test: summaries check out")
 PY
 ./run_container_server.sh stop
 host_dirs_as_before "after stop"
+# Two client containers, one host: a fan-out to both (the shm broadcast ring and a Unix socket
+# per subscriber) and two clients of one server thread.
+REPLICAS=2 ./run_container_server.sh start
+OUTPUT_FILE=output/ci-$engine-fan.json TRANSPORT=shm,uds PATTERN=fan-out,many-clients WAIT=block \
+  HOST_ARGS="--subscribers 2 --clients 2 --notify eventfd --verify" ./run_host_client.sh 300 64 1 >/dev/null
+python3 - "output/ci-$engine-fan.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["error"] is None, d["error"]
+got = sorted((r["transport"], r["pattern"]) for r in d["runs"])
+assert got == sorted((t, p) for t in ("shm", "uds") for p in ("fan-out", "many-clients")), got
+for r in d["runs"]:
+    group = r.get("fan_out") or r.get("many")
+    peers = group.get("per_subscriber") or group.get("per_peer")
+    assert len(peers) == 2, (r["transport"], r["pattern"], peers)
+    for p in peers:
+        assert p["received"] == 300 and p["corrupt"] == 0 and p["out_of_order"] == 0, (r["transport"], p)
+assert d["peer_environment"]["in_container"]
+print("container-test: a fan-out and many clients across two containers")
+PY
+REPLICAS=2 ./run_container_server.sh stop
+host_dirs_as_before "after stopping two replicas"
 # A container that shares nothing but the socket directory (own network and IPC namespaces):
 # memfd rings, Unix sockets and FIFOs still cross it.
 ISOLATED=1 ./run_container_server.sh start

@@ -144,8 +144,10 @@ pub struct EmptyDir {
 }
 
 /// The Pod for `image`, named `name`, each container with `resources`, whose host runs with
-/// `run_args` (run options as `--flag=value`).
-pub fn pod(name: &str, image: &str, resources: &Resources, run_args: &[OsString]) -> Pod {
+/// `run_args` (run options as `--flag=value`), with `clients` client sidecars (`client`,
+/// `client-2`, ...: one per subscriber, publisher or client of a fan-out, fan-in or
+/// many-clients run; one otherwise).
+pub fn pod(name: &str, image: &str, resources: &Resources, run_args: &[OsString], clients: usize) -> Pod {
     let mounts = || {
         vec![
             VolumeMount { name: "sockets".into(), mount_path: SOCKET_DIR.into() },
@@ -193,13 +195,14 @@ pub fn pod(name: &str, image: &str, resources: &Resources, run_args: &[OsString]
         metadata: Metadata { name: name.into(), labels: BTreeMap::from([("app".into(), "ipcbench".into())]) },
         spec: PodSpec {
             restart_policy: "Never".into(),
-            containers: vec![
-                container("host", host_args),
-                container(
-                    "client",
-                    ["client", "--socket-dir", SOCKET_DIR, "--trust-dirs"].map(String::from).to_vec(),
-                ),
-            ],
+            containers: std::iter::once(container("host", host_args))
+                .chain((1..=clients.max(1)).map(|i| {
+                    container(
+                        &if i == 1 { "client".to_string() } else { format!("client-{i}") },
+                        ["client", "--socket-dir", SOCKET_DIR, "--trust-dirs"].map(String::from).to_vec(),
+                    )
+                }))
+                .collect(),
             volumes: vec![
                 Volume { name: "sockets".into(), empty_dir: EmptyDir::default() },
                 Volume { name: "shm".into(), empty_dir: EmptyDir { medium: Some("Memory".into()) } },

@@ -49,11 +49,12 @@ fn main() {
             cmd.find_subcommand("kube").and_then(|k| k.find_subcommand("pod")).expect("kube pod exists");
         let passthrough =
             passthrough_args(m, sub, KUBE_OWN_ARGS, KUBE_REFUSED_ARGS).unwrap_or_else(|e| usage_error(&e));
-        if let Err(e) = RunConfig::from_args(&RunArgs { out: Some("-".into()), ..args.run.clone() }) {
-            usage_error(&format!("{e:#}"));
-        }
+        let clients = match RunConfig::from_args(&RunArgs { out: Some("-".into()), ..args.run.clone() }) {
+            Ok(cfg) => cfg.groups.most(),
+            Err(e) => usage_error(&format!("{e:#}")),
+        };
         let resources = ipcbench::kube::Resources::guaranteed(args.cpus, args.memory_mib);
-        let pod = ipcbench::kube::pod(&args.name, &args.image, &resources, &passthrough);
+        let pod = ipcbench::kube::pod(&args.name, &args.image, &resources, &passthrough, clients);
         print!("{}", ipcbench::kube::to_yaml(&pod));
         return;
     }

@@ -277,3 +277,32 @@ fn the_pods_host_writes_the_json_summary_alone_so_its_log_is_a_result_file() {
         assert_eq!(r["qos_class"], "Guaranteed", "{side}");
     }
 }
+
+#[test]
+fn a_fan_out_pod_gets_a_client_sidecar_per_subscriber_and_a_plain_one_gets_one() {
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = ipcbench(&[&["kube", "pod"], args].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let pod = yaml(&String::from_utf8_lossy(&out.stdout));
+        pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().into())
+            .collect()
+    };
+    assert_eq!(names(&["-t", "shm"]), ["host", "client"]);
+    assert_eq!(
+        names(&["-t", "shm", "-p", "fan-out", "--subscribers", "1,3"]),
+        ["host", "client", "client-2", "client-3"],
+        "one sidecar per subscriber of the largest count"
+    );
+    let pod = yaml(&String::from_utf8_lossy(
+        &ipcbench(&["kube", "pod", "-p", "many-clients", "--clients", "2", "-t", "uds"]).stdout,
+    ));
+    let sidecar = container(&pod["spec"], "client-2");
+    assert_eq!(strings(&sidecar["args"])[0], "client");
+    assert_eq!(sidecar["volumeMounts"], container(&pod["spec"], "client")["volumeMounts"]);
+    let host = strings(&container(&pod["spec"], "host")["args"]).join(" ");
+    assert!(host.contains("--clients=2") || host.contains("--clients 2"), "{host}");
+}
