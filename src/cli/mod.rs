@@ -291,9 +291,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub warmup: Option<u64>,
 
-    /// Pin the initiator and the peer to these CPUs: A,B. With fan-out, fan-in or many-clients,
-    /// a CPU per process, ipcbench's own first (the publisher, subscriber or server): one more
-    /// than the largest --subscribers, --publishers or --clients (CPUs may repeat).
+    /// Pin the initiator and the peer to these CPUs: A,B. With fan-out, fan-in, many-clients: a
+    /// CPU per process, ipcbench's own first, N+1 for the largest N (CPUs may repeat).
     #[arg(long, value_delimiter = ',', conflicts_with = "pin_pairs")]
     pub pin: Option<Vec<usize>>,
 
@@ -302,13 +301,11 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub subscribers: Option<Vec<u32>>,
 
-    /// With --pattern fan-in: publisher processes, all served by one subscriber thread,
-    /// comma-separated (a sweep), at most 256 [default: 1,2,4].
+    /// With --pattern fan-in: publisher processes served by one thread, as --subscribers.
     #[arg(long, value_delimiter = ',')]
     pub publishers: Option<Vec<u32>>,
 
-    /// With --pattern many-clients: client processes doing round trips against one server
-    /// thread, comma-separated (a sweep), at most 256 [default: 1,2,4].
+    /// With --pattern many-clients: client processes served by one thread, as --subscribers.
     #[arg(long, value_delimiter = ',')]
     pub clients: Option<Vec<u32>>,
 

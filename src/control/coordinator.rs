@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::fanout::{initiate, on_every_pair};
+use super::matrix::{needs_one_clock, tests, Test};
 use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::{Channel, ControlError, Message};
@@ -16,13 +17,11 @@ use crate::analysis::summary::{CpuPair, Placement, RunResult, Summary, Topology,
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
-use crate::format::format_rate;
 use crate::measure::clock::{now_ns, ClockCheck};
 use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyHistogram;
-use crate::pattern::{Params, Pattern, Progress};
-use crate::transport::framing::Framing;
-use crate::transport::{ChannelOptions, ChannelSpec, DataListener, Endpoint, TransportKind, WaitStrategy};
+use crate::pattern::{Pattern, Progress};
+use crate::transport::{ChannelOptions, DataListener, Endpoint, TransportKind, WaitStrategy};
 use crate::wire::Sample;
 
 pub use super::peer_process::ClientSource;
@@ -99,87 +98,6 @@ fn oversubscribed_spin(cfg: &RunConfig, cpus: usize) -> Option<String> {
             "--wait spin with {who} runs {spinners} spinning threads on {cpus} allowed CPU(s): they take turns through the scheduler, and spin latencies will measure that (use --wait block)"
         )
     })
-}
-
-/// Whether a pattern compares two processes' clock readings (one-way, fan-out).
-fn needs_one_clock(p: Pattern) -> bool {
-    matches!(p, Pattern::OneWay | Pattern::FanOut | Pattern::FanIn)
-}
-
-/// One cell of the matrix: what to run and how to name it.
-struct Test {
-    id: u32,
-    transport: TransportKind,
-    channel: ChannelSpec,
-    params: Params,
-    repetition: u32,
-    label: String,
-    /// (initiator, peer) CPUs.
-    pin: Option<(usize, usize)>,
-    /// With `--rates auto`: the configuration this rate is a step of (its climb stops after
-    /// the first rate it does not sustain).
-    climb: Option<usize>,
-    /// Fan-out: how many subscribers.
-    subscribers: Option<u32>,
-}
-
-/// Every test of the matrix in run order (one-way left out when the clocks differ).
-fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
-    let mut out = Vec::new();
-    let sweep_waits = cfg.waits.len() > 1;
-    let mut configurations = 0;
-    for &transport in &cfg.transports {
-        for &framing in &cfg.framings {
-            for &wait in &cfg.waits {
-                for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && needs_one_clock(p))) {
-                    let fans = cfg.groups.counts(pattern);
-                    for ((&size_bytes, &pin), subscribers) in cfg
-                        .sizes
-                        .iter()
-                        .filter(|&&s| cfg.runs(transport, framing, s))
-                        .flat_map(|s| cfg.pins.iter().map(move |p| (s, p)))
-                        .flat_map(|sp| fans.iter().map(move |&n| (sp, n)))
-                    {
-                        configurations += 1;
-                        for &rate in &cfg.rates {
-                            let framed =
-                                if framing == Framing::Raw { String::new() } else { format!(" {framing}") };
-                            let waiting = if sweep_waits { format!(", {wait} waits") } else { String::new() };
-                            let offered = match rate {
-                                Some(r) if cfg.rates.len() > 1 => {
-                                    format!(", offered {}/s", format_rate(r as f64))
-                                }
-                                _ => String::new(),
-                            };
-                            let placed = match pin {
-                                Some((a, b)) if cfg.pair_sweep => format!(", CPUs {a}:{b}"),
-                                _ => String::new(),
-                            };
-                            let to =
-                                subscribers.map(|n| format!(" to {n} subscriber(s)")).unwrap_or_default();
-                            let label = format!(
-                                "{pattern} over {transport} with {size_bytes} B{framed} messages{to}{waiting}{placed}{offered}"
-                            );
-                            for repetition in 0..cfg.repeat {
-                                out.push(Test {
-                                    id: out.len() as u32,
-                                    transport,
-                                    channel: cfg.channel(size_bytes, framing, wait, pattern),
-                                    params: cfg.params(pattern, rate, wait),
-                                    repetition,
-                                    pin,
-                                    label: label.clone(),
-                                    climb: cfg.auto_rates.then_some(configurations),
-                                    subscribers,
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The configurations of a `--rates auto` sweep whose climb is over: judged, after the last

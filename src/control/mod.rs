@@ -19,6 +19,7 @@ mod external;
 mod fan_run;
 mod fanout;
 mod many_run;
+mod matrix;
 pub mod peer;
 mod peer_process;
 mod progress;

@@ -2,7 +2,10 @@
 //! mapping file (the cross-process runs are in `tests/fan_out.rs`).
 
 use super::*;
-use crate::wire::{check_pattern, fill_pattern, STOP_SEQ};
+use std::time::Instant;
+
+use crate::transport::{Transport, TransportError};
+use crate::wire::{check_pattern, fill_pattern, Header, HEADER_BYTES, STOP_SEQ};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

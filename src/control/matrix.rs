@@ -1,0 +1,89 @@
+//! The matrix of one invocation: every (transport, framing, wait, pattern, size, placement,
+//! peer count, rate, repetition) in run order, each named for progress lines and errors.
+
+use crate::config::RunConfig;
+use crate::format::format_rate;
+use crate::pattern::{Params, Pattern};
+use crate::transport::framing::Framing;
+use crate::transport::{ChannelSpec, TransportKind};
+
+/// Whether a pattern compares two processes' clock readings (one-way, fan-out).
+pub(super) fn needs_one_clock(p: Pattern) -> bool {
+    matches!(p, Pattern::OneWay | Pattern::FanOut | Pattern::FanIn)
+}
+
+/// One cell of the matrix: what to run and how to name it.
+pub(super) struct Test {
+    pub(super) id: u32,
+    pub(super) transport: TransportKind,
+    pub(super) channel: ChannelSpec,
+    pub(super) params: Params,
+    pub(super) repetition: u32,
+    pub(super) label: String,
+    /// (initiator, peer) CPUs.
+    pub(super) pin: Option<(usize, usize)>,
+    /// With `--rates auto`: the configuration this rate is a step of (its climb stops after
+    /// the first rate it does not sustain).
+    pub(super) climb: Option<usize>,
+    /// Fan-out: how many subscribers.
+    pub(super) subscribers: Option<u32>,
+}
+
+/// Every test of the matrix in run order (one-way left out when the clocks differ).
+pub(super) fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
+    let mut out = Vec::new();
+    let sweep_waits = cfg.waits.len() > 1;
+    let mut configurations = 0;
+    for &transport in &cfg.transports {
+        for &framing in &cfg.framings {
+            for &wait in &cfg.waits {
+                for &pattern in cfg.patterns.iter().filter(|&&p| !(skip_one_way && needs_one_clock(p))) {
+                    let fans = cfg.groups.counts(pattern);
+                    for ((&size_bytes, &pin), subscribers) in cfg
+                        .sizes
+                        .iter()
+                        .filter(|&&s| cfg.runs(transport, framing, s))
+                        .flat_map(|s| cfg.pins.iter().map(move |p| (s, p)))
+                        .flat_map(|sp| fans.iter().map(move |&n| (sp, n)))
+                    {
+                        configurations += 1;
+                        for &rate in &cfg.rates {
+                            let framed =
+                                if framing == Framing::Raw { String::new() } else { format!(" {framing}") };
+                            let waiting = if sweep_waits { format!(", {wait} waits") } else { String::new() };
+                            let offered = match rate {
+                                Some(r) if cfg.rates.len() > 1 => {
+                                    format!(", offered {}/s", format_rate(r as f64))
+                                }
+                                _ => String::new(),
+                            };
+                            let placed = match pin {
+                                Some((a, b)) if cfg.pair_sweep => format!(", CPUs {a}:{b}"),
+                                _ => String::new(),
+                            };
+                            let to =
+                                subscribers.map(|n| format!(" to {n} subscriber(s)")).unwrap_or_default();
+                            let label = format!(
+                                "{pattern} over {transport} with {size_bytes} B{framed} messages{to}{waiting}{placed}{offered}"
+                            );
+                            for repetition in 0..cfg.repeat {
+                                out.push(Test {
+                                    id: out.len() as u32,
+                                    transport,
+                                    channel: cfg.channel(size_bytes, framing, wait, pattern),
+                                    params: cfg.params(pattern, rate, wait),
+                                    repetition,
+                                    pin,
+                                    label: label.clone(),
+                                    climb: cfg.auto_rates.then_some(configurations),
+                                    subscribers,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
