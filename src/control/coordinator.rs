@@ -225,12 +225,8 @@ fn run_matrix(
                 .with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
         }
         let outcome = match test.subscribers {
-            Some(n) if test.params.pattern != Pattern::FanOut => super::many_run::run_one(
-                &mut peer,
-                &mut more,
-                cfg,
-                &channels,
-                super::fan_run::FanTest {
+            Some(n) => {
+                let group = super::fan_run::FanTest {
                     id: test.id,
                     transport: test.transport,
                     channel: &test.channel,
@@ -239,24 +235,13 @@ fn run_matrix(
                     label: &test.label,
                     pin: test.pin,
                     subscribers: n as usize,
-                },
-            ),
-            Some(n) => super::fan_run::run_one(
-                &mut peer,
-                &mut more,
-                cfg,
-                &channels,
-                super::fan_run::FanTest {
-                    id: test.id,
-                    transport: test.transport,
-                    channel: &test.channel,
-                    params: &test.params,
-                    repetition: test.repetition,
-                    label: &test.label,
-                    pin: test.pin,
-                    subscribers: n as usize,
-                },
-            ),
+                };
+                if test.params.pattern == Pattern::FanOut {
+                    super::fan_run::run_one(&mut peer, &mut more, cfg, &channels, group)
+                } else {
+                    super::many_run::run_one(&mut peer, &mut more, cfg, &channels, group)
+                }
+            }
             None => run_one(&mut peer, cfg, &channels, &test).map_err(|e| peer.explain(e)),
         };
         let (run, detail) =

@@ -33,6 +33,52 @@ pub struct FanTest<'a> {
     pub subscribers: usize,
 }
 
+impl FanTest<'_> {
+    /// Where each peer was pinned: `--pin`'s list, or the pair's peer CPU for peer 0.
+    pub(super) fn pins(&self, cfg: &RunConfig) -> Vec<Option<usize>> {
+        (0..self.subscribers)
+            .map(|i| match (&cfg.groups.pins, self.pin) {
+                (Some(p), _) => Some(p[i + 1]),
+                (None, Some((_, b))) if i == 0 => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What ran and where: ipcbench's own side seen on `cpu`, peer 0 on `first_peer_cpu`.
+    pub(super) fn setup(&self, cpu: usize, first_peer_cpu: usize) -> RunSetup<'_> {
+        RunSetup {
+            transport: self.transport,
+            channel: self.channel,
+            params: self.params,
+            repetition: self.repetition,
+            placement: Placement {
+                initiator_cpu: self.pin.map(|p| p.0),
+                peer_cpu: self.pin.map(|p| p.1),
+                initiator_cpu_observed: cpu,
+                peer_cpu_observed: first_peer_cpu,
+            },
+            concurrency: 1,
+        }
+    }
+
+    /// A ring's slots, filesystem and wake-up in `run` (nothing for other transports).
+    pub(super) fn ring_fields(
+        &self,
+        run: &mut RunResult,
+        cfg: &RunConfig,
+        slots: Option<usize>,
+        notify: Notify,
+    ) {
+        run.shm_slots = slots;
+        run.shm_filesystem = slots.map(|_| match self.transport {
+            TransportKind::Memfd => "memfd".to_string(),
+            _ => crate::sys::filesystem_name(&cfg.channels.shm_dir),
+        });
+        run.ring_notify = (slots.is_some() && self.channel.wait != WaitStrategy::Spin).then_some(notify);
+    }
+}
+
 /// Runs `test` with `first` as subscriber 0 and `more[i - 1]` as subscriber `i`.
 pub fn run_one(
     first: &mut Peer,
@@ -104,7 +150,8 @@ pub fn run_one(
         }
     };
     drop(fan); // the creator removes the mapping file here
-               // A subscriber that failed mid-run: why, in its own words if it sent any.
+
+    // A subscriber that failed mid-run: why, in its own words if it sent any.
     let failed = mine.failed.take().map(|e| {
         let i = e.subscriber.expect("a run goes on only after one subscriber's failure");
         (i, format!("{:#}", explain(subs[i], i, anyhow::Error::from(e))))
@@ -119,36 +166,11 @@ pub fn run_one(
         let side = collect(sub, test.id).with_context(|| format!("subscriber {i}"));
         sides.push(side.map_err(|e| sub.explain(e))?);
     }
-    let pins: Vec<Option<usize>> = (0..n)
-        .map(|i| match (&cfg.groups.pins, test.pin) {
-            (Some(p), _) => Some(p[i + 1]),
-            (None, Some((_, b))) if i == 0 => Some(b),
-            _ => None,
-        })
-        .collect();
-    let placement = Placement {
-        initiator_cpu: test.pin.map(|p| p.0),
-        peer_cpu: test.pin.map(|p| p.1),
-        initiator_cpu_observed: cpu,
-        peer_cpu_observed: sides[0].report.cpu_observed,
-    };
-    let setup = RunSetup {
-        transport: test.transport,
-        channel: test.channel,
-        params: test.params,
-        repetition: test.repetition,
-        placement,
-        concurrency: 1,
-    };
+    let pins = test.pins(cfg);
+    let setup = test.setup(cpu, sides[0].report.cpu_observed);
     let (mut run, detail) = merge_fan_out(setup, mine, sides, &pins, mechanism(test.transport));
-    run.shm_slots = shm_slots;
-    run.shm_filesystem = shm_slots.map(|_| match test.transport {
-        TransportKind::Memfd => "memfd".to_string(),
-        _ => crate::sys::filesystem_name(&cfg.channels.shm_dir),
-    });
     // The broadcast ring wakes its readers with a futex whatever --notify says.
-    run.ring_notify =
-        (shm_slots.is_some() && test.channel.wait != WaitStrategy::Spin).then_some(Notify::Futex);
+    test.ring_fields(&mut run, cfg, shm_slots, Notify::Futex);
     if let (Some(f), Some((_, why))) = (run.fan_out.as_mut(), failed) {
         f.failed = Some(why);
     }

@@ -10,12 +10,12 @@ use super::fan_run::{collect, explain, FanTest};
 use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::Message;
-use crate::analysis::merge::{merge_many, PeerSide, RunDetail, RunSetup};
-use crate::analysis::summary::{Placement, RunResult};
+use crate::analysis::merge::{merge_many, PeerSide, RunDetail};
+use crate::analysis::summary::RunResult;
 use crate::config::RunConfig;
 use crate::pattern::{serve_many, Pattern, Progress};
 use crate::transport::serve::{unservable, ServeSet};
-use crate::transport::{ChannelOptions, DataListener, WaitStrategy};
+use crate::transport::{ChannelOptions, DataListener};
 
 /// Runs `test` with `first` as peer 0 and `more[i - 1]` as peer `i`.
 pub fn run_one(
@@ -103,34 +103,9 @@ pub fn run_one(
         let side = collect(peer, test.id).with_context(|| format!("{who} {i}"));
         sides.push(side.map_err(|e| peer.explain(e))?);
     }
-    let pins: Vec<Option<usize>> = (0..n)
-        .map(|i| match (&cfg.groups.pins, test.pin) {
-            (Some(p), _) => Some(p[i + 1]),
-            (None, Some((_, b))) if i == 0 => Some(b),
-            _ => None,
-        })
-        .collect();
-    let placement = Placement {
-        initiator_cpu: test.pin.map(|p| p.0),
-        peer_cpu: test.pin.map(|p| p.1),
-        initiator_cpu_observed: cpu,
-        peer_cpu_observed: sides[0].report.cpu_observed,
-    };
-    let setup = RunSetup {
-        transport: test.transport,
-        channel: test.channel,
-        params: test.params,
-        repetition: test.repetition,
-        placement,
-        concurrency: 1,
-    };
+    let pins = test.pins(cfg);
+    let setup = test.setup(cpu, sides[0].report.cpu_observed);
     let (mut run, detail) = merge_many(setup, mine, sides, &pins);
-    run.shm_slots = shm_slots;
-    run.shm_filesystem = shm_slots.map(|_| match test.transport {
-        crate::transport::TransportKind::Memfd => "memfd".to_string(),
-        _ => crate::sys::filesystem_name(&cfg.channels.shm_dir),
-    });
-    run.ring_notify =
-        (shm_slots.is_some() && test.channel.wait != WaitStrategy::Spin).then_some(cfg.channels.notify);
+    test.ring_fields(&mut run, cfg, shm_slots, cfg.channels.notify);
     Ok((run, detail))
 }

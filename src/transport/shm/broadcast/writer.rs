@@ -148,11 +148,8 @@ impl WaitEnd for WriterRing {
         self.has_space()
     }
     fn prepare_sleep(&mut self) -> Option<u32> {
-        let c = self.region.writer();
-        // Acquire: pairs with the Release bump in `wake_writer`.
-        let seen = c.writer_futex.load(Ordering::Acquire);
-        // SeqCst: Dekker pair with a reader's SeqCst store of `tail` then load of this flag.
-        c.writer_sleeping.store(1, Ordering::SeqCst);
+        // The partner store is a reader's SeqCst store of `tail` in `release`.
+        let seen = announce_writer_sleep(self.region.writer());
         if self.has_space() {
             self.done_sleeping();
             return None;
@@ -160,12 +157,27 @@ impl WaitEnd for WriterRing {
         Some(seen)
     }
     fn done_sleeping(&self) {
-        // Relaxed: a hint for the readers; a stale 1 costs one needless wake.
-        self.region.writer().writer_sleeping.store(0, Ordering::Relaxed);
+        writer_awake(self.region.writer());
     }
     fn futex(&self) -> &AtomicU32 {
         &self.region.writer().writer_futex
     }
+}
+
+/// Reads the writer's futex word, then raises its sleeping flag; the caller re-checks its
+/// condition before sleeping on the returned value.
+fn announce_writer_sleep(c: &WriterControl) -> u32 {
+    // Acquire: pairs with the Release bump in `wake_writer`.
+    let seen = c.writer_futex.load(Ordering::Acquire);
+    // SeqCst: Dekker pair with a reader's SeqCst store (of `tail` or `acks`) followed by its
+    // SeqCst load of this flag in `nudge_writer`.
+    c.writer_sleeping.store(1, Ordering::SeqCst);
+    seen
+}
+
+fn writer_awake(c: &WriterControl) {
+    // Relaxed: a hint for the readers; a stale 1 costs one needless wake.
+    c.writer_sleeping.store(0, Ordering::Relaxed);
 }
 
 /// The writer waiting for reader `i`'s next acknowledgement.
@@ -183,11 +195,8 @@ impl WaitEnd for AckEnd<'_> {
         self.region.reader(self.i).acks.load(Ordering::Acquire) != self.seen
     }
     fn prepare_sleep(&mut self) -> Option<u32> {
-        let c = self.region.writer();
-        // Acquire: pairs with the Release bump in `wake_writer`.
-        let seen = c.writer_futex.load(Ordering::Acquire);
-        // SeqCst: Dekker pair with the reader's SeqCst store of `acks` then load of this flag.
-        c.writer_sleeping.store(1, Ordering::SeqCst);
+        // The partner store is reader `i`'s SeqCst store of `acks` in `send`.
+        let seen = announce_writer_sleep(self.region.writer());
         if self.ready() {
             self.done_sleeping();
             return None;
@@ -195,8 +204,7 @@ impl WaitEnd for AckEnd<'_> {
         Some(seen)
     }
     fn done_sleeping(&self) {
-        // Relaxed: a hint for the readers.
-        self.region.writer().writer_sleeping.store(0, Ordering::Relaxed);
+        writer_awake(self.region.writer());
     }
     fn futex(&self) -> &AtomicU32 {
         &self.region.writer().writer_futex
