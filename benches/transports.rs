@@ -60,15 +60,15 @@ fn shm_echo_pair(size: usize, dir: &std::path::Path) -> (shm::ShmTransport, std:
 }
 
 fn ping<T: Transport>(t: &mut T, seq: u64) {
-    Header { seq, send_ns: now_ns() }.write(t.send_buf().unwrap());
-    t.send().unwrap();
+    t.send_buf().unwrap();
+    t.send(Header { seq, send_ns: now_ns() }).unwrap();
     black_box(Header::read(t.recv().unwrap()));
     t.release();
 }
 
 fn stop<T: Transport>(t: &mut T, echo: std::thread::JoinHandle<()>) {
-    Header { seq: STOP_SEQ, send_ns: 0 }.write(t.send_buf().unwrap());
-    t.send().unwrap();
+    t.send_buf().unwrap();
+    t.send(Header { seq: STOP_SEQ, send_ns: 0 }).unwrap();
     echo.join().unwrap();
 }
 
@@ -118,8 +118,8 @@ fn shm_ring(c: &mut Criterion) {
         let mut seq = 0u64;
         group.bench_with_input(BenchmarkId::new("lend_write_publish_read_release", size), &size, |b, _| {
             b.iter(|| {
-                Header { seq, send_ns: 0 }.write(tx.send_buf().unwrap());
-                tx.send().unwrap();
+                tx.send_buf().unwrap();
+                tx.send(Header { seq, send_ns: 0 }).unwrap();
                 black_box(Header::read(rx.recv().unwrap()));
                 rx.release();
                 seq += 1;

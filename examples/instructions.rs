@@ -37,8 +37,8 @@ fn main() {
     let mut samples = Vec::with_capacity(n as usize);
     for seq in 0..n {
         let send_ns = 1_000_000 + seq * 7;
-        Header { seq, send_ns }.write(a.send_buf().unwrap());
-        a.send().unwrap();
+        a.send_buf().unwrap();
+        a.send(Header { seq, send_ns }).unwrap();
         b.echo().unwrap();
         let h = Header::read(a.recv().unwrap());
         a.release();

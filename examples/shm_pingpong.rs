@@ -39,8 +39,8 @@ fn main() {
     let mut lat = Vec::with_capacity(count);
     for seq in 0..count as u64 {
         let t0 = now_ns();
-        Header { seq, send_ns: t0 }.write(s.send_buf().unwrap());
-        s.send().unwrap();
+        s.send_buf().unwrap();
+        s.send(Header { seq, send_ns: t0 }).unwrap();
         let h = Header::read(s.recv().unwrap());
         s.release();
         lat.push(now_ns() - t0);

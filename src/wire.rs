@@ -10,6 +10,10 @@ pub const HEADER_BYTES: usize = 16;
 /// The sequence number that tells the receiver the run is over.
 pub const STOP_SEQ: u64 = u64::MAX;
 
+/// The one sequence number never sent: a shared-memory ring slot whose first word holds it is
+/// free (see `transport::shm::ring`).
+pub const EMPTY_SEQ: u64 = u64::MAX - 1;
+
 /// The header every message carries, little-endian at offset 0.
 ///
 /// | bytes | field |

@@ -31,14 +31,13 @@ impl Payload {
     }
 }
 
-/// Writes the header and the payload of message `seq` into `buf`.
+/// Writes the payload of message `seq` into `buf` (the bytes after its header).
 #[inline(always)]
-pub(super) fn stamp(buf: &mut [u8], seq: u64, send_ns: u64, payload: Payload) {
-    Header { seq, send_ns }.write(buf);
+pub(super) fn fill(buf: &mut [u8], seq: u64, payload: Payload) {
     match payload {
         Payload::Untouched => {}
-        Payload::Filled => buf[HEADER_BYTES..].fill(seq as u8),
-        Payload::Pattern => fill_pattern(seq, &mut buf[HEADER_BYTES..]),
+        Payload::Filled => buf.fill(seq as u8),
+        Payload::Pattern => fill_pattern(seq, buf),
     }
 }
 
@@ -54,9 +53,8 @@ pub(super) fn consume(payload: &[u8]) -> u64 {
 /// Sends the stop message `times` times (the receiver stops at the first that arrives).
 fn send_stop<T: Transport>(t: &mut T, times: u32) -> TransportResult<()> {
     for i in 0..times {
-        let buf = t.send_buf()?;
-        Header { seq: STOP_SEQ, send_ns: now_ns() }.write(buf);
-        match t.send() {
+        t.send_buf()?;
+        match t.send(Header { seq: STOP_SEQ, send_ns: now_ns() }) {
             Ok(()) => {}
             // A datagram peer that stopped at an earlier copy has closed its socket: done.
             Err(TransportError::PeerClosed) if i > 0 => return Ok(()),
@@ -177,9 +175,9 @@ pub(super) fn drive<T: Transport>(
         if recorded && p.done(seq - p.warmup, r.start_ns, send_ns, deadline) {
             break;
         }
-        stamp(t.send_buf()?, seq, send_ns, payload);
+        fill(t.send_buf()?, seq, payload);
         crate::measure::inject::delay(); // nothing, unless a test build asked for a slowdown
-        t.send()?;
+        t.send(Header { seq, send_ns })?;
         if recorded {
             r.sent += 1;
         }
@@ -263,11 +261,11 @@ mod tests {
 
     impl Transport for LossyEcho {
         fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-            Ok(&mut self.tx)
+            Ok(&mut self.tx[HEADER_BYTES..])
         }
-        fn send(&mut self) -> TransportResult<()> {
+        fn send(&mut self, h: Header) -> TransportResult<()> {
             self.sends += 1;
-            let h = Header::read(&self.tx);
+            h.write(&mut self.tx);
             if h.seq != STOP_SEQ && self.sends % 4 == 0 {
                 self.held = Some(self.tx.clone()); // lost now, arrives later
             } else {
@@ -328,7 +326,7 @@ mod tests {
         fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
             Ok(&mut self.0)
         }
-        fn send(&mut self) -> TransportResult<()> {
+        fn send(&mut self, _: Header) -> TransportResult<()> {
             Ok(())
         }
         fn recv(&mut self) -> TransportResult<&[u8]> {

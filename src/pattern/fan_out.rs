@@ -14,7 +14,7 @@
 //! The subscribers run the receiving side of an acknowledged one-way run
 //! ([`super::one_way::receive`]): they check `--verify`, order and count, as one-way does.
 
-use super::drive::{stamp, Payload};
+use super::drive::{fill, Payload};
 use super::samples::{expected_recording_ns, expected_samples, SampleBuf};
 use super::{Params, Progress, SideResult, Stop};
 use crate::measure::clock::now_ns;
@@ -84,7 +84,7 @@ pub fn publish(f: &mut FanOut, p: &Params, progress: &Progress) -> Result<FanRes
         if recorded && p.done(seq - p.warmup, r.start_ns, send_ns, deadline) {
             break;
         }
-        if let Err((subscriber, error)) = f.publish(|buf| stamp(buf, seq, send_ns, payload)) {
+        if let Err((subscriber, error)) = f.publish(Header { seq, send_ns }, |buf| fill(buf, seq, payload)) {
             out.failed = Some(FanError { subscriber, error });
             break;
         }
@@ -137,7 +137,7 @@ pub fn publish(f: &mut FanOut, p: &Params, progress: &Progress) -> Result<FanRes
         None => None,
     };
     if let Err((subscriber, error)) =
-        f.publish_except(skip, |buf| Header { seq: STOP_SEQ, send_ns: now_ns() }.write(buf))
+        f.publish_except(skip, Header { seq: STOP_SEQ, send_ns: now_ns() }, |_| {})
     {
         return Err(out.failed.take().unwrap_or(FanError { subscriber, error }));
     }

@@ -73,9 +73,8 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
         };
         t.release();
         if ack {
-            let buf = t.send_buf()?;
-            Header { seq: h.seq, send_ns: recv_ns }.write(buf);
-            t.send()?;
+            t.send_buf()?;
+            t.send(Header { seq: h.seq, send_ns: recv_ns })?;
         }
         if h.seq == STOP_SEQ {
             break;

@@ -112,8 +112,7 @@ fn served_ack<T: Transport>(t: &mut T, verify: bool) -> TransportResult<(Header,
     let h = Header::read(rx);
     let intact = !verify || h.seq == STOP_SEQ || check_pattern(h.seq, &rx[HEADER_BYTES..]);
     t.release();
-    let buf = t.send_buf()?;
-    Header { seq: h.seq, send_ns: recv_ns }.write(buf);
-    t.send()?;
+    t.send_buf()?;
+    t.send(Header { seq: h.seq, send_ns: recv_ns })?;
     Ok((h, recv_ns, intact))
 }

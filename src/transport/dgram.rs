@@ -296,10 +296,11 @@ impl Drop for DgramTransport {
 
 impl Transport for DgramTransport {
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-        Ok(&mut self.tx)
+        Ok(&mut self.tx[HEADER_BYTES..])
     }
 
-    fn send(&mut self) -> TransportResult<()> {
+    fn send(&mut self, h: Header) -> TransportResult<()> {
+        h.write(&mut self.tx);
         self.write_datagram(&self.tx)
     }
 

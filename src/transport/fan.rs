@@ -19,7 +19,7 @@ use super::{
     ChannelOptions, ChannelSpec, Connection, DataListener, Endpoint, TransportError, TransportKind,
     TransportResult,
 };
-use crate::wire::Header;
+use crate::wire::{Header, HEADER_BYTES};
 
 /// How a fan-out reaches its subscribers, for the result.
 pub fn mechanism(kind: TransportKind) -> &'static str {
@@ -139,12 +139,16 @@ impl FanOut {
         }
     }
 
-    /// Hands message `seq` to every subscriber: `fill` writes it into each buffer it is given
-    /// (once for the ring, once per copy otherwise).
-    /// A failure names the subscriber whose channel failed, when one did.
+    /// Hands the message with header `h` to every subscriber: `fill` writes its payload (the
+    /// bytes after the header) into each buffer it is given (once for the ring, once per copy
+    /// otherwise). A failure names the subscriber whose channel failed, when one did.
     #[inline]
-    pub fn publish(&mut self, fill: impl FnMut(&mut [u8])) -> Result<(), (Option<usize>, TransportError)> {
-        self.publish_except(None, fill)
+    pub fn publish(
+        &mut self,
+        h: Header,
+        fill: impl FnMut(&mut [u8]),
+    ) -> Result<(), (Option<usize>, TransportError)> {
+        self.publish_except(None, h, fill)
     }
 
     /// [`publish`](Self::publish) to every subscriber but `skip` (one whose channel failed;
@@ -153,28 +157,33 @@ impl FanOut {
     pub fn publish_except(
         &mut self,
         skip: Option<usize>,
+        h: Header,
         mut fill: impl FnMut(&mut [u8]),
     ) -> Result<(), (Option<usize>, TransportError)> {
+        let mut whole = |buf: &mut [u8]| {
+            h.write(buf);
+            fill(&mut buf[HEADER_BYTES..]);
+        };
         match self {
             FanOut::Broadcast(b) => {
                 // After a reader died, its unreleased slot may hold the ring back for good.
                 if let (Some(i), false) = (skip, b.has_space()) {
                     return Err((Some(i), TransportError::PeerClosed));
                 }
-                fill(b.slot().map_err(|e| (None, e))?);
+                whole(b.slot().map_err(|e| (None, e))?);
                 b.publish();
                 Ok(())
             }
             // A dead subscriber's full buffer does not hold iceoryx2 back (see its module doc).
             #[cfg(feature = "iceoryx2")]
-            FanOut::Iox2(x) => x.publish(fill),
+            FanOut::Iox2(x) => x.publish(whole),
             FanOut::Each(v) => {
                 for (i, c) in v.iter_mut().enumerate().filter(|(i, _)| Some(*i) != skip) {
                     let sent: TransportResult<()> = crate::with_transport!(c, t => {
                         match super::Transport::send_buf(t) {
                             Ok(buf) => {
                                 fill(buf);
-                                super::Transport::send(t)
+                                super::Transport::send(t, h)
                             }
                             Err(e) => Err(e),
                         }

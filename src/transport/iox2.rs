@@ -41,7 +41,7 @@ use super::listener::{self, Listener};
 use super::wait::{SpinThenWait, Step};
 use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
-use crate::wire::Header;
+use crate::wire::{Header, HEADER_BYTES};
 
 mod fan;
 mod services;
@@ -365,11 +365,12 @@ impl Transport for Iox2Transport {
         if self.loan.is_none() {
             self.loan = Some(self.loan()?);
         }
-        Ok(loaned_bytes(self.loan.as_mut().expect("loaned above")))
+        Ok(&mut loaned_bytes(self.loan.as_mut().expect("loaned above"))[HEADER_BYTES..])
     }
 
-    fn send(&mut self) -> TransportResult<()> {
-        let loan = self.loan.take().expect("send_buf before send");
+    fn send(&mut self, h: Header) -> TransportResult<()> {
+        let mut loan = self.loan.take().expect("send_buf before send");
+        h.write(loaned_bytes(&mut loan));
         // SAFETY: every byte is initialised (see `loaned_bytes`).
         let sample = unsafe { loan.assume_init() };
         self.publish(sample)

@@ -68,12 +68,19 @@ pub type TransportResult<T> = Result<T, TransportError>;
 ///
 /// Call order on each side: `send_buf` then `send`; `recv` then `release`. A buffer lent by
 /// `send_buf` or `recv` is valid until the matching `send` or `release`.
+///
+/// The header goes to `send`, not into the lent buffer: a shared-memory ring publishes a
+/// message by storing the header's `seq` into the slot's first word last, so that the receiver
+/// polls the message's own cache line (see `shm::ring`). The received bytes hold the whole
+/// message, header first.
 pub trait Transport {
-    /// Lends the buffer for the next outgoing message: exactly the configured size.
+    /// Lends the payload of the next outgoing message: the bytes after its
+    /// [`HEADER_BYTES`](crate::wire::HEADER_BYTES)-byte header, up to the configured size.
     fn send_buf(&mut self) -> TransportResult<&mut [u8]>;
 
-    /// Sends the message written into the buffer lent by [`send_buf`](Self::send_buf).
-    fn send(&mut self) -> TransportResult<()>;
+    /// Sends the message with header `h` and the payload written into the buffer lent by
+    /// [`send_buf`](Self::send_buf). `h.seq` must not be [`EMPTY_SEQ`](crate::wire::EMPTY_SEQ).
+    fn send(&mut self, h: Header) -> TransportResult<()>;
 
     /// Waits for the next message and lends its bytes in place until [`release`](Self::release).
     fn recv(&mut self) -> TransportResult<&[u8]>;

@@ -27,7 +27,7 @@ use super::listener::{self, Listener};
 use super::wait::{SpinThenWait, Step};
 use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
 use crate::cleanup;
-use crate::wire::Header;
+use crate::wire::{Header, HEADER_BYTES};
 
 /// How often a spinning waiter checks that the peer is alive.
 const SPIN_CHECK: Duration = Duration::from_millis(1);
@@ -309,10 +309,11 @@ impl MqTransport {
 
 impl Transport for MqTransport {
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-        Ok(&mut self.tbuf)
+        Ok(&mut self.tbuf[HEADER_BYTES..])
     }
 
-    fn send(&mut self) -> TransportResult<()> {
+    fn send(&mut self, h: Header) -> TransportResult<()> {
+        h.write(&mut self.tbuf);
         send_on(self.tx.q(), &self.tbuf, &self.liveness, self.wait, self.timeout)
     }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::stream_io::{read_full, write_full, Waits};
 use super::{Transport, TransportResult, WaitStrategy};
 use crate::cleanup;
-use crate::wire::Header;
+use crate::wire::{Header, HEADER_BYTES};
 
 const HELLO: u8 = b'H';
 
@@ -200,10 +200,11 @@ impl Transport for PipeTransport {
     }
 
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-        Ok(&mut self.tbuf)
+        Ok(&mut self.tbuf[HEADER_BYTES..])
     }
 
-    fn send(&mut self) -> TransportResult<()> {
+    fn send(&mut self, h: Header) -> TransportResult<()> {
+        h.write(&mut self.tbuf);
         write_full(&self.tx, &self.tbuf, self.waits)
     }
 

@@ -137,11 +137,12 @@ impl Transport for SocketTransport {
 
     #[inline]
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-        Ok(&mut self.tx)
+        Ok(&mut self.tx[HEADER_BYTES..])
     }
 
     #[inline]
-    fn send(&mut self) -> TransportResult<()> {
+    fn send(&mut self, h: Header) -> TransportResult<()> {
+        h.write(&mut self.tx);
         self.write_frame("msg")
     }
 
@@ -216,10 +217,8 @@ mod tests {
                     }
                 });
                 for seq in 0..3u64 {
-                    let buf = a.send_buf().unwrap();
-                    fill_pattern(seq, &mut buf[16..]);
-                    Header { seq, send_ns: 42 }.write(buf);
-                    a.send().unwrap();
+                    fill_pattern(seq, a.send_buf().unwrap());
+                    a.send(Header { seq, send_ns: 42 }).unwrap();
                     let got = a.recv().unwrap();
                     assert_eq!(Header::read(got), Header { seq, send_ns: 42 }, "{kind} {wait}");
                     assert!(check_pattern(seq, &got[16..]), "{kind} {wait}");

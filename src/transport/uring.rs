@@ -32,7 +32,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 
 use super::wait::{SpinThenWait, Step};
 use super::{Transport, TransportError, TransportResult, WaitStrategy};
-use crate::wire::Header;
+use crate::wire::{Header, HEADER_BYTES};
 
 const READ: u64 = 1;
 const WRITE: u64 = 2;
@@ -297,10 +297,12 @@ impl Transport for UringTransport {
         // Every write completes before `send` or `echo` returns: the buffer is free.
         debug_assert!(self.write.is_none());
         let at = TX as usize * self.stride;
-        Ok(&mut self.bufs[at..at + self.size])
+        Ok(&mut self.bufs[at + HEADER_BYTES..at + self.size])
     }
 
-    fn send(&mut self) -> TransportResult<()> {
+    fn send(&mut self, h: Header) -> TransportResult<()> {
+        let at = TX as usize * self.stride;
+        h.write(&mut self.bufs[at..at + HEADER_BYTES]);
         self.post_write(Op { buf: TX, done: 0 })?;
         // Done only once written: io_uring cancels a request when the thread that submitted it
         // exits, so a last message still in flight when a pair's thread ends would be lost.
@@ -380,7 +382,8 @@ mod tests {
             let mut t = UringTransport::new(theirs.into(), size, WaitStrategy::Block, Duration::from_secs(5))
                 .unwrap();
             t.send_buf().unwrap().fill(0xa5);
-            t.send().unwrap();
+            let all_a5 = u64::from_le_bytes([0xa5; 8]);
+            t.send(Header { seq: all_a5, send_ns: all_a5 }).unwrap();
             t // kept alive past the thread's end: only the thread exits
         });
         let mut mine = mine;

@@ -31,12 +31,12 @@ use rustix::time::Timespec;
 
 use self::notify::{EventFds, Events, Notify};
 use self::region::Region;
-use self::ring::{Consumer, Producer, WaitEnd};
+use self::ring::{Consumer, Producer, WaitEnd, WORD_BYTES};
 use super::endpoint::ShmEndpoint;
 use super::listener::{self, Listener};
 use super::wait::{SpinThenWait, Step};
 use super::{Endpoint, Transport, TransportError, TransportResult, WaitStrategy};
-use crate::wire::Header;
+use crate::wire::{Header, HEADER_BYTES};
 
 /// How often a spinning waiter checks that the peer is alive.
 const SPIN_CHECK: Duration = Duration::from_millis(1);
@@ -352,17 +352,24 @@ impl Transport for ShmTransport {
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
         self.wait_space()?;
         Ok(match &mut self.copy {
-            Some((tx, _)) => tx,
-            None => self.tx.slot(self.size),
+            Some((tx, _)) => &mut tx[HEADER_BYTES..],
+            // The body is the message after the slot's word: `send_ns`, then the payload.
+            None => &mut self.tx.body(self.size)[HEADER_BYTES - WORD_BYTES..],
         })
     }
 
     #[inline]
-    fn send(&mut self) -> TransportResult<()> {
-        if let Some((tx, _)) = &self.copy {
-            self.tx.slot(self.size).copy_from_slice(tx);
+    fn send(&mut self, h: Header) -> TransportResult<()> {
+        let body = self.tx.body(self.size);
+        match &mut self.copy {
+            Some((tx, _)) => {
+                h.write(tx);
+                body.copy_from_slice(&tx[WORD_BYTES..]);
+            }
+            None => body[..8].copy_from_slice(&h.send_ns.to_le_bytes()),
         }
-        if self.tx.publish() {
+        // The header's `seq` is the slot's word: stored last, it publishes the message.
+        if self.tx.publish(h.seq) {
             self.wake_consumer();
         }
         Ok(())
@@ -397,16 +404,16 @@ impl Transport for ShmTransport {
         let header = match &mut self.copy {
             Some((_, buf)) => {
                 buf.copy_from_slice(self.rx.slot(self.size));
-                self.tx.slot(self.size).copy_from_slice(buf);
+                self.tx.body(self.size).copy_from_slice(&buf[WORD_BYTES..]);
                 Header::read(buf)
             }
             None => {
-                let out = self.tx.slot(self.size);
-                out.copy_from_slice(self.rx.slot(self.size));
-                Header::read(out)
+                let msg = self.rx.slot(self.size);
+                self.tx.body(self.size).copy_from_slice(&msg[WORD_BYTES..]);
+                Header::read(msg)
             }
         };
-        if self.tx.publish() {
+        if self.tx.publish(header.seq) {
             self.wake_consumer();
         }
         if self.rx.release() {

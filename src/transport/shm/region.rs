@@ -4,7 +4,7 @@
 //! | offset | size | content |
 //! |---|---|---|
 //! | 0 | 4096 | [`RegionHeader`] |
-//! | 4096 | `ring_bytes` | ring 0 (creator -> attacher): 4096 bytes of [`RingControl`], then slots |
+//! | 4096 | `ring_bytes` | ring 0 (creator -> attacher): 4096 bytes of [`RingControl`], then slots, each starting with its word (see `ring`) |
 //! | 4096 + `ring_bytes` | `ring_bytes` | ring 1 (attacher -> creator) |
 //!
 //! The creator makes the file exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600), sizes
@@ -35,13 +35,13 @@ use anyhow::{bail, Context, Result};
 use memmap2::{MmapMut, MmapOptions};
 use rustix::fs::{Mode, OFlags};
 
-use super::ring::{Consumer, Geometry, Producer, RingControl};
+use super::ring::{self, Consumer, Geometry, Producer, RingControl};
 use crate::cleanup;
 
 /// The first 8 bytes of every mapping file.
 pub const MAGIC: [u8; 8] = *b"IPCBSHM\0";
 /// Bumped on any change of the layout above.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 const PAGE: usize = 4096;
 const STATE_READY: u32 = 1;
 
@@ -148,6 +148,10 @@ impl Region {
             let mut map = unsafe { MmapOptions::new().len(total).populate().map_mut(file) }
                 .with_context(|| format!("mapping {name}"))?;
             map.fill(0); // also faults in every page before any timing
+            for i in 0..2 {
+                let start = PAGE + i * ring_bytes + PAGE;
+                ring::clear(&mut map[start..start + geo.slot_stride * geo.slot_count], geo);
+            }
             let mut region =
                 Region { map, path: path.map(Path::to_path_buf), name, creator: true, geo, ring_bytes };
             let h = region.header_mut_ptr();
@@ -308,7 +312,8 @@ impl Region {
         // - this process holds the only producer of ring `tx` and the only consumer of ring
         //   `rx`: the creator is unique (O_EXCL) and so is the attacher (its CAS on
         //   `attacher_pid`), the two take opposite ends, and `split` consumed the region;
-        // - the counters are fresh (zeroed by the creator) or left consistent by the protocol.
+        // - the rings are fresh: cleared by the creator, and nothing is published before both
+        //   sides have split (the run starts after both are connected).
         unsafe {
             (
                 Producer::new(tctl, tslots, geo, may_sleep, keep.clone()),
@@ -323,10 +328,12 @@ impl Region {
         let start = PAGE + tx * self.ring_bytes + PAGE;
         let end = PAGE + (tx + 1) * self.ring_bytes;
         for off in (start..end).step_by(PAGE) {
-            // Volatile so the store is not optimised away; the slot area is idle before Ready.
-            // SAFETY: `off` is inside the mapping and page-aligned; no one else touches the
-            // slots before the start barrier.
-            unsafe { self.map.as_mut_ptr().add(off).write_volatile(0) };
+            // Byte 63 of the page: never a slot's word (words are bytes 0..8 of a slot, and
+            // slots start at multiples of 64), so the consumer, which reads only words until
+            // we publish, never sees this store. Volatile so it is not optimised away.
+            // SAFETY: `off + 63` is inside the mapping (the ring's pages are whole); it lies
+            // in the body of a slot we have not published, which no one else touches.
+            unsafe { self.map.as_mut_ptr().add(off + 63).write_volatile(0) };
         }
     }
 }

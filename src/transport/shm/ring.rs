@@ -1,20 +1,29 @@
 //! A bounded single-producer single-consumer ring of fixed-size slots in memory shared by two
-//! processes.
+//! processes, in which every message carries its own publication.
 //!
-//! The algorithm is the classic Lamport ring with cached indices (as in Rigtorp's SPSCQueue
-//! and iceoryx2's `spsc::queue`): the producer owns `head`, the consumer owns `tail`, both are
-//! free-running `u64` counters (slot = counter % slot_count), so `head - tail` is the fill level
-//! and the ring is full at `slot_count`. Each side caches the other's counter and re-reads it
-//! only when the cached value says full/empty, so an uncontended message costs one cache-line
-//! transfer each way.
+//! The algorithm is FastForward's (Giacomoni, Moseley and Vachharajani, PPoPP 2008): there is
+//! no shared head or tail counter. The first 8-byte word of each slot says whether the slot is
+//! full: it holds the message's sequence number (the `seq` of its header, see
+//! [`crate::wire::Header`]) while full and [`EMPTY_SEQ`] while free. The producer writes the
+//! rest of the message into the slot at its position, then stores the `seq` into the word
+//! (Release); the consumer polls the word of the slot at *its* position, reads the message in
+//! place, and stores `EMPTY_SEQ` back (Release), which hands the slot back. The producer learns
+//! about space from the same word, in the line it is about to write anyway. Each side's
+//! position is its own private counter (slot = position % slot_count).
+//!
+//! So a 64-byte message moves one cache line per direction, the line holding the word, the rest
+//! of the header and the first payload bytes, as a hand-written ping-pong does. The Lamport
+//! ring this replaced (a `head` and a `tail` counter, each on its own line) moved the slot's
+//! line *and* the `head` line per message, plus the `tail` line whenever the producer's cached
+//! copy said full: the 20-40 ns it lost to the raw C floor (`tools/raw_shm.c`).
 //!
 //! Blocking waits use a futex word per direction (`data_wait`: the consumer sleeps on it,
 //! `space_wait`: the producer sleeps on it) with a "sleeping" flag so that the side that
-//! publishes makes the `futex_wake` syscall only when the other side actually sleeps. The flag
-//! and the counter form a Dekker pair (store own, then load other's, both `SeqCst`): at least one
-//! side sees the other's store, so a wake-up is never lost. The futex words are plain shared
-//! memory (no `FUTEX_PRIVATE_FLAG`), so they work between unrelated processes and across a
-//! container boundary.
+//! publishes or frees makes the `futex_wake` syscall only when the other side actually sleeps.
+//! The flag and the slot word form a Dekker pair (store own, then load other's, all `SeqCst`):
+//! at least one side sees the other's store, so a wake-up is never lost. The futex words are
+//! plain shared memory (no `FUTEX_PRIVATE_FLAG`), so they work between unrelated processes and
+//! across a container boundary.
 //!
 //! Bounded means back-pressure: a full ring makes the producer wait; nothing is overwritten and
 //! nothing grows.
@@ -28,15 +37,15 @@
 //!
 //! # What the other process can do
 //! The other end is another process mapping the same pages; no type system reaches it. The
-//! byte-level contract is: a side writes only its own counter (`head` for the producer, `tail`
-//! for the consumer), its own wait flag and the other side's futex word, and touches a slot only
-//! while the counters lend it to that side. A peer that breaks the contract (a bug, or a process
-//! that opened the file on its own) can spoil the *data*, not this process's memory safety:
-//! - every index and length this side uses comes from its own counter and the geometry it
-//!   created or validated: `slot = own_counter % slot_count`, `len <= slot_stride`. The other
-//!   side's counter is only compared with ours, in wrapping arithmetic, so any value it writes
-//!   means at worst "full", "empty" or "ready" at the wrong moment (a wait that times out, or a
-//!   slot read early);
+//! byte-level contract is: the producer writes a slot only while its word holds `EMPTY_SEQ`
+//! and writes the word last; the consumer reads a slot only while its word holds anything else
+//! and writes nothing but `EMPTY_SEQ` into it; each side writes its own wait flag and the other
+//! side's futex word. A peer that breaks the contract (a bug, or a process that opened the file
+//! on its own) can spoil the *data*, not this process's memory safety:
+//! - every index and length this side uses comes from its own position and the geometry it
+//!   created or validated: `slot = own_position % slot_count`, `len <= slot_stride`. A word the
+//!   other side writes is only compared with `EMPTY_SEQ`, so any value means at worst "full",
+//!   "free" or "ready" at the wrong moment (a wait that times out, or a slot read early);
 //! - a lent slot is plain bytes (`u8` has no invalid values). A peer writing into a slot it does
 //!   not own races with our access through the lent `&[u8]`/`&mut [u8]`. We accept that race
 //!   as every shared-memory IPC does, and confine it: the slices come from raw pointers into an
@@ -49,6 +58,15 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+pub use crate::wire::EMPTY_SEQ;
+
+/// Bytes of a slot's word, at its start: the first bytes of the message (its header's `seq`).
+pub const WORD_BYTES: usize = 8;
+
+/// `EMPTY_SEQ` as the word holds it: little-endian, as the header's `seq` is (the value whose
+/// native representation is those bytes).
+const EMPTY_WORD: u64 = EMPTY_SEQ.to_le();
+
 /// A futex word and the flag that says someone sleeps on it.
 #[repr(C)]
 pub struct WaitWord {
@@ -58,16 +76,12 @@ pub struct WaitWord {
     pub sleeping: AtomicU32,
 }
 
-/// The control block at the start of a ring. Every field group is on its own cache lines (128
-/// bytes apart, beyond the adjacent-line prefetcher), so the producer's and consumer's writes
-/// never false-share, and the wait words, written only by a side that goes to sleep, stay
-/// shared (cheap to read) in spin mode.
+/// The control block at the start of a ring: only what blocking waits need (the messages
+/// publish themselves in their slots). Each wait word is on its own cache lines (128 bytes
+/// apart, beyond the adjacent-line prefetcher); written only by a side that goes to sleep, they
+/// stay shared (cheap to read) in spin mode.
 #[repr(C)]
 pub struct RingControl {
-    /// Messages published so far; written by the producer. Next slot to fill: `head % count`.
-    pub head: CachePadded<AtomicU64>,
-    /// Messages released so far; written by the consumer. Next slot to read: `tail % count`.
-    pub tail: CachePadded<AtomicU64>,
     /// Where the consumer sleeps waiting for data.
     pub data_wait: CachePadded<WaitWord>,
     /// Where the producer sleeps waiting for space.
@@ -77,9 +91,17 @@ pub struct RingControl {
 /// Where a ring's slots are and how they are cut.
 #[derive(Clone, Copy, Debug)]
 pub struct Geometry {
-    /// Bytes from one slot to the next (a multiple of 64).
+    /// Bytes from one slot to the next (a multiple of 64, at least [`WORD_BYTES`]).
     pub slot_stride: usize,
     pub slot_count: usize,
+}
+
+/// Marks every slot of `slots` free: what a fresh ring holds before either end exists.
+pub fn clear(slots: &mut [u8], geo: Geometry) {
+    for i in 0..geo.slot_count {
+        let at = i * geo.slot_stride;
+        slots[at..at + WORD_BYTES].copy_from_slice(&EMPTY_SEQ.to_le_bytes());
+    }
 }
 
 /// Keeps the memory a handle points into alive (the mapped region, or a test's heap ring).
@@ -90,10 +112,8 @@ pub struct Producer {
     ctl: *const RingControl,
     slots: *mut u8,
     geo: Geometry,
-    /// Our own `head`: only we write it, so the local copy is always current.
-    head: u64,
-    /// The consumer's `tail` as last read; only ever behind the real one.
-    cached_tail: u64,
+    /// Messages published so far: the next slot is `position % slot_count`. Ours alone.
+    position: u64,
     /// Whether the consumer may sleep (block/hybrid waits): then publishing checks for a
     /// sleeper. Pure spinning on both sides skips that, and the SeqCst it needs.
     may_sleep: bool,
@@ -105,8 +125,8 @@ pub struct Consumer {
     ctl: *const RingControl,
     slots: *const u8,
     geo: Geometry,
-    tail: u64,
-    cached_head: u64,
+    /// Messages released so far: the next slot is `position % slot_count`. Ours alone.
+    position: u64,
     may_sleep: bool,
     _keep: KeepAlive,
 }
@@ -121,12 +141,30 @@ unsafe impl Send for Producer {}
 // SAFETY: as for `Producer`.
 unsafe impl Send for Consumer {}
 
+/// The word of the slot at `position`.
+///
+/// # Safety
+/// `slots` points to `geo.slot_stride * geo.slot_count` bytes of live memory whose slots start
+/// 8-byte aligned (the slot array is page-aligned and the stride a multiple of 64).
+#[inline(always)]
+unsafe fn word<'a>(slots: *const u8, geo: Geometry, position: u64) -> &'a AtomicU64 {
+    let index = (position % geo.slot_count as u64) as usize;
+    debug_assert!(index < geo.slot_count && geo.slot_stride >= WORD_BYTES);
+    // SAFETY:
+    // - `index < slot_count`, so the 8 bytes at the slot's start are inside the slot array;
+    // - aligned for `AtomicU64` (contract above); every access to a word, from either side, is
+    //   atomic except the consumer's plain read of it as part of the message it owns (ordered
+    //   after its Acquire load saw the message), so there is no mixed-access race.
+    unsafe { &*(slots.add(index * geo.slot_stride) as *const AtomicU64) }
+}
+
 impl Producer {
     /// # Safety
     /// - `ctl` points to a `RingControl` and `slots` to `geo.slot_stride * geo.slot_count`
-    ///   bytes, both in memory that stays mapped, readable and writable while this exists;
+    ///   bytes, page-aligned, both in memory that stays mapped, readable and writable while
+    ///   this exists, and `geo.slot_stride` is a multiple of 64;
     /// - no other `Producer` for this ring exists in any process;
-    /// - the counters in `ctl` are those of a consistent ring (fresh: both zero).
+    /// - the ring is fresh: every slot [`clear`]ed and no message ever published in it.
     ///
     /// - `keep` keeps that memory mapped (it is dropped with the handle, never before).
     ///
@@ -138,12 +176,7 @@ impl Producer {
         may_sleep: bool,
         keep: KeepAlive,
     ) -> Producer {
-        // SAFETY: `ctl` is valid per the contract.
-        let c = unsafe { &*ctl };
-        // Acquire: pairs with the Release stores of the counters by whoever set them up.
-        let head = c.head.load(Ordering::Acquire);
-        let tail = c.tail.load(Ordering::Acquire);
-        Producer { ctl, slots, geo, head, cached_tail: tail, may_sleep, _keep: keep }
+        Producer { ctl, slots, geo, position: 0, may_sleep, _keep: keep }
     }
 
     #[inline(always)]
@@ -152,54 +185,60 @@ impl Producer {
         unsafe { &*self.ctl }
     }
 
-    /// Whether a slot is free, re-reading the consumer's `tail` only when the cache says full.
+    #[inline(always)]
+    fn word(&self) -> &AtomicU64 {
+        // SAFETY: `slots` and `geo` as `word` requires, per the contract of `new`.
+        unsafe { word(self.slots, self.geo, self.position) }
+    }
+
+    /// Whether the slot at our position is free: its word says so.
     #[inline(always)]
     pub fn has_space(&mut self) -> bool {
-        if self.head.wrapping_sub(self.cached_tail) < self.geo.slot_count as u64 {
-            return true;
-        }
-        // SYNC POINT: Acquire pairs with the Release store of `tail` in `Consumer::release`:
-        // once we see the slot released, the consumer's reads of it are complete.
-        self.cached_tail = self.ctl().tail.load(Ordering::Acquire);
-        // Wrapping: `tail` is the other process's to write; a value ahead of `head` (a broken
-        // peer) wraps to a huge fill level and reads as "full", never as an overflow.
-        self.head.wrapping_sub(self.cached_tail) < self.geo.slot_count as u64
+        // SYNC POINT: Acquire pairs with the Release store of `EMPTY_SEQ` in
+        // `Consumer::release`: once we see the slot freed, the consumer's reads of it are done.
+        self.word().load(Ordering::Acquire) == EMPTY_WORD
     }
 
-    /// The next slot, `len` bytes, to fill in place. Call only after `has_space` returned true.
+    /// The slot at our position after its word, `len - WORD_BYTES` bytes, to fill in place:
+    /// the message but its first 8 bytes, which [`publish`](Self::publish) writes. Call only
+    /// after `has_space` returned true.
     #[inline(always)]
-    pub fn slot(&mut self, len: usize) -> &mut [u8] {
-        debug_assert!(
-            self.head.wrapping_sub(self.cached_tail) < self.geo.slot_count as u64,
-            "slot() without space"
-        );
-        debug_assert!(len <= self.geo.slot_stride);
-        let index = (self.head % self.geo.slot_count as u64) as usize;
+    pub fn body(&mut self, len: usize) -> &mut [u8] {
+        debug_assert!(self.word().load(Ordering::Relaxed) == EMPTY_WORD, "body() without space");
+        debug_assert!((WORD_BYTES..=self.geo.slot_stride).contains(&len));
+        let index = (self.position % self.geo.slot_count as u64) as usize;
         // SAFETY:
-        // - `index < slot_count` and `len <= slot_stride`, so the range is inside the slot array;
-        // - the slot is free (head - tail < slot_count): the consumer has released it and will
-        //   not read it again until we publish it, so we have exclusive access;
+        // - `index < slot_count` and `WORD_BYTES <= len <= slot_stride`, so the range is inside
+        //   the slot, after its word (which only ever gets atomic accesses from us);
+        // - the slot is free (its word holds EMPTY_SEQ, seen with Acquire): the consumer has
+        //   released it and will not read it before we publish it, so we have exclusive access;
         // - `&mut self` ties the slice to this handle, so it cannot outlive or alias another.
-        unsafe { std::slice::from_raw_parts_mut(self.slots.add(index * self.geo.slot_stride), len) }
+        unsafe {
+            let at = self.slots.add(index * self.geo.slot_stride + WORD_BYTES);
+            std::slice::from_raw_parts_mut(at, len - WORD_BYTES)
+        }
     }
 
-    /// Publishes the slot filled through [`slot`](Self::slot). Returns whether the consumer is
-    /// asleep and needs a `futex_wake` on `data_futex`.
+    /// Publishes the slot filled through [`body`](Self::body) as message `seq` (never
+    /// `EMPTY_SEQ`). Returns whether the consumer is asleep and needs a wake-up.
     #[inline(always)]
-    pub fn publish(&mut self) -> bool {
-        self.head += 1;
-        let c = self.ctl();
-        if !self.may_sleep {
-            // SYNC POINT: Release pairs with the Acquire load of `head` in
+    pub fn publish(&mut self, seq: u64) -> bool {
+        debug_assert_ne!(seq, EMPTY_SEQ, "EMPTY_SEQ is never sent");
+        let w = self.word();
+        let sleeper = if !self.may_sleep {
+            // SYNC POINT: Release pairs with the Acquire load of the word in
             // `Consumer::has_data`: our writes into the slot happen-before its reads of it.
-            c.head.store(self.head, Ordering::Release);
-            return false;
-        }
-        // SYNC POINT: as above; SeqCst also orders this store before the load of
-        // `data_wait.sleeping` below (Dekker pair with `Consumer::prepare_sleep`).
-        c.head.store(self.head, Ordering::SeqCst);
-        // SeqCst: partner of the SeqCst store of `data_wait.sleeping` in `prepare_sleep`.
-        c.data_wait.sleeping.load(Ordering::SeqCst) != 0
+            w.store(seq.to_le(), Ordering::Release);
+            false
+        } else {
+            // SYNC POINT: as above; SeqCst also orders this store before the load of
+            // `data_wait.sleeping` below (Dekker pair with `Consumer::prepare_sleep`).
+            w.store(seq.to_le(), Ordering::SeqCst);
+            // SeqCst: partner of the SeqCst store of `data_wait.sleeping` in `prepare_sleep`.
+            self.ctl().data_wait.sleeping.load(Ordering::SeqCst) != 0
+        };
+        self.position += 1;
+        sleeper
     }
 
     /// Wakes a consumer sleeping on `data_wait`.
@@ -211,7 +250,8 @@ impl Producer {
     /// on, or `None` if space appeared meanwhile (then do not sleep).
     pub fn prepare_sleep(&mut self) -> Option<u32> {
         let seen = announce_sleep(&self.ctl().space_wait);
-        if self.has_space() {
+        // SeqCst: the other half of the Dekker pair with `Consumer::release`.
+        if self.word().load(Ordering::SeqCst) == EMPTY_WORD {
             self.done_sleeping();
             return None;
         }
@@ -241,15 +281,15 @@ fn wake(w: &WaitWord) {
 fn announce_sleep(w: &WaitWord) -> u32 {
     // Acquire: pairs with the Release bump in `wake`.
     let seen = w.futex.load(Ordering::Acquire);
-    // SeqCst: Dekker pair with the SeqCst store of the counter (`head` in `publish`, `tail`
-    // in `release`) followed by the SeqCst load of this flag on the other side.
+    // SeqCst: Dekker pair with the SeqCst store of a slot's word (in `publish` or `release`)
+    // followed by the SeqCst load of this flag on the other side.
     w.sleeping.store(1, Ordering::SeqCst);
     seen
 }
 
 impl Consumer {
     /// # Safety
-    /// As for [`Producer::new`], with "Consumer" for "Producer"; the slots need only be readable.
+    /// As for [`Producer::new`], with "Consumer" for "Producer".
     pub unsafe fn new(
         ctl: *const RingControl,
         slots: *const u8,
@@ -257,12 +297,7 @@ impl Consumer {
         may_sleep: bool,
         keep: KeepAlive,
     ) -> Consumer {
-        // SAFETY: `ctl` is valid per the contract.
-        let c = unsafe { &*ctl };
-        // Acquire: pairs with the Release stores of the counters by whoever set them up.
-        let tail = c.tail.load(Ordering::Acquire);
-        let head = c.head.load(Ordering::Acquire);
-        Consumer { ctl, slots, geo, tail, cached_head: head, may_sleep, _keep: keep }
+        Consumer { ctl, slots, geo, position: 0, may_sleep, _keep: keep }
     }
 
     #[inline(always)]
@@ -271,49 +306,54 @@ impl Consumer {
         unsafe { &*self.ctl }
     }
 
-    /// Whether a message is waiting, re-reading the producer's `head` only when the cache says
-    /// empty.
     #[inline(always)]
-    pub fn has_data(&mut self) -> bool {
-        if self.cached_head != self.tail {
-            return true;
-        }
-        // SYNC POINT: Acquire pairs with the Release (SeqCst) store of `head` in
-        // `Producer::publish`: the producer's writes into the slot are visible to us.
-        self.cached_head = self.ctl().head.load(Ordering::Acquire);
-        self.cached_head != self.tail
+    fn word(&self) -> &AtomicU64 {
+        // SAFETY: `slots` and `geo` as `word` requires, per the contract of `new`.
+        unsafe { word(self.slots, self.geo, self.position) }
     }
 
-    /// The oldest published message, `len` bytes, in place. Call only after `has_data`.
+    /// Whether the message at our position has arrived: its slot's word says so.
+    #[inline(always)]
+    pub fn has_data(&mut self) -> bool {
+        // SYNC POINT: Acquire pairs with the Release (SeqCst) store of the word in
+        // `Producer::publish`: the producer's writes into the slot are visible to us.
+        self.word().load(Ordering::Acquire) != EMPTY_WORD
+    }
+
+    /// The oldest published message, `len` bytes from the slot's start (its word, the `seq`,
+    /// first), in place. Call only after `has_data`.
     #[inline(always)]
     pub fn slot(&self, len: usize) -> &[u8] {
-        debug_assert!(self.cached_head != self.tail, "slot() without data");
+        debug_assert!(self.word().load(Ordering::Relaxed) != EMPTY_WORD, "slot() without data");
         debug_assert!(len <= self.geo.slot_stride);
-        let index = (self.tail % self.geo.slot_count as u64) as usize;
+        let index = (self.position % self.geo.slot_count as u64) as usize;
         // SAFETY:
         // - `index < slot_count`, `len <= slot_stride`: inside the slot array;
-        // - the slot is published (tail < head) and not yet released: the producer will not
-        //   write it until we release it, so nobody writes while we read.
+        // - the slot is published (its word, seen with Acquire, is not EMPTY_SEQ) and not yet
+        //   released: the producer will not write it, word included, until we release it, so
+        //   nobody writes while we read.
         unsafe { std::slice::from_raw_parts(self.slots.add(index * self.geo.slot_stride), len) }
     }
 
     /// Releases the slot returned by [`slot`](Self::slot). Returns whether the producer is asleep
-    /// and needs a `futex_wake` on `space_futex`.
+    /// and needs a wake-up.
     #[inline(always)]
     pub fn release(&mut self) -> bool {
-        self.tail += 1;
-        let c = self.ctl();
-        if !self.may_sleep {
-            // SYNC POINT: Release pairs with the Acquire load of `tail` in
+        let w = self.word();
+        let sleeper = if !self.may_sleep {
+            // SYNC POINT: Release pairs with the Acquire load of the word in
             // `Producer::has_space`: our reads of the slot are done before it may refill it.
-            c.tail.store(self.tail, Ordering::Release);
-            return false;
-        }
-        // SYNC POINT: as above; SeqCst also orders this store before the load of
-        // `space_wait.sleeping` (Dekker pair with `Producer::prepare_sleep`).
-        c.tail.store(self.tail, Ordering::SeqCst);
-        // SeqCst: partner of the SeqCst store of `space_wait.sleeping` in `prepare_sleep`.
-        c.space_wait.sleeping.load(Ordering::SeqCst) != 0
+            w.store(EMPTY_WORD, Ordering::Release);
+            false
+        } else {
+            // SYNC POINT: as above; SeqCst also orders this store before the load of
+            // `space_wait.sleeping` (Dekker pair with `Producer::prepare_sleep`).
+            w.store(EMPTY_WORD, Ordering::SeqCst);
+            // SeqCst: partner of the SeqCst store of `space_wait.sleeping` in `prepare_sleep`.
+            self.ctl().space_wait.sleeping.load(Ordering::SeqCst) != 0
+        };
+        self.position += 1;
+        sleeper
     }
 
     /// Wakes a producer sleeping on `space_wait`.
@@ -325,7 +365,8 @@ impl Consumer {
     /// on, or `None` if data arrived meanwhile.
     pub fn prepare_sleep(&mut self) -> Option<u32> {
         let seen = announce_sleep(&self.ctl().data_wait);
-        if self.has_data() {
+        // SeqCst: the other half of the Dekker pair with `Producer::publish`.
+        if self.word().load(Ordering::SeqCst) != EMPTY_WORD {
             self.done_sleeping();
             return None;
         }

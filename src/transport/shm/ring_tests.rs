@@ -1,6 +1,7 @@
 //! Unit tests of the ring in ordinary memory, within one process (also run under Miri).
 
 use super::*;
+use crate::wire::Header;
 
 /// A ring in ordinary (heap) memory, for tests within one process.
 struct HeapRing {
@@ -11,20 +12,19 @@ struct HeapRing {
 
 fn heap_ring(slot_stride: usize, slot_count: usize) -> HeapRing {
     let word = || CachePadded::new(WaitWord { futex: AtomicU32::new(0), sleeping: AtomicU32::new(0) });
-    let ctl = Box::new(RingControl {
-        head: CachePadded::new(AtomicU64::new(0)),
-        tail: CachePadded::new(AtomicU64::new(0)),
-        data_wait: word(),
-        space_wait: word(),
-    });
-    HeapRing { ctl, slots: vec![0; slot_stride * slot_count / 8], geo: Geometry { slot_stride, slot_count } }
+    let ctl = Box::new(RingControl { data_wait: word(), space_wait: word() });
+    let geo = Geometry { slot_stride, slot_count };
+    let mut slots = vec![0u64; slot_stride * slot_count / 8];
+    // SAFETY: a u64 vector viewed as its bytes: same memory, u8 has no invalid values.
+    clear(unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr() as *mut u8, slots.len() * 8) }, geo);
+    HeapRing { ctl, slots, geo }
 }
 
 fn ends(r: &mut HeapRing, may_sleep: bool) -> (Producer, Consumer) {
     let ctl: *const RingControl = &*r.ctl;
     let slots = r.slots.as_mut_ptr() as *mut u8;
     // SAFETY: the HeapRing outlives both handles in every test (so `keep` need hold
-    // nothing); one handle of each kind.
+    // nothing); one handle of each kind; the ring is fresh (cleared).
     unsafe {
         (
             Producer::new(ctl, slots, r.geo, may_sleep, Arc::new(())),
@@ -33,39 +33,69 @@ fn ends(r: &mut HeapRing, may_sleep: bool) -> (Producer, Consumer) {
     }
 }
 
+/// The word of slot `i`, as the other process would see it.
+fn word_of(r: &HeapRing, i: usize) -> &AtomicU64 {
+    // SAFETY: slot `i` of the heap ring starts 8-byte aligned inside `slots`.
+    unsafe { &*((r.slots.as_ptr() as *const u8).add(i * r.geo.slot_stride) as *const AtomicU64) }
+}
+
 #[test]
 fn a_full_ring_refuses_more_until_a_slot_is_released() {
     let mut r = heap_ring(64, 4);
     let (mut p, mut c) = ends(&mut r, false);
     for i in 0..4u8 {
         assert!(p.has_space());
-        p.slot(64)[0] = i;
-        p.publish();
+        p.body(64)[0] = i;
+        p.publish(u64::from(i));
     }
     assert!(!p.has_space(), "bounded: the fifth message must wait");
     assert!(c.has_data());
-    assert_eq!(c.slot(64)[0], 0);
+    assert_eq!(c.slot(64)[WORD_BYTES], 0);
     c.release();
-    assert!(p.has_space());
+    assert!(p.has_space(), "the released slot is the producer's next");
 }
 
 #[test]
-fn a_counter_the_other_side_corrupts_reads_as_full_or_ready_never_as_an_overflow() {
+fn the_message_reads_back_with_its_seq_as_the_header_and_the_slot_is_free_after_release() {
+    let mut r = heap_ring(64, 2);
+    let (mut p, mut c) = ends(&mut r, false);
+    assert!(!c.has_data(), "a fresh ring is empty");
+    p.body(64)[..8].copy_from_slice(&77u64.to_le_bytes());
+    p.publish(12_345);
+    assert!(c.has_data());
+    assert_eq!(Header::read(c.slot(64)), Header { seq: 12_345, send_ns: 77 });
+    c.release();
+    assert_eq!(word_of(&r, 0).load(Ordering::Acquire), EMPTY_WORD, "released: the word says free");
+    assert!(!c.has_data(), "the next slot has nothing yet");
+}
+
+#[test]
+fn a_word_the_other_side_corrupts_reads_as_full_or_ready_never_as_an_overflow() {
     let mut r = heap_ring(64, 4);
     let (mut p, mut c) = ends(&mut r, false);
-    for _ in 0..4 {
-        assert!(p.has_space());
-        p.publish();
-    }
-    // A broken peer moves `tail` ahead of `head`: the producer, re-reading it because its
-    // cache says full, must see "full", not panic on the subtraction (debug builds check
-    // overflow) or lend an out-of-range slot.
-    r.ctl.tail.store(1_000, Ordering::Release);
+    // A broken peer marks the producer's next slot full: the producer must see "full".
+    word_of(&r, 0).store(5, Ordering::Release);
     assert!(!p.has_space());
-    // And `head` set to anything makes the consumer's slot index still its own.
-    r.ctl.head.store(u64::MAX, Ordering::Release);
+    // And it marks a slot nobody published as ready: the consumer lends its own slot, of the
+    // length it asked for, nothing derived from the word.
     assert!(c.has_data());
     assert_eq!(c.slot(64).len(), 64);
+    c.release();
+    assert!(p.has_space(), "released by the consumer: free again");
+    p.publish(0); // into slot 0, which the consumer has passed: never read
+    // Both ends at slot 1 now. Words of every value leave both ends' indices their own.
+    for i in 0..4 {
+        word_of(&r, i).store(u64::MAX - i as u64 * 3, Ordering::Release);
+    }
+    for _ in 0..9 {
+        assert!(!p.has_space());
+        assert!(c.has_data());
+        assert_eq!(c.slot(64).len(), 64);
+        c.release();
+        assert!(p.has_space(), "the consumer freed the slot the producer is at");
+        p.body(64).fill(1);
+        p.publish(1);
+    }
 }
 
 #[test]
@@ -75,10 +105,9 @@ fn wraps_around_in_order_with_mixed_lengths() {
     for i in 0..1000u64 {
         let len = 9 + (i as usize % 119);
         assert!(p.has_space());
-        let s = p.slot(len);
-        s[..8].copy_from_slice(&i.to_le_bytes());
-        s[len - 1] = i as u8;
-        p.publish();
+        let s = p.body(len);
+        s[len - WORD_BYTES - 1] = i as u8;
+        p.publish(i);
         assert!(c.has_data());
         let got = c.slot(len);
         assert_eq!(u64::from_le_bytes(got[..8].try_into().unwrap()), i);
@@ -99,10 +128,10 @@ fn concurrent_producer_and_consumer_keep_order_and_content() {
                 while !p.has_space() {
                     std::hint::spin_loop();
                 }
-                let slot = p.slot(64);
-                slot[..8].copy_from_slice(&i.to_le_bytes());
-                slot[56..].copy_from_slice(&(!i).to_le_bytes());
-                p.publish();
+                let body = p.body(64);
+                body[..8].copy_from_slice(&(i * 3).to_le_bytes());
+                body[48..].copy_from_slice(&(!i).to_le_bytes());
+                p.publish(i);
             }
         });
         for i in 0..N {
@@ -111,6 +140,7 @@ fn concurrent_producer_and_consumer_keep_order_and_content() {
             }
             let slot = c.slot(64);
             assert_eq!(u64::from_le_bytes(slot[..8].try_into().unwrap()), i);
+            assert_eq!(u64::from_le_bytes(slot[8..16].try_into().unwrap()), i * 3);
             assert_eq!(u64::from_le_bytes(slot[56..].try_into().unwrap()), !i);
             c.release();
         }
@@ -127,8 +157,8 @@ fn a_sleeping_side_is_announced_to_the_other() {
     let (mut p, mut c) = ends(&mut r, true);
     let seen = c.prepare_sleep().expect("empty ring: sleep");
     assert!(p.has_space());
-    p.slot(64)[0] = 1;
-    assert!(p.publish(), "the producer learns the consumer sleeps");
+    p.body(64)[0] = 1;
+    assert!(p.publish(1), "the producer learns the consumer sleeps");
     p.wake_consumer();
     assert_ne!(c.futex().load(Ordering::Acquire), seen, "futex word moved: a sleep on `seen` returns");
     c.done_sleeping();

@@ -147,12 +147,11 @@ impl WaitEnd for ReaderRing {
 
 impl Transport for BroadcastReader {
     fn send_buf(&mut self) -> TransportResult<&mut [u8]> {
-        Ok(&mut self.ack)
+        Ok(&mut self.ack[HEADER_BYTES..])
     }
 
-    /// Acknowledges: the header in the lent buffer goes to this reader's line.
-    fn send(&mut self) -> TransportResult<()> {
-        let h = Header::read(&self.ack[..HEADER_BYTES]);
+    /// Acknowledges: the header goes to this reader's line (an acknowledgement has no payload).
+    fn send(&mut self, h: Header) -> TransportResult<()> {
         let r = self.ring.region.reader(self.ring.index);
         // Relaxed: published by the store of `acks` below.
         r.ack_seq.store(h.seq, Ordering::Relaxed);

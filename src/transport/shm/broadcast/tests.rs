@@ -40,8 +40,8 @@ fn reader(
             }
             r.release();
             if ack || h.seq == STOP_SEQ {
-                Header { seq: h.seq, send_ns: 7 }.write(r.send_buf().unwrap());
-                r.send().unwrap();
+                r.send_buf().unwrap();
+                r.send(Header { seq: h.seq, send_ns: 7 }).unwrap();
             }
             if h.seq == STOP_SEQ {
                 return expected;
