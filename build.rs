@@ -20,8 +20,14 @@ fn main() {
             .is_some_and(|s| !s.is_empty());
         println!("cargo:rustc-env=IPCBENCH_GIT_COMMIT={c}{}", if dirty { "-dirty" } else { "" });
     }
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
+    // The git directory, wherever it is: in a worktree `.git` is a file, and watching paths
+    // under it that do not exist made cargo rebuild the crate on every build.
+    if let Some(head) = output("git", &["rev-parse", "--git-path", "HEAD"]) {
+        println!("cargo:rerun-if-changed={head}");
+    }
+    if let Some(index) = output("git", &["rev-parse", "--git-path", "index"]) {
+        println!("cargo:rerun-if-changed={index}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=IPCBENCH_INJECT_NS");
 }
