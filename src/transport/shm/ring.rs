@@ -9,7 +9,7 @@
 //! (Release); the consumer polls the word of the slot at *its* position, reads the message in
 //! place, and stores `EMPTY_SEQ` back (Release), which hands the slot back. The producer learns
 //! about space from the same word, in the line it is about to write anyway. Each side's
-//! position is its own private counter (slot = position % slot_count).
+//! position (the slot it is at) is its own, never read from shared memory.
 //!
 //! So a 64-byte message moves one cache line per direction, the line holding the word, the rest
 //! of the header and the first payload bytes, as a hand-written ping-pong does. The Lamport
@@ -43,7 +43,7 @@
 //! side's futex word. A peer that breaks the contract (a bug, or a process that opened the file
 //! on its own) can spoil the *data*, not this process's memory safety:
 //! - every index and length this side uses comes from its own position and the geometry it
-//!   created or validated: `slot = own_position % slot_count`, `len <= slot_stride`. A word the
+//!   created or validated: `slot < slot_count`, `len <= slot_stride`. A word the
 //!   other side writes is only compared with `EMPTY_SEQ`, so any value means at worst "full",
 //!   "free" or "ready" at the wrong moment (a wait that times out, or a slot read early);
 //! - a lent slot is plain bytes (`u8` has no invalid values). A peer writing into a slot it does
@@ -112,8 +112,8 @@ pub struct Producer {
     ctl: *const RingControl,
     slots: *mut u8,
     geo: Geometry,
-    /// Messages published so far: the next slot is `position % slot_count`. Ours alone.
-    position: u64,
+    /// The slot we fill next (messages published so far, modulo `slot_count`). Ours alone.
+    index: usize,
     /// Whether the consumer may sleep (block/hybrid waits): then publishing checks for a
     /// sleeper. Pure spinning on both sides skips that, and the SeqCst it needs.
     may_sleep: bool,
@@ -125,8 +125,8 @@ pub struct Consumer {
     ctl: *const RingControl,
     slots: *const u8,
     geo: Geometry,
-    /// Messages released so far: the next slot is `position % slot_count`. Ours alone.
-    position: u64,
+    /// The slot we read next (messages released so far, modulo `slot_count`). Ours alone.
+    index: usize,
     may_sleep: bool,
     _keep: KeepAlive,
 }
@@ -141,14 +141,14 @@ unsafe impl Send for Producer {}
 // SAFETY: as for `Producer`.
 unsafe impl Send for Consumer {}
 
-/// The word of the slot at `position`.
+/// The word of slot `index`.
 ///
 /// # Safety
 /// `slots` points to `geo.slot_stride * geo.slot_count` bytes of live memory whose slots start
-/// 8-byte aligned (the slot array is page-aligned and the stride a multiple of 64).
+/// 8-byte aligned (the slot array is page-aligned and the stride a multiple of 64), and
+/// `index < geo.slot_count`.
 #[inline(always)]
-unsafe fn word<'a>(slots: *const u8, geo: Geometry, position: u64) -> &'a AtomicU64 {
-    let index = (position % geo.slot_count as u64) as usize;
+unsafe fn word<'a>(slots: *const u8, geo: Geometry, index: usize) -> &'a AtomicU64 {
     debug_assert!(index < geo.slot_count && geo.slot_stride >= WORD_BYTES);
     // SAFETY:
     // - `index < slot_count`, so the 8 bytes at the slot's start are inside the slot array;
@@ -156,6 +156,16 @@ unsafe fn word<'a>(slots: *const u8, geo: Geometry, position: u64) -> &'a Atomic
     //   atomic except the consumer's plain read of it as part of the message it owns (ordered
     //   after its Acquire load saw the message), so there is no mixed-access race.
     unsafe { &*(slots.add(index * geo.slot_stride) as *const AtomicU64) }
+}
+
+/// The slot after `index`: no division on the hot path.
+#[inline(always)]
+fn next(index: usize, geo: Geometry) -> usize {
+    if index + 1 == geo.slot_count {
+        0
+    } else {
+        index + 1
+    }
 }
 
 impl Producer {
@@ -176,7 +186,7 @@ impl Producer {
         may_sleep: bool,
         keep: KeepAlive,
     ) -> Producer {
-        Producer { ctl, slots, geo, position: 0, may_sleep, _keep: keep }
+        Producer { ctl, slots, geo, index: 0, may_sleep, _keep: keep }
     }
 
     #[inline(always)]
@@ -188,7 +198,7 @@ impl Producer {
     #[inline(always)]
     fn word(&self) -> &AtomicU64 {
         // SAFETY: `slots` and `geo` as `word` requires, per the contract of `new`.
-        unsafe { word(self.slots, self.geo, self.position) }
+        unsafe { word(self.slots, self.geo, self.index) }
     }
 
     /// Whether the slot at our position is free: its word says so.
@@ -206,7 +216,7 @@ impl Producer {
     pub fn body(&mut self, len: usize) -> &mut [u8] {
         debug_assert!(self.word().load(Ordering::Relaxed) == EMPTY_WORD, "body() without space");
         debug_assert!((WORD_BYTES..=self.geo.slot_stride).contains(&len));
-        let index = (self.position % self.geo.slot_count as u64) as usize;
+        let index = self.index;
         // SAFETY:
         // - `index < slot_count` and `WORD_BYTES <= len <= slot_stride`, so the range is inside
         //   the slot, after its word (which only ever gets atomic accesses from us);
@@ -237,7 +247,7 @@ impl Producer {
             // SeqCst: partner of the SeqCst store of `data_wait.sleeping` in `prepare_sleep`.
             self.ctl().data_wait.sleeping.load(Ordering::SeqCst) != 0
         };
-        self.position += 1;
+        self.index = next(self.index, self.geo);
         sleeper
     }
 
@@ -297,7 +307,7 @@ impl Consumer {
         may_sleep: bool,
         keep: KeepAlive,
     ) -> Consumer {
-        Consumer { ctl, slots, geo, position: 0, may_sleep, _keep: keep }
+        Consumer { ctl, slots, geo, index: 0, may_sleep, _keep: keep }
     }
 
     #[inline(always)]
@@ -309,7 +319,7 @@ impl Consumer {
     #[inline(always)]
     fn word(&self) -> &AtomicU64 {
         // SAFETY: `slots` and `geo` as `word` requires, per the contract of `new`.
-        unsafe { word(self.slots, self.geo, self.position) }
+        unsafe { word(self.slots, self.geo, self.index) }
     }
 
     /// Whether the message at our position has arrived: its slot's word says so.
@@ -326,7 +336,7 @@ impl Consumer {
     pub fn slot(&self, len: usize) -> &[u8] {
         debug_assert!(self.word().load(Ordering::Relaxed) != EMPTY_WORD, "slot() without data");
         debug_assert!(len <= self.geo.slot_stride);
-        let index = (self.position % self.geo.slot_count as u64) as usize;
+        let index = self.index;
         // SAFETY:
         // - `index < slot_count`, `len <= slot_stride`: inside the slot array;
         // - the slot is published (its word, seen with Acquire, is not EMPTY_SEQ) and not yet
@@ -352,7 +362,7 @@ impl Consumer {
             // SeqCst: partner of the SeqCst store of `space_wait.sleeping` in `prepare_sleep`.
             self.ctl().space_wait.sleeping.load(Ordering::SeqCst) != 0
         };
-        self.position += 1;
+        self.index = next(self.index, self.geo);
         sleeper
     }
 

@@ -83,7 +83,7 @@ fn a_word_the_other_side_corrupts_reads_as_full_or_ready_never_as_an_overflow() 
     c.release();
     assert!(p.has_space(), "released by the consumer: free again");
     p.publish(0); // into slot 0, which the consumer has passed: never read
-    // Both ends at slot 1 now. Words of every value leave both ends' indices their own.
+                  // Both ends at slot 1 now. Words of every value leave both ends' indices their own.
     for i in 0..4 {
         word_of(&r, i).store(u64::MAX - i as u64 * 3, Ordering::Release);
     }
