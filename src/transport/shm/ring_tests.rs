@@ -164,3 +164,90 @@ fn a_sleeping_side_is_announced_to_the_other() {
     c.done_sleeping();
     assert!(c.prepare_sleep().is_none(), "data present: do not sleep");
 }
+
+/// An exhaustive check of the wake-up protocol (the Dekker pair of a slot's word and the
+/// sleeping flag), at the level the code's `SeqCst` accesses give: every interleaving of the
+/// producer's and the consumer's steps, one shared-memory access each. The property: the
+/// consumer never ends asleep while the message it waits for is published.
+mod wake_up_model {
+    /// Shared memory, and where each side is.
+    #[derive(Clone, Copy, Debug, Default)]
+    struct State {
+        word_full: bool,
+        sleeping: bool,
+        futex: u32,
+        /// The futex value the consumer read before announcing its sleep.
+        seen: u32,
+        producer_pc: u8,
+        consumer_pc: u8,
+        /// The producer saw the flag and will wake.
+        must_wake: bool,
+        asleep: bool,
+    }
+
+    /// The producer: store the word (publish), load the flag, wake if it was set (bump the
+    /// futex word, then wake every sleeper on it). `None` once done.
+    fn producer_step(mut s: State) -> Option<State> {
+        match s.producer_pc {
+            0 => s.word_full = true,
+            1 => s.must_wake = s.sleeping,
+            2 if s.must_wake => s.futex += 1,
+            3 if s.must_wake => s.asleep = false, // FUTEX_WAKE
+            2 | 3 => {}
+            _ => return None,
+        }
+        s.producer_pc += 1;
+        Some(s)
+    }
+
+    /// The consumer's `prepare_sleep` and futex wait; `announce_first` false is the broken
+    /// order (check the word, then raise the flag) the test must catch.
+    fn consumer_step(mut s: State, announce_first: bool) -> Option<State> {
+        match (s.consumer_pc, announce_first) {
+            (0, _) => s.seen = s.futex,
+            (1, true) | (2, false) => s.sleeping = true,
+            (2, true) | (1, false) => {
+                if s.word_full {
+                    s.consumer_pc = 9; // data: do not sleep
+                    return Some(s);
+                }
+            }
+            // FUTEX_WAIT: sleeps only if the word still holds what was seen.
+            (3, _) => s.asleep = s.futex == s.seen,
+            _ => return None,
+        }
+        s.consumer_pc += 1;
+        Some(s)
+    }
+
+    /// Every final state reachable from the start.
+    fn finals(announce_first: bool) -> Vec<State> {
+        let (mut todo, mut out) = (vec![State::default()], Vec::new());
+        while let Some(s) = todo.pop() {
+            let next: Vec<State> =
+                [producer_step(s), consumer_step(s, announce_first)].into_iter().flatten().collect();
+            if next.is_empty() {
+                out.push(s);
+            }
+            todo.extend(next);
+        }
+        out
+    }
+
+    #[test]
+    fn no_interleaving_leaves_the_consumer_asleep_on_a_published_message() {
+        let finals = finals(true);
+        assert!(finals.len() > 10, "the model explores the interleavings ({} finals)", finals.len());
+        for s in &finals {
+            assert!(s.word_full, "the producer ran to the end");
+            assert!(!s.asleep, "lost wake-up: {s:?}");
+        }
+        assert!(finals.iter().any(|s| s.must_wake), "some interleavings need the wake");
+        assert!(finals.iter().any(|s| !s.must_wake), "and some skip the syscall");
+    }
+
+    #[test]
+    fn checking_before_announcing_loses_a_wake_up_and_the_model_sees_it() {
+        assert!(finals(false).iter().any(|s| s.asleep), "the broken order must be caught");
+    }
+}
