@@ -31,6 +31,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         shm_filesystem: None,
         extra_copy: false,
         ring_notify: None,
+        floor: None,
         pipe_buffer_bytes: None,
         concurrency: 1,
         duration_ns: 1,

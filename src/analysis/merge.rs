@@ -110,6 +110,7 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         shm_filesystem: None,
         extra_copy: false,
         ring_notify: None,
+        floor: None,
         pipe_buffer_bytes: None,
         concurrency: setup.concurrency,
         duration_ns,

@@ -127,6 +127,10 @@ pub struct RunResult {
     /// How a sleeping ring waiter was woken (shm and memfd with block or hybrid waits).
     #[serde(default)]
     pub ring_notify: Option<crate::transport::shm::notify::Notify>,
+    /// The cache-line floor between the two pinned CPUs, measured just before this run (shm and
+    /// memfd pinned to two CPUs); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<RunFloor>,
     /// Each FIFO's buffer as the kernel set it (pipe only; `--pipe-size`).
     #[serde(default)]
     pub pipe_buffer_bytes: Option<usize>,
@@ -313,6 +317,34 @@ pub struct CpuPair {
     /// A cache line bounced between two threads on these CPUs, ns per round trip (median of
     /// batches): the physical floor of any round trip between them.
     pub cache_line_round_trip_ns: u64,
+}
+
+/// A ring run's floor: a cache line bounced between its two pinned CPUs right before it, so
+/// that a change of the machine's speed between runs (a VM's vCPUs moved to other host cores)
+/// shows in the run and its floor alike.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunFloor {
+    /// ns per round trip of one cache line between the two CPUs (median of batches), the same
+    /// measurement as a pair sweep's `cpu_pairs`: no round trip between them can be faster.
+    pub cache_line_round_trip_ns: u64,
+    /// The run's round-trip p50 over `cache_line_round_trip_ns` (1.0 would be the hardware's
+    /// limit). Round-trip runs of one pair only: one-way and throughput have no round trip to
+    /// set against it, and several pairs share the two CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_to_floor: Option<f64>,
+}
+
+impl RunFloor {
+    /// The floor of `run`, measured at `cache_line_round_trip_ns`.
+    pub fn of(run: &RunResult, cache_line_round_trip_ns: u64) -> RunFloor {
+        let ratio = match (run.pattern, run.concurrency, run.latency_ns) {
+            (Pattern::RoundTrip, 1, Some(l)) if cache_line_round_trip_ns > 0 => {
+                Some(l.p50 as f64 / cache_line_round_trip_ns as f64)
+            }
+            _ => None,
+        };
+        RunFloor { cache_line_round_trip_ns, p50_to_floor: ratio }
+    }
 }
 
 /// Requested and observed CPUs of both sides.

@@ -13,12 +13,13 @@ use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::{Channel, ControlError, Message};
 use crate::analysis::merge::{merge, PeerSide, RunDetail, RunSetup};
-use crate::analysis::summary::{CpuPair, Placement, RunResult, Summary, Topology, SCHEMA_VERSION};
+use crate::analysis::summary::{CpuPair, Placement, RunFloor, RunResult, Summary, Topology, SCHEMA_VERSION};
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
 use crate::measure::clock::{now_ns, ClockCheck};
 use crate::measure::env::Environment;
+use crate::measure::floor;
 use crate::measure::histogram::LatencyHistogram;
 use crate::pattern::{Pattern, Progress};
 use crate::transport::{ChannelOptions, DataListener, Endpoint, TransportKind, WaitStrategy};
@@ -242,7 +243,12 @@ fn run_matrix(
                     super::many_run::run_one(&mut peer, &mut more, cfg, &channels, group)
                 }
             }
-            None => run_one(&mut peer, cfg, &channels, &test).map_err(|e| peer.explain(e)),
+            None => ring_floor(&test, cfg).and_then(|floor_ns| {
+                let (mut run, detail) =
+                    run_one(&mut peer, cfg, &channels, &test).map_err(|e| peer.explain(e))?;
+                run.floor = floor_ns.map(|ns| RunFloor::of(&run, ns));
+                Ok((run, detail))
+            }),
         };
         let (run, detail) =
             outcome.with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
@@ -280,9 +286,23 @@ fn measure_pair(a: usize, b: usize, timeout: std::time::Duration) -> Result<CpuP
         initiator_cpu: a,
         peer_cpu: b,
         relation: crate::measure::topology::relation(a, b),
-        cache_line_round_trip_ns: crate::measure::floor::cache_line_round_trip_ns(a, b, timeout)
+        cache_line_round_trip_ns: floor::cache_line_round_trip_ns(a, b, floor::Length::SWEEP, timeout)
             .with_context(|| format!("measuring the cache-line floor of CPUs {a}:{b}"))?,
     })
+}
+
+/// The cache-line floor of `test`'s two CPUs, measured now, right before its run, when it is a
+/// ring run pinned to two CPUs: a VM's speed can change between runs (its vCPUs moved to other
+/// host cores), and a floor taken beside each run changes with it. `None` for anything else.
+fn ring_floor(test: &Test, cfg: &RunConfig) -> Result<Option<u64>> {
+    match test.pin {
+        Some((a, b)) if a != b && test.transport.is_ring() => {
+            let ns = floor::cache_line_round_trip_ns(a, b, floor::Length::PER_RUN, cfg.timeout)
+                .with_context(|| format!("measuring the cache-line floor of CPUs {a}:{b}"))?;
+            Ok(Some(ns))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Asks the peer for its clock 16 times, each bracketed by two readings of ours.

@@ -143,6 +143,14 @@ pub fn render(summary: &Summary, each: bool) -> String {
         columns.push(time_column("p99.9", &rows, lat(|l| l.p99_9)));
         columns.push(time_column("max", &rows, lat(|l| l.max)));
     }
+    if summary.runs.iter().any(|r| floor_ratio(r).is_some()) {
+        columns.push((
+            ("×floor".into(), true),
+            rows.iter()
+                .map(|r| r.median(floor_ratio).map_or_else(|| "-".into(), |v| format!("{v:.2}")))
+                .collect(),
+        ));
+    }
     if summary.runs.iter().any(|r| r.fan_out.is_some()) {
         let fan = |f: fn(&crate::analysis::summary::FanOutResult) -> Option<u64>| {
             move |r: &RunResult| r.fan_out.as_ref().and_then(f).map(|v| v as f64)
@@ -243,6 +251,11 @@ pub fn render(summary: &Summary, each: bool) -> String {
     out
 }
 
+/// A ring round trip's p50 over the cache-line floor measured beside it.
+fn floor_ratio(run: &RunResult) -> Option<f64> {
+    run.floor.and_then(|f| f.p50_to_floor)
+}
+
 /// How a dimension every row shares is said below the table; `None` for a default not worth
 /// a word.
 fn shared_text(name: &str, value: &str) -> Option<String> {
@@ -296,6 +309,9 @@ fn legend(summary: &Summary, repeated: bool) -> String {
         "{place}; latency includes one clock read of ~{} ns; {cpu}\n",
         summary.environment.clock_read_overhead_ns
     ));
+    if let Some(line) = floor_legend(summary, repeated) {
+        out.push_str(&line);
+    }
     if let Some(f) = summary.runs.iter().find_map(|r| r.fan_out.as_ref()) {
         let pins: Vec<String> =
             f.per_subscriber.iter().filter_map(|s| s.cpu).map(|c| c.to_string()).collect();
@@ -318,6 +334,24 @@ fn legend(summary: &Summary, repeated: bool) -> String {
         );
     }
     out
+}
+
+/// What `×floor` means, with the floors it was measured against (their range says whether
+/// the machine changed speed between runs); `None` without the column.
+fn floor_legend(summary: &Summary, repeated: bool) -> Option<String> {
+    let floors: Vec<u64> = summary
+        .runs
+        .iter()
+        .filter(|r| floor_ratio(r).is_some())
+        .filter_map(|r| r.floor.map(|f| f.cache_line_round_trip_ns))
+        .collect();
+    let (least, most) = (floors.iter().min()?, floors.iter().max()?);
+    let range = if least == most { format!("{least} ns") } else { format!("{least} to {most} ns") };
+    let over = if repeated { ", the median of each run against its own floor" } else { "" };
+    Some(format!(
+        "×floor: a ring round trip's p50 over the cache-line round trip between the same two CPUs, \
+         measured right before each run ({range} here{over}); 1.00 is what the hardware allows\n"
+    ))
 }
 
 /// For every group of comparable rows (the same pattern, size and everything else, only the

@@ -109,3 +109,31 @@ fn against_an_external_service_the_table_claims_only_this_side() {
     );
     assert!(!text.contains("both sides"), "{text}");
 }
+
+#[test]
+fn ring_round_trips_with_a_floor_get_a_ratio_column_and_a_legend_line_and_others_a_dash() {
+    use crate::analysis::summary::RunFloor;
+    let with_floor = |p50: u64, floor_ns: u64, repetition: u32| {
+        let mut r = RunResult { repetition, ..run(TransportKind::Shm, Pattern::RoundTrip, p50) };
+        r.floor = Some(RunFloor::of(&r, floor_ns));
+        r
+    };
+    // Each run against its own floor: 300/150, 1200/600 and 330/150, median 2.00.
+    let shm = [with_floor(300, 150, 0), with_floor(1200, 600, 1), with_floor(330, 150, 2)];
+    let uds = RunResult { repetition: 0, ..run(TransportKind::Uds, Pattern::RoundTrip, 4000) };
+    let text = render(&summary(shm.iter().cloned().chain([uds.clone()]).collect()), false);
+    assert_eq!(column(&text, "×floor"), ["-", "2.00"], "{text}");
+    assert!(
+        text.contains(
+            "×floor: a ring round trip's p50 over the cache-line round trip between the same two CPUs"
+        ) && text.contains("(150 to 600 ns here, the median of each run against its own floor)"),
+        "{text}"
+    );
+    // A one-way run carries its floor but no ratio; unpinned and socket runs carry neither:
+    // no column, no legend.
+    let mut one_way = run(TransportKind::Memfd, Pattern::OneWay, 400);
+    one_way.floor = Some(RunFloor::of(&one_way, 150));
+    assert_eq!(one_way.floor.unwrap().p50_to_floor, None);
+    let text = render(&summary(vec![uds, one_way]), false);
+    assert!(!text.contains("floor"), "{text}");
+}

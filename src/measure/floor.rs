@@ -15,21 +15,41 @@ use crossbeam_utils::CachePadded;
 
 use super::clock::now_ns;
 
-/// Round trips per batch, and batches (the floor is the median batch).
-const ROUND_TRIPS: u64 = 20_000;
-const BATCHES: usize = 7;
+/// How long a floor measurement is: `batches` batches of `round_trips` each; the floor is the
+/// median batch's mean, so a batch the scheduler interrupts does not move it.
+#[derive(Clone, Copy, Debug)]
+pub struct Length {
+    pub batches: usize,
+    pub round_trips: u64,
+}
 
-/// The median over [`BATCHES`] of the mean cache-line round trip between a thread on
+impl Length {
+    /// Once per pair of a `--pin-pairs` sweep: 140,000 round trips (10 ms at 70 ns, 85 ms at
+    /// 600 ns).
+    pub const SWEEP: Length = Length { batches: 7, round_trips: 20_000 };
+    /// Before every pinned ring run: 22,000 round trips (1.5 ms at 70 ns, 13 ms at 600 ns),
+    /// in more, shorter batches.
+    pub const PER_RUN: Length = Length { batches: 11, round_trips: 2_000 };
+}
+
+/// The median over `length.batches` of the mean cache-line round trip between a thread on
 /// `initiator_cpu` and one on `peer_cpu`, in ns. Fails when either CPU cannot be pinned or the
 /// bouncing stalls for longer than `timeout` (two threads spinning on one CPU never finish).
-pub fn cache_line_round_trip_ns(initiator_cpu: usize, peer_cpu: usize, timeout: Duration) -> Result<u64> {
+pub fn cache_line_round_trip_ns(
+    initiator_cpu: usize,
+    peer_cpu: usize,
+    length: Length,
+    timeout: Duration,
+) -> Result<u64> {
     if initiator_cpu == peer_cpu {
         bail!("a cache-line floor needs two CPUs, not CPU {initiator_cpu} twice");
     }
+    let Length { batches: count, round_trips } = length;
+    assert!(count > 0 && round_trips > 0, "an empty floor measurement");
     let line = CachePadded::new(AtomicU64::new(0));
     let give_up = AtomicBool::new(false);
     let deadline = Instant::now() + timeout;
-    let total = ROUND_TRIPS * BATCHES as u64;
+    let total = round_trips * count as u64;
     std::thread::scope(|s| {
         let responder = s.spawn(|| -> Result<()> {
             crate::sys::pin_current_thread(peer_cpu).with_context(|| format!("pinning to CPU {peer_cpu}"))?;
@@ -50,10 +70,10 @@ pub fn cache_line_round_trip_ns(initiator_cpu: usize, peer_cpu: usize, timeout: 
         let mine = (|| -> Result<u64> {
             crate::sys::pin_current_thread(initiator_cpu)
                 .with_context(|| format!("pinning to CPU {initiator_cpu}"))?;
-            let mut batches = Vec::with_capacity(BATCHES);
-            for b in 0..BATCHES as u64 {
+            let mut batches = Vec::with_capacity(count);
+            for b in 0..count as u64 {
                 let start = now_ns();
-                for i in b * ROUND_TRIPS..(b + 1) * ROUND_TRIPS {
+                for i in b * round_trips..(b + 1) * round_trips {
                     line.store(2 * i + 1, Ordering::Release);
                     let mut spins = 0u32;
                     while line.load(Ordering::Acquire) != 2 * i + 2 {
@@ -64,10 +84,10 @@ pub fn cache_line_round_trip_ns(initiator_cpu: usize, peer_cpu: usize, timeout: 
                         std::hint::spin_loop();
                     }
                 }
-                batches.push((now_ns() - start) / ROUND_TRIPS);
+                batches.push((now_ns() - start) / round_trips);
             }
             batches.sort_unstable();
-            Ok(batches[BATCHES / 2])
+            Ok(batches[count / 2])
         })();
         give_up.store(true, Ordering::Relaxed);
         let theirs = responder.join().expect("the responder thread panicked");
@@ -83,12 +103,14 @@ mod tests {
     fn a_line_bounces_between_two_cpus_in_a_plausible_time_and_one_cpu_is_refused() {
         let cpus = crate::sys::allowed_cpus();
         if cpus.len() >= 2 {
-            let ns = cache_line_round_trip_ns(cpus[0], cpus[1], Duration::from_secs(20)).unwrap();
-            // Moving a line and back takes at least a few ns and (even on a loaded VM, as a
-            // median of batches of 20,000) far less than a millisecond.
-            assert!((5..1_000_000).contains(&ns), "{ns} ns");
+            for length in [Length::SWEEP, Length::PER_RUN] {
+                let ns = cache_line_round_trip_ns(cpus[0], cpus[1], length, Duration::from_secs(20)).unwrap();
+                // Moving a line and back takes at least a few ns and (even on a loaded VM, as a
+                // median of batches of thousands) far less than a millisecond.
+                assert!((5..1_000_000).contains(&ns), "{ns} ns with {length:?}");
+            }
         }
-        assert!(cache_line_round_trip_ns(0, 0, Duration::from_secs(1)).is_err());
-        assert!(cache_line_round_trip_ns(0, 100_000, Duration::from_secs(1)).is_err());
+        assert!(cache_line_round_trip_ns(0, 0, Length::PER_RUN, Duration::from_secs(1)).is_err());
+        assert!(cache_line_round_trip_ns(0, 100_000, Length::PER_RUN, Duration::from_secs(1)).is_err());
     }
 }
