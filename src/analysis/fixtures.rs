@@ -32,6 +32,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         extra_copy: false,
         ring_notify: None,
         pipe_buffer_bytes: None,
+        clock: Default::default(),
         concurrency: 1,
         duration_ns: 1,
         latency_source: if latency { "initiator" } else { "none" }.into(),

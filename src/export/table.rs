@@ -111,7 +111,7 @@ pub fn render(summary: &Summary, each: bool) -> String {
         (("size".into(), true), rows.iter().map(|r| format_bytes(r.key.size_bytes as u64)).collect()),
     ];
     let mut shared = Vec::new();
-    let dims: Vec<[(&str, String); 12]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
+    let dims: Vec<[(&str, String); 13]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
     for i in 0..dims[0].len() {
         let name = dims[0][i].0;
         let values: Vec<String> = dims.iter().map(|d| d[i].1.clone()).collect();
@@ -292,8 +292,9 @@ fn legend(summary: &Summary, repeated: bool) -> String {
     } else {
         "cpu/msg, csw/msg: both sides' CPU time and sleeps (voluntary context switches) per message"
     };
+    let clock = summary.environment.clock.as_ref().map(|c| c.source).unwrap_or_default();
     out.push_str(&format!(
-        "{place}; latency includes one clock read of ~{} ns; {cpu}\n",
+        "{place}; latency includes one clock read of ~{} ns ({clock}); {cpu}\n",
         summary.environment.clock_read_overhead_ns
     ));
     if let Some(f) = summary.runs.iter().find_map(|r| r.fan_out.as_ref()) {
