@@ -220,6 +220,24 @@ mod tests {
     }
 
     #[test]
+    fn runs_on_different_clocks_are_different_configurations_and_the_tsc_says_so() {
+        let monotonic = run(TransportKind::Uds, Pattern::RoundTrip, 1000);
+        let tsc = RunResult { clock: ClockSource::Tsc, ..monotonic.clone() };
+        assert_ne!(ConfigKey::of(&monotonic), ConfigKey::of(&tsc));
+        assert_eq!(ConfigKey::of(&monotonic).to_string(), "uds round-trip 64 B spin pin 0,1");
+        assert_eq!(ConfigKey::of(&tsc).to_string(), "uds round-trip 64 B spin pin 0,1 clock tsc");
+        let key = serde_json::to_value(ConfigKey::of(&monotonic)).unwrap();
+        assert!(key["series"].get("clock").is_none(), "monotonic keys stay as older results wrote them");
+        let old: RunResult = serde_json::from_value({
+            let mut v = serde_json::to_value(&monotonic).unwrap();
+            v.as_object_mut().unwrap().remove("clock");
+            v
+        })
+        .unwrap();
+        assert_eq!(old.clock, ClockSource::Monotonic, "a result that does not say was monotonic");
+    }
+
+    #[test]
     fn a_legend_names_only_what_differs_between_curves() {
         let uds = ConfigKey::of(&run(TransportKind::Uds, Pattern::RoundTrip, 1)).series;
         let tcp = ConfigKey::of(&run(TransportKind::Tcp, Pattern::RoundTrip, 1)).series;
