@@ -62,7 +62,7 @@ pub enum Message {
         magic: String,
         protocol_version: u32,
         ipcbench_version: String,
-        /// The sender's `CLOCK_MONOTONIC` when it sent this.
+        /// The sender's clock ([`crate::measure::clock::now_ns`]) when it sent this.
         clock_ns: u64,
         environment: Box<Environment>,
         /// The shared token a client presents to a host that asks for one (TCP control).

@@ -250,7 +250,8 @@ fn shared_text(name: &str, value: &str) -> Option<String> {
         (_, "-") | ("framing", "raw") | ("offered", "closed loop") | ("pairs", "1") | ("verify", "no") => {
             None
         }
-        ("pin", _) => None, // the placement line says where they ran
+        ("pin", _) => None,   // the placement line says where they ran
+        ("clock", _) => None, // the placement line names it with its read cost
         ("pairs", v) => Some(format!("{v} pairs at once")),
         ("verify", _) => Some("payloads verified".into()),
         ("wait", v) => Some(format!("{v} waits")),

@@ -109,3 +109,13 @@ fn against_an_external_service_the_table_claims_only_this_side() {
     );
     assert!(!text.contains("both sides"), "{text}");
 }
+
+#[test]
+fn runs_on_two_clocks_get_a_clock_column_and_one_clock_none() {
+    let monotonic = run(TransportKind::Uds, Pattern::RoundTrip, 5000);
+    let tsc = RunResult { clock: crate::measure::clock::ClockSource::Tsc, ..monotonic.clone() };
+    let text = render(&summary(vec![monotonic.clone(), tsc]), false);
+    assert_eq!(column(&text, "clock"), ["monotonic", "tsc"], "{text}");
+    let text = render(&summary(vec![monotonic]), false);
+    assert!(!text.contains("clock monotonic") && !text.lines().next().unwrap().contains("clock"), "{text}");
+}
