@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use ipcbench::measure::clock::now_ns;
+use ipcbench::measure::clock::{self, now_ns, ClockChoice, ClockSource};
 use ipcbench::measure::histogram::LatencyHistogram;
 use ipcbench::transport::listener::connect;
 use ipcbench::transport::shm::notify::Notify;
@@ -144,6 +144,13 @@ fn harness_hot_path(c: &mut Criterion) {
         b.iter(|| Header { seq: black_box(7), send_ns: now_ns() }.write(black_box(&mut buf)))
     });
     group.bench_function("clock_read", |b| b.iter(now_ns));
+    // The same call with the TSC installed (where it is safe), then CLOCK_MONOTONIC again for
+    // whatever runs next.
+    if let Ok(ClockSource::Tsc) = ClockChoice::Auto.resolve() {
+        clock::start(ClockSource::Tsc).unwrap();
+        group.bench_function("clock_read_tsc", |b| b.iter(now_ns));
+        clock::install(None);
+    }
     group.finish();
 }
 

@@ -33,6 +33,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         ring_notify: None,
         floor: None,
         pipe_buffer_bytes: None,
+        clock: Default::default(),
         concurrency: 1,
         duration_ns: 1,
         latency_source: if latency { "initiator" } else { "none" }.into(),

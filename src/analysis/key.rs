@@ -4,14 +4,15 @@
 //!
 //! The key is everything that changes what is measured: transport, framing, pattern, size, wait
 //! strategy, requested pinning, rate, concurrency, `--verify`, the shm ring (slots, filesystem,
-//! copy, notification), the pipe buffer and the external service. It is ordered (pattern, size, then the rest) and displays
-//! as a label.
+//! copy, notification), the pipe buffer, the external service, the peer counts and the clock.
+//! It is ordered (pattern, size, then the rest) and displays as a label.
 
 use std::fmt;
 
 use super::summary::RunResult;
 pub use super::summary::{ConfigKey, SeriesKey, ShmKey, DEFAULT_PIPE_BUFFER_BYTES};
 use crate::format::format_bytes;
+use crate::measure::clock::ClockSource;
 use crate::pattern::Pattern;
 use crate::transport::framing::Framing;
 use crate::transport::shm::notify::Notify;
@@ -45,6 +46,7 @@ impl ConfigKey {
                 subscribers: r.fan_out.as_ref().map(|f| f.subscribers),
                 publishers: r.many.as_ref().filter(|_| r.pattern == Pattern::FanIn).map(|m| m.peers),
                 clients: r.many.as_ref().filter(|_| r.pattern == Pattern::ManyClients).map(|m| m.peers),
+                clock: r.clock,
             },
         }
     }
@@ -69,8 +71,9 @@ impl ShmKey {
 
 impl SeriesKey {
     /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
-    /// pipe buffer, service, subscribers), in that order; empty for a default that needs no mention.
-    fn details(&self) -> [String; 12] {
+    /// pipe buffer, service, subscribers, publishers, clients, clock), in that order; empty for a
+    /// default that needs no mention.
+    fn details(&self) -> [String; 13] {
         let shm = self.shm.as_ref().map(ShmKey::describe);
         [
             if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
@@ -89,13 +92,19 @@ impl SeriesKey {
                 .map(|n| format!("from {n} publisher{}", if n == 1 { "" } else { "s" }))
                 .unwrap_or_default(),
             self.clients.map(|n| format!("{n} client{}", if n == 1 { "" } else { "s" })).unwrap_or_default(),
+            if self.clock == ClockSource::Monotonic {
+                String::new()
+            } else {
+                format!("clock {}", self.clock)
+            },
         ]
     }
 
     /// Every dimension besides the transport as a named table column, each with its value
     /// written out even where it is the default (a column that varies shows every row's value):
-    /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers.
-    pub fn dimensions(&self) -> [(&'static str, String); 12] {
+    /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers,
+    /// publishers, clients, clock.
+    pub fn dimensions(&self) -> [(&'static str, String); 13] {
         let shm = self.shm.as_ref().map_or_else(|| "-".to_string(), ShmKey::describe);
         [
             ("framing", self.framing.to_string()),
@@ -123,6 +132,7 @@ impl SeriesKey {
             ("subscribers", self.subscribers.map_or_else(|| "-".into(), |n| n.to_string())),
             ("publishers", self.publishers.map_or_else(|| "-".into(), |n| n.to_string())),
             ("clients", self.clients.map_or_else(|| "-".into(), |n| n.to_string())),
+            ("clock", self.clock.to_string()),
         ]
     }
 
@@ -207,6 +217,24 @@ mod tests {
         assert_ne!(ConfigKey::of(&old), ConfigKey::of(&big));
         assert_eq!(ConfigKey::of(&default).to_string(), "pipe round-trip 64 B spin pin 0,1");
         assert!(ConfigKey::of(&big).to_string().ends_with("buffer 1 MiB"), "{}", ConfigKey::of(&big));
+    }
+
+    #[test]
+    fn runs_on_different_clocks_are_different_configurations_and_the_tsc_says_so() {
+        let monotonic = run(TransportKind::Uds, Pattern::RoundTrip, 1000);
+        let tsc = RunResult { clock: ClockSource::Tsc, ..monotonic.clone() };
+        assert_ne!(ConfigKey::of(&monotonic), ConfigKey::of(&tsc));
+        assert_eq!(ConfigKey::of(&monotonic).to_string(), "uds round-trip 64 B spin pin 0,1");
+        assert_eq!(ConfigKey::of(&tsc).to_string(), "uds round-trip 64 B spin pin 0,1 clock tsc");
+        let key = serde_json::to_value(ConfigKey::of(&monotonic)).unwrap();
+        assert!(key["series"].get("clock").is_none(), "monotonic keys stay as older results wrote them");
+        let old: RunResult = serde_json::from_value({
+            let mut v = serde_json::to_value(&monotonic).unwrap();
+            v.as_object_mut().unwrap().remove("clock");
+            v
+        })
+        .unwrap();
+        assert_eq!(old.clock, ClockSource::Monotonic, "a result that does not say was monotonic");
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         ring_notify: None,
         floor: None,
         pipe_buffer_bytes: None,
+        // The process's one clock, installed before any run.
+        clock: crate::measure::clock::in_use(),
         concurrency: setup.concurrency,
         duration_ns,
         latency_source: if hist.is_some() { source } else { "none" }.into(),

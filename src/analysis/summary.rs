@@ -15,7 +15,7 @@ mod curve;
 pub use config::{ConfigKey, SeriesKey, ShmKey, DEFAULT_PIPE_BUFFER_BYTES};
 pub use curve::{LoadCurve, LoadPoint};
 
-use crate::measure::clock::ClockCheck;
+use crate::measure::clock::{ClockCheck, ClockSource};
 use crate::measure::env::Environment;
 use crate::measure::histogram::LatencyStats;
 use crate::pattern::Pattern;
@@ -134,6 +134,9 @@ pub struct RunResult {
     /// Each FIFO's buffer as the kernel set it (pipe only; `--pipe-size`).
     #[serde(default)]
     pub pipe_buffer_bytes: Option<usize>,
+    /// The clock every timestamp of this run came from (`monotonic` in results that do not say).
+    #[serde(default)]
+    pub clock: ClockSource,
     /// Length of the recorded phase on the recording side.
     pub duration_ns: u64,
     /// Which side recorded latencies: `initiator` (round-trip) or `peer` (one-way);

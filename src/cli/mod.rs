@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::analysis::compare::Thresholds;
 use crate::format::parse_size;
+use crate::measure::clock::ClockChoice;
 use crate::pattern::Pattern;
 use crate::transport::framing::Framing;
 use crate::transport::shm::notify::Notify;
@@ -316,6 +317,10 @@ pub struct RunArgs {
     /// show p50 as a heat map.
     #[arg(long, value_delimiter = ',', value_parser = parse_pair_item)]
     pub pin_pairs: Option<Vec<PairItem>>,
+
+    /// The clock every timestamp comes from, on both sides (docs/measuring.md, "The clock").
+    #[arg(long, value_enum, default_value_t = ClockChoice::Auto)]
+    pub clock: ClockChoice,
 
     /// How both sides wait for data, comma-separated (a list is a sweep).
     #[arg(long, value_enum, default_value = "block", value_delimiter = ',')]

@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{OrAll, RunArgs};
 use crate::export::Outputs;
+use crate::measure::clock::{ClockChoice, ClockSource};
 use crate::pattern::{Params, Pattern, Stop};
 use crate::transport::framing::{Framing, JSON_MIN_BYTES};
 use crate::transport::shm::notify::Notify;
@@ -36,6 +37,11 @@ const MAX_RING_BYTES: usize = 1 << 30;
 /// Everything `ipcbench run` needs, checked.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
+    /// The clock every timestamp comes from (`--clock`, `auto` resolved on this machine).
+    pub clock: ClockSource,
+    /// Whether `clock` was `auto`'s choice: a TSC that a peer cannot read falls back to
+    /// monotonic instead of failing the run.
+    pub clock_auto: bool,
     pub transports: Vec<TransportKind>,
     pub patterns: Vec<Pattern>,
     pub sizes: Vec<usize>,
@@ -243,6 +249,7 @@ impl RunConfig {
         if a.pipe_size.is_some() && !transports.contains(&TransportKind::Pipe) {
             bail!("--pipe-size applies to the pipe transport only; add --transport pipe");
         }
+        let clock = a.clock.resolve().map_err(anyhow::Error::msg)?;
         // A socket directory shared with a group (a container's user) gets group-accessible
         // files; otherwise only the owner may use them.
         let file_mode = crate::sys::shared_file_mode(&socket_dir);
@@ -279,6 +286,8 @@ impl RunConfig {
             check_writable(path)?;
         }
         Ok(RunConfig {
+            clock,
+            clock_auto: a.clock == ClockChoice::Auto,
             transports,
             patterns,
             sizes,

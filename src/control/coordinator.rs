@@ -17,7 +17,7 @@ use crate::analysis::summary::{CpuPair, Placement, RunFloor, RunResult, Summary,
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
-use crate::measure::clock::{now_ns, ClockCheck};
+use crate::measure::clock::{self, now_ns, ClockCheck, ClockInfo, ClockSource};
 use crate::measure::env::Environment;
 use crate::measure::floor;
 use crate::measure::histogram::LatencyHistogram;
@@ -40,12 +40,14 @@ pub enum PeerSource {
 /// more at the end, with `error` set if the invocation failed.
 pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result<Summary> {
     let mut exporters = ExportManager::new(&cfg.outputs)?;
+    // Before the environment measures the clock's cost, and before anything is timed.
+    clock::start(cfg.clock)?;
     let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
         tool: "ipcbench".into(),
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         command,
-        environment: Environment::detect(),
+        environment: Environment { clock: Some(ClockInfo::current()), ..Environment::detect() },
         peer_environment: None,
         topology: None,
         clock_check: None,
@@ -78,6 +80,9 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
     cleanup::remove_all_iox2();
     if let Err(e) = &outcome {
         summary.error = Some(format!("{e:#}"));
+    }
+    if let Some(warning) = summary.environment.clock.as_mut().and_then(ClockInfo::check_drift) {
+        eprintln!("warning: {warning}");
     }
     let written = exporters.finished(&summary);
     outcome.and(written).map(|_| summary)
@@ -163,12 +168,14 @@ fn run_matrix(
         }
         _ => unreachable!("handshake returns a hello"),
     }
+    share_clock(&mut peer.channel, cfg, summary)?;
     let clock = check_clock(&mut peer.channel)?;
     let one_way_refused = !clock.same_clock && cfg.patterns.iter().any(|&p| needs_one_clock(p));
     if one_way_refused {
         eprintln!(
-            "note: the peer's CLOCK_MONOTONIC is not this one (a reading {} ns outside its bracket): \
+            "note: the peer's {} is not this one (a reading {} ns outside its bracket): \
              one-way and fan-out latency cannot be measured across it and are skipped; round-trip still runs",
+            clock::in_use().name(),
             clock.worst_outside_ns
         );
     }
@@ -197,9 +204,12 @@ fn run_matrix(
                     sub
                 }
             };
+            if let Some(why) = send_clock(&mut sub.channel).with_context(|| format!("peer process {i}"))? {
+                bail!("peer process {i}: {why} (use --clock monotonic)");
+            }
             let clock = check_clock(&mut sub.channel).with_context(|| format!("peer process {i}"))?;
             if !clock.same_clock {
-                bail!("peer process {i} does not share this CLOCK_MONOTONIC");
+                bail!("peer process {i} does not share this {}", clock::in_use().name());
             }
             sub.channel.send(&Message::Plan {
                 pin_cpu: cfg.groups.pins.as_ref().map(|p| p[i + 1]),
@@ -274,7 +284,10 @@ fn run_matrix(
     }
     if one_way_refused {
         // Everything that could run did; the refusal is still an error for the caller.
-        bail!("one-way (and fan-out) runs were refused: the peer does not share this CLOCK_MONOTONIC");
+        bail!(
+            "one-way (and fan-out) runs were refused: the peer does not share this {}",
+            clock::in_use().name()
+        );
     }
     Ok(())
 }
@@ -302,6 +315,37 @@ fn ring_floor(test: &Test, cfg: &RunConfig) -> Result<Option<u64>> {
             Ok(Some(ns))
         }
         _ => Ok(None),
+    }
+}
+
+/// Tells the peer which clock to stamp with. Under `--clock auto`, a peer that cannot read the
+/// TSC moves both sides to `CLOCK_MONOTONIC` (nothing has been timed yet) and the environment
+/// records the clock and its cost again; an explicit `--clock tsc` fails the run instead.
+fn share_clock(ch: &mut Channel, cfg: &RunConfig, summary: &mut Summary) -> Result<()> {
+    let Some(why) = send_clock(ch)? else { return Ok(()) };
+    if !cfg.clock_auto || clock::in_use() == ClockSource::Monotonic {
+        bail!("{why} (use --clock monotonic)");
+    }
+    if !cfg.outputs.quiet {
+        eprintln!("note: {why}: --clock auto uses CLOCK_MONOTONIC instead");
+    }
+    clock::install(None);
+    summary.environment.clock_read_overhead_ns = clock::read_overhead_ns();
+    summary.environment.clock = Some(ClockInfo::current());
+    match send_clock(ch)? {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
+    }
+}
+
+/// Sends the clock in use to a peer: `None` when it took it up, else why it cannot.
+fn send_clock(ch: &mut Channel) -> Result<Option<String>> {
+    ch.send(&Message::Clock { tsc: clock::calibration() })?;
+    match ch.recv("clock-ready")? {
+        Message::ClockReady { refused } => Ok(refused),
+        other => {
+            bail!(ControlError::Unexpected { who: "peer", expected: "clock-ready", got: other.kind().into() })
+        }
     }
 }
 

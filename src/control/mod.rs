@@ -45,8 +45,9 @@ pub const MAGIC: &str = "ipcbench-control";
 /// wait strategy per test, the clamped-sample count in `Done`; 3: the interval block after
 /// `Done`, the peer's CPU per test in `Prepare`; 4: eventfds with a ring's endpoint, the
 /// io_uring and iceoryx2 transports: a version-3 peer would ignore the eventfds and wait on a
-/// futex nobody wakes).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// futex nobody wakes; 5: `Clock` and `ClockReady` before the clock check: a version-4 peer
+/// would stamp with `CLOCK_MONOTONIC` while the initiator reads the TSC).
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The largest JSON message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).
@@ -61,7 +62,7 @@ pub enum Message {
         magic: String,
         protocol_version: u32,
         ipcbench_version: String,
-        /// The sender's `CLOCK_MONOTONIC` when it sent this.
+        /// The sender's clock ([`crate::measure::clock::now_ns`]) when it sent this.
         clock_ns: u64,
         environment: Box<Environment>,
         /// The shared token a client presents to a host that asks for one (TCP control).
@@ -74,9 +75,21 @@ pub enum Message {
         pin_cpu: Option<usize>,
         timeout_ms: u64,
     },
-    /// Initiator to peer: read your `CLOCK_MONOTONIC` now (the clock check).
+    /// Initiator to peer, before the clock check: stamp with this clock, the TSC converted by
+    /// the initiator's calibration (so that both sides' stamps are on one scale), or
+    /// `CLOCK_MONOTONIC` when `tsc` is absent.
+    Clock {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tsc: Option<crate::measure::clock::Calibration>,
+    },
+    /// Peer to initiator: the clock is in use, or why the peer cannot read it.
+    ClockReady {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refused: Option<String>,
+    },
+    /// Initiator to peer: read your clock now (the clock check).
     ClockProbe,
-    /// Peer to initiator: its `CLOCK_MONOTONIC` when it answered the probe.
+    /// Peer to initiator: its clock when it answered the probe.
     ClockReply { peer_ns: u64 },
     /// Initiator to peer: connect to every endpoint (one per concurrent pair; paths relative to
     /// the socket directory) as `channel` says, and take the peer's part of `params` on each.
@@ -107,6 +120,8 @@ impl Message {
         match self {
             Message::Hello { .. } => "hello",
             Message::Plan { .. } => "plan",
+            Message::Clock { .. } => "clock",
+            Message::ClockReady { .. } => "clock-ready",
             Message::ClockProbe => "clock-probe",
             Message::ClockReply { .. } => "clock-reply",
             Message::Prepare { .. } => "prepare",

@@ -87,9 +87,13 @@ fn act(ch: &mut Channel, a: Act) -> Result<()> {
 fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Result<()> {
     act(ch, b.before_hello())?;
     ch.handshake()?;
-    // The initiator checks our clock first: answer its probes until the plan arrives.
+    // The initiator names its clock and checks ours: take it up and answer the probes until
+    // the plan arrives.
     let plan = loop {
-        match ch.recv("clock probe or plan")? {
+        match ch.recv("clock, clock probe or plan")? {
+            Message::Clock { tsc } => {
+                ch.send(&Message::ClockReady { refused: crate::measure::clock::adopt(tsc).err() })?
+            }
             Message::ClockProbe => {
                 ch.send(&Message::ClockReply { peer_ns: crate::measure::clock::now_ns() })?
             }

@@ -111,7 +111,7 @@ pub fn render(summary: &Summary, each: bool) -> String {
         (("size".into(), true), rows.iter().map(|r| format_bytes(r.key.size_bytes as u64)).collect()),
     ];
     let mut shared = Vec::new();
-    let dims: Vec<[(&str, String); 12]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
+    let dims: Vec<[(&str, String); 13]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
     for i in 0..dims[0].len() {
         let name = dims[0][i].0;
         let values: Vec<String> = dims.iter().map(|d| d[i].1.clone()).collect();
@@ -263,7 +263,8 @@ fn shared_text(name: &str, value: &str) -> Option<String> {
         (_, "-") | ("framing", "raw") | ("offered", "closed loop") | ("pairs", "1") | ("verify", "no") => {
             None
         }
-        ("pin", _) => None, // the placement line says where they ran
+        ("pin", _) => None,   // the placement line says where they ran
+        ("clock", _) => None, // the placement line names it with its read cost
         ("pairs", v) => Some(format!("{v} pairs at once")),
         ("verify", _) => Some("payloads verified".into()),
         ("wait", v) => Some(format!("{v} waits")),
@@ -305,8 +306,9 @@ fn legend(summary: &Summary, repeated: bool) -> String {
     } else {
         "cpu/msg, csw/msg: both sides' CPU time and sleeps (voluntary context switches) per message"
     };
+    let clock = summary.environment.clock.as_ref().map(|c| c.source).unwrap_or_default();
     out.push_str(&format!(
-        "{place}; latency includes one clock read of ~{} ns; {cpu}\n",
+        "{place}; latency includes one clock read of ~{} ns ({clock}); {cpu}\n",
         summary.environment.clock_read_overhead_ns
     ));
     if let Some(line) = floor_legend(summary, repeated) {

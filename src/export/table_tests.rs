@@ -137,3 +137,13 @@ fn ring_round_trips_with_a_floor_get_a_ratio_column_and_a_legend_line_and_others
     let text = render(&summary(vec![uds, one_way]), false);
     assert!(!text.contains("floor"), "{text}");
 }
+
+#[test]
+fn runs_on_two_clocks_get_a_clock_column_and_one_clock_none() {
+    let monotonic = run(TransportKind::Uds, Pattern::RoundTrip, 5000);
+    let tsc = RunResult { clock: crate::measure::clock::ClockSource::Tsc, ..monotonic.clone() };
+    let text = render(&summary(vec![monotonic.clone(), tsc]), false);
+    assert_eq!(column(&text, "clock"), ["monotonic", "tsc"], "{text}");
+    let text = render(&summary(vec![monotonic]), false);
+    assert!(!text.contains("clock monotonic") && !text.lines().next().unwrap().contains("clock"), "{text}");
+}

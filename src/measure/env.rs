@@ -22,8 +22,13 @@ pub struct Environment {
     pub git_commit: Option<String>,
     /// `rustc --version` at build time, when known.
     pub rustc_version: Option<String>,
-    /// Median cost of one `CLOCK_MONOTONIC` read in ns: included once per latency sample.
+    /// Median cost of one read of the clock in use (`clock.source`; `CLOCK_MONOTONIC` in results
+    /// that do not say) in ns: included once per latency sample.
     pub clock_read_overhead_ns: u64,
+    /// The clock every timestamp came from, its rate and its drift: the initiator's only (a peer
+    /// stamps with the initiator's clock, and its environment is taken before it learns which).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<clock::ClockInfo>,
     /// Whether this process runs inside a container (Podman, Docker or another runtime).
     pub in_container: bool,
     /// What gave the container away (`/run/.containerenv`, `/.dockerenv`, `cgroup`), if anything.
@@ -68,6 +73,7 @@ impl Environment {
             git_commit: option_env!("IPCBENCH_GIT_COMMIT").map(str::to_string),
             rustc_version: option_env!("IPCBENCH_RUSTC_VERSION").map(str::to_string),
             clock_read_overhead_ns: clock::read_overhead_ns(),
+            clock: None,
             in_container: container_evidence.is_some(),
             container_evidence,
             pod_name: std::env::var("POD_NAME").ok().filter(|v| !v.is_empty()),

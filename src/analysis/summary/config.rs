@@ -1,6 +1,7 @@
 //! The configuration key as the schema carries it (in load curves, ab verdict files): the types
 //! only; how a run's key is made and named is [`crate::analysis::key`].
 
+use crate::measure::clock::ClockSource;
 use crate::pattern::Pattern;
 use crate::transport::framing::Framing;
 use crate::transport::shm::notify::Notify;
@@ -44,6 +45,14 @@ pub struct SeriesKey {
     /// Many-clients: how many clients one server thread serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<u32>,
+    /// The clock that stamped it: runs on different clocks are never repetitions of each other
+    /// (results that do not say were monotonic).
+    #[serde(default, skip_serializing_if = "is_monotonic")]
+    pub clock: ClockSource,
+}
+
+fn is_monotonic(c: &ClockSource) -> bool {
+    *c == ClockSource::Monotonic
 }
 
 /// What distinguishes one shm ring from another.
