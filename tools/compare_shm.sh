@@ -6,7 +6,7 @@
 # Each round runs, interleaved so that machine noise hits all alike:
 #   - tools/raw_shm.c ping-pong (one buffer per direction, spin on a sequence number, CPUs 0,1)
 #     and ipcbench shm round-trip (--wait spin --pin 0,1), at 64 B and 4 KiB, COUNT messages;
-#   - at 64 KiB and 1 MiB, COUNT/50 messages each: single-core memcpy bandwidth, the raw C
+#   - at 64 KiB and 1 MiB, BW_COUNT (default COUNT/50) messages each: single-core memcpy bandwidth, the raw C
 #     two-process stream (tools/raw_shm.c stream: producer CPU 0 fills every byte of each slot,
 #     consumer CPU 1 reads every byte, in the same ring geometry and slot count as ipcbench's
 #     ring), and ipcbench shm throughput, zero-copy and --copy.
@@ -18,9 +18,12 @@
 #   SHM_SLOTS   slots per ring for the throughput rows, given to both the raw stream and
 #               ipcbench (--shm-slots); by default ipcbench's own default for throughput (about
 #               4 MiB of slots, 4 to 64: 64 at 64 KiB, 4 at 1 MiB), which the raw stream copies.
-#   IB_FLAGS    extra flags appended to every ipcbench invocation, BASELINE's too (split on
-#               whitespace), e.g. IB_FLAGS="--clock monotonic".
+#   IB_FLAGS    extra flags appended to every invocation of this build (split on whitespace),
+#               e.g. IB_FLAGS="--clock monotonic"; BASE_FLAGS the same for BASELINE (an older
+#               build may not know a newer flag).
 #   RAW_CLOCK   monotonic (default) or tsc: the clock the raw ping-pong reads.
+#   BW_COUNT    messages per throughput run (default COUNT/50); at tens of GB/s a run of a few
+#               thousand 64 KiB messages lasts milliseconds, and one hiccup ruins it.
 #   BASELINE    path to an older ipcbench binary, also run in every round right after this one,
 #               adding its columns: a before/after comparison taken interleaved.
 #   CARGO_TARGET_DIR  honoured: this build is $CARGO_TARGET_DIR/release/ipcbench (default target/).
@@ -39,6 +42,7 @@ shm_dir=${SHM_DIR:-/dev/shm}
 raw_clock=${RAW_CLOCK:-monotonic}
 case $raw_clock in monotonic | tsc) ;; *) echo "RAW_CLOCK must be monotonic or tsc" >&2 && exit 2 ;; esac
 read -r -a ib_flags <<<"${IB_FLAGS:-}"
+read -r -a base_flags <<<"${BASE_FLAGS:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -Wall -Wextra -o "$work/raw_shm" tools/raw_shm.c
@@ -48,13 +52,18 @@ this="${CARGO_TARGET_DIR:-target}/release/ipcbench"
 ib() { # binary pattern size [extra flags...]: writes $work/r.json
   local bin=$1 pattern=$2 size=$3
   shift 3
+  local extra=(${ib_flags[@]+"${ib_flags[@]}"})
+  [ "$bin" = "$this" ] || extra=(${base_flags[@]+"${base_flags[@]}"})
   "$bin" run -q -t shm -p "$pattern" -s "$size" -n "$count" --wait spin --pin 0,1 \
-    --socket-dir "$work" --shm-dir "$shm_dir" --out "$work/r.json" "$@" ${ib_flags[@]+"${ib_flags[@]}"}
+    --socket-dir "$work" --shm-dir "$shm_dir" --out "$work/r.json" "$@" ${extra[@]+"${extra[@]}"}
 }
 bins=("$this")
 [ -n "$baseline" ] && bins+=("$baseline")
 who() { [ "$1" = "$this" ] && echo "" || echo "base-"; }
 field() { grep -o "\"$1\": [0-9.e+]*" "$work/r.json" | head -1 | awk '{print $2}'; }
+# The cache-line floor ipcbench measured right before the run (a build from before issue 22 has
+# none: "-"). It tells the VM's phase: ~60-70 ns fast, ~300 ns slow here.
+floor_of() { local f; f=$(field cache_line_round_trip_ns); echo "${f:--}"; }
 # Slots per ring at a message size: SHM_SLOTS, or ipcbench's throughput default
 # (src/config slot_policy: 4 MiB / stride, clamped to 4..64).
 slots() {
@@ -65,15 +74,15 @@ slots() {
 }
 slot_flags=()
 if [ -n "${SHM_SLOTS:-}" ]; then slot_flags=(--shm-slots "$SHM_SLOTS"); fi
-bw_count=$((count / 50))
+bw_count=${BW_COUNT:-$((count / 50))}
 
 for ((r = 1; r <= rounds; r++)); do
   for s in 64 4096; do
     line=$("$work/raw_shm" pingpong "$s" "$count" 1000 0 1 "$raw_clock")
-    echo "rt $s raw ${line#*p50_ns=}" | sed 's/ p99_ns=/ /; s/ count=.*//' >>"$work/all"
+    echo "rt $s raw ${line#*p50_ns=} $r -" | sed 's/ p99_ns=/ /; s/ count=[^ ]*//; s/ clock=[^ ]*//; s/ tsc_ghz=[^ ]*//' >>"$work/all"
     for b in "${bins[@]}"; do
       ib "$b" round-trip "$s"
-      echo "rt $s $(who "$b")ipcbench $(field p50) $(field p99)" >>"$work/all"
+      echo "rt $s $(who "$b")ipcbench $(field p50) $(field p99) $r $(floor_of)" >>"$work/all"
     done
   done
   for s in 65536 1048576; do
@@ -99,6 +108,14 @@ print(f"{'size':>7} {'raw p50':>8} {'ipc p50':>8} {'ratio':>6} {'raw p99':>8} {'
 for s in ["64", "4096"]:
     rp, ip = med("rt", s, "raw", 3), med("rt", s, "ipcbench", 3)
     print(f"{s:>7} {rp:>8.0f} {ip:>8.0f} {ip / rp:>6.2f} {med('rt', s, 'raw', 4):>8.0f} {med('rt', s, 'ipcbench', 4):>8.0f}")
+floors = [r for r in rows if r[:2] == ["rt", "64"] and r[2] == "ipcbench" and len(r) > 6 and r[6] != "-"]
+if floors:
+    print("per round (64 B): the cache-line floor ipcbench measured right before its run tells the phase")
+    print(f"{'round':>5} {'floor':>6} {'raw p50':>8} {'ipc p50':>8} {'ipc/raw':>8} {'ipc/floor':>9} {'raw/floor':>9}")
+    for r in floors:
+        raw = next(x for x in rows if x[:3] == ["rt", "64", "raw"] and x[5] == r[5])
+        f, i, w = float(r[6]), float(r[3]), float(raw[3])
+        print(f"{r[5]:>5} {f:>6.0f} {w:>8.0f} {i:>8.0f} {i / w:>8.2f} {i / f:>9.2f} {w / f:>9.2f}")
 print("throughput, GB/s (median over rounds); zc/raw = zero-copy / raw stream; % = of one-core memcpy")
 print(f"{'size':>7} {'memcpy':>8} {'raw':>8} {'zero-copy':>10} {'zc/raw':>7} {'raw %':>7} {'zc %':>7} {'--copy':>8}")
 for s in ["65536", "1048576"]:
@@ -115,7 +132,7 @@ if any(r[2].startswith("base-") for r in rows):
         for w in ["zero-copy", "copy"]:
             b, t = med("bw", s, "base-" + w, 3) / 1e9, med("bw", s, w, 3) / 1e9
             print(f"{'bw ' + s + ' ' + w + ' GB/s':>22} {b:>10.1f} {t:>10.1f} {t / b:>10.2f}")
-flags = f"; IB_FLAGS={sys.argv[4]}" if sys.argv[4] else ""
+flags = f"; IB_FLAGS={sys.argv[4]}" if sys.argv[4] else ""  # BASELINE took BASE_FLAGS
 print(f"({sys.argv[2]} interleaved rounds; pinned 0,1; spin; raw ping-pong clock={sys.argv[3]}; "
       f"stream slots at 64 KiB,1 MiB={sys.argv[5]}{flags})")
 PY
