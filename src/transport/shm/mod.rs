@@ -306,7 +306,7 @@ fn peer_gone_or_late<E: WaitEnd>(
 impl ShmTransport {
     #[inline(always)]
     fn wait_space(&mut self) -> TransportResult<()> {
-        if self.tx.ready() {
+        if self.tx.has_space_to_write() {
             return Ok(());
         }
         let sleep_on = self.events.as_ref().map(|e| e.tx_space.as_fd());

@@ -158,6 +158,20 @@ unsafe fn word<'a>(slots: *const u8, geo: Geometry, index: usize) -> &'a AtomicU
     unsafe { &*(slots.add(index * geo.slot_stride) as *const AtomicU64) }
 }
 
+/// Asks the CPU to fetch the cache line at `p` in a state it can write (`prefetchw`): a hint,
+/// never a fault, whatever `p` is.
+#[inline(always)]
+fn prefetch_for_write(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHW only hints the cache: it reads and writes no memory, cannot fault, and
+    // leaves registers and flags alone; on a CPU without it the opcode is a NOP.
+    unsafe {
+        std::arch::asm!("prefetchw byte ptr [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The slot after `index`: no division on the hot path.
 #[inline(always)]
 fn next(index: usize, geo: Geometry) -> usize {
@@ -207,6 +221,16 @@ impl Producer {
         // SYNC POINT: Acquire pairs with the Release store of `EMPTY_SEQ` in
         // `Consumer::release`: once we see the slot freed, the consumer's reads of it are done.
         self.word().load(Ordering::Acquire) == EMPTY_WORD
+    }
+
+    /// [`has_space`](Self::has_space) for a producer about to write: the word's line is asked
+    /// for in a writable state first (`prefetchw`), so that a freed slot, whose line the
+    /// consumer last wrote, comes over in one transfer instead of a read and then an upgrade.
+    /// For the first check before a send; waits poll with `has_space`.
+    #[inline(always)]
+    pub fn has_space_to_write(&mut self) -> bool {
+        prefetch_for_write(self.word().as_ptr() as *const u8);
+        self.has_space()
     }
 
     /// The slot at our position after its word, `len - WORD_BYTES` bytes, to fill in place:
