@@ -14,6 +14,7 @@
 //! announces them (`Done`: the HdrHistogram, the samples, then the interval histograms). Every read has a timeout.
 
 mod channel;
+mod clock_sync;
 pub mod coordinator;
 mod external;
 mod fan_run;

@@ -20,6 +20,7 @@ pub mod broadcast;
 pub mod notify;
 pub(crate) mod region;
 pub(crate) mod ring;
+mod wait_word;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;

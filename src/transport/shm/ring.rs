@@ -58,6 +58,9 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+use super::wait_word::{announce_sleep, wake};
+pub use super::wait_word::{WaitEnd, WaitWord};
+
 pub use crate::wire::EMPTY_SEQ;
 
 /// Bytes of a slot's word, at its start: the first bytes of the message (its header's `seq`).
@@ -66,15 +69,6 @@ pub const WORD_BYTES: usize = 8;
 /// `EMPTY_SEQ` as the word holds it: little-endian, as the header's `seq` is (the value whose
 /// native representation is those bytes).
 const EMPTY_WORD: u64 = EMPTY_SEQ.to_le();
-
-/// A futex word and the flag that says someone sleeps on it.
-#[repr(C)]
-pub struct WaitWord {
-    /// Bumped (by the other side) to wake the sleeper.
-    pub futex: AtomicU32,
-    /// 1 while the owner of this word sleeps (or is about to sleep) on `futex`.
-    pub sleeping: AtomicU32,
-}
 
 /// The control block at the start of a ring: only what blocking waits need (the messages
 /// publish themselves in their slots). Each wait word is on its own cache lines (128 bytes
@@ -302,25 +296,6 @@ impl Producer {
     }
 }
 
-/// Bumps `w.futex` and wakes one sleeper on it.
-fn wake(w: &WaitWord) {
-    // Release: pairs with the Acquire load of the futex word in `announce_sleep`.
-    w.futex.fetch_add(1, Ordering::Release);
-    // Shared (not private) futex: the sleeper is another process.
-    let _ = rustix::thread::futex::wake(&w.futex, rustix::thread::futex::Flags::empty(), 1);
-}
-
-/// Reads the futex word, then raises the sleeping flag; the caller re-checks its condition
-/// before sleeping on the returned value.
-fn announce_sleep(w: &WaitWord) -> u32 {
-    // Acquire: pairs with the Release bump in `wake`.
-    let seen = w.futex.load(Ordering::Acquire);
-    // SeqCst: Dekker pair with the SeqCst store of a slot's word (in `publish` or `release`)
-    // followed by the SeqCst load of this flag on the other side.
-    w.sleeping.store(1, Ordering::SeqCst);
-    seen
-}
-
 impl Consumer {
     /// # Safety
     /// As for [`Producer::new`], with "Consumer" for "Producer".
@@ -415,17 +390,6 @@ impl Consumer {
     pub fn futex(&self) -> &AtomicU32 {
         &self.ctl().data_wait.futex
     }
-}
-
-/// One end of a ring as seen by a waiter: a condition to wait for, and the futex protocol to
-/// sleep until it may hold.
-pub trait WaitEnd {
-    /// Whether the wait is over (space for a producer, data for a consumer).
-    fn ready(&mut self) -> bool;
-    /// Raises the sleeping flag; `None` if ready meanwhile, else the futex value to sleep on.
-    fn prepare_sleep(&mut self) -> Option<u32>;
-    fn done_sleeping(&self);
-    fn futex(&self) -> &AtomicU32;
 }
 
 impl WaitEnd for Producer {
