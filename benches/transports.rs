@@ -52,11 +52,13 @@ fn shm_echo_pair(size: usize, dir: &std::path::Path) -> (shm::ShmTransport, std:
     )
     .unwrap();
     let ep = l.endpoint().clone();
+    let key = ipcbench::auth::Key::random().unwrap();
+    let k = key.clone();
     let echo = std::thread::spawn(move || {
-        let mut t = shm::connect(&ep, size, WaitStrategy::Spin, TIMEOUT).unwrap();
+        let mut t = shm::connect(&ep, size, WaitStrategy::Spin, TIMEOUT, &k).unwrap();
         while t.echo().unwrap().seq != STOP_SEQ {}
     });
-    (l.accept(size, WaitStrategy::Spin, TIMEOUT).unwrap(), echo)
+    (l.accept(size, WaitStrategy::Spin, TIMEOUT, &key).unwrap(), echo)
 }
 
 fn ping<T: Transport>(t: &mut T, seq: u64) {
@@ -112,8 +114,12 @@ fn shm_ring(c: &mut Criterion) {
             (dir.path().join(format!("ring-{size}.shm")), dir.path().join(format!("ring-{size}.sock")));
         let l =
             ShmListener::create(Some(&mapping), &liveness, size, 64, false, Notify::Futex, 0o600).unwrap();
-        let mut rx = shm::connect(l.endpoint(), size, WaitStrategy::Spin, TIMEOUT).unwrap();
-        let mut tx = l.accept(size, WaitStrategy::Spin, TIMEOUT).unwrap();
+        // The attacher answers the creator's challenge, so it connects on its own thread.
+        let key = ipcbench::auth::Key::random().unwrap();
+        let (ep, k) = (l.endpoint().clone(), key.clone());
+        let attach = std::thread::spawn(move || shm::connect(&ep, size, WaitStrategy::Spin, TIMEOUT, &k));
+        let mut tx = l.accept(size, WaitStrategy::Spin, TIMEOUT, &key).unwrap();
+        let mut rx = attach.join().unwrap().unwrap();
         group.throughput(Throughput::Elements(1));
         let mut seq = 0u64;
         group.bench_with_input(BenchmarkId::new("lend_write_publish_read_release", size), &size, |b, _| {

@@ -31,8 +31,13 @@ fn main() {
         0o600,
     )
     .expect("create mapping");
-    let mut b = connect(l.endpoint(), size, WaitStrategy::Spin, Duration::from_secs(5)).expect("attach");
-    let mut a = l.accept(size, WaitStrategy::Spin, Duration::from_secs(5)).expect("accept");
+    // The attacher answers the creator's challenge, so it connects on its own thread.
+    let key = ipcbench::auth::Key::random().expect("a key");
+    let (ep, k) = (l.endpoint().clone(), key.clone());
+    let attach =
+        std::thread::spawn(move || connect(&ep, size, WaitStrategy::Spin, Duration::from_secs(5), &k));
+    let mut a = l.accept(size, WaitStrategy::Spin, Duration::from_secs(5), &key).expect("accept");
+    let mut b = attach.join().expect("attach thread").expect("attach");
     let mut hist = LatencyHistogram::new();
     let mut samples = Vec::with_capacity(n as usize);
     for seq in 0..n {

@@ -27,15 +27,17 @@ fn main() {
     )
     .unwrap();
     let ep = l.endpoint().clone();
+    let key = ipcbench::auth::Key::random().unwrap();
+    let k = key.clone();
     let echo = std::thread::spawn(move || {
         ipcbench::sys::pin_current_thread(1).unwrap();
-        let mut c = connect(&ep, size, WaitStrategy::Spin, t).unwrap();
+        let mut c = connect(&ep, size, WaitStrategy::Spin, t, &k).unwrap();
         for _ in 0..count {
             c.echo().unwrap();
         }
     });
     ipcbench::sys::pin_current_thread(0).unwrap();
-    let mut s = l.accept(size, WaitStrategy::Spin, t).unwrap();
+    let mut s = l.accept(size, WaitStrategy::Spin, t, &key).unwrap();
     let mut lat = Vec::with_capacity(count);
     for seq in 0..count as u64 {
         let t0 = now_ns();

@@ -30,6 +30,7 @@ macro_rules! display_as_value_name {
 
 pub mod ab;
 pub mod analysis;
+pub mod auth;
 pub mod cleanup;
 pub mod cli;
 pub mod config;

@@ -271,7 +271,9 @@ fn resolve_retrying(url: &str, wait: Duration) -> anyhow::Result<Endpoint> {
 /// `ipcbench host`: checks what crosses the control channel, then runs like `run`.
 fn host(args: &ipcbench::cli::HostArgs) -> anyhow::Result<()> {
     let (cfg, source) = host_plan(args).map_err(usage)?;
-    run_with(&cfg, &source)
+    let outcome = run_with(&cfg, &source);
+    token::remove_generated();
+    outcome
 }
 
 /// What `host` will run and where its client comes from: every check of its options.
@@ -295,9 +297,14 @@ fn host_plan(args: &ipcbench::cli::HostArgs) -> anyhow::Result<(RunConfig, PeerS
             bail!("--connect measures your own service from this host; it takes no client (drop --control)");
         }
         if token.is_none() && !addr.ip().is_loopback() {
+            // Written to a file only this user can read, never printed: a log is no place
+            // for a secret.
             let t = token::generate()?;
+            let path = cfg.socket_dir.join(token::GENERATED_FILE);
+            token::write_private(&path, &t)?;
             eprintln!(
-                "ipcbench host: clients must present this token (--token-file FILE or {}): {t}",
+                "ipcbench host: no token given; clients must present the one in {} (copy it to the client and pass --token-file, or set {})",
+                path.display(),
                 token::TOKEN_ENV
             );
             token = Some(t);

@@ -151,7 +151,7 @@ proptest! {
             memfd: false,
             eventfd: false,
         };
-        let outcome = ipcbench::transport::shm::connect(&ep, 64, WaitStrategy::Spin, Duration::from_millis(5));
+        let outcome = ipcbench::transport::shm::connect(&ep, 64, WaitStrategy::Spin, Duration::from_millis(5), &ipcbench::auth::Key::random().unwrap());
         prop_assert!(outcome.is_err(), "a file no creator made is never attached");
     }
 }

@@ -220,7 +220,7 @@ fn a_malformed_frame_after_the_hello_still_ends_the_session() {
         "host",
         Duration::from_secs(5),
     );
-    ch.handshake().unwrap();
+    ch.join_session().unwrap();
     (&sock).write_all(&[0, 0, 0, 0, 9]).unwrap(); // where the clock reply is due
     let st = wait_for_exit(&mut h, Duration::from_secs(10));
     assert_eq!(st.code(), Some(1));

@@ -22,16 +22,18 @@ pub struct Channel {
     /// Who is at the other end, for error messages ("peer", "host").
     who: &'static str,
     pub timeout: Duration,
-    /// The token this side presents in its hello.
+    /// The token this side proves it holds (the peer's side).
     token: Option<String>,
+    /// The session key, once the handshake is done.
+    session: Option<crate::auth::Key>,
 }
 
 impl Channel {
     pub fn new(rx: OwnedFd, tx: OwnedFd, who: &'static str, timeout: Duration) -> Channel {
-        Channel { rx, tx, who, timeout, token: None }
+        Channel { rx, tx, who, timeout, token: None, session: None }
     }
 
-    /// Presents `token` in this side's hello.
+    /// Proves `token` in the handshake (the peer's side).
     pub fn with_token(mut self, token: Option<String>) -> Channel {
         self.token = token;
         self
@@ -160,35 +162,111 @@ impl Channel {
         Ok(payload)
     }
 
-    /// Sends our hello and checks theirs; returns their hello.
-    pub fn handshake(&mut self) -> Result<Message, ControlError> {
-        self.handshake_within(self.timeout)
+    /// The peer's side of the session handshake ([`crate::auth`]): our hello with a fresh
+    /// nonce, the initiator's challenge, our tag (when we hold a token), then the initiator's
+    /// hello, its version and tag checked. Returns the initiator's hello; afterwards
+    /// [`data_key`](Self::data_key) works.
+    pub fn join_session(&mut self) -> Result<Message, ControlError> {
+        let mine = crate::auth::nonce()?;
+        self.send(&Message::hello(&mine, None))?;
+        let (theirs, token_required) = match self.recv("challenge")? {
+            Message::Challenge { nonce, token_required } => (self.nonce_from(&nonce)?, token_required),
+            // An initiator of another version answers with its hello: name the versions.
+            hello @ Message::Hello { .. } => {
+                self.check_hello(&hello)?;
+                return Err(self.unexpected("challenge", &hello));
+            }
+            other => return Err(self.unexpected("challenge", &other)),
+        };
+        let nonces = crate::auth::Nonces { initiator: theirs, peer: mine };
+        let token = self.token.clone();
+        if token.is_some() && !token_required {
+            return Err(ControlError::TokenUnexpected { who: self.who });
+        }
+        self.send(&Message::Proof {
+            tag: token.as_deref().map(|t| crate::auth::to_hex(&nonces.peer_tag(Some(t)))),
+        })?;
+        if token.is_none() && token_required {
+            return Err(ControlError::TokenNeeded { who: self.who });
+        }
+        let hello = self.recv("hello")?;
+        self.check_hello(&hello)?;
+        let Message::Hello { tag, .. } = &hello else { unreachable!("checked above") };
+        let proven = tag.as_deref().and_then(crate::auth::from_hex::<{ crate::auth::TAG_BYTES }>);
+        if !proven.is_some_and(|t| nonces.check_initiator_tag(token.as_deref(), &t)) {
+            return Err(ControlError::ProofWrong { who: self.who });
+        }
+        self.session = Some(nonces.session_key(token.as_deref()));
+        Ok(hello)
     }
 
-    /// [`handshake`](Self::handshake), waiting at most `timeout` for their hello.
-    pub fn handshake_within(&mut self, timeout: Duration) -> Result<Message, ControlError> {
-        self.send(&Message::hello(self.token.as_deref()))?;
-        let theirs = self.recv_within("hello", timeout)?;
-        self.check_hello(theirs, None)
-    }
-
-    /// The host's side of the hello: theirs first (within `timeout`), checked, with the token
-    /// when `expected` names one, and only then ours, so a connection that fails learns
-    /// nothing about this machine.
-    pub fn accept_hello(
+    /// The initiator's side: the peer's hello first (within `timeout`), checked; our
+    /// challenge; the peer's tag checked against `expected` (the token, if this side needs
+    /// one); and only then our hello, so that a connection that fails learns nothing about
+    /// this machine. Returns the peer's hello.
+    pub fn initiate_session(
         &mut self,
         timeout: Duration,
         expected: Option<&str>,
     ) -> Result<Message, ControlError> {
-        let theirs = self.recv_within("hello", timeout)?;
-        let theirs = self.check_hello(theirs, expected)?;
-        self.send(&Message::hello(None))?;
-        Ok(theirs)
+        let hello = self.recv_within("hello", timeout)?;
+        self.check_hello(&hello)?;
+        let Message::Hello { nonce, .. } = &hello else { unreachable!("checked above") };
+        let peer = self.nonce_from(nonce)?;
+        let mine = crate::auth::nonce()?;
+        self.send(&Message::Challenge {
+            nonce: crate::auth::to_hex(&mine),
+            token_required: expected.is_some(),
+        })?;
+        let nonces = crate::auth::Nonces { initiator: mine, peer };
+        match (expected, self.recv_within("proof", timeout)?) {
+            (None, Message::Proof { tag: None }) => {}
+            (None, Message::Proof { tag: Some(_) }) => {
+                return Err(ControlError::Malformed {
+                    who: self.who,
+                    detail: "a token's tag, though no token was asked for".into(),
+                })
+            }
+            (Some(_), Message::Proof { tag: None }) => {
+                return Err(ControlError::TokenMissing { who: self.who })
+            }
+            (Some(token), Message::Proof { tag: Some(tag) }) => {
+                let tag = crate::auth::from_hex::<{ crate::auth::TAG_BYTES }>(&tag);
+                if !tag.is_some_and(|t| nonces.check_peer_tag(Some(token), &t)) {
+                    return Err(ControlError::TokenWrong { who: self.who });
+                }
+            }
+            (_, other) => return Err(self.unexpected("proof", &other)),
+        }
+        let tag = crate::auth::to_hex(&nonces.initiator_tag(expected));
+        self.send(&Message::hello(&mine, Some(tag)))?;
+        self.session = Some(nonces.session_key(expected));
+        Ok(hello)
     }
 
-    fn check_hello(&self, theirs: Message, expected_token: Option<&str>) -> Result<Message, ControlError> {
-        match &theirs {
-            Message::Hello { magic, protocol_version, token, .. } => {
+    /// The key of data connection `pair` of test `test_id`, from this session's key.
+    pub fn data_key(&self, test_id: u32, pair: u32) -> crate::auth::Key {
+        self.session.as_ref().expect("data keys follow the session handshake").data(test_id, pair)
+    }
+
+    fn nonce_from(&self, hex: &str) -> Result<crate::auth::Nonce, ControlError> {
+        crate::auth::from_hex(hex).ok_or_else(|| ControlError::Malformed {
+            who: self.who,
+            detail: format!(
+                "a nonce of {} characters, not {} hex digits",
+                hex.len(),
+                2 * crate::auth::NONCE_BYTES
+            ),
+        })
+    }
+
+    fn unexpected(&self, expected: &'static str, got: &Message) -> ControlError {
+        ControlError::Unexpected { who: self.who, expected, got: got.kind().into() }
+    }
+
+    fn check_hello(&self, theirs: &Message) -> Result<(), ControlError> {
+        match theirs {
+            Message::Hello { magic, protocol_version, .. } => {
                 if magic != MAGIC {
                     return Err(ControlError::BadMagic { who: self.who, magic: magic.clone() });
                 }
@@ -199,19 +277,9 @@ impl Channel {
                         ours: env!("CARGO_PKG_VERSION"),
                     });
                 }
-                match (expected_token, token) {
-                    (None, _) => {}
-                    (Some(_), None) => return Err(ControlError::TokenMissing { who: self.who }),
-                    (Some(e), Some(t)) if !super::token::matches(e, t) => {
-                        return Err(ControlError::TokenWrong { who: self.who })
-                    }
-                    (Some(_), Some(_)) => {}
-                }
-                Ok(theirs)
+                Ok(())
             }
-            other => {
-                Err(ControlError::Unexpected { who: self.who, expected: "hello", got: other.kind().into() })
-            }
+            other => Err(self.unexpected("hello", other)),
         }
     }
 }
@@ -228,77 +296,5 @@ fn write_all(fd: &OwnedFd, mut buf: &[u8]) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::net::UnixStream;
-
-    fn pair() -> (Channel, Channel) {
-        let (a, b) = UnixStream::pair().unwrap();
-        let t = Duration::from_millis(500);
-        let a2 = a.try_clone().unwrap();
-        let b2 = b.try_clone().unwrap();
-        (Channel::new(a.into(), a2.into(), "peer", t), Channel::new(b.into(), b2.into(), "host", t))
-    }
-
-    #[test]
-    fn messages_and_blocks_cross_intact() {
-        let (mut a, mut b) = pair();
-        let msg = Message::Ready { test_id: 7 };
-        a.send(&msg).unwrap();
-        a.send_block(&[1, 2, 3]).unwrap();
-        assert_eq!(b.recv("ready").unwrap(), msg);
-        assert_eq!(b.recv_block("histogram").unwrap(), vec![1, 2, 3]);
-    }
-
-    #[test]
-    fn handshake_refuses_another_protocol_version_naming_both() {
-        let (mut a, b) = pair();
-        let mut hello = Message::hello(None);
-        if let Message::Hello { protocol_version, .. } = &mut hello {
-            *protocol_version = 99;
-        }
-        let mut b = b;
-        b.send(&hello).unwrap();
-        let err = a.handshake().unwrap_err().to_string();
-        assert!(err.contains("version 99") && err.contains(&format!("version {PROTOCOL_VERSION}")), "{err}");
-    }
-
-    #[test]
-    fn garbage_oversized_and_unknown_frames_are_named() {
-        let (mut a, b) = pair();
-        write_all(&b.tx, &[3, 0, 0, 0, KIND_JSON, b'{', b'x', b'}']).unwrap();
-        assert!(matches!(a.recv("hello"), Err(ControlError::Malformed { .. })));
-        write_all(&b.tx, &[0xff, 0xff, 0xff, 0x7f, KIND_JSON]).unwrap();
-        assert!(matches!(a.recv("hello"), Err(ControlError::Oversized { .. })));
-        let (mut a, b) = pair();
-        write_all(&b.tx, &[0, 0, 0, 0, 9]).unwrap();
-        let err = a.recv("hello").unwrap_err().to_string();
-        assert!(err.contains("unknown frame kind 9"), "{err}");
-        let (mut a, b) = pair();
-        let unknown = br#"{"type":"launch-missiles"}"#;
-        let mut frame = (unknown.len() as u32).to_le_bytes().to_vec();
-        frame.push(KIND_JSON);
-        frame.extend_from_slice(unknown);
-        write_all(&b.tx, &frame).unwrap();
-        let err = a.recv("ready").unwrap_err().to_string();
-        assert!(err.contains("launch-missiles"), "{err}");
-    }
-
-    #[test]
-    fn silence_is_a_timeout_and_a_closed_end_is_closed() {
-        let (mut a, b) = pair();
-        let start = Instant::now();
-        assert!(matches!(a.recv("ready"), Err(ControlError::Timeout { .. })));
-        assert!(start.elapsed() < Duration::from_secs(5));
-        drop(b);
-        assert!(matches!(a.recv("ready"), Err(ControlError::Closed("peer"))));
-    }
-
-    #[test]
-    fn a_peer_error_message_becomes_a_remote_error() {
-        let (mut a, mut b) = pair();
-        b.send(&Message::Error { message: "cannot pin to CPU 9".into() }).unwrap();
-        let err = a.recv("ready").unwrap_err().to_string();
-        assert_eq!(err, "the peer failed: cannot pin to CPU 9");
-    }
-}
+#[path = "channel_tests.rs"]
+mod tests;

@@ -151,7 +151,8 @@ fn run_matrix(
     let (mut peer, hello) = match source {
         PeerSource::Spawn => {
             let mut peer = Peer::spawn(cfg)?;
-            let hello = peer.channel.handshake().map_err(|e| peer.explain(e.into()))?;
+            let hello =
+                peer.channel.initiate_session(cfg.timeout, None).map_err(|e| peer.explain(e.into()))?;
             (peer, hello)
         }
         PeerSource::Client(c) => {
@@ -199,7 +200,7 @@ fn run_matrix(
                 None => {
                     let mut sub = Peer::spawn(cfg).with_context(|| format!("starting peer process {i}"))?;
                     sub.channel
-                        .handshake()
+                        .initiate_session(cfg.timeout, None)
                         .map_err(|e| sub.explain(e.into()))
                         .with_context(|| format!("peer process {i}"))?;
                     sub
@@ -347,7 +348,7 @@ fn run_one(
     })?;
     // Each pair's peer end connects, or the peer says why it cannot.
     let mut conns = Vec::with_capacity(listeners.len());
-    for listener in listeners {
+    for (pair, listener) in listeners.into_iter().enumerate() {
         match crate::sys::wait_readable_any([listener.fd(), ch.rx_fd()], cfg.timeout)? {
             Some(0) => {}
             Some(_) => bail!(expect_ready(ch, test.id)
@@ -356,7 +357,7 @@ fn run_one(
             None => bail!("the peer did not connect to {} within {:?}", listener.endpoint()?, cfg.timeout),
         }
         // Accepting removes the socket file: nothing is left in the socket directory.
-        conns.push(listener.accept(&test.channel, cfg.timeout)?);
+        conns.push(listener.accept(&test.channel, cfg.timeout, &ch.data_key(test.id, pair as u32))?);
     }
     expect_ready(ch, test.id)?;
 

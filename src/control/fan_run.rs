@@ -121,7 +121,9 @@ pub fn run_one(
             None => bail!("subscriber {i} did not connect to {} within {:?}", endpoints[i], cfg.timeout),
         }
     }
-    let mut fan = listener.accept(test.channel, cfg.timeout)?;
+    // Each subscriber has its own session: its one endpoint is its pair 0.
+    let keys: Vec<_> = subs.iter().map(|s| s.channel.data_key(test.id, 0)).collect();
+    let mut fan = listener.accept(test.channel, cfg.timeout, &keys)?;
     for (i, sub) in subs.iter_mut().enumerate() {
         if let Err(e) = expect_ready(&mut sub.channel, test.id) {
             return Err(sub.explain(e.context(format!("subscriber {i}"))));

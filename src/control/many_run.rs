@@ -60,7 +60,8 @@ pub fn run_one(
             }
             None => bail!("{who} {i} did not connect to {} within {:?}", l.endpoint()?, cfg.timeout),
         }
-        conns.push(l.accept(test.channel, cfg.timeout)?);
+        // Each peer process has its own session: its one endpoint is its pair 0.
+        conns.push(l.accept(test.channel, cfg.timeout, &ch.data_key(test.id, 0))?);
     }
     if let Some(why) = unservable(&conns, test.channel.wait) {
         bail!("{} over {}: {why}", test.params.pattern, test.transport);

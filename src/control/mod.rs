@@ -47,8 +47,10 @@ pub const MAGIC: &str = "ipcbench-control";
 /// `Done`, the peer's CPU per test in `Prepare`; 4: eventfds with a ring's endpoint, the
 /// io_uring and iceoryx2 transports: a version-3 peer would ignore the eventfds and wait on a
 /// futex nobody wakes; 5: `Clock` and `ClockReady` before the clock check: a version-4 peer
-/// would stamp with `CLOCK_MONOTONIC` while the initiator reads the TSC).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// would stamp with `CLOCK_MONOTONIC` while the initiator reads the TSC; 6: nonces,
+/// `Challenge` and `Proof` instead of a token in the hello, and the challenge on every data
+/// connection, see [`crate::auth`]).
+pub const PROTOCOL_VERSION: u32 = 6;
 /// The largest JSON message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).
@@ -66,9 +68,21 @@ pub enum Message {
         /// The sender's clock ([`crate::measure::clock::now_ns`]) when it sent this.
         clock_ns: u64,
         environment: Box<Environment>,
-        /// The shared token a client presents to a host that asks for one (TCP control).
+        /// The sender's fresh nonce, 32 hex digits (the peer's; the initiator's travels in
+        /// `Challenge`). Defaulted so that an older peer's hello parses and fails on its version.
+        #[serde(default)]
+        nonce: String,
+        /// The initiator's tag over both nonces ([`crate::auth`]), in the initiator's hello.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<String>,
+        tag: Option<String>,
+    },
+    /// Initiator to peer, after the peer's hello: the initiator's nonce, and whether it holds a
+    /// token the peer must prove.
+    Challenge { nonce: String, token_required: bool },
+    /// Peer to initiator: its tag over both nonces, `None` when it holds no token.
+    Proof {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
     },
     /// Initiator to peer, once: how the peer runs.
     Plan {
@@ -120,6 +134,8 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Hello { .. } => "hello",
+            Message::Challenge { .. } => "challenge",
+            Message::Proof { .. } => "proof",
             Message::Plan { .. } => "plan",
             Message::Clock { .. } => "clock",
             Message::ClockReady { .. } => "clock-ready",
@@ -133,15 +149,16 @@ impl Message {
         }
     }
 
-    /// This side's hello, presenting `token` if it has one.
-    pub fn hello(token: Option<&str>) -> Message {
+    /// This side's hello with its `nonce` and, from the initiator, its `tag`.
+    pub fn hello(nonce: &crate::auth::Nonce, tag: Option<String>) -> Message {
         Message::Hello {
             magic: MAGIC.into(),
             protocol_version: PROTOCOL_VERSION,
             ipcbench_version: env!("CARGO_PKG_VERSION").into(),
             clock_ns: crate::measure::clock::now_ns(),
             environment: Box::new(Environment::detect()),
-            token: token.map(str::to_string),
+            nonce: crate::auth::to_hex(nonce),
+            tag,
         }
     }
 }
@@ -165,6 +182,14 @@ pub enum ControlError {
     TokenMissing { who: &'static str },
     #[error("the {who} presented a wrong token")]
     TokenWrong { who: &'static str },
+    #[error(
+        "the {who} needs a token: give the same one to both sides (--token-file FILE or IPCBENCH_TOKEN)"
+    )]
+    TokenNeeded { who: &'static str },
+    #[error("the {who} asks for no token, but this side has one: give both the same (--token-file or IPCBENCH_TOKEN), or neither")]
+    TokenUnexpected { who: &'static str },
+    #[error("the {who} could not prove it holds this token: the two tokens differ, or this is not the {who} you meant")]
+    ProofWrong { who: &'static str },
     #[error("expected a {expected} message from the {who}, got {got}")]
     Unexpected { who: &'static str, expected: &'static str, got: String },
     #[error("the {who} failed: {message}")]

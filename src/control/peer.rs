@@ -86,7 +86,7 @@ fn act(ch: &mut Channel, a: Act) -> Result<()> {
 
 fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Result<()> {
     act(ch, b.before_hello())?;
-    ch.handshake()?;
+    ch.join_session()?;
     // The initiator names its clock and checks ours: take it up and answer the probes until
     // the plan arrives.
     let plan = loop {
@@ -124,9 +124,11 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Re
                 }
                 let mut conns = endpoints
                     .into_iter()
-                    .map(|ep| {
+                    .enumerate()
+                    .map(|(pair, ep)| {
                         let ep = ep.resolve(socket_dir)?;
-                        crate::transport::connect(transport, &ep, &channel, timeout, socket_dir)
+                        let key = ch.data_key(test_id, pair as u32);
+                        crate::transport::connect(transport, &ep, &channel, timeout, socket_dir, &key)
                             .with_context(|| format!("connecting the {transport} data channel {ep}"))
                     })
                     .collect::<Result<Vec<_>>>()?;

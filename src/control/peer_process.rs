@@ -101,7 +101,7 @@ impl Peer {
             });
             let tx = fd.try_clone().context("duplicating the control socket")?;
             let mut channel = Channel::new(fd, tx, "client", cfg.timeout);
-            match channel.accept_hello(HELLO_TIMEOUT.min(cfg.timeout), c.token.as_deref()) {
+            match channel.initiate_session(HELLO_TIMEOUT.min(cfg.timeout), c.token.as_deref()) {
                 Ok(hello) => peers.push((Peer { channel, child: None, data_ip }, hello)),
                 Err(e) => {
                     eprintln!("note: dropped a control connection that failed the hello: {e}");

@@ -27,6 +27,36 @@ pub fn load(file: Option<&Path>) -> Result<Option<String>> {
     Ok(token)
 }
 
+/// Where a host that was given no token writes the one it generated (in the socket
+/// directory; removed when the host ends).
+pub const GENERATED_FILE: &str = "ipcbench.token";
+
+/// Writes `token` to a new file at `path` that only this user can read (mode 0600), removed
+/// at exit like the socket files.
+pub fn write_private(path: &Path, token: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating the token file {}", path.display()))?;
+    crate::cleanup::register_file(path);
+    let _ = GENERATED.set(path.to_path_buf());
+    writeln!(f, "{token}").with_context(|| format!("writing the token file {}", path.display()))
+}
+
+static GENERATED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Removes the token file [`write_private`] wrote, if it wrote one (the host is done).
+pub fn remove_generated() {
+    if let Some(p) = GENERATED.get() {
+        crate::cleanup::remove_file(p);
+    }
+}
+
 /// A new random token: 16 bytes from the kernel's generator, as 32 hex digits.
 pub fn generate() -> Result<String> {
     let mut bytes = [0u8; 16];

@@ -13,6 +13,7 @@ use super::{
     dgram, listener, mqueue, pipe, shm, uring, Endpoint, Listener, SocketTransport, TransportKind,
     WaitStrategy,
 };
+use crate::auth::Key;
 
 /// Where data channels are created, and how: the same for every run of an invocation.
 #[derive(Clone, Debug)]
@@ -171,12 +172,13 @@ impl DataListener {
         }
     }
 
-    /// Accepts the peer; a listening socket file is removed.
-    pub fn accept(self, spec: &ChannelSpec, timeout: Duration) -> anyhow::Result<Connection> {
+    /// Accepts the peer that proves `key` ([`crate::auth`]); a listening socket file is
+    /// removed.
+    pub fn accept(self, spec: &ChannelSpec, timeout: Duration, key: &Key) -> anyhow::Result<Connection> {
         let (size, wait) = (spec.size_bytes, spec.wait);
         Ok(match self {
             DataListener::Socket(l) => {
-                let fd = l.accept(timeout)?;
+                let fd = l.accept_proven(timeout, key)?;
                 drop(l);
                 Connection::Socket(SocketTransport::new(fd, size, wait, timeout)?.framed(
                     spec.framing,
@@ -185,40 +187,43 @@ impl DataListener {
                 ))
             }
             DataListener::Uring(l) => {
-                let fd = l.accept(timeout)?;
+                let fd = l.accept_proven(timeout, key)?;
                 drop(l);
                 Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
             }
-            DataListener::Shm(l) => Connection::Shm(l.accept(size, wait, timeout)?),
+            DataListener::Shm(l) => Connection::Shm(l.accept(size, wait, timeout, key)?),
             DataListener::Dgram(l) => {
-                Connection::Dgram(l.accept(size, wait, timeout, spec.loss_timeout())?)
+                Connection::Dgram(l.accept(size, wait, timeout, spec.loss_timeout(), key)?)
             }
-            DataListener::Mqueue(l) => Connection::Mqueue(l.accept(size, wait, timeout)?),
-            DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout)?),
+            DataListener::Mqueue(l) => Connection::Mqueue(l.accept(size, wait, timeout, key)?),
+            DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout, key)?),
             #[cfg(feature = "iceoryx2")]
-            DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout)?)),
+            DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout, key)?)),
         })
     }
 }
 
-/// Connects the peer's side of a data channel of `kind`; `socket_dir` holds the socket file a
-/// Unix datagram peer binds for itself.
+/// Connects the peer's side of a data channel of `kind`, proving `key` ([`crate::auth`]);
+/// `socket_dir` holds the socket file a Unix datagram peer binds for itself.
 pub fn connect(
     kind: TransportKind,
     ep: &Endpoint,
     spec: &ChannelSpec,
     timeout: Duration,
     socket_dir: &std::path::Path,
+    key: &Key,
 ) -> anyhow::Result<Connection> {
     static OWN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let (size, wait) = (spec.size_bytes, spec.wait);
     Ok(match ep {
-        Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout)?),
-        Endpoint::Broadcast(b) => Connection::Broadcast(shm::broadcast::connect(b, size, wait, timeout)?),
-        Endpoint::Mqueue(m) => Connection::Mqueue(mqueue::connect(m, size, wait, timeout)?),
-        Endpoint::Pipe(p) => Connection::Pipe(pipe::connect(p, size, wait, timeout)?),
+        Endpoint::Shm(s) => Connection::Shm(shm::connect(s, size, wait, timeout, key)?),
+        Endpoint::Broadcast(b) => {
+            Connection::Broadcast(shm::broadcast::connect(b, size, wait, timeout, key)?)
+        }
+        Endpoint::Mqueue(m) => Connection::Mqueue(mqueue::connect(m, size, wait, timeout, key)?),
+        Endpoint::Pipe(p) => Connection::Pipe(pipe::connect(p, size, wait, timeout, key)?),
         #[cfg(feature = "iceoryx2")]
-        Endpoint::Iox2(x) => Connection::Iox2(Box::new(iox2::connect(x, wait, timeout)?)),
+        Endpoint::Iox2(x) => Connection::Iox2(Box::new(iox2::connect(x, wait, timeout, key)?)),
         #[cfg(not(feature = "iceoryx2"))]
         Endpoint::Iox2(_) => anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default()),
         Endpoint::Dgram(a) => {
@@ -233,19 +238,19 @@ pub fn connect(
                 wait,
                 timeout,
                 spec.loss_timeout(),
+                key,
             )?)
         }
         ep if kind.is_uring() => {
-            let fd = listener::connect(ep, timeout)?;
+            let fd = listener::connect_proven(ep, timeout, key)?;
             Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
         }
-        ep => Connection::Socket(
-            SocketTransport::new(listener::connect(ep, timeout)?, size, wait, timeout)?.framed(
-                spec.framing,
-                false,
-                "seq",
-            ),
-        ),
+        ep => {
+            Connection::Socket(
+                SocketTransport::new(listener::connect_proven(ep, timeout, key)?, size, wait, timeout)?
+                    .framed(spec.framing, false, "seq"),
+            )
+        }
     })
 }
 

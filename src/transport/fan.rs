@@ -108,15 +108,22 @@ impl FanListener {
         }
     }
 
-    /// Accepts every subscriber (socket files are removed).
-    pub fn accept(self, spec: &ChannelSpec, timeout: Duration) -> Result<FanOut> {
+    /// Accepts every subscriber, subscriber `i` proving `keys[i]` (socket files are removed).
+    pub fn accept(self, spec: &ChannelSpec, timeout: Duration, keys: &[crate::auth::Key]) -> Result<FanOut> {
         Ok(match self {
-            FanListener::Broadcast(b) => FanOut::Broadcast(b.accept(spec.size_bytes, spec.wait, timeout)?),
-            #[cfg(feature = "iceoryx2")]
-            FanListener::Iox2(x) => FanOut::Iox2(Box::new(x.accept(spec.size_bytes, spec.wait, timeout)?)),
-            FanListener::Each(v) => {
-                FanOut::Each(v.into_iter().map(|l| l.accept(spec, timeout)).collect::<Result<Vec<_>>>()?)
+            FanListener::Broadcast(b) => {
+                FanOut::Broadcast(b.accept(spec.size_bytes, spec.wait, timeout, keys)?)
             }
+            #[cfg(feature = "iceoryx2")]
+            FanListener::Iox2(x) => {
+                FanOut::Iox2(Box::new(x.accept(spec.size_bytes, spec.wait, timeout, keys)?))
+            }
+            FanListener::Each(v) => FanOut::Each(
+                v.into_iter()
+                    .zip(keys)
+                    .map(|(l, k)| l.accept(spec, timeout, k))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
         })
     }
 }

@@ -26,6 +26,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::Key;
 use anyhow::{Context, Result};
 use iceoryx2::port::listener::Listener as EventListener;
 use iceoryx2::port::notifier::Notifier;
@@ -167,8 +168,8 @@ impl Iox2Listener {
 
     /// Takes the peer's liveness connection and waits for its word that its ports are open
     /// (before that, a message would find no subscriber).
-    pub fn accept(self, wait: WaitStrategy, timeout: Duration) -> Result<Iox2Transport> {
-        let fd = self.liveness.accept(timeout)?;
+    pub fn accept(self, wait: WaitStrategy, timeout: Duration, key: &Key) -> Result<Iox2Transport> {
+        let fd = self.liveness.accept_proven(timeout, key)?;
         drop(self.liveness);
         if !crate::sys::wait_readable(fd.as_fd(), timeout)? {
             anyhow::bail!("the peer opened no iceoryx2 ports within {timeout:?}");
@@ -211,8 +212,8 @@ impl LiveFds {
 }
 
 /// Connects the liveness socket, opens the creator's services, and says so.
-pub fn connect(ep: &Iox2Endpoint, wait: WaitStrategy, timeout: Duration) -> Result<Iox2Transport> {
-    let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+pub fn connect(ep: &Iox2Endpoint, wait: WaitStrategy, timeout: Duration, key: &Key) -> Result<Iox2Transport> {
+    let fd = listener::connect_proven(&Endpoint::Unix(ep.liveness.clone()), timeout, key)
         .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
     let live_fd = LiveFds::new(1);
     live_fd.set(0, &fd);

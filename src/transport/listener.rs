@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::Endpoint;
+use crate::auth::Key;
 use crate::cleanup;
 use crate::sys;
 
@@ -84,6 +85,10 @@ impl Listener {
         if !sys::wait_readable(self.fd(), timeout)? {
             bail!("the peer did not connect to {} within {timeout:?}", self.endpoint()?);
         }
+        self.accept_now()
+    }
+
+    fn accept_now(&self) -> Result<OwnedFd> {
         Ok(match self {
             Listener::Unix { listener, .. } => listener.accept()?.0.into(),
             Listener::Tcp(l) => {
@@ -92,6 +97,43 @@ impl Listener {
                 s.into()
             }
         })
+    }
+
+    /// Accepts the connection that answers the challenge of `key` ([`crate::auth`]), waiting
+    /// at most `timeout` in all. One that fails is dropped with a one-line note on stderr,
+    /// and the accept goes on: a stranger that connects first cannot take the peer's place.
+    pub fn accept_proven(&self, timeout: Duration, key: &Key) -> Result<OwnedFd> {
+        let deadline = Instant::now() + timeout;
+        let mut refused = 0u32;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !sys::wait_readable(self.fd(), left)? {
+                let why = if refused > 0 {
+                    format!(" (refused {refused} connection(s) that failed the challenge)")
+                } else {
+                    String::new()
+                };
+                bail!("the peer did not connect to {} within {timeout:?}{why}", self.endpoint()?);
+            }
+            let fd = self.accept_now()?;
+            let wait = crate::auth::PROOF_WAIT.min(deadline.saturating_duration_since(Instant::now()));
+            match crate::auth::challenge(&fd, key, wait) {
+                Ok(()) => return Ok(fd),
+                Err(e) => {
+                    refused += 1;
+                    let from = match self {
+                        Listener::Tcp(_) => rustix::net::getpeername(&fd)
+                            .ok()
+                            .flatten()
+                            .and_then(|a| std::net::SocketAddr::try_from(a).ok())
+                            .map(|a| format!(" from {a}"))
+                            .unwrap_or_default(),
+                        Listener::Unix { .. } => String::new(),
+                    };
+                    eprintln!("note: refused a connection to {}{from}: {e:#}", self.endpoint()?);
+                }
+            }
+        }
     }
 }
 
@@ -172,6 +214,13 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
             }
         }
     }
+}
+
+/// [`connect`], then answers the listener's challenge with `key` ([`crate::auth`]).
+pub fn connect_proven(endpoint: &Endpoint, timeout: Duration, key: &Key) -> Result<OwnedFd> {
+    let fd = connect(endpoint, timeout)?;
+    crate::auth::answer(&fd, key, timeout).with_context(|| format!("proving this session to {endpoint}"))?;
+    Ok(fd)
 }
 
 /// The most descriptors one [`send_fds`] carries.

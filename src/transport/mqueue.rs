@@ -16,6 +16,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::Key;
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::mqueue::{mq_open, mq_receive, mq_send, MQ_OFlag, MqAttr, MqdT};
@@ -159,8 +160,14 @@ impl MqListener {
     }
 
     /// Waits for the peer (it has opened both queues when it connects), then unlinks them.
-    pub fn accept(mut self, size_bytes: usize, wait: WaitStrategy, timeout: Duration) -> Result<MqTransport> {
-        let fd = self.liveness.accept(timeout)?;
+    pub fn accept(
+        mut self,
+        size_bytes: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+        key: &Key,
+    ) -> Result<MqTransport> {
+        let fd = self.liveness.accept_proven(timeout, key)?;
         cleanup::remove_queue(&self.endpoint.to_peer);
         cleanup::remove_queue(&self.endpoint.from_peer);
         let (tx, rx) = (Queue(self.tx.0.take()), Queue(self.rx.0.take()));
@@ -182,6 +189,7 @@ pub fn connect(
     size_bytes: usize,
     wait: WaitStrategy,
     timeout: Duration,
+    key: &Key,
 ) -> Result<MqTransport> {
     let rx = Queue::open(&ep.to_peer, None)?;
     let tx = Queue::open(&ep.from_peer, None)?;
@@ -191,7 +199,7 @@ pub fn connect(
             anyhow::bail!("message queue {name} carries {size} B messages, expected {size_bytes}");
         }
     }
-    let fd = listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+    let fd = listener::connect_proven(&Endpoint::Unix(ep.liveness.clone()), timeout, key)
         .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))?;
     Ok(MqTransport::new(tx, rx, fd, size_bytes, wait, timeout))
 }

@@ -25,10 +25,14 @@ use serde::{Deserialize, Serialize};
 
 use super::stream_io::{read_full, write_full, Waits};
 use super::{Transport, TransportResult, WaitStrategy};
+use crate::auth::Key;
 use crate::cleanup;
 use crate::wire::{Header, HEADER_BYTES};
 
 const HELLO: u8 = b'H';
+/// What a pipe peer's proof answers: a FIFO carries nothing back before the hello, so the
+/// challenge is fixed; the data key is this test's alone, and the proof never leaves the machine.
+const FIFO_CHALLENGE: &[u8] = b"ipcbench-fifo";
 
 /// The two FIFOs of a channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,9 +132,19 @@ impl PipeListener {
         self.rx.as_fd()
     }
 
-    /// Takes the peer's hello, opens the write end and removes both files.
-    pub fn accept(self, size: usize, wait: WaitStrategy, timeout: Duration) -> Result<PipeTransport> {
-        let mut hello = [0u8; 1];
+    /// Takes the peer's hello and its proof, opens the write end and removes both files.
+    ///
+    /// A FIFO cannot tell its writers apart or drop one: bytes from anyone but this session's
+    /// peer fail the run (the files have the socket directory's mode, so only its owner, or
+    /// group, can open them).
+    pub fn accept(
+        self,
+        size: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+        key: &Key,
+    ) -> Result<PipeTransport> {
+        let mut hello = [0u8; 1 + crate::auth::TAG_BYTES];
         read_full(&self.rx, &mut hello, Waits::polled(WaitStrategy::Block, timeout))
             .context("waiting for the peer's hello on its FIFO")?;
         if hello[0] != HELLO {
@@ -138,6 +152,12 @@ impl PipeListener {
                 "the first byte on FIFO {} is {:#04x}, not the peer's hello",
                 self.endpoint.from_peer.display(),
                 hello[0]
+            );
+        }
+        if !key.check_answer(FIFO_CHALLENGE, &hello[1..]) {
+            bail!(
+                "FIFO {} was written by a process that is not this session's peer (a wrong proof)",
+                self.endpoint.from_peer.display()
             );
         }
         let tx = open(&self.endpoint.to_peer, OFlags::WRONLY)?;
@@ -160,6 +180,7 @@ pub fn connect(
     size: usize,
     wait: WaitStrategy,
     timeout: Duration,
+    key: &Key,
 ) -> Result<PipeTransport> {
     for p in [&ep.to_peer, &ep.from_peer] {
         if !is_fifo(p) {
@@ -168,7 +189,9 @@ pub fn connect(
     }
     let rx = open(&ep.to_peer, OFlags::RDONLY)?;
     let tx = open(&ep.from_peer, OFlags::WRONLY)?;
-    write_full(&tx, &[HELLO], Waits::polled(wait, timeout)).context("saying hello on the FIFO")?;
+    let mut hello = [HELLO; 1 + crate::auth::TAG_BYTES];
+    hello[1..].copy_from_slice(&key.answer(FIFO_CHALLENGE));
+    write_full(&tx, &hello, Waits::polled(wait, timeout)).context("saying hello on the FIFO")?;
     Ok(PipeTransport::new(rx, tx, size, wait, timeout))
 }
 

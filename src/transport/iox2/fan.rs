@@ -132,10 +132,16 @@ impl Iox2FanListener {
 
     /// Takes every subscriber's liveness connection and waits for its word that its ports are
     /// open (before that, a message would miss it).
-    pub fn accept(self, size_bytes: usize, wait: WaitStrategy, timeout: Duration) -> Result<Iox2FanOut> {
+    pub fn accept(
+        self,
+        size_bytes: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+        keys: &[crate::auth::Key],
+    ) -> Result<Iox2FanOut> {
         let mut fds = Vec::with_capacity(self.liveness.len());
-        for (i, l) in self.liveness.into_iter().enumerate() {
-            let fd = l.accept(timeout).with_context(|| format!("subscriber {i}"))?;
+        for ((i, l), key) in self.liveness.into_iter().enumerate().zip(keys) {
+            let fd = l.accept_proven(timeout, key).with_context(|| format!("subscriber {i}"))?;
             drop(l);
             if !crate::sys::wait_readable(fd.as_fd(), timeout)? {
                 anyhow::bail!("subscriber {i} opened no iceoryx2 ports within {timeout:?}");

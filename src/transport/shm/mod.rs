@@ -26,6 +26,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::auth::Key;
 use anyhow::{Context, Result};
 use rustix::thread::futex;
 use rustix::time::Timespec;
@@ -97,9 +98,15 @@ impl ShmListener {
     }
 
     /// Waits for the peer to connect the liveness socket; the peer maps the file first.
-    pub fn accept(self, size_bytes: usize, wait: WaitStrategy, timeout: Duration) -> Result<ShmTransport> {
+    pub fn accept(
+        self,
+        size_bytes: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+        key: &Key,
+    ) -> Result<ShmTransport> {
         use std::os::fd::AsFd;
-        let fd = self.liveness.accept(timeout)?;
+        let fd = self.liveness.accept_proven(timeout, key)?;
         drop(self.liveness); // its socket file is no longer needed
                              // What the attacher needs besides the socket: the memfd, then the eventfds.
         let mut handed = Vec::new();
@@ -119,9 +126,10 @@ pub fn connect(
     size_bytes: usize,
     wait: WaitStrategy,
     timeout: Duration,
+    key: &Key,
 ) -> Result<ShmTransport> {
     let live = || {
-        listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+        listener::connect_proven(&Endpoint::Unix(ep.liveness.clone()), timeout, key)
             .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))
     };
     // A mapping file is attached before connecting (the creator's accept means "attached").

@@ -342,10 +342,16 @@ impl BroadcastListener {
     }
 
     /// Accepts every reader (each maps the ring first), handing a memfd over; the writer's side.
-    pub fn accept(self, size_bytes: usize, wait: WaitStrategy, timeout: Duration) -> Result<BroadcastWriter> {
+    pub fn accept(
+        self,
+        size_bytes: usize,
+        wait: WaitStrategy,
+        timeout: Duration,
+        keys: &[crate::auth::Key],
+    ) -> Result<BroadcastWriter> {
         let mut peers = Vec::with_capacity(self.liveness.len());
-        for (i, l) in self.liveness.into_iter().enumerate() {
-            let fd = l.accept(timeout).with_context(|| format!("accepting subscriber {i}"))?;
+        for ((i, l), key) in self.liveness.into_iter().enumerate().zip(keys) {
+            let fd = l.accept_proven(timeout, key).with_context(|| format!("accepting subscriber {i}"))?;
             drop(l); // its socket file is no longer needed
             if let Some(m) = &self.memfd {
                 listener::send_fds(&fd, &[m.as_fd()], "memfd")?;

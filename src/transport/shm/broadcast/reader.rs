@@ -23,6 +23,7 @@ pub fn connect(
     size_bytes: usize,
     wait: WaitStrategy,
     timeout: Duration,
+    key: &crate::auth::Key,
 ) -> Result<BroadcastReader> {
     if ep.readers == 0 || ep.readers > MAX_READERS || ep.index >= ep.readers {
         bail!(
@@ -33,7 +34,7 @@ pub fn connect(
     }
     let layout = Layout::of(size_bytes, ep.slot_count, ep.readers);
     let live = || {
-        listener::connect(&Endpoint::Unix(ep.liveness.clone()), timeout)
+        listener::connect_proven(&Endpoint::Unix(ep.liveness.clone()), timeout, key)
             .with_context(|| format!("connecting the liveness socket {}", ep.liveness.display()))
     };
     let (region, liveness) = if ep.memfd {

@@ -9,6 +9,12 @@ use crate::wire::{check_pattern, fill_pattern, Header, HEADER_BYTES, STOP_SEQ};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One data key for every connection of this test process (both ends hold it).
+fn key() -> crate::auth::Key {
+    static KEY: std::sync::OnceLock<crate::auth::Key> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| crate::auth::Key::random().unwrap()).clone()
+}
+
 fn ring(dir: &Path, size: usize, slots: usize, readers: usize) -> BroadcastListener {
     BroadcastListener::create(Some(&dir.join("ring.shm")), &dir.join("live"), size, slots, readers, 0o600)
         .unwrap()
@@ -24,7 +30,7 @@ fn reader(
     stall: bool,
 ) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
-        let mut r = connect(&ep, size, wait, TIMEOUT).unwrap();
+        let mut r = connect(&ep, size, wait, TIMEOUT, &key()).unwrap();
         let mut expected = 0u64;
         loop {
             let rx = r.recv().unwrap();
@@ -72,7 +78,7 @@ fn every_reader_sees_every_message_in_order_and_acknowledges_it() {
         let l = ring(dir.path(), 200, 2, n);
         let readers: Vec<_> =
             l.endpoints().iter().cloned().map(|ep| reader(ep, 200, wait, true, false)).collect();
-        let mut w = l.accept(200, wait, TIMEOUT).unwrap();
+        let mut w = l.accept(200, wait, TIMEOUT, &vec![key(); MAX_READERS]).unwrap();
         for seq in 0..2000 {
             publish(&mut w, seq);
             for i in 0..n {
@@ -106,7 +112,7 @@ fn the_writer_waits_for_the_slowest_reader_and_never_overwrites_an_unread_slot()
                 reader(ep, 4096, wait, false, stall)
             })
             .collect();
-        let mut w = l.accept(4096, wait, TIMEOUT).unwrap();
+        let mut w = l.accept(4096, wait, TIMEOUT, &vec![key(); MAX_READERS]).unwrap();
         for seq in 0..5000 {
             publish(&mut w, seq);
         }
@@ -128,9 +134,9 @@ fn a_reader_that_dies_ends_the_writers_wait_for_it_at_once() {
     let alive = reader(eps[0].clone(), 64, WaitStrategy::Block, true, false);
     let dead = std::thread::spawn({
         let ep = eps[1].clone();
-        move || drop(connect(&ep, 64, WaitStrategy::Block, TIMEOUT).unwrap())
+        move || drop(connect(&ep, 64, WaitStrategy::Block, TIMEOUT, &key()).unwrap())
     });
-    let mut w = l.accept(64, WaitStrategy::Block, TIMEOUT).unwrap();
+    let mut w = l.accept(64, WaitStrategy::Block, TIMEOUT, &vec![key(); MAX_READERS]).unwrap();
     dead.join().unwrap();
     publish(&mut w, 0);
     assert_eq!(w.ack(0).unwrap().seq, 0);
@@ -150,13 +156,17 @@ fn a_reader_index_attaches_once_and_a_wrong_geometry_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let l = ring(dir.path(), 64, 2, 2);
     let ep = l.endpoints()[0].clone();
-    let first = connect(&ep, 64, WaitStrategy::Spin, TIMEOUT).unwrap();
-    let again = connect(&ep, 64, WaitStrategy::Spin, TIMEOUT).err().unwrap().to_string();
+    let attach = std::thread::spawn(move || connect(&ep, 64, WaitStrategy::Spin, TIMEOUT, &key()));
+    let _live = l.liveness[0].accept_proven(TIMEOUT, &key()).unwrap();
+    let first = attach.join().unwrap().unwrap();
+    let ep = l.endpoints()[0].clone();
+    let again = connect(&ep, 64, WaitStrategy::Spin, TIMEOUT, &key()).err().unwrap().to_string();
     assert!(again.contains("reader 0") && again.contains("already attached"), "{again}");
-    let bigger = connect(&l.endpoints()[1], 4096, WaitStrategy::Spin, TIMEOUT).err().unwrap().to_string();
+    let bigger =
+        connect(&l.endpoints()[1], 4096, WaitStrategy::Spin, TIMEOUT, &key()).err().unwrap().to_string();
     assert!(bigger.contains("bytes"), "{bigger}");
     let stranger = BroadcastEndpoint { index: 5, ..l.endpoints()[1].clone() };
-    let err = connect(&stranger, 64, WaitStrategy::Spin, TIMEOUT).err().unwrap().to_string();
+    let err = connect(&stranger, 64, WaitStrategy::Spin, TIMEOUT, &key()).err().unwrap().to_string();
     assert!(err.contains("reader 5 of 2"), "{err}");
     drop(first);
 }
