@@ -159,6 +159,11 @@ pub struct RunResult {
     /// CPU time and context switches of each side's timed thread(s), in total and per message.
     #[serde(default)]
     pub cpu: Option<crate::measure::cpu::CpuCost>,
+    /// Each side's peak resident memory (`getrusage` `ru_maxrss`) as the run ended: a process's
+    /// peak up to and including this run, so it grows along a matrix only if memory does.
+    /// Absent in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rss_bytes: Option<crate::measure::memory::MaxRss>,
     /// The recorded phase in slices of time, as the recording side saw it (the full interval
     /// histograms are in the `.hlog` file beside the summary).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
