@@ -317,15 +317,21 @@ pub struct Integrity {
     pub corrupt: u64,
 }
 
-/// Writes `text` to `path` through a temporary file renamed over it, so a reader or a crash
-/// never sees half a file; one writer at a time (the signal handler may rewrite a summary while
-/// a run ends).
+/// Writes `text` to `path` through a temporary file beside it (`<path>.tmp`) renamed over it,
+/// so a reader or a crash never sees half a file; one writer at a time (the signal handler may
+/// rewrite a summary while a run ends). On failure (a full disk, a removed folder) the temporary
+/// file is removed and `path` keeps its last complete version.
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
 }
 
 impl Summary {

@@ -85,8 +85,12 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
     if let Some(warning) = summary.environment.clock.as_mut().and_then(ClockInfo::check_drift) {
         eprintln!("warning: {warning}");
     }
-    let written = exporters.finished(&summary);
-    outcome.and(written).map(|_| summary)
+    match (outcome, exporters.finished(&summary)) {
+        (Ok(()), written) => written.map(|()| summary),
+        (Err(e), Ok(())) => Err(e),
+        // Both on the one error line: the run's failure, then what its outputs lost.
+        (Err(e), Err(lost)) => Err(anyhow!("{e:#}; {lost:#}")),
+    }
 }
 
 /// A warning when spinning waits would put more busy threads on this machine than it has CPUs
