@@ -164,8 +164,15 @@ fn run_matrix(
             (first.0, first.1)
         }
     };
+    // Across a container boundary, a failure names the client: its host name (a container's
+    // ID by default) and whether it said it runs in a container.
+    let mut client_name = None;
     match hello {
         Message::Hello { environment, .. } => {
+            if let PeerSource::Client(_) = source {
+                let boxed = if environment.in_container { " (in a container)" } else { "" };
+                client_name = Some(format!("the client on {}{boxed}", environment.hostname));
+            }
             let remote_tcp = matches!(source, PeerSource::Client(c) if matches!(c.control, Endpoint::Tcp(a) if !a.ip().is_loopback()));
             let spawned = matches!(source, PeerSource::Spawn);
             summary.topology = Some(Topology::of(spawned, remote_tcp, &summary.environment, &environment));
@@ -265,8 +272,12 @@ fn run_matrix(
                 Ok((run, detail))
             }),
         };
-        let (run, detail) =
-            outcome.with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
+        let (run, detail) = outcome
+            .with_context(|| format!("{} (repetition {})", test.label, test.repetition))
+            .map_err(|e| match &client_name {
+                Some(name) => e.context(name.clone()),
+                None => e,
+            })?;
         let failed = run
             .fan_out
             .as_ref()
