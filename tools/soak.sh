@@ -193,7 +193,7 @@ for s, side in enumerate(SIDES):
     print(f"soak {side}: peak RSS growth round 1 -> {rounds} at most {mib(rss_growth[s]):+.1f} MiB per test,"
           f" first run -> last run of one process at most {mib(within[s]):+.1f} MiB;"
           f" descriptors {fd_range[s][0]}-{fd_range[s][1]}")
-print(f"soak: {rounds} round(s), {len(peak)} tests, {runs} runs, {failed} failed; files left behind {left0} before,"
+print(f"soak: {rounds} round(s), {len(tests)} tests, {len(peak)} invocations, {runs} runs, {failed} failed; files left behind {left0} before,"
       f" {left1} after; descriptors grew in {len(grew)} test(s){': ' + '; '.join(grew) if grew else ''}")
 sys.exit(1 if grew or failed or left1 > left0 else 0)
 PY
