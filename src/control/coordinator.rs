@@ -164,14 +164,17 @@ fn run_matrix(
             (first.0, first.1)
         }
     };
-    // Across a container boundary, a failure names the client: its host name (a container's
-    // ID by default) and whether it said it runs in a container.
+    // Across a container boundary, a failure names the client: its container's name when it
+    // knows it, else its host name and whether it said it runs in a container.
     let mut client_name = None;
     match hello {
         Message::Hello { environment, .. } => {
             if let PeerSource::Client(_) = source {
                 let boxed = if environment.in_container { " (in a container)" } else { "" };
-                client_name = Some(format!("the client on {}{boxed}", environment.hostname));
+                client_name = Some(match &environment.container_name {
+                    Some(name) => format!("the client in container {name}"),
+                    None => format!("the client on {}{boxed}", environment.hostname),
+                });
             }
             let remote_tcp = matches!(source, PeerSource::Client(c) if matches!(c.control, Endpoint::Tcp(a) if !a.ip().is_loopback()));
             let spawned = matches!(source, PeerSource::Spawn);
