@@ -162,6 +162,7 @@ case "$1" in
     # shares ./sockets; iceoryx2 needs the host's own user, its files are owner-only).
     "$engine" run -d --name "$name" --init "${share[@]}" --user "${CONTAINER_USER:-$container_gid:$container_gid}" ${EXTRA_RUN_ARGS:-} \
       "${limits[@]}" --label "ipcbench.sockets=$sockets" --label "ipcbench.sockets-saved=$saved" \
+      --env "IPCBENCH_CONTAINER_NAME=$name" \
       -v "$sockets:/app/sockets" "$image" >/dev/null
     for _ in $(seq 1 50); do
       if [ "$(state)" = running ]; then

@@ -10,6 +10,8 @@
 # default seccomp profile, or refused with a clear error), then uds-uring and memfd with eventfd wake-ups
 # against one without the syscall filter, then iceoryx2 (a build with the feature) with /dev/shm
 # and the user shared;
+# then the client container killed mid-run (the host names the container and keeps the
+# finished run);
 # then a fan-out and many-clients run against two client containers (REPLICAS=2);
 # checks the JSON summaries (every run present, counts right, the client says it is in a
 # container, one clock), stops the container and checks that nothing is left behind.
@@ -119,6 +121,31 @@ if len(cpus) == 2:
 d = check(sys.argv[2], [("shm", "round-trip"), ("uds", "round-trip")], 600)
 assert all(r["placement"]["initiator_cpu"] is None for r in d["runs"]), "two pairs run unpinned"
 print("container-test: summaries check out")
+PY
+# The client container killed mid-run (`podman kill`): the host ends at once, names the
+# container (run_container_server.sh tells the client its name) and keeps the run finished before.
+killed=output/ci-$engine-killed
+OUTPUT_FILE=$killed.json TRANSPORT=uds,shm PATTERN=round-trip DURATION=2s \
+  ./run_host_client.sh 0 64 1 >/dev/null 2>"$killed.err" &
+host_pid=$!
+for _ in $(seq 1 100); do
+  python3 -c 'import json,sys; sys.exit(len(json.load(open(sys.argv[1]))["runs"]) < 1)' "$killed.json" 2>/dev/null && break
+  sleep 0.1
+done
+sleep 0.5 # into the second run
+"$engine" kill "$IPCBENCH_CONTAINER" >/dev/null
+rc=0; wait "$host_pid" || rc=$?
+line=$(grep '^Error:' "$killed.err" || true)
+[ "$rc" = 1 ] && [ "$(grep -c '^Error:' "$killed.err")" = 1 ] \
+  || { echo "container-test: the host gave exit $rc after its client container was killed:" >&2; cat "$killed.err" >&2; exit 1; }
+[[ "$line" == *"the client in container $IPCBENCH_CONTAINER: round-trip over shm"* ]] \
+  || { echo "container-test: the host does not name the killed container $IPCBENCH_CONTAINER: $line" >&2; exit 1; }
+python3 - "$killed.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["error"] and "round-trip over shm" in d["error"], d["error"]
+assert [r["transport"] for r in d["runs"]] == ["uds"], "the finished run is kept"
+print("container-test: a killed client container is named and the finished run kept")
 PY
 ./run_container_server.sh stop
 host_dirs_as_before "after stop"

@@ -87,6 +87,16 @@ pub fn process_exists(pid: u32) -> bool {
     }
 }
 
+/// Whether process `pid` is stopped (`T`: SIGSTOP, SIGTSTP; `t`: a tracer), from its
+/// `/proc/<pid>/stat` state field.
+pub fn process_stopped(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|s| s == "T" || s == "t")
+}
+
 /// The name of the filesystem `path` lives on (`tmpfs`, `ext4`, ...), or its magic number.
 pub fn filesystem_name(path: &std::path::Path) -> String {
     let Ok(st) = rustix::fs::statfs(path) else { return "unknown".into() };

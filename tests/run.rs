@@ -371,3 +371,35 @@ fn transport_all_means_every_mechanism_this_build_has_and_default_the_three() {
         .collect();
     assert_eq!(got, ["uds", "tcp", "shm"]);
 }
+
+#[test]
+fn every_run_records_each_sides_peak_resident_memory() {
+    let s = Scratch::new();
+    // A 16 MiB message is a 16 MiB buffer on each side: the peaks jump past it.
+    s.run()
+        .args(["-t", "uds", "-p", "round-trip", "-s", "64,16MiB", "-n", "20", "--warmup", "2", "--verify"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    let rss = |r: &serde_json::Value, side: &str| r["max_rss_bytes"][side].as_u64().unwrap();
+    let runs = sum["runs"].as_array().unwrap();
+    let (small, big) = (&runs[0], &runs[1]);
+    for side in ["initiator", "peer"] {
+        assert!(
+            rss(small, side) > 1 << 20 && rss(small, side) < 1 << 30,
+            "{side}: {}",
+            small["max_rss_bytes"]
+        );
+        assert!(rss(big, side) >= 16 << 20, "{side}: {}", big["max_rss_bytes"]);
+        assert!(rss(big, side) > rss(small, side), "{side}: a peak only grows");
+    }
+    // Several peers: the largest of them; and across a host and its client.
+    s.run()
+        .args(["-t", "uds", "-p", "fan-out", "--subscribers", "2", "-s", "64", "-n", "50"])
+        .assert()
+        .success();
+    assert!(rss(&s.summary()["runs"][0], "peer") > 1 << 20);
+    let (status, _) = s.host_with_client(&["-t", "uds", "-p", "one-way", "-s", "64", "-n", "50"]);
+    assert!(status.success());
+    assert!(rss(&s.summary()["runs"][0], "peer") > 1 << 20);
+}

@@ -44,6 +44,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         framing: Default::default(),
         external_service: None,
         cpu: None,
+        max_rss_bytes: None,
         intervals: vec![],
         interval_spread: None,
         extended_to_min_time: false,

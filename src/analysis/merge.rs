@@ -8,6 +8,7 @@ use super::summary::{
 use crate::measure::cpu::{CpuCost, SideCpu};
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::intervals::IntervalHistogram;
+use crate::measure::memory::MaxRss;
 use crate::pattern::fan_out::FanResult;
 use crate::pattern::serve_many::ServeResult;
 use crate::pattern::{throughput, Params, Pattern, SideReport, SideResult};
@@ -130,6 +131,11 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         framing: setup.channel.framing,
         external_service: None,
         cpu: Some(cpu),
+        // Read now, as the run's sides are merged on the initiator: the end of the run.
+        max_rss_bytes: Some(MaxRss {
+            initiator: crate::measure::memory::max_rss_bytes(),
+            peer: Some(peer.report.max_rss_bytes).filter(|&b| peer.present && b > 0),
+        }),
         interval_spread: None,
         // `sent` sums every pair: a count is per pair, and only throughput runs are extended.
         extended_to_min_time: p.pattern == Pattern::Throughput
@@ -172,6 +178,7 @@ pub fn merge_fan_out(
         peers.report.out_of_order += r.out_of_order;
         peers.report.corrupt += r.corrupt + wrong;
         peers.report.cpu.add(&r.cpu);
+        peers.report.max_rss_bytes = peers.report.max_rss_bytes.max(r.max_rss_bytes);
     }
     let all = (!mine.all_delivered.is_empty()).then_some(&mine.all_delivered);
     let fan = FanOutResult {
@@ -252,7 +259,8 @@ pub fn merge_many(
     };
     let mut side = mine.side;
     side.histogram = merged;
-    let peer = PeerSide { present: true, ..Default::default() };
+    let mut peer = PeerSide { present: true, ..Default::default() };
+    peer.report.max_rss_bytes = peers.iter().map(|p| p.report.max_rss_bytes).max().unwrap_or(0);
     let (mut run, detail) = merge(setup, side, peer);
     run.integrity.sent = sent;
     run.integrity.received = served;

@@ -159,6 +159,11 @@ pub struct RunResult {
     /// CPU time and context switches of each side's timed thread(s), in total and per message.
     #[serde(default)]
     pub cpu: Option<crate::measure::cpu::CpuCost>,
+    /// Each side's peak resident memory (`getrusage` `ru_maxrss`) as the run ended: a process's
+    /// peak up to and including this run, so it grows along a matrix only if memory does.
+    /// Absent in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rss_bytes: Option<crate::measure::memory::MaxRss>,
     /// The recorded phase in slices of time, as the recording side saw it (the full interval
     /// histograms are in the `.hlog` file beside the summary).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -312,15 +317,21 @@ pub struct Integrity {
     pub corrupt: u64,
 }
 
-/// Writes `text` to `path` through a temporary file renamed over it, so a reader or a crash
-/// never sees half a file; one writer at a time (the signal handler may rewrite a summary while
-/// a run ends).
+/// Writes `text` to `path` through a temporary file beside it (`<path>.tmp`) renamed over it,
+/// so a reader or a crash never sees half a file; one writer at a time (the signal handler may
+/// rewrite a summary while a run ends). On failure (a full disk, a removed folder) the temporary
+/// file is removed and `path` keeps its last complete version.
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
 }
 
 impl Summary {

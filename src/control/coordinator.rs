@@ -85,8 +85,12 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
     if let Some(warning) = summary.environment.clock.as_mut().and_then(ClockInfo::check_drift) {
         eprintln!("warning: {warning}");
     }
-    let written = exporters.finished(&summary);
-    outcome.and(written).map(|_| summary)
+    match (outcome, exporters.finished(&summary)) {
+        (Ok(()), written) => written.map(|()| summary),
+        (Err(e), Ok(())) => Err(e),
+        // Both on the one error line: the run's failure, then what its outputs lost.
+        (Err(e), Err(lost)) => Err(anyhow!("{e:#}; {lost:#}")),
+    }
 }
 
 /// A warning when spinning waits would put more busy threads on this machine than it has CPUs
@@ -161,8 +165,18 @@ fn run_matrix(
             (first.0, first.1)
         }
     };
+    // Across a container boundary, a failure names the client: its container's name when it
+    // knows it, else its host name and whether it said it runs in a container.
+    let mut client_name = None;
     match hello {
         Message::Hello { environment, .. } => {
+            if let PeerSource::Client(_) = source {
+                let boxed = if environment.in_container { " (in a container)" } else { "" };
+                client_name = Some(match &environment.container_name {
+                    Some(name) => format!("the client in container {name}"),
+                    None => format!("the client on {}{boxed}", environment.hostname),
+                });
+            }
             let remote_tcp = matches!(source, PeerSource::Client(c) if matches!(c.control, Endpoint::Tcp(a) if !a.ip().is_loopback()));
             let spawned = matches!(source, PeerSource::Spawn);
             summary.topology = Some(Topology::of(spawned, remote_tcp, &summary.environment, &environment));
@@ -262,8 +276,12 @@ fn run_matrix(
                 Ok((run, detail))
             }),
         };
-        let (run, detail) =
-            outcome.with_context(|| format!("{} (repetition {})", test.label, test.repetition))?;
+        let (run, detail) = outcome
+            .with_context(|| format!("{} (repetition {})", test.label, test.repetition))
+            .map_err(|e| match &client_name {
+                Some(name) => e.context(name.clone()),
+                None => e,
+            })?;
         let failed = run
             .fan_out
             .as_ref()

@@ -3,7 +3,7 @@
 //! (stdin/stdout are the control channel, so it never prints to stdout) or as
 //! `ipcbench client`, which connects to a host's control socket, typically from a container.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -50,14 +50,37 @@ pub fn serve(ch: &mut Channel, socket_dir: &Path) -> Result<()> {
 
 /// [`serve`] with a [`Behaviour`] of the caller's.
 pub fn serve_with(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Result<()> {
-    let result = serve_inner(ch, socket_dir, b);
-    if let Err(e) = &result {
-        if e.downcast_ref::<Vanished>().is_none() {
+    let mut files = Vec::new();
+    let result = serve_inner(ch, socket_dir, b, &mut files);
+    match result {
+        Err(e) if e.downcast_ref::<Vanished>().is_none() => {
             // Best effort: the initiator may be gone already.
             let _ = ch.send(&Message::Error { message: format!("{e:#}") });
+            let closed = e.chain().any(|c| matches!(c.downcast_ref(), Some(ControlError::Closed(_))));
+            match initiator_gone(ch, &files) {
+                Some(why) if !closed => Err(e.context(why)),
+                _ => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// After a failure: if the initiator closed the control channel (it exited, or was killed and
+/// could not clean up), removes the files of the test in progress that it left in the socket
+/// directory and says so; `None` while the initiator is still there.
+fn initiator_gone(ch: &mut Channel, files: &[PathBuf]) -> Option<String> {
+    let who = match ch.recv_within("its word on the failure", Duration::from_millis(200)) {
+        Err(ControlError::Closed(who)) => who,
+        _ => return None,
+    };
+    let ours = |p: &Path| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ipcbench-"));
+    for f in files.iter().filter(|f| ours(f)) {
+        if std::fs::remove_file(f).is_ok() {
+            eprintln!("note: removed {}, left by the {who} that went away", f.display());
         }
     }
-    result
+    Some(format!("the {who} closed the control channel (it exited or was killed)"))
 }
 
 /// The session ended by [`Act::Vanish`].
@@ -84,7 +107,13 @@ fn act(ch: &mut Channel, a: Act) -> Result<()> {
     }
 }
 
-fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Result<()> {
+/// `files`: those the initiator made for the test in progress (for [`initiator_gone`]).
+fn serve_inner(
+    ch: &mut Channel,
+    socket_dir: &Path,
+    b: &mut dyn Behaviour,
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
     act(ch, b.before_hello())?;
     ch.join_session()?;
     // The initiator names its clock and checks ours: take it up and answer the probes until
@@ -122,11 +151,13 @@ fn serve_inner(ch: &mut Channel, socket_dir: &Path, b: &mut dyn Behaviour) -> Re
                 if endpoints.is_empty() {
                     bail!("test {test_id} names no endpoint");
                 }
+                let endpoints =
+                    endpoints.into_iter().map(|ep| ep.resolve(socket_dir)).collect::<Result<Vec<_>>>()?;
+                *files = endpoints.iter().flat_map(|ep| ep.files()).map(Path::to_path_buf).collect();
                 let mut conns = endpoints
                     .into_iter()
                     .enumerate()
                     .map(|(pair, ep)| {
-                        let ep = ep.resolve(socket_dir)?;
                         let key = ch.data_key(test_id, pair as u32);
                         crate::transport::connect(transport, &ep, &channel, timeout, socket_dir, &key)
                             .with_context(|| format!("connecting the {transport} data channel {ep}"))

@@ -136,6 +136,9 @@ impl Peer {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        if crate::sys::process_stopped(child.id()) {
+            return e.context("the peer process is stopped (SIGSTOP, or a debugger holds it)");
+        }
         e
     }
 

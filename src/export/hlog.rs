@@ -14,6 +14,7 @@ use anyhow::{anyhow, Result};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 
+use super::rewrite::Rewrites;
 use super::Exporter;
 use crate::analysis::key::ConfigKey;
 use crate::analysis::merge::RunDetail;
@@ -28,6 +29,7 @@ pub struct HlogExporter {
     started_ns: u64,
     /// The interval lines of every finished run.
     lines: Vec<u8>,
+    rewrites: Rewrites,
 }
 
 impl HlogExporter {
@@ -37,6 +39,7 @@ impl HlogExporter {
             started_wall: SystemTime::now(),
             started_ns: now_ns(),
             lines: vec![],
+            rewrites: Rewrites::new(path, "the interval log"),
         }
     }
 
@@ -86,11 +89,14 @@ impl Exporter for HlogExporter {
                 .write_histogram(i.histogram.inner(), start, length, Tag::new(&tag))
                 .map_err(|e| anyhow!("encoding an interval histogram of {tag}: {e:?}"))?;
         }
-        self.write(summary)
+        let written = self.write(summary);
+        self.rewrites.after_run(summary.runs.len(), written);
+        Ok(())
     }
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
-        self.write(summary)
+        let written = self.write(summary);
+        self.rewrites.at_end(summary.runs.len(), written)
     }
 }
 

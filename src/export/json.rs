@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::rewrite::Rewrites;
 use super::Exporter;
 use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{RunResult, Summary};
@@ -14,11 +15,12 @@ pub const INTERRUPTED: &str = "stopped by a signal (Ctrl-C or SIGTERM)";
 
 pub struct JsonExporter {
     path: PathBuf,
+    rewrites: Rewrites,
 }
 
 impl JsonExporter {
     pub fn new(path: &Path) -> JsonExporter {
-        JsonExporter { path: path.to_path_buf() }
+        JsonExporter { path: path.to_path_buf(), rewrites: Rewrites::new(path, "the summary") }
     }
 }
 
@@ -48,11 +50,16 @@ impl Exporter for JsonExporter {
         if self.path.as_os_str() == "-" {
             return Ok(()); // stdout gets the summary once, at the end
         }
-        summary.write(&self.path)
+        // A full disk or a removed folder: the runs stay in memory for the next rewrite.
+        self.rewrites.after_run(summary.runs.len(), summary.write(&self.path));
+        Ok(())
     }
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
         cleanup::clear_on_interrupt();
-        summary.write(&self.path)
+        if self.path.as_os_str() == "-" {
+            return summary.write(&self.path);
+        }
+        self.rewrites.at_end(summary.runs.len(), summary.write(&self.path))
     }
 }

@@ -7,6 +7,7 @@ pub mod hlog;
 pub mod json;
 pub mod jsonl;
 pub mod notes;
+pub mod rewrite;
 pub mod table;
 
 use std::fs::File;
@@ -72,6 +73,16 @@ impl Outputs {
 /// Fans results out to every configured exporter.
 pub struct ExportManager {
     exporters: Vec<Box<dyn Exporter>>,
+    /// The stream files, to report a stream that ended early.
+    streams: Vec<Stream>,
+}
+
+/// A per-message stream file and what became of it.
+struct Stream {
+    path: PathBuf,
+    state: std::sync::Arc<std::sync::Mutex<rewrite::StreamState>>,
+    /// Once it failed: the finished runs it holds.
+    holds: Option<usize>,
 }
 
 impl ExportManager {
@@ -79,11 +90,12 @@ impl ExportManager {
     /// unwritable path fails before any measuring.
     pub fn new(o: &Outputs) -> Result<ExportManager> {
         let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(json::JsonExporter::new(&o.out))];
+        let mut streams = Vec::new();
         if let Some(p) = &o.stream_json {
-            exporters.push(Box::new(jsonl::JsonLinesExporter::new(open_sink(p)?)));
+            exporters.push(Box::new(jsonl::JsonLinesExporter::new(open_stream(p, &mut streams)?)));
         }
         if let Some(p) = &o.stream_csv {
-            exporters.push(Box::new(csv::CsvExporter::new(open_sink(p)?)));
+            exporters.push(Box::new(csv::CsvExporter::new(open_stream(p, &mut streams)?)));
         }
         if let Some(p) = &o.hlog {
             exporters.push(Box::new(hlog::HlogExporter::new(p)));
@@ -95,7 +107,7 @@ impl ExportManager {
                 .any(|p| p.as_os_str() == "-");
             exporters.push(Box::new(table::TableExporter::new(any_stdout, o.each)));
         }
-        Ok(ExportManager { exporters })
+        Ok(ExportManager { exporters, streams })
     }
 
     pub fn started(&mut self, summary: &Summary) -> Result<()> {
@@ -104,12 +116,54 @@ impl ExportManager {
 
     pub fn run_finished(&mut self, summary: &Summary, detail: &RunDetail) -> Result<()> {
         let run = summary.runs.last().expect("run_finished follows a pushed run");
-        self.exporters.iter_mut().try_for_each(|e| e.run_finished(summary, run, detail))
+        self.exporters.iter_mut().try_for_each(|e| e.run_finished(summary, run, detail))?;
+        for s in self.streams.iter_mut().filter(|s| s.holds.is_none()) {
+            if let Some(why) = &s.state.lock().unwrap_or_else(|e| e.into_inner()).failed {
+                // This run's samples did not all go in: the stream holds the runs before it.
+                s.holds = Some(summary.runs.len() - 1);
+                eprintln!("note: {why}: the stream keeps the runs it holds whole and takes no more");
+            }
+        }
+        Ok(())
     }
 
+    /// Every exporter finishes, even after another failed; every failure (an output that could
+    /// not be written, a stream that ended early) is in the one error returned.
     pub fn finished(&mut self, summary: &Summary) -> Result<()> {
-        self.exporters.iter_mut().try_for_each(|e| e.finished(summary))
+        let mut failures: Vec<String> = self
+            .exporters
+            .iter_mut()
+            .filter_map(|e| e.finished(summary).err())
+            .map(|e| format!("{e:#}"))
+            .collect();
+        let runs = summary.runs.len();
+        for s in &self.streams {
+            let state = s.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(why) = &state.failed {
+                let holds = s.holds.unwrap_or(runs);
+                failures.push(format!(
+                    "{why}: {} of {runs} finished run(s) are not in the stream {} (it holds the {holds} before, whole)",
+                    runs - holds,
+                    s.path.display()
+                ));
+            }
+        }
+        match failures.is_empty() {
+            true => Ok(()),
+            false => Err(anyhow::anyhow!(failures.join("; "))),
+        }
     }
+}
+
+/// A stream's sink: stdout for `-`, else a [`rewrite::StreamFile`] whose fate `streams` keeps.
+fn open_stream(path: &Path, streams: &mut Vec<Stream>) -> Result<BufWriter<Box<dyn Write>>> {
+    if path == Path::new("-") {
+        return open_sink(path);
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let (file, state) = rewrite::StreamFile::new(file, path);
+    streams.push(Stream { path: path.to_path_buf(), state, holds: None });
+    Ok(BufWriter::with_capacity(1 << 20, Box::new(file)))
 }
 
 /// A buffered writer to a file (created or truncated) or to stdout for `-`.

@@ -33,6 +33,11 @@ pub struct Environment {
     pub in_container: bool,
     /// What gave the container away (`/run/.containerenv`, `/.dockerenv`, `cgroup`), if anything.
     pub container_evidence: Option<String>,
+    /// The name of the container this process runs in, from `IPCBENCH_CONTAINER_NAME` (which
+    /// `run_container_server.sh` sets; an engine tells a container nothing of its name, and
+    /// its host name is the host's under `--network host`); absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
     /// The Kubernetes pod and node this process runs in, from the `POD_NAME` and `NODE_NAME`
     /// variables a manifest sets through the downward API; absent elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +81,7 @@ impl Environment {
             clock: None,
             in_container: container_evidence.is_some(),
             container_evidence,
+            container_name: std::env::var("IPCBENCH_CONTAINER_NAME").ok().filter(|v| !v.is_empty()),
             pod_name: std::env::var("POD_NAME").ok().filter(|v| !v.is_empty()),
             node_name: std::env::var("NODE_NAME").ok().filter(|v| !v.is_empty()),
             pod_resources: PodResources::from_vars(|name| std::env::var(name).ok()),

@@ -82,10 +82,15 @@ pub struct SideReport {
     /// What the side's timed thread(s) used over the recorded phase.
     #[serde(default)]
     pub cpu: CpuUse,
+    /// The side's process's peak resident memory at the end of the test, bytes (0 from a peer
+    /// too old to say).
+    #[serde(default)]
+    pub max_rss_bytes: u64,
 }
 
 impl SideResult {
-    /// The counts of this result, for the report to the initiator.
+    /// The counts of this result, for the report to the initiator, with this process's peak
+    /// resident memory read now (the end of the test).
     pub fn report(&self, cpu_observed: usize) -> SideReport {
         SideReport {
             sent: self.sent,
@@ -99,6 +104,7 @@ impl SideResult {
             cpu_observed,
             clamped_samples: self.histogram.clamped(),
             cpu: self.cpu,
+            max_rss_bytes: crate::measure::memory::max_rss_bytes(),
         }
     }
 }

@@ -172,6 +172,22 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The files this endpoint names (sockets, mappings, FIFOs, liveness sockets), which the
+    /// side that created them removes when the test ends.
+    pub fn files(&self) -> Vec<&Path> {
+        match self {
+            Endpoint::Unix(p) | Endpoint::Dgram(DgramAddr::Unix(p)) => vec![p],
+            Endpoint::Tcp(_) | Endpoint::Dgram(DgramAddr::Udp(_)) => vec![],
+            Endpoint::Shm(s) => vec![&s.mapping, &s.liveness],
+            Endpoint::Mqueue(m) => vec![&m.liveness],
+            Endpoint::Pipe(p) => vec![&p.to_peer, &p.from_peer],
+            Endpoint::Iox2(x) => vec![&x.liveness],
+            Endpoint::Broadcast(b) => vec![&b.mapping, &b.liveness],
+        }
+    }
+}
+
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
