@@ -19,6 +19,7 @@ use crate::analysis::key::ConfigKey;
 use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{write_atomically, RunResult, Summary};
 use crate::measure::clock::now_ns;
+use crate::measure::intervals::IntervalHistogram;
 
 /// Writes the interval log of an invocation.
 pub struct HlogExporter {
@@ -76,22 +77,35 @@ impl Exporter for HlogExporter {
         // ended now, on our clock.
         let span = last.end_ns.saturating_sub(first.start_ns);
         let origin = now_ns().saturating_sub(span).saturating_sub(self.started_ns);
-        let tag = tag_of(run);
-        let mut serializer = V2DeflateSerializer::new();
-        let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut self.lines, &mut serializer)?;
-        for i in &detail.intervals {
-            let start = Duration::from_nanos(origin + (i.start_ns - first.start_ns));
-            let length = Duration::from_nanos(i.end_ns - i.start_ns);
-            writer
-                .write_histogram(i.histogram.inner(), start, length, Tag::new(&tag))
-                .map_err(|e| anyhow!("encoding an interval histogram of {tag}: {e:?}"))?;
-        }
+        write_intervals(&mut self.lines, &tag_of(run), &detail.intervals, origin)?;
         self.write(summary)
     }
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
         self.write(summary)
     }
+}
+
+/// Appends one interval-log line per slice of `intervals` to `lines`, tagged `tag`, the first
+/// slice starting `origin_ns` after the log's StartTime (the slices are the recording side's,
+/// sent by the peer when it recorded).
+pub fn write_intervals(
+    lines: &mut Vec<u8>,
+    tag: &str,
+    intervals: &[IntervalHistogram],
+    origin_ns: u64,
+) -> Result<()> {
+    let Some(first) = intervals.first() else { return Ok(()) };
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new().begin_log_with(lines, &mut serializer)?;
+    for i in intervals {
+        let start = Duration::from_nanos(origin_ns + (i.start_ns - first.start_ns));
+        let length = Duration::from_nanos(i.end_ns - i.start_ns);
+        writer
+            .write_histogram(i.histogram.inner(), start, length, Tag::new(tag))
+            .map_err(|e| anyhow!("encoding an interval histogram of {tag}: {e:?}"))?;
+    }
+    Ok(())
 }
 
 /// Where the interval log of a summary file goes: beside it, `.json` replaced by `.hlog`.
