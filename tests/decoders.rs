@@ -180,3 +180,31 @@ fn peak_virtual_kib() -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmPeak:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// The committed inputs of a fuzz target under `dir` (`fuzz/seeds`, or a folder of crashes).
+fn fuzz_inputs(dir: &str, target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return vec![] };
+    let mut out: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_fuzz_target_has_the_seeds_the_generator_makes_and_runs_them_without_a_panic() {
+    use ipcbench::fuzzing::{seeds, TARGETS};
+    for (target, run) in TARGETS {
+        let committed = fuzz_inputs("fuzz/seeds", target);
+        let mut made: Vec<String> =
+            seeds::all().into_iter().filter(|s| s.target == *target).map(|s| s.name).collect();
+        made.sort();
+        let names: Vec<String> = committed.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(names, made, "fuzz/seeds/{target} is not what `cargo run --example fuzz_seeds` writes");
+        for (_, bytes) in &committed {
+            run(bytes);
+        }
+    }
+}
