@@ -87,8 +87,9 @@ impl Exporter for HlogExporter {
 }
 
 /// Appends one interval-log line per slice of `intervals` to `lines`, tagged `tag`, the first
-/// slice starting `origin_ns` after the log's StartTime (the slices are the recording side's,
-/// sent by the peer when it recorded).
+/// slice starting `origin_ns` after the log's StartTime. The slices are the recording side's
+/// (the peer's, when it recorded), in order: [`crate::measure::intervals::decode`] refuses
+/// any other.
 pub fn write_intervals(
     lines: &mut Vec<u8>,
     tag: &str,
@@ -99,7 +100,7 @@ pub fn write_intervals(
     let mut serializer = V2DeflateSerializer::new();
     let mut writer = IntervalLogWriterBuilder::new().begin_log_with(lines, &mut serializer)?;
     for i in intervals {
-        let start = Duration::from_nanos(origin_ns + (i.start_ns - first.start_ns));
+        let start = Duration::from_nanos(origin_ns.saturating_add(i.start_ns - first.start_ns));
         let length = Duration::from_nanos(i.end_ns - i.start_ns);
         writer
             .write_histogram(i.histogram.inner(), start, length, Tag::new(tag))
