@@ -263,3 +263,19 @@ fn a_peer_histogram_announcing_gigabytes_it_does_not_hold_is_refused_before_any_
     h.record(1_234);
     assert_eq!(LatencyHistogram::from_bytes(&h.to_bytes()).unwrap().len(), 1);
 }
+
+#[test]
+fn a_peer_histogram_with_a_zero_run_of_two_to_the_63_is_refused_not_a_panic() {
+    // Found by the interval_log target: a count encoded as u64::MAX (ZigZag for i64::MIN),
+    // which HdrHistogram's decoder negates ("attempt to negate with overflow" wherever overflow
+    // is checked, as in this test build).
+    ipcbench::fuzzing::interval_log(&found("interval_log", "zero-run-of-2-pow-63"));
+    let mut h = LatencyHistogram::new();
+    h.record(1_000);
+    let mut blob = h.to_bytes();
+    let payload = u32::from_be_bytes(blob[4..8].try_into().unwrap()) + 9;
+    blob[4..8].copy_from_slice(&payload.to_be_bytes());
+    blob.extend([0xff; 9]);
+    let err = LatencyHistogram::from_bytes(&blob).unwrap_err().to_string();
+    assert!(err.contains("a run of 2^63 zero counts"), "{err}");
+}

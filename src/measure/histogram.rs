@@ -175,6 +175,32 @@ fn check_v2_header(bytes: &[u8]) -> Result<()> {
     if payload > held {
         anyhow::bail!("an HdrHistogram V2 blob announces {payload} payload bytes and holds {held}");
     }
+    check_v2_counts(&bytes[V2_HEADER_BYTES..V2_HEADER_BYTES + payload])
+}
+
+/// Refuses the one count HdrHistogram 7.6's decoder cannot take: the payload is a run of
+/// ZigZag LEB128 numbers (at most 9 bytes, the 9th taken whole), a negative one a run of
+/// zeros, and the decoder negates it, which overflows for `i64::MIN` (the encoding `u64::MAX`):
+/// a panic in builds that check overflow (tests, debug builds), found by fuzzing.
+fn check_v2_counts(mut payload: &[u8]) -> Result<()> {
+    while !payload.is_empty() {
+        let (mut value, mut used) = (0u64, 0);
+        for (i, &b) in payload.iter().take(9).enumerate() {
+            used = i + 1;
+            if i == 8 {
+                value |= u64::from(b) << 56;
+                break;
+            }
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        if value == u64::MAX {
+            anyhow::bail!("an HdrHistogram V2 blob holds a run of 2^63 zero counts");
+        }
+        payload = &payload[used..];
+    }
     Ok(())
 }
 
