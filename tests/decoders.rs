@@ -279,3 +279,17 @@ fn a_peer_histogram_with_a_zero_run_of_two_to_the_63_is_refused_not_a_panic() {
     let err = LatencyHistogram::from_bytes(&blob).unwrap_err().to_string();
     assert!(err.contains("a run of 2^63 zero counts"), "{err}");
 }
+
+#[test]
+fn a_cpu_list_range_from_the_largest_number_is_capped_not_an_overflow() {
+    // Found by the values target: "18446744073709551615-0" overflowed the cap on a range's
+    // length (a + 4096).
+    ipcbench::fuzzing::values(&found("values", "cpu-range-from-usize-max"));
+    use ipcbench::measure::topology::parse_cpu_list;
+    assert!(parse_cpu_list("18446744073709551615-0").is_empty());
+    assert_eq!(parse_cpu_list("18446744073709551615-18446744073709551615"), [usize::MAX]);
+    assert_eq!(
+        parse_cpu_list("18446744073709551614-18446744073709551615,3"),
+        [usize::MAX - 1, usize::MAX, 3]
+    );
+}
