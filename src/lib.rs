@@ -38,6 +38,8 @@ pub mod control;
 pub mod exit;
 pub mod export;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod history;
 pub mod kube;
 pub mod measure;

@@ -180,3 +180,116 @@ fn peak_virtual_kib() -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmPeak:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// The committed inputs of a fuzz target under `dir` (`fuzz/seeds`, or a folder of crashes).
+fn fuzz_inputs(dir: &str, target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return vec![] };
+    let mut out: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_fuzz_target_has_the_seeds_the_generator_makes_and_runs_them_without_a_panic() {
+    use ipcbench::fuzzing::{seeds, TARGETS};
+    for (target, run) in TARGETS {
+        let committed = fuzz_inputs("fuzz/seeds", target);
+        let mut made: Vec<String> =
+            seeds::all().into_iter().filter(|s| s.target == *target).map(|s| s.name).collect();
+        made.sort();
+        let names: Vec<String> = committed.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(names, made, "fuzz/seeds/{target} is not what `cargo run --example fuzz_seeds` writes");
+        for (_, bytes) in &committed {
+            run(bytes);
+        }
+    }
+}
+
+/// The one committed input the fuzzer found for `target`, under `tests/data/fuzz/`.
+fn found(target: &str, name: &str) -> Vec<u8> {
+    let inputs = fuzz_inputs("tests/data/fuzz", target);
+    inputs.into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {target}/{name}")).1
+}
+
+#[test]
+fn every_input_the_fuzzer_found_runs_through_its_target_without_a_panic() {
+    for (target, run) in ipcbench::fuzzing::TARGETS {
+        for (name, bytes) in fuzz_inputs("tests/data/fuzz", target) {
+            eprintln!("{target}/{name}");
+            run(&bytes);
+        }
+    }
+}
+
+#[test]
+fn interval_slices_from_a_peer_out_of_order_are_refused_not_an_overflow() {
+    // Found by the peer_blocks target: the second slice started before the first, and the
+    // merge measured it from the first ("attempt to subtract with overflow"; a wrapped offset
+    // in a release build).
+    ipcbench::fuzzing::peer_blocks(&found("peer_blocks", "slices-out-of-order"));
+    use ipcbench::measure::intervals::{decode, encode, IntervalRecorder};
+    let mut r = IntervalRecorder::new(1_000, 1_000, 3_000);
+    for at in [1_100, 2_100, 3_100] {
+        r.record(at, 50);
+    }
+    let (_, mut slices) = r.finish(3_500);
+    assert_eq!(decode(&encode(&slices)).unwrap().len(), 3, "slices in order read back");
+    slices.swap(0, 2);
+    let err = decode(&encode(&slices)).unwrap_err().to_string();
+    assert!(err.contains("slice 1 starts (2000) before the one before it (3000)"), "{err}");
+}
+
+#[test]
+fn a_peer_histogram_announcing_gigabytes_it_does_not_hold_is_refused_before_any_allocation() {
+    // Found by the interval_log target: 45 bytes whose V2 header announced a 2 GiB payload,
+    // which HdrHistogram's decoder allocated before reading any of it (out of memory).
+    let before = peak_virtual_kib();
+    ipcbench::fuzzing::interval_log(&found("interval_log", "histogram-announcing-2GiB"));
+    let mut blob = LatencyHistogram::new().to_bytes();
+    blob[4..8].copy_from_slice(&0x8000_0005u32.to_be_bytes());
+    let err = LatencyHistogram::from_bytes(&blob).unwrap_err().to_string();
+    assert!(err.contains("announces 2147483653 payload bytes and holds"), "{err}");
+    let grown = peak_virtual_kib().saturating_sub(before);
+    assert!(grown < 256 << 10, "peak virtual memory grew by {grown} KiB");
+    // A compressed blob hides its payload's length: refused too. A real one still decodes.
+    let mut compressed = LatencyHistogram::new().to_bytes();
+    compressed[..4].copy_from_slice(&0x1c84_9314u32.to_be_bytes());
+    assert!(LatencyHistogram::from_bytes(&compressed).is_err());
+    let mut h = LatencyHistogram::new();
+    h.record(1_234);
+    assert_eq!(LatencyHistogram::from_bytes(&h.to_bytes()).unwrap().len(), 1);
+}
+
+#[test]
+fn a_peer_histogram_with_a_zero_run_of_two_to_the_63_is_refused_not_a_panic() {
+    // Found by the interval_log target: a count encoded as u64::MAX (ZigZag for i64::MIN),
+    // which HdrHistogram's decoder negates ("attempt to negate with overflow" wherever overflow
+    // is checked, as in this test build).
+    ipcbench::fuzzing::interval_log(&found("interval_log", "zero-run-of-2-pow-63"));
+    let mut h = LatencyHistogram::new();
+    h.record(1_000);
+    let mut blob = h.to_bytes();
+    let payload = u32::from_be_bytes(blob[4..8].try_into().unwrap()) + 9;
+    blob[4..8].copy_from_slice(&payload.to_be_bytes());
+    blob.extend([0xff; 9]);
+    let err = LatencyHistogram::from_bytes(&blob).unwrap_err().to_string();
+    assert!(err.contains("a run of 2^63 zero counts"), "{err}");
+}
+
+#[test]
+fn a_cpu_list_range_from_the_largest_number_is_capped_not_an_overflow() {
+    // Found by the values target: "18446744073709551615-0" overflowed the cap on a range's
+    // length (a + 4096).
+    ipcbench::fuzzing::values(&found("values", "cpu-range-from-usize-max"));
+    use ipcbench::measure::topology::parse_cpu_list;
+    assert!(parse_cpu_list("18446744073709551615-0").is_empty());
+    assert_eq!(parse_cpu_list("18446744073709551615-18446744073709551615"), [usize::MAX]);
+    assert_eq!(
+        parse_cpu_list("18446744073709551614-18446744073709551615,3"),
+        [usize::MAX - 1, usize::MAX, 3]
+    );
+}

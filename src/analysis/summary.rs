@@ -349,21 +349,22 @@ impl Summary {
     /// Reads a result file, refusing anything that is not an ipcbench result of this schema.
     pub fn read(path: &Path) -> Result<Summary> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Summary::from_json(&text, &path.display().to_string())
+    }
+
+    /// [`read`](Self::read) from the text of a result file; errors name it `name`.
+    pub fn from_json(text: &str, name: &str) -> Result<Summary> {
         let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            serde_json::from_str(text).with_context(|| format!("{name} is not JSON"))?;
         if value.get("tool").and_then(|t| t.as_str()) != Some("ipcbench") {
-            bail!("{} is not an ipcbench result file", path.display());
+            bail!("{name} is not an ipcbench result file");
         }
         match value.get("schema_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-            Some(v) => bail!(
-                "{} has schema version {v}; this ipcbench reads version {SCHEMA_VERSION}",
-                path.display()
-            ),
-            None => bail!("{} has no schema_version", path.display()),
+            Some(v) => bail!("{name} has schema version {v}; this ipcbench reads version {SCHEMA_VERSION}"),
+            None => bail!("{name} has no schema_version"),
         }
-        serde_json::from_value(value)
-            .with_context(|| format!("{} does not match the result schema", path.display()))
+        serde_json::from_value(value).with_context(|| format!("{name} does not match the result schema"))
     }
 }
 

@@ -12,8 +12,37 @@ use super::{ControlError, Message, MAGIC, MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES, PR
 /// How much of a frame's payload is read (and allocated) at a time.
 const READ_CHUNK_BYTES: usize = 1 << 20;
 
-const KIND_JSON: u8 = 1;
-const KIND_BLOCK: u8 = 2;
+pub(crate) const KIND_JSON: u8 = 1;
+pub(crate) const KIND_BLOCK: u8 = 2;
+
+/// The kind and payload length a frame's 5-byte head announces, checked against the kind's
+/// limit. Pure, so that a frame can be checked (and fuzzed) from bytes alone.
+pub(crate) fn parse_head(head: [u8; 5], who: &'static str) -> Result<(u8, usize), ControlError> {
+    let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
+    let kind = head[4];
+    let max = match kind {
+        KIND_JSON => MAX_MESSAGE_BYTES,
+        KIND_BLOCK => MAX_BLOCK_BYTES,
+        k => return Err(ControlError::Malformed { who, detail: format!("unknown frame kind {k}") }),
+    };
+    if len > max {
+        return Err(ControlError::Oversized { who, len, max });
+    }
+    Ok((kind, len))
+}
+
+/// A JSON frame's payload as a message; a peer's `Error` message becomes
+/// [`ControlError::Remote`].
+pub(crate) fn decode_message(payload: &[u8], who: &'static str) -> Result<Message, ControlError> {
+    let msg: Message = serde_json::from_slice(payload).map_err(|e| ControlError::Malformed {
+        who,
+        detail: format!("{e} in {:?}", String::from_utf8_lossy(&payload[..payload.len().min(120)])),
+    })?;
+    match msg {
+        Message::Error { message } => Err(ControlError::Remote { who, message }),
+        m => Ok(m),
+    }
+}
 
 /// One end of a control channel.
 pub struct Channel {
@@ -73,21 +102,7 @@ impl Channel {
         let deadline = Instant::now() + timeout;
         let mut head = [0u8; 5];
         self.read_exact(&mut head, deadline, waiting_for, timeout)?;
-        let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
-        let kind = head[4];
-        let max = match kind {
-            KIND_JSON => MAX_MESSAGE_BYTES,
-            KIND_BLOCK => MAX_BLOCK_BYTES,
-            k => {
-                return Err(ControlError::Malformed {
-                    who: self.who,
-                    detail: format!("unknown frame kind {k}"),
-                })
-            }
-        };
-        if len > max {
-            return Err(ControlError::Oversized { who: self.who, len, max });
-        }
+        let (kind, len) = parse_head(head, self.who)?;
         // Grown as bytes arrive, never to the announced length up front: a header that claims
         // a gigabyte costs memory only for the bytes that really follow it.
         let mut payload = Vec::new();
@@ -137,14 +152,7 @@ impl Channel {
                 detail: format!("binary block where {waiting_for} was due"),
             });
         }
-        let msg: Message = serde_json::from_slice(&payload).map_err(|e| ControlError::Malformed {
-            who: self.who,
-            detail: format!("{e} in {:?}", String::from_utf8_lossy(&payload[..payload.len().min(120)])),
-        })?;
-        match msg {
-            Message::Error { message } => Err(ControlError::Remote { who: self.who, message }),
-            m => Ok(m),
-        }
+        decode_message(&payload, self.who)
     }
 
     pub fn recv(&mut self, waiting_for: &'static str) -> Result<Message, ControlError> {

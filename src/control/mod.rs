@@ -32,6 +32,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use channel::Channel;
+pub(crate) use channel::{decode_message, parse_head, KIND_BLOCK, KIND_JSON};
 
 use crate::measure::env::Environment;
 use crate::pattern::{Params, SideReport};

@@ -20,6 +20,7 @@ use crate::analysis::key::ConfigKey;
 use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{write_atomically, RunResult, Summary};
 use crate::measure::clock::now_ns;
+use crate::measure::intervals::IntervalHistogram;
 
 /// Writes the interval log of an invocation.
 pub struct HlogExporter {
@@ -79,16 +80,7 @@ impl Exporter for HlogExporter {
         // ended now, on our clock.
         let span = last.end_ns.saturating_sub(first.start_ns);
         let origin = now_ns().saturating_sub(span).saturating_sub(self.started_ns);
-        let tag = tag_of(run);
-        let mut serializer = V2DeflateSerializer::new();
-        let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut self.lines, &mut serializer)?;
-        for i in &detail.intervals {
-            let start = Duration::from_nanos(origin + (i.start_ns - first.start_ns));
-            let length = Duration::from_nanos(i.end_ns - i.start_ns);
-            writer
-                .write_histogram(i.histogram.inner(), start, length, Tag::new(&tag))
-                .map_err(|e| anyhow!("encoding an interval histogram of {tag}: {e:?}"))?;
-        }
+        write_intervals(&mut self.lines, &tag_of(run), &detail.intervals, origin)?;
         let written = self.write(summary);
         self.rewrites.after_run(summary.runs.len(), written);
         Ok(())
@@ -98,6 +90,29 @@ impl Exporter for HlogExporter {
         let written = self.write(summary);
         self.rewrites.at_end(summary.runs.len(), written)
     }
+}
+
+/// Appends one interval-log line per slice of `intervals` to `lines`, tagged `tag`, the first
+/// slice starting `origin_ns` after the log's StartTime. The slices are the recording side's
+/// (the peer's, when it recorded), in order: [`crate::measure::intervals::decode`] refuses
+/// any other.
+pub fn write_intervals(
+    lines: &mut Vec<u8>,
+    tag: &str,
+    intervals: &[IntervalHistogram],
+    origin_ns: u64,
+) -> Result<()> {
+    let Some(first) = intervals.first() else { return Ok(()) };
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new().begin_log_with(lines, &mut serializer)?;
+    for i in intervals {
+        let start = Duration::from_nanos(origin_ns.saturating_add(i.start_ns - first.start_ns));
+        let length = Duration::from_nanos(i.end_ns - i.start_ns);
+        writer
+            .write_histogram(i.histogram.inner(), start, length, Tag::new(tag))
+            .map_err(|e| anyhow!("encoding an interval histogram of {tag}: {e:?}"))?;
+    }
+    Ok(())
 }
 
 /// Where the interval log of a summary file goes: beside it, `.json` replaced by `.hlog`.

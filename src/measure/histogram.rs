@@ -129,7 +129,13 @@ impl LatencyHistogram {
         out
     }
 
+    /// Reads [`to_bytes`](Self::to_bytes)' encoding, from another process or a result file.
+    /// The header is checked first: HdrHistogram's decoder allocates whatever payload length
+    /// the header announces before it reads a byte of it (a 45-byte blob announcing 2 GiB made
+    /// it allocate 2 GiB), and a compressed blob hides its real length, so only an
+    /// uncompressed V2 blob holding its whole payload is decoded.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        check_v2_header(bytes)?;
         let inner: Histogram<u64> = Deserializer::new()
             .deserialize(&mut &bytes[..])
             .map_err(|e| anyhow::anyhow!("{e:?}"))
@@ -150,6 +156,52 @@ impl LatencyHistogram {
             .context("histogram is not valid base64")?;
         Self::from_bytes(&bytes)
     }
+}
+
+/// The V2 encoding's first word (HdrHistogram's `V2_COOKIE`), big-endian.
+const V2_COOKIE: u32 = 0x1c84_9313;
+/// The V2 header: cookie, payload length, normalizing offset and digits (u32 each), lowest,
+/// highest (u64) and the integer-to-double ratio (f64); the payload follows.
+const V2_HEADER_BYTES: usize = 40;
+
+/// Refuses a blob that is not an uncompressed V2 histogram holding all the payload it announces.
+fn check_v2_header(bytes: &[u8]) -> Result<()> {
+    let word = |at: usize| bytes.get(at..at + 4).map(|w| u32::from_be_bytes(w.try_into().expect("4 bytes")));
+    if word(0) != Some(V2_COOKIE) || bytes.len() < V2_HEADER_BYTES {
+        anyhow::bail!("not an HdrHistogram V2 blob ({} bytes without its header)", bytes.len());
+    }
+    let payload = word(4).expect("within the header") as usize;
+    let held = bytes.len() - V2_HEADER_BYTES;
+    if payload > held {
+        anyhow::bail!("an HdrHistogram V2 blob announces {payload} payload bytes and holds {held}");
+    }
+    check_v2_counts(&bytes[V2_HEADER_BYTES..V2_HEADER_BYTES + payload])
+}
+
+/// Refuses the one count HdrHistogram 7.6's decoder cannot take: the payload is a run of
+/// ZigZag LEB128 numbers (at most 9 bytes, the 9th taken whole), a negative one a run of
+/// zeros, and the decoder negates it, which overflows for `i64::MIN` (the encoding `u64::MAX`):
+/// a panic in builds that check overflow (tests, debug builds), found by fuzzing.
+fn check_v2_counts(mut payload: &[u8]) -> Result<()> {
+    while !payload.is_empty() {
+        let (mut value, mut used) = (0u64, 0);
+        for (i, &b) in payload.iter().take(9).enumerate() {
+            used = i + 1;
+            if i == 8 {
+                value |= u64::from(b) << 56;
+                break;
+            }
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        if value == u64::MAX {
+            anyhow::bail!("an HdrHistogram V2 blob holds a run of 2^63 zero counts");
+        }
+        payload = &payload[used..];
+    }
+    Ok(())
 }
 
 /// Latency statistics in nanoseconds. Percentiles come from the histogram (3 significant digits).

@@ -162,9 +162,11 @@ pub fn encode(intervals: &[IntervalHistogram]) -> Vec<u8> {
     out
 }
 
-/// Reads a block written by [`encode`]; anything else is an error, never a panic.
+/// Reads a block written by [`encode`]; anything else is an error, never a panic. Slices come
+/// in the order they were recorded (each starts no earlier than the one before): the merge
+/// and the interval log measure every slice from the first.
 pub fn decode(mut bytes: &[u8]) -> Result<Vec<IntervalHistogram>> {
-    let mut out = Vec::new();
+    let mut out: Vec<IntervalHistogram> = Vec::new();
     while !bytes.is_empty() {
         if bytes.len() < 20 {
             bail!("interval block: {} trailing bytes are not a slice header", bytes.len());
@@ -174,6 +176,13 @@ pub fn decode(mut bytes: &[u8]) -> Result<Vec<IntervalHistogram>> {
         let len = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes")) as usize;
         if end_ns < start_ns {
             bail!("interval block: a slice ends ({end_ns}) before it starts ({start_ns})");
+        }
+        if let Some(before) = out.last().filter(|b| start_ns < b.start_ns) {
+            bail!(
+                "interval block: slice {} starts ({start_ns}) before the one before it ({})",
+                out.len(),
+                before.start_ns
+            );
         }
         if bytes.len() - 20 < len {
             bail!("interval block: a slice announces {len} histogram bytes, {} remain", bytes.len() - 20);

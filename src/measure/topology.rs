@@ -32,7 +32,7 @@ pub fn parse_cpu_list(text: &str) -> Vec<usize> {
         match part.split_once('-') {
             Some((a, b)) => {
                 if let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
-                    out.extend(a..=b.min(a + 4096));
+                    out.extend(a..=b.min(a.saturating_add(4096)));
                 }
             }
             None => out.extend(part.trim().parse::<usize>().ok()),

@@ -40,18 +40,22 @@ impl Input {
     /// Reads a result file, checking it has what the report draws from.
     pub fn load(path: &Path) -> Result<Input> {
         let summary = Summary::read(path)?;
+        let name =
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Input::new(name, summary, &path.display().to_string())
+    }
+
+    /// A result file already read, checked as [`load`](Self::load) does; errors name it `shown`.
+    pub fn new(name: String, summary: Summary, shown: &str) -> Result<Input> {
         if summary.runs.is_empty() {
-            bail!("{} holds no runs", path.display());
+            bail!("{shown} holds no runs");
         }
         if let Some(r) = summary.runs.iter().find(|r| r.latency_ns.is_some() && r.histogram_v2.is_none()) {
             bail!(
-                "{} has no latency histogram for {} (written by an older ipcbench?); the CDFs need it: measure again",
-                path.display(),
+                "{shown} has no latency histogram for {} (written by an older ipcbench?); the CDFs need it: measure again",
                 ConfigKey::of(r)
             );
         }
-        let name =
-            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         Ok(Input { name, summary })
     }
 }

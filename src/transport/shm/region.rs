@@ -211,7 +211,6 @@ impl Region {
         ring_bytes: usize,
         timeout: Duration,
     ) -> Result<Region> {
-        let total = PAGE + 2 * ring_bytes;
         let name = path.map_or_else(|| "memfd".to_string(), |p| p.display().to_string());
         let len = file.metadata()?.len() as usize;
         if len < PAGE {
@@ -230,7 +229,7 @@ impl Region {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        region.validate(len, total)?;
+        region.validate(len)?;
         // The one attacher: a second attach (in this process or another) would make a second
         // producer and consumer. Relaxed: the claim publishes nothing; the rings were published
         // by the Acquire load of `state` above.
@@ -245,30 +244,27 @@ impl Region {
         Ok(region)
     }
 
-    fn validate(&self, len: usize, total: usize) -> Result<()> {
-        // SAFETY: the mapping is at least one page long (checked by the caller), the header
-        // fits in a page, and these fields are written only before `state` became ready.
-        let h = unsafe { &*(self.map.as_ptr() as *const RegionHeader) };
-        let p = &self.name;
-        if h.magic != MAGIC {
-            bail!("{p} is not an ipcbench shared-memory file (magic {:?})", h.magic);
-        }
-        if h.layout_version != LAYOUT_VERSION {
-            bail!("{p} has layout version {}; this ipcbench uses version {LAYOUT_VERSION}", h.layout_version);
-        }
-        let checks = [
-            ("slot size", h.slot_stride, self.geo.slot_stride as u64),
-            ("slot count", h.slot_count, self.geo.slot_count as u64),
-            ("ring size", h.ring_bytes, self.ring_bytes as u64),
-            ("total size", h.total_bytes, total as u64),
-            ("file length", len as u64, total as u64),
-        ];
-        for (what, found, expected) in checks {
-            if found != expected {
-                bail!("{p}: header mismatch: {what} is {found}, expected {expected}");
-            }
-        }
-        Ok(())
+    fn validate(&self, len: usize) -> Result<()> {
+        validate_header(&self.header_bytes(), len, &self.name, self.geo, self.ring_bytes)
+    }
+
+    /// A copy of the header's fields as they lie in the mapping, read through the header's
+    /// own types (the atomics with atomic loads), for [`validate_header`].
+    fn header_bytes(&self) -> [u8; HEADER_BYTES] {
+        use std::mem::offset_of;
+        let h = self.header();
+        let mut out = [0u8; HEADER_BYTES];
+        let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
+        put(offset_of!(RegionHeader, magic), &h.magic);
+        put(offset_of!(RegionHeader, layout_version), &h.layout_version.to_ne_bytes());
+        put(offset_of!(RegionHeader, state), &h.state.load(Ordering::Relaxed).to_ne_bytes());
+        put(offset_of!(RegionHeader, slot_stride), &h.slot_stride.to_ne_bytes());
+        put(offset_of!(RegionHeader, slot_count), &h.slot_count.to_ne_bytes());
+        put(offset_of!(RegionHeader, ring_bytes), &h.ring_bytes.to_ne_bytes());
+        put(offset_of!(RegionHeader, total_bytes), &h.total_bytes.to_ne_bytes());
+        put(offset_of!(RegionHeader, creator_pid), &h.creator_pid.to_ne_bytes());
+        put(offset_of!(RegionHeader, attacher_pid), &h.attacher_pid.load(Ordering::Relaxed).to_ne_bytes());
+        out
     }
 
     fn header_mut_ptr(&mut self) -> *mut RegionHeader {
@@ -346,6 +342,50 @@ impl Drop for Region {
     }
 }
 
+/// Bytes of the [`RegionHeader`] at the start of a mapping.
+pub(crate) const HEADER_BYTES: usize = std::mem::size_of::<RegionHeader>();
+
+/// Checks the header an attacher found against what it was told: `head` holds the header's
+/// bytes (the start of the mapping), `len` is the mapping's length, `name` names it in errors.
+/// Reads the fields from bytes, so any buffer can be checked (the fuzz target feeds arbitrary
+/// ones); the header's `state` is the caller's to wait for.
+pub(crate) fn validate_header(
+    head: &[u8],
+    len: usize,
+    name: &str,
+    geo: Geometry,
+    ring_bytes: usize,
+) -> Result<()> {
+    use std::mem::offset_of;
+    let Some(head) = head.get(..HEADER_BYTES) else {
+        bail!("{name} is {len} bytes, too small for an ipcbench shared-memory header");
+    };
+    let u32_at = |at: usize| u32::from_ne_bytes(head[at..at + 4].try_into().expect("4 bytes"));
+    let u64_at = |at: usize| u64::from_ne_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+    let magic = &head[offset_of!(RegionHeader, magic)..][..MAGIC.len()];
+    if magic != MAGIC {
+        bail!("{name} is not an ipcbench shared-memory file (magic {magic:?})");
+    }
+    let version = u32_at(offset_of!(RegionHeader, layout_version));
+    if version != LAYOUT_VERSION {
+        bail!("{name} has layout version {version}; this ipcbench uses version {LAYOUT_VERSION}");
+    }
+    let total = PAGE + 2 * ring_bytes;
+    let checks = [
+        ("slot size", u64_at(offset_of!(RegionHeader, slot_stride)), geo.slot_stride as u64),
+        ("slot count", u64_at(offset_of!(RegionHeader, slot_count)), geo.slot_count as u64),
+        ("ring size", u64_at(offset_of!(RegionHeader, ring_bytes)), ring_bytes as u64),
+        ("total size", u64_at(offset_of!(RegionHeader, total_bytes)), total as u64),
+        ("file length", len as u64, total as u64),
+    ];
+    for (what, found, expected) in checks {
+        if found != expected {
+            bail!("{name}: header mismatch: {what} is {found}, expected {expected}");
+        }
+    }
+    Ok(())
+}
+
 fn create_exclusive(path: &Path, mode: u32) -> Result<File, rustix::io::Errno> {
     let fd = rustix::fs::open(
         path,
@@ -364,7 +404,7 @@ fn stale(path: &Path) -> bool {
         return false;
     }
     let Ok(bytes) = std::fs::read(path) else { return false };
-    if bytes.len() < std::mem::size_of::<RegionHeader>() || bytes[..8] != MAGIC {
+    if bytes.len() < HEADER_BYTES || bytes[..8] != MAGIC {
         return false;
     }
     let off = std::mem::offset_of!(RegionHeader, creator_pid);
