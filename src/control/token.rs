@@ -1,8 +1,8 @@
-//! The shared secret a client must present in its hello when the host's control channel is a
-//! TCP port reachable from other machines. It keeps strangers from joining (and from reading
-//! the host's environment): it is not encryption, so use it on networks you trust.
+//! The shared secret a client must prove it holds when the host's control channel is a TCP
+//! port reachable from other machines (the proof, never the token, travels: see
+//! [`crate::auth`]). It keeps strangers from joining (and from reading the host's
+//! environment): it is not encryption, so use it on networks you trust.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -59,21 +59,8 @@ pub fn remove_generated() {
 
 /// A new random token: 16 bytes from the kernel's generator, as 32 hex digits.
 pub fn generate() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for a token")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Whether `given` is `expected`, in time that does not depend on where they differ (only on
-/// their lengths, which say nothing about a generated token).
-pub fn matches(expected: &str, given: &str) -> bool {
-    let (e, g) = (expected.as_bytes(), given.as_bytes());
-    if e.len() != g.len() {
-        return false;
-    }
-    e.iter().zip(g).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    let bytes = crate::auth::nonce().context("reading random bytes for a token")?;
+    Ok(crate::auth::to_hex(&bytes))
 }
 
 #[cfg(test)]
@@ -81,11 +68,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_match_only_exactly_and_are_random() {
-        assert!(matches("abc123", "abc123"));
-        assert!(!matches("abc123", "abc124"));
-        assert!(!matches("abc123", "abc12"));
-        assert!(!matches("abc123", ""));
+    fn generated_tokens_are_32_hex_digits_and_random() {
         let (a, b) = (generate().unwrap(), generate().unwrap());
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));

@@ -172,9 +172,10 @@ impl Sender {
 
     /// Best effort: a challenge that does not arrive is sent again on the next hello.
     fn send_to(&self, fd: &OwnedFd, msg: &[u8]) {
+        let Ok(fd) = fd.try_clone() else { return };
         let _ = match self {
-            Sender::Udp(a) => UdpSocket::from(fd.try_clone().expect("dup")).send_to(msg, a).map(drop),
-            Sender::Unix(p) => UnixDatagram::from(fd.try_clone().expect("dup")).send_to(msg, p).map(drop),
+            Sender::Udp(a) => UdpSocket::from(fd).send_to(msg, a).map(drop),
+            Sender::Unix(p) => UnixDatagram::from(fd).send_to(msg, p).map(drop),
         };
     }
 
