@@ -7,6 +7,8 @@
 /// Bytes taken by the [`Header`] at the start of every message: the smallest message size.
 pub const HEADER_BYTES: usize = 16;
 
+pub mod block;
+
 /// The sequence number that tells the receiver the run is over.
 pub const STOP_SEQ: u64 = u64::MAX;
 
