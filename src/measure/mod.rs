@@ -9,4 +9,5 @@ pub mod floor;
 pub mod histogram;
 pub mod inject;
 pub mod intervals;
+pub mod sample_pool;
 pub mod topology;
