@@ -12,12 +12,13 @@ cd "$(dirname "$0")/.."
 pairs=${1:-11}
 count=${2:-50000}
 cargo build --release --quiet
+ib="${CARGO_TARGET_DIR:-target}/release/ipcbench"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run() { # $1 = off|on, $2 = pair index
   local extra=()
   [ "$1" = on ] && extra=(--stream-json "$work/s.jsonl" --stream-csv "$work/s.csv")
-  target/release/ipcbench run -q -t uds,tcp,shm -p round-trip,one-way -s 64 -n "$count" --wait spin --pin 0,1 \
+  "$ib" run -q -t uds,tcp,shm -p round-trip,one-way -s 64 -n "$count" --wait spin --pin 0,1 \
     --socket-dir "$work" --shm-dir /dev/shm --out "$work/r.json" "${extra[@]}"
   echo "$2 $1 $(grep -o '"p50": [0-9]*' "$work/r.json" | grep -o '[0-9]*$' | tr '\n' ' ')" >>"$work/all"
 }

@@ -1,5 +1,7 @@
 //! Result sinks. Each output format is one [`Exporter`]; the [`ExportManager`] fans every
-//! finished run out to all of them. Exporters run between runs, never inside a timed loop.
+//! finished run out to all of them. Exporters run between runs, never inside a timed loop. The
+//! per-message streams are written during each run instead, by a thread of their own
+//! ([`stream`]), so that they take bounded memory whatever the run's length.
 
 pub mod csv;
 pub mod dashboards;
@@ -7,6 +9,7 @@ pub mod hlog;
 pub mod json;
 pub mod jsonl;
 pub mod notes;
+pub mod stream;
 pub mod table;
 
 use std::fs::File;
@@ -17,6 +20,8 @@ use anyhow::{Context, Result};
 
 use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{RunResult, Summary};
+use crate::measure::sample_pool::SamplePool;
+pub use stream::{RunLabel, WriterPlace};
 
 /// Version of the per-message stream layouts (JSON lines and CSV).
 pub const STREAM_SCHEMA_VERSION: u32 = 1;
@@ -29,7 +34,7 @@ pub trait Exporter {
     }
 
     /// A run finished: `run` is also the last entry of `summary.runs`; `detail` has its
-    /// per-message records (empty unless streaming was asked for) and interval histograms.
+    /// interval histograms.
     fn run_finished(&mut self, _summary: &Summary, _run: &RunResult, _detail: &RunDetail) -> Result<()> {
         Ok(())
     }
@@ -55,6 +60,8 @@ pub struct Outputs {
     pub quiet: bool,
     /// `--each`: the table shows every repetition as its own row.
     pub each: bool,
+    /// Where the streams' writer thread runs.
+    pub writer: WriterPlace,
 }
 
 impl Outputs {
@@ -72,6 +79,8 @@ impl Outputs {
 /// Fans results out to every configured exporter.
 pub struct ExportManager {
     exporters: Vec<Box<dyn Exporter>>,
+    /// The per-message streams, when asked for.
+    streams: Option<stream::Streams>,
 }
 
 impl ExportManager {
@@ -79,12 +88,7 @@ impl ExportManager {
     /// unwritable path fails before any measuring.
     pub fn new(o: &Outputs) -> Result<ExportManager> {
         let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(json::JsonExporter::new(&o.out))];
-        if let Some(p) = &o.stream_json {
-            exporters.push(Box::new(jsonl::JsonLinesExporter::new(open_sink(p)?)));
-        }
-        if let Some(p) = &o.stream_csv {
-            exporters.push(Box::new(csv::CsvExporter::new(open_sink(p)?)));
-        }
+        let streams = stream::Streams::open(o)?;
         if let Some(p) = &o.hlog {
             exporters.push(Box::new(hlog::HlogExporter::new(p)));
         }
@@ -95,7 +99,26 @@ impl ExportManager {
                 .any(|p| p.as_os_str() == "-");
             exporters.push(Box::new(table::TableExporter::new(any_stdout, o.each)));
         }
-        Ok(ExportManager { exporters })
+        Ok(ExportManager { exporters, streams })
+    }
+
+    /// Runs the timed part of a run, `run`, handing it the pool to record samples into when
+    /// streams are on, while they are written; returns what `run` returned and whether the
+    /// streams were written.
+    pub fn during_run<R>(
+        &mut self,
+        label: &RunLabel,
+        run: impl FnOnce(Option<&SamplePool>) -> R,
+    ) -> (R, Result<()>) {
+        match self.streams.as_mut() {
+            Some(s) => s.during(label, |pool| run(Some(pool))),
+            None => (run(None), Ok(())),
+        }
+    }
+
+    /// Whether samples are streamed.
+    pub fn streaming(&self) -> bool {
+        self.streams.is_some()
     }
 
     pub fn started(&mut self, summary: &Summary) -> Result<()> {
@@ -108,13 +131,14 @@ impl ExportManager {
     }
 
     pub fn finished(&mut self, summary: &Summary) -> Result<()> {
-        self.exporters.iter_mut().try_for_each(|e| e.finished(summary))
+        let streams = self.streams.as_mut().map_or(Ok(()), stream::Streams::flush);
+        self.exporters.iter_mut().try_for_each(|e| e.finished(summary)).and(streams)
     }
 }
 
 /// A buffered writer to a file (created or truncated) or to stdout for `-`.
-pub fn open_sink(path: &Path) -> Result<BufWriter<Box<dyn Write>>> {
-    let w: Box<dyn Write> = if path == Path::new("-") {
+pub fn open_sink(path: &Path) -> Result<BufWriter<Box<dyn Write + Send>>> {
+    let w: Box<dyn Write + Send> = if path == Path::new("-") {
         Box::new(io::stdout())
     } else {
         Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)
