@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::clock_sync::{check_clock, send_clock, share_clock};
 use super::fanout::{initiate, on_every_pair};
-use super::matrix::{needs_one_clock, tests, Test};
+use super::matrix::{needs_one_clock, tests, Climbs, Test};
 use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::{sample_stream, Channel, ControlError, Message};
@@ -110,34 +110,6 @@ fn oversubscribed_spin(cfg: &RunConfig, cpus: usize) -> Option<String> {
             "--wait spin with {who} runs {spinners} spinning threads on {cpus} allowed CPU(s): they take turns through the scheduler, and spin latencies will measure that (use --wait block)"
         )
     })
-}
-
-/// The configurations of a `--rates auto` sweep whose climb is over: judged, after the last
-/// repetition of each rate, by the load curve itself (medians over repetitions, the same
-/// criterion as the knee), so the climb stops exactly where the curve saturates.
-#[derive(Default)]
-struct Climbs {
-    stopped: std::collections::HashSet<usize>,
-}
-
-impl Climbs {
-    /// Whether `test` belongs to a climb that is over.
-    fn skips(&self, test: &Test) -> bool {
-        test.climb.is_some_and(|c| self.stopped.contains(&c))
-    }
-
-    /// After `run` (of `test`) joined `summary`: ends the climb once its curve saturates.
-    fn step(&mut self, test: &Test, repeat: u32, summary: &Summary) {
-        let (Some(climb), Some(run)) = (test.climb, summary.runs.last()) else { return };
-        if test.repetition + 1 < repeat {
-            return;
-        }
-        let mut config = crate::analysis::key::ConfigKey::of(run);
-        config.series.rate_per_s = None;
-        if summary.load_curves.iter().any(|c| c.config == config && c.saturated) {
-            self.stopped.insert(climb);
-        }
-    }
 }
 
 fn run_matrix(
