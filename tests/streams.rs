@@ -27,12 +27,13 @@ fn seqs_by_run(path: &std::path::Path) -> BTreeMap<(String, String, u64), Vec<u6
 
 #[test]
 fn a_long_run_streams_every_message_of_the_side_that_keeps_them_in_many_blocks() {
-    // 700,000 messages a run: several 1 MiB sample blocks each, so blocks are drained (and,
-    // for one-way, shipped by the peer) while the run goes on, not in one piece at its end.
+    // 700,000 messages a run: several 1 MiB sample blocks each. With a writer CPU of their own
+    // the writer and the peer's shipper take each block as it fills, while the run goes on.
     let s = Scratch::new();
     let (jl, csv) = (s.path("m.jsonl"), s.path("m.csv"));
     s.run()
         .args(["-t", "shm", "-p", "round-trip,one-way", "-s", "64", "-n", "700000", "--warmup", "100"])
+        .args(["--writer-cpu", "0"])
         .arg("--stream-json")
         .arg(&jl)
         .arg("--stream-csv")

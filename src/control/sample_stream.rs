@@ -41,7 +41,7 @@ pub(super) fn ship<R>(
         let shipper = s.spawn(|| {
             // Best effort: a client in a container may not have the initiator's CPU.
             let _ = place.apply().or_else(|_| fallback.apply());
-            pool.drain(&done, |block| ch.send_block(block))
+            pool.drain(&done, place.batch(pool.blocks()), |block| ch.send_block(block))
         });
         let producers_done = ProducersDone(&done);
         let r = run(pool);

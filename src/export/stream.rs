@@ -87,6 +87,17 @@ impl WriterPlace {
         }
     }
 
+    /// How many of a pool's `blocks` must be full before a writer placed here takes them: one
+    /// on a CPU of its own; half the pool when it shares the measured CPUs, so that it wakes
+    /// the timed loops' CPUs rarely and a run that fits in half the pool is written after its
+    /// loops end, as if nothing streamed.
+    pub fn batch(&self, blocks: usize) -> usize {
+        match self {
+            WriterPlace::Cpu(_) => 1,
+            WriterPlace::Shared(_) => (blocks / 2).max(1),
+        }
+    }
+
     /// Puts the calling thread there.
     pub fn apply(&self) -> std::io::Result<()> {
         match self {
@@ -152,7 +163,7 @@ impl Streams {
         std::thread::scope(|s| {
             let writer = std::thread::Builder::new().name("ipcbench-streams".into()).spawn_scoped(s, || {
                 place.apply().with_context(|| format!("placing the stream writer on {place:?}"))?;
-                write_run(pool, &done, label, json.as_mut(), csv.as_mut())
+                write_run(pool, &done, place, label, json.as_mut(), csv.as_mut())
             });
             let writer = match writer {
                 Ok(w) => w,
@@ -177,13 +188,14 @@ impl Streams {
 fn write_run(
     pool: &SamplePool,
     done: &AtomicBool,
+    place: &WriterPlace,
     label: &RunLabel,
     mut json: Option<&mut Sink>,
     mut csv: Option<&mut Sink>,
 ) -> Result<()> {
     let (lines, rows) = (JsonLines::new(label), CsvRows::new(label));
     let (mut jbuf, mut cbuf) = (Vec::with_capacity(PIECE_BYTES * 2), Vec::with_capacity(PIECE_BYTES * 2));
-    pool.drain(done, |block| {
+    pool.drain(done, place.batch(pool.blocks()), |block| {
         for s in decode(block) {
             let s = s.context("a sample block")?;
             if let Some(j) = json.as_deref_mut() {
@@ -269,7 +281,9 @@ mod tests {
     #[test]
     fn a_writer_that_keeps_up_writes_every_sample_of_every_run_in_order() {
         let file = Shared::default();
-        let mut streams = streams_into(&file, SamplePool::new(4, 4096));
+        // 16 blocks of about 800 samples: the writer (sharing CPUs, so taking 8 at a time)
+        // always has room ahead of a loop this slow.
+        let mut streams = streams_into(&file, SamplePool::new(16, 4096));
         for rep in 0..3 {
             let (dropped, written) = streams.during(&RunLabel::example(rep), |pool| {
                 let mut r = pool.recorder();

@@ -108,23 +108,38 @@ impl SamplePool {
         }
     }
 
+    /// How many blocks the pool holds.
+    pub fn blocks(&self) -> usize {
+        self.free.capacity()
+    }
+
     /// The consumer's loop: passes every full block to `each` (in the order they were handed
-    /// on) and recycles it, until `producers_done` is set and nothing is left. After `each`
-    /// fails, the remaining blocks are recycled unread, so no recorder stalls, and the first
-    /// error is returned.
+    /// on) and recycles it, until `producers_done` is set and nothing is left. While the
+    /// producers run, it waits until `batch` blocks are full before taking any, then takes all
+    /// there are: a consumer that shares the timed loops' CPUs wakes them rarely, and a short
+    /// run is written after its loops end. After `each` fails, the remaining blocks are
+    /// recycled unread, so no recorder stalls, and the first error is returned.
     pub fn drain<E>(
         &self,
         producers_done: &AtomicBool,
+        batch: usize,
         mut each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut failed = None;
+        // Taking blocks until `full` is empty, once `batch` were seen.
+        let mut draining = false;
         loop {
             // SYNC POINT with the Release store of whoever set `producers_done` after every
             // recorder finished: a block handed on before that store is in `full` now, so an
             // empty `full` seen after `done` is true means the last block has been drained.
             let done = producers_done.load(Ordering::Acquire);
+            if !(draining || done || self.full.len() >= batch) {
+                std::thread::sleep(POLL);
+                continue;
+            }
             match self.full.pop() {
                 Some(mut b) => {
+                    draining = true;
                     if failed.is_none() {
                         failed = each(b.bytes()).err();
                     }
@@ -132,7 +147,10 @@ impl SamplePool {
                     let _ = self.free.push(b);
                 }
                 None if done => return failed.map_or(Ok(()), Err),
-                None => std::thread::sleep(POLL),
+                None => {
+                    draining = false;
+                    std::thread::sleep(POLL);
+                }
             }
         }
     }
@@ -231,7 +249,7 @@ mod tests {
     fn decoded(pool: &SamplePool) -> Vec<Sample> {
         let done = AtomicBool::new(true);
         let mut all = Vec::new();
-        pool.drain(&done, |b| {
+        pool.drain(&done, 1, |b| {
             all.extend(decode(b).map(Result::unwrap));
             Ok::<_, ()>(())
         })
@@ -265,7 +283,7 @@ mod tests {
         let mut got = Vec::new();
         let dropped = std::thread::scope(|s| {
             let consumer = s.spawn(|| {
-                pool.drain(&done, |b| {
+                pool.drain(&done, 1, |b| {
                     got.extend(decode(b).map(Result::unwrap));
                     Ok::<_, ()>(())
                 })
@@ -287,6 +305,40 @@ mod tests {
     }
 
     #[test]
+    fn a_consumer_with_a_batch_takes_nothing_until_that_many_blocks_are_full_then_all() {
+        let pool = SamplePool::new(4, 64);
+        let done = AtomicBool::new(false);
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let consumer = s.spawn(|| {
+                pool.drain(&done, 2, |_| {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ()>(())
+                })
+            });
+            let mut r = pool.recorder();
+            // 7 samples fill a 64-byte block (5 bytes each, 30 kept free): the 8th hands it on.
+            (0..8).for_each(|i| r.push(sample(i)));
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(taken.load(Ordering::SeqCst), 0, "one full block is below the batch");
+            (8..15).for_each(|i| r.push(sample(i))); // a second one
+            let start = std::time::Instant::now();
+            while taken.load(Ordering::SeqCst) < 2 {
+                assert!(start.elapsed() < Duration::from_secs(10), "the batch was never taken");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            r.finish();
+            done.store(true, Ordering::Release);
+            consumer.join().unwrap().unwrap();
+        });
+        assert_eq!(
+            taken.load(Ordering::SeqCst),
+            3,
+            "and the last, partial block once the producers are done"
+        );
+    }
+
+    #[test]
     fn a_failed_consumer_still_frees_every_block_and_reports_its_first_error() {
         let pool = SamplePool::new(3, 64);
         let mut r = pool.recorder();
@@ -295,7 +347,7 @@ mod tests {
         }
         drop(r); // a loop that failed: its block is handed on all the same
         let mut calls = 0;
-        let err = pool.drain(&AtomicBool::new(true), |_| {
+        let err = pool.drain(&AtomicBool::new(true), 1, |_| {
             calls += 1;
             Err(calls)
         });
@@ -312,7 +364,7 @@ mod tests {
         // The only block is full now: a second copy gives up when told to.
         assert!(!pool.put_copy(&[1; 10], || false));
         let mut blocks = Vec::new();
-        pool.drain(&AtomicBool::new(true), |b| {
+        pool.drain(&AtomicBool::new(true), 1, |b| {
             blocks.push(b.to_vec());
             Ok::<_, ()>(())
         })
