@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-40}
 cargo build --release --quiet
-ib="$PWD/${CARGO_TARGET_DIR:-target}/release/ipcbench"
+ib="$(realpath "${CARGO_TARGET_DIR:-target}")/release/ipcbench"
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 out=$d/all

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 pattern=${1:-round-trip}
 secs=${2:-60}
 cargo build --release --quiet
-ib="$PWD/${CARGO_TARGET_DIR:-target}/release/ipcbench"
+ib="$(realpath "${CARGO_TARGET_DIR:-target}")/release/ipcbench"
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 mkfifo "$d/s.jsonl" "$d/s.csv"
