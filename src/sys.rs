@@ -66,6 +66,16 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     sched_setaffinity(None, &set).map_err(io::Error::from)
 }
 
+/// Lets the calling thread run on any of `cpus` (a thread started by a pinned one inherits its
+/// single CPU).
+pub fn allow_current_thread(cpus: &[usize]) -> io::Result<()> {
+    let mut set = CpuSet::new();
+    for &cpu in cpus.iter().filter(|&&c| c < CpuSet::MAX_CPU) {
+        set.set(cpu);
+    }
+    sched_setaffinity(None, &set).map_err(io::Error::from)
+}
+
 /// The CPUs this process may run on.
 pub fn allowed_cpus() -> Vec<usize> {
     match sched_getaffinity(None) {

@@ -1,11 +1,14 @@
 //! The shared vocabulary of both processes' data paths, below transports and patterns alike:
 //! the message header, the stop sequence number, the `--verify` payload pattern, and the
-//! encoding of per-message samples sent back over the control channel.
+//! per-message sample with its compact encoding ([`block`]), kept during a run and sent from
+//! the peer over the control channel.
 //!
 //! Nothing here depends on any other module of the crate.
 
 /// Bytes taken by the [`Header`] at the start of every message: the smallest message size.
 pub const HEADER_BYTES: usize = 16;
+
+pub mod block;
 
 /// The sequence number that tells the receiver the run is over.
 pub const STOP_SEQ: u64 = u64::MAX;
@@ -79,42 +82,9 @@ pub struct Sample {
     pub recv_ns: u64,
 }
 
-/// A sample block that is not a whole number of samples.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("sample block of {len} bytes is not a whole number of {}-byte samples", Sample::BYTES)]
-pub struct BadSampleBlock {
-    pub len: usize,
-}
-
 impl Sample {
-    /// Encoded size: `seq`, `send_ns`, `recv_ns`, each u64 little-endian.
-    pub const BYTES: usize = 24;
-
     pub fn latency_ns(&self) -> u64 {
         self.recv_ns.saturating_sub(self.send_ns)
-    }
-
-    pub fn encode_all(samples: &[Sample]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(samples.len() * Self::BYTES);
-        for s in samples {
-            out.extend_from_slice(&s.seq.to_le_bytes());
-            out.extend_from_slice(&s.send_ns.to_le_bytes());
-            out.extend_from_slice(&s.recv_ns.to_le_bytes());
-        }
-        out
-    }
-
-    /// Decodes a block from the other process; any length that is not a multiple of
-    /// [`Sample::BYTES`] is an error. Allocates exactly one sample per 24 input bytes.
-    pub fn decode_all(bytes: &[u8]) -> Result<Vec<Sample>, BadSampleBlock> {
-        if bytes.len() % Self::BYTES != 0 {
-            return Err(BadSampleBlock { len: bytes.len() });
-        }
-        let word = |c: &[u8], i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        Ok(bytes
-            .chunks_exact(Self::BYTES)
-            .map(|c| Sample { seq: word(c, 0), send_ns: word(c, 1), recv_ns: word(c, 2) })
-            .collect())
     }
 }
 
@@ -140,13 +110,5 @@ mod tests {
         assert!(!check_pattern(8, &p));
         p[299] ^= 1;
         assert!(!check_pattern(7, &p));
-    }
-
-    #[test]
-    fn samples_survive_encoding_and_a_partial_block_is_refused() {
-        let s =
-            vec![Sample { seq: 1, send_ns: 2, recv_ns: 3 }, Sample { seq: u64::MAX, send_ns: 5, recv_ns: 9 }];
-        assert_eq!(Sample::decode_all(&Sample::encode_all(&s)).unwrap(), s);
-        assert_eq!(Sample::decode_all(&[0u8; 25]), Err(BadSampleBlock { len: 25 }));
     }
 }

@@ -12,7 +12,7 @@ use ipcbench::control::{Channel, ControlError};
 use ipcbench::measure::histogram::LatencyHistogram;
 use ipcbench::transport::framing::{reply_seq, Framing};
 use ipcbench::transport::{SocketTransport, Transport, TransportError, WaitStrategy};
-use ipcbench::wire::Sample;
+use ipcbench::wire::block;
 use proptest::prelude::*;
 
 /// Arbitrary bytes, biased towards inputs that get past the first checks: a plausible frame
@@ -98,9 +98,14 @@ proptest! {
 
     #[test]
     fn peer_blocks_from_arbitrary_bytes_decode_or_fail(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
-        match Sample::decode_all(&bytes) {
-            Ok(samples) => prop_assert_eq!(samples.len() * Sample::BYTES, bytes.len()),
-            Err(e) => prop_assert_eq!(e.len, bytes.len()),
+        // At most one sample per byte, an error only as the last item, and it says where.
+        let items: Vec<_> = block::decode(&bytes).collect();
+        prop_assert!(items.len() <= bytes.len());
+        for (i, item) in items.iter().enumerate() {
+            if let Err(e) = item {
+                prop_assert_eq!(i, items.len() - 1);
+                prop_assert!(e.at < bytes.len());
+            }
         }
         let _ = LatencyHistogram::from_bytes(&bytes);
     }

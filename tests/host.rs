@@ -160,14 +160,14 @@ fn a_client_of_another_protocol_version_is_dropped_naming_both_versions_and_the_
     let s = Scratch::new();
     let env = serde_json::to_value(ipcbench::measure::env::Environment::detect()).unwrap();
     let hello = serde_json::json!({
-        "type": "hello", "magic": "ipcbench-control", "protocol_version": 7,
+        "type": "hello", "magic": "ipcbench-control", "protocol_version": 99,
         "ipcbench_version": "9.9.9", "clock_ns": 1, "environment": env,
     });
     let err = host_after_stray_connections(&s, vec![Some(json_frame(hello))]);
     let ours = format!("speaks version {}", ipcbench::control::PROTOCOL_VERSION);
     let notes = dropped(&err);
     assert_eq!(notes.len(), 1, "{err}");
-    assert!(notes[0].contains("speaks control protocol version 7") && notes[0].contains(&ours), "{err}");
+    assert!(notes[0].contains("speaks control protocol version 99") && notes[0].contains(&ours), "{err}");
 }
 
 #[test]

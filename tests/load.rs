@@ -24,13 +24,21 @@ fn a_rate_sweep_measures_each_rate_and_finds_the_knee_below_a_rate_nothing_here_
         .success();
     let sum = s.summary();
     assert_eq!(rates_of(&sum), [1000, 2000, 2_000_000, 1000, 2000, 2_000_000], "ascending, per pattern");
+    // Whether 1k/s and 2k/s keep up depends on how busy the machine is (at load 7 on two vCPUs
+    // a blocking uds round trip managed 555/s of 1000/s offered): the verdict's rule is unit
+    // tested in analysis::load; here the run's counts, which no load changes, and the curve's
+    // consistency with its own points.
     for r in sum["runs"].as_array().unwrap() {
         let offered = r["rate_per_s"].as_f64().unwrap();
         let achieved = r["throughput"]["messages_per_s"].as_f64().unwrap();
+        assert!(
+            achieved < 1.02 * offered,
+            "never faster than offered: {offered}/s offered, {achieved} achieved"
+        );
         if offered <= 2000.0 {
-            assert!((achieved - offered).abs() < 0.02 * offered, "{offered}/s offered, {achieved} achieved");
             // 100 ms at the rate: a warm-up of 100 ms worth, then the recorded messages.
             assert_eq!(r["warmup"].as_f64().unwrap(), offered / 10.0);
+            assert_eq!(r["integrity"]["sent"].as_f64().unwrap(), offered / 10.0, "{r}");
         } else {
             assert!(achieved < 0.99 * offered, "nothing here sends 2M/s: {achieved}");
         }
@@ -40,11 +48,15 @@ fn a_rate_sweep_measures_each_rate_and_finds_the_knee_below_a_rate_nothing_here_
     for c in curves {
         assert_eq!(c["p99_target_ns"], 1_000_000_000u64);
         assert_eq!(c["p99_target_source"], "given");
-        assert_eq!(c["knee_per_s"], 2000, "{c}");
-        assert_eq!(c["saturated"], true);
+        assert_eq!(c["saturated"], true, "2M/s is never sustained: {c}");
         let points = c["points"].as_array().unwrap();
+        let offered: Vec<u64> = points.iter().map(|p| p["offered_per_s"].as_u64().unwrap()).collect();
+        assert_eq!(offered, [1000, 2000, 2_000_000]);
         let sustained: Vec<bool> = points.iter().map(|p| p["sustained"].as_bool().unwrap()).collect();
-        assert_eq!(sustained, [true, true, false]);
+        assert!(!sustained[2], "{c}");
+        // The knee: the highest rate with every rate up to it sustained.
+        let knee = sustained.iter().take_while(|&&s| s).count().checked_sub(1).map(|i| offered[i]);
+        assert_eq!(c["knee_per_s"].as_u64(), knee, "{c}");
         assert!(c["config"]["series"]["rate_per_s"].is_null());
     }
 }

@@ -48,6 +48,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         intervals: vec![],
         interval_spread: None,
         extended_to_min_time: false,
+        samples_dropped: None,
         fan_out: None,
         many: None,
     }

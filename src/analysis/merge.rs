@@ -13,14 +13,13 @@ use crate::pattern::fan_out::FanResult;
 use crate::pattern::serve_many::ServeResult;
 use crate::pattern::{throughput, Params, Pattern, SideReport, SideResult};
 use crate::transport::{ChannelSpec, TransportKind};
-use crate::wire::Sample;
 
-/// What the peer sent back for one run: its counts, its histogram and its samples.
+/// What the peer sent back for one run: its counts and its histogram (its samples went to the
+/// streams during the run).
 #[derive(Debug, Default)]
 pub struct PeerSide {
     pub report: SideReport,
     pub histogram: Option<LatencyHistogram>,
-    pub samples: Vec<Sample>,
     /// Its interval histograms.
     pub intervals: Vec<IntervalHistogram>,
     /// Whether an ipcbench peer reported at all (`false`: an external service, `--connect`).
@@ -38,20 +37,17 @@ pub struct RunSetup<'a> {
     pub concurrency: u32,
 }
 
-/// What a run recorded beyond its summary: for the per-message streams and the interval log.
+/// What a run recorded beyond its summary: for the interval log.
 #[derive(Debug, Default)]
 pub struct RunDetail {
-    /// Every recorded message of the recording side, when kept.
-    pub samples: Vec<Sample>,
     /// The recording side's interval histograms.
     pub intervals: Vec<IntervalHistogram>,
 }
 
-/// Both sides of one run as its result, and the samples and slices of the side that recorded
-/// latency.
+/// Both sides of one run as its result, and the slices of the side that recorded latency.
 pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResult, RunDetail) {
     let p = setup.params;
-    let (source, hist, samples, intervals, received, duration_ns) = match p.pattern {
+    let (source, hist, intervals, received, duration_ns) = match p.pattern {
         Pattern::RoundTrip | Pattern::FanOut | Pattern::FanIn | Pattern::ManyClients => (
             match p.pattern {
                 Pattern::FanOut => "publisher",
@@ -60,7 +56,6 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
                 _ => "initiator",
             },
             Some(mine.histogram),
-            mine.samples,
             mine.intervals,
             mine.received,
             mine.end_ns.saturating_sub(mine.start_ns),
@@ -72,7 +67,6 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
             } else {
                 None
             },
-            peer.samples,
             peer.intervals,
             peer.report.received,
             peer.report.last_recv_ns.saturating_sub(peer.report.first_recv_ns),
@@ -143,9 +137,11 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         intervals: interval_stats(&intervals, p.pattern != Pattern::Throughput),
         fan_out: None,
         many: None,
+        // Streamed: what either side's pool had no room for.
+        samples_dropped: p.keep_samples.then_some(mine.samples_dropped + peer.report.samples_dropped),
     };
     let run = RunResult { interval_spread: IntervalSpread::of(&run.intervals, p.interval_ns), ..run };
-    (run, RunDetail { samples, intervals })
+    (run, RunDetail { intervals })
 }
 
 /// A fan-out run: the publisher's measurements and every subscriber's report, in index order
@@ -368,7 +364,6 @@ mod tests {
         let peer = PeerSide {
             report: SideReport { received: 3, clamped_samples: peer_hist.clamped(), ..Default::default() },
             histogram: Some(encoded),
-            samples: vec![],
             intervals: vec![],
             present: true,
         };

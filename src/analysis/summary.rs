@@ -183,6 +183,11 @@ pub struct RunResult {
     /// the server's CPU per message (`latency_ns` is every peer's latencies merged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub many: Option<ManyResult>,
+    /// With `--stream-json`/`--stream-csv`: recorded messages left out of the streams because
+    /// the stream writer fell behind and the sample pool was full (0 when the streams hold
+    /// every one; absent without streams). The summary's figures still count every message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_dropped: Option<u64>,
 }
 
 /// One slice of a run's recorded phase.

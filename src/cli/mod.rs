@@ -305,6 +305,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub stream_csv: Option<PathBuf>,
 
+    /// The CPU the streams' writer thread runs on [default: an allowed CPU that no --pin or
+    /// --pin-pairs uses; when there is none, or nothing is pinned, any allowed CPU].
+    #[arg(long, value_name = "CPU")]
+    pub writer_cpu: Option<usize>,
+
     /// Write every run's interval histograms to this HdrHistogram interval log [default:
     /// beside the summary, its .json replaced by .hlog; none when the summary goes to stdout].
     #[arg(long)]

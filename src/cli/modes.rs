@@ -39,6 +39,7 @@ pub const AB_REFUSED_ARGS: &[(&str, &str)] = &[
     ("repeat", "does not apply to ab (rounds replace repetitions)"),
     ("stream_json", "does not apply to ab (per-message streams stay with run)"),
     ("stream_csv", "does not apply to ab (per-message streams stay with run)"),
+    ("writer_cpu", "does not apply to ab (per-message streams stay with run)"),
     ("hlog", "does not apply to ab (interval logs stay with run)"),
 ];
 
@@ -84,6 +85,7 @@ pub const KUBE_REFUSED_ARGS: &[(&str, &str)] = &[
     ("out", "is the manifest's (the host container's log)"),
     ("stream_json", "has nowhere to go in a pod (the summary goes to the log)"),
     ("stream_csv", "has nowhere to go in a pod (the summary goes to the log)"),
+    ("writer_cpu", "has nowhere to go in a pod (the summary goes to the log)"),
     ("hlog", "has nowhere to go in a pod (the summary goes to the log)"),
 ];
 

@@ -213,6 +213,12 @@ impl RunConfig {
                 sweeps::pins(Some(&[p[0], cpu]), None)?;
             }
         }
+        let writer = sweeps::writer_place(
+            a.writer_cpu,
+            a.stream_json.is_some() || a.stream_csv.is_some(),
+            &pins,
+            groups.pins.as_deref(),
+        )?;
         let trust = if a.trust_dirs { DirTrust::AnyMode } else { DirTrust::NotWorldWritable };
         let socket_dir = check_socket_dir(&a.socket_dir, trust)?;
         let shm_dir = match &a.shm_dir {
@@ -321,6 +327,7 @@ impl RunConfig {
                 hlog,
                 quiet: a.quiet,
                 each: a.each,
+                writer,
             },
             timeout: Duration::from_secs(a.timeout_s),
             skipped,

@@ -28,6 +28,28 @@ pub(super) fn rates(rate: Option<u64>, rates: Option<&[RateItem]>) -> Result<(Ve
     })
 }
 
+/// Where the streams' writer thread runs: `--writer-cpu` (checked, and only with a stream), or
+/// an allowed CPU that none of `pins` and `group_pins` measures, or any allowed CPU.
+pub(super) fn writer_place(
+    flag: Option<usize>,
+    streams: bool,
+    pins: &[Option<(usize, usize)>],
+    group_pins: Option<&[usize]>,
+) -> Result<crate::export::WriterPlace> {
+    let allowed = crate::sys::allowed_cpus();
+    if let Some(cpu) = flag {
+        if !streams {
+            bail!("--writer-cpu places the stream writer: give it with --stream-json or --stream-csv");
+        }
+        if !allowed.contains(&cpu) {
+            bail!("--writer-cpu: CPU {cpu} is not available to this process (allowed: {allowed:?})");
+        }
+    }
+    let mut pinned: Vec<usize> = pins.iter().flatten().flat_map(|&(a, b)| [a, b]).collect();
+    pinned.extend(group_pins.into_iter().flatten());
+    Ok(crate::export::WriterPlace::resolve(flag, &allowed, &pinned))
+}
+
 /// The (initiator, peer) placements of a run: `[None]` unpinned, `[Some(p)]` for `--pin`, every
 /// pair of `--pin-pairs`; each CPU must be one this process may use.
 pub(super) fn pins(pin: Option<&[usize]>, pairs: Option<&[PairItem]>) -> Result<Vec<Option<(usize, usize)>>> {

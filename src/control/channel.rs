@@ -99,19 +99,31 @@ impl Channel {
         waiting_for: &'static str,
         timeout: Duration,
     ) -> Result<(u8, Vec<u8>), ControlError> {
+        let mut payload = Vec::new();
+        let kind = self.read_frame_into(waiting_for, timeout, &mut payload)?;
+        Ok((kind, payload))
+    }
+
+    /// Reads one frame's payload into `payload` (replacing what it held); returns its kind.
+    fn read_frame_into(
+        &mut self,
+        waiting_for: &'static str,
+        timeout: Duration,
+        payload: &mut Vec<u8>,
+    ) -> Result<u8, ControlError> {
         let deadline = Instant::now() + timeout;
         let mut head = [0u8; 5];
         self.read_exact(&mut head, deadline, waiting_for, timeout)?;
         let (kind, len) = parse_head(head, self.who)?;
         // Grown as bytes arrive, never to the announced length up front: a header that claims
         // a gigabyte costs memory only for the bytes that really follow it.
-        let mut payload = Vec::new();
+        payload.clear();
         while payload.len() < len {
             let at = payload.len();
             payload.resize(at + (len - at).min(READ_CHUNK_BYTES), 0);
             self.read_exact(&mut payload[at..], deadline, waiting_for, timeout)?;
         }
-        Ok((kind, payload))
+        Ok(kind)
     }
 
     fn read_exact(
@@ -153,6 +165,19 @@ impl Channel {
             });
         }
         decode_message(&payload, self.who)
+    }
+
+    /// Receives the next frame: a message (`Some`), or a binary block, read into `block`
+    /// (`None`). A peer's `Error` message becomes [`ControlError::Remote`].
+    pub fn recv_message_or_block(
+        &mut self,
+        waiting_for: &'static str,
+        block: &mut Vec<u8>,
+    ) -> Result<Option<Message>, ControlError> {
+        match self.read_frame_into(waiting_for, self.timeout, block)? {
+            KIND_JSON => decode_message(block, self.who).map(Some),
+            _ => Ok(None),
+        }
     }
 
     pub fn recv(&mut self, waiting_for: &'static str) -> Result<Message, ControlError> {

@@ -9,22 +9,21 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::clock_sync::{check_clock, send_clock, share_clock};
 use super::fanout::{initiate, on_every_pair};
-use super::matrix::{needs_one_clock, tests, Test};
+use super::matrix::{needs_one_clock, tests, Climbs, Test};
 use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
-use super::{Channel, ControlError, Message};
-use crate::analysis::merge::{merge, PeerSide, RunDetail, RunSetup};
+use super::{sample_stream, Channel, ControlError, Message};
+use crate::analysis::merge::{merge, RunDetail, RunSetup};
 use crate::analysis::summary::{CpuPair, Placement, RunFloor, RunResult, Summary, Topology, SCHEMA_VERSION};
 use crate::cleanup;
 use crate::config::RunConfig;
-use crate::export::ExportManager;
+use crate::export::{ExportManager, RunLabel};
 use crate::measure::clock::{self, ClockInfo};
 use crate::measure::env::Environment;
 use crate::measure::floor;
-use crate::measure::histogram::LatencyHistogram;
-use crate::pattern::{Pattern, Progress};
+use crate::measure::sample_pool::SamplePool;
+use crate::pattern::{Pattern, Progress, Side};
 use crate::transport::{ChannelOptions, DataListener, Endpoint, TransportKind, WaitStrategy};
-use crate::wire::Sample;
 
 pub use super::peer_process::ClientSource;
 
@@ -65,6 +64,12 @@ pub fn run(cfg: &RunConfig, source: &PeerSource, command: Vec<String>) -> Result
         }
         if let Some(w) = oversubscribed_spin(cfg, summary.environment.allowed_cpus.len()) {
             eprintln!("note: {w}");
+        }
+        if exporters.streaming() && cfg.outputs.writer.cpu().is_none() && cfg.pins.iter().any(Option::is_some)
+        {
+            eprintln!(
+                "note: no allowed CPU is free of the measured pinning: the stream writer shares the measured CPUs (--writer-cpu to choose one)"
+            );
         }
     }
     cleanup::install_signal_handler(match source {
@@ -109,34 +114,6 @@ fn oversubscribed_spin(cfg: &RunConfig, cpus: usize) -> Option<String> {
             "--wait spin with {who} runs {spinners} spinning threads on {cpus} allowed CPU(s): they take turns through the scheduler, and spin latencies will measure that (use --wait block)"
         )
     })
-}
-
-/// The configurations of a `--rates auto` sweep whose climb is over: judged, after the last
-/// repetition of each rate, by the load curve itself (medians over repetitions, the same
-/// criterion as the knee), so the climb stops exactly where the curve saturates.
-#[derive(Default)]
-struct Climbs {
-    stopped: std::collections::HashSet<usize>,
-}
-
-impl Climbs {
-    /// Whether `test` belongs to a climb that is over.
-    fn skips(&self, test: &Test) -> bool {
-        test.climb.is_some_and(|c| self.stopped.contains(&c))
-    }
-
-    /// After `run` (of `test`) joined `summary`: ends the climb once its curve saturates.
-    fn step(&mut self, test: &Test, repeat: u32, summary: &Summary) {
-        let (Some(climb), Some(run)) = (test.climb, summary.runs.last()) else { return };
-        if test.repetition + 1 < repeat {
-            return;
-        }
-        let mut config = crate::analysis::key::ConfigKey::of(run);
-        config.series.rate_per_s = None;
-        if summary.load_curves.iter().any(|c| c.config == config && c.saturated) {
-            self.stopped.insert(climb);
-        }
-    }
 }
 
 fn run_matrix(
@@ -199,6 +176,7 @@ fn run_matrix(
     peer.channel.send(&Message::Plan {
         pin_cpu: if cfg.pair_sweep { None } else { cfg.pins[0].map(|(_, b)| b) },
         timeout_ms: cfg.timeout.as_millis() as u64,
+        writer_cpu: cfg.outputs.writer.cpu(),
     })?;
     let mut channels = cfg.channels.clone();
     if let Some(ip) = peer.data_ip {
@@ -230,6 +208,7 @@ fn run_matrix(
             sub.channel.send(&Message::Plan {
                 pin_cpu: cfg.groups.pins.as_ref().map(|p| p[i + 1]),
                 timeout_ms: cfg.timeout.as_millis() as u64,
+                writer_cpu: None, // fan-out subscribers and fan-in publishers keep no samples
             })?;
             more.push(sub);
         }
@@ -251,7 +230,20 @@ fn run_matrix(
             crate::sys::pin_current_thread(cpu)
                 .with_context(|| format!("pinning the initiator to CPU {cpu}"))?;
         }
-        let outcome = match test.subscribers {
+        // The floor first, while no stream writer is about.
+        let floor_ns = match test.subscribers {
+            None => ring_floor(&test, cfg)
+                .with_context(|| format!("{} (repetition {})", test.label, test.repetition))?,
+            Some(_) => None,
+        };
+        let label = RunLabel {
+            transport: test.transport,
+            pattern: test.params.pattern,
+            framing: test.channel.framing,
+            size_bytes: test.channel.size_bytes,
+            repetition: test.repetition,
+        };
+        let (outcome, streamed) = exporters.during_run(&label, |samples| match test.subscribers {
             Some(n) => {
                 let group = super::fan_run::FanTest {
                     id: test.id,
@@ -264,24 +256,31 @@ fn run_matrix(
                     subscribers: n as usize,
                 };
                 if test.params.pattern == Pattern::FanOut {
-                    super::fan_run::run_one(&mut peer, &mut more, cfg, &channels, group)
+                    super::fan_run::run_one(&mut peer, &mut more, cfg, &channels, group, samples)
                 } else {
                     super::many_run::run_one(&mut peer, &mut more, cfg, &channels, group)
                 }
             }
-            None => ring_floor(&test, cfg).and_then(|floor_ns| {
+            None => {
                 let (mut run, detail) =
-                    run_one(&mut peer, cfg, &channels, &test).map_err(|e| peer.explain(e))?;
+                    run_one(&mut peer, cfg, &channels, &test, samples).map_err(|e| peer.explain(e))?;
                 run.floor = floor_ns.map(|ns| RunFloor::of(&run, ns));
                 Ok((run, detail))
-            }),
-        };
+            }
+        });
         let (run, detail) = outcome
+            .and_then(|r| streamed.map(|()| r))
             .with_context(|| format!("{} (repetition {})", test.label, test.repetition))
             .map_err(|e| match &client_name {
                 Some(name) => e.context(name.clone()),
                 None => e,
             })?;
+        if let Some(n) = run.samples_dropped.filter(|&n| n > 0) {
+            eprintln!(
+                "warning: {} (repetition {}): {n} messages left out of the streams: the stream writer fell behind (samples_dropped)",
+                test.label, test.repetition
+            );
+        }
         let failed = run
             .fan_out
             .as_ref()
@@ -345,6 +344,7 @@ fn run_one(
     cfg: &RunConfig,
     channels: &ChannelOptions,
     test: &Test,
+    samples: Option<&SamplePool>,
 ) -> Result<(RunResult, RunDetail)> {
     let listeners = (0..cfg.concurrency)
         .map(|pair| DataListener::open(test.transport, channels, test.id, pair, &test.channel))
@@ -382,30 +382,44 @@ fn run_one(
     let progress = Arc::new(Progress::default());
     let display = ProgressDisplay::start(cfg.outputs.quiet, &test.params, &test.label, progress.clone());
     let quiet = Progress::default();
+    let kept_by = test.params.pattern.samples_kept_by();
+    let mine_kept = samples.filter(|_| kept_by == Some(Side::Initiator));
     // Pair 0 (on this pinned thread) drives the progress bar.
-    let mine = on_every_pair(&mut conns, |pair, c| {
-        initiate(c, &test.params, if pair == 0 { &progress } else { &quiet })
-    });
+    let mut pairs = || {
+        on_every_pair(&mut conns, |pair, c| {
+            initiate(c, &test.params, if pair == 0 { &progress } else { &quiet }, mine_kept)
+        })
+    };
+    // The peer's samples arrive during the run when it keeps them.
+    let (mine, ended) = match samples.filter(|_| kept_by == Some(Side::Peer)) {
+        Some(pool) => {
+            let (mine, ended) = sample_stream::receive(&mut peer.channel, pool, pairs);
+            (mine, Some(ended))
+        }
+        None => (pairs(), None),
+    };
     let cpu = crate::sys::current_cpu();
     display.finish();
-    let mine = mine.map_err(|e| peer.transport_failure(e))?;
+    let mine = match (mine, ended.as_ref()) {
+        (Ok(mine), _) => mine,
+        (Err(e), Some(Err(ControlError::Remote { message, .. }))) => {
+            bail!("{e}: the peer reported: {message}")
+        }
+        (Err(e), Some(_)) => return Err(e.into()),
+        (Err(e), None) => return Err(peer.transport_failure(e)),
+    };
     drop(conns); // the shm creator removes its mapping files here
 
-    let ch = &mut peer.channel;
-    let report = match ch.recv("done")? {
-        Message::Done { test_id: id, report } if id == test.id => report,
-        other => bail!(ControlError::Unexpected { who: "peer", expected: "done", got: other.kind().into() }),
+    let done = match ended {
+        Some(done) => done?,
+        None => peer.channel.recv("done")?,
     };
-    let hist_bytes = ch.recv_block("histogram")?;
-    let samples = Sample::decode_all(&ch.recv_block("samples")?)?;
-    let intervals = crate::measure::intervals::decode(&ch.recv_block("intervals")?)?;
-    let histogram =
-        if hist_bytes.is_empty() { None } else { Some(LatencyHistogram::from_bytes(&hist_bytes)?) };
+    let peer_side = sample_stream::collect(&mut peer.channel, test.id, done)?;
     let placement = Placement {
         initiator_cpu: test.pin.map(|p| p.0),
         peer_cpu: test.pin.map(|p| p.1),
         initiator_cpu_observed: cpu,
-        peer_cpu_observed: report.cpu_observed,
+        peer_cpu_observed: peer_side.report.cpu_observed,
     };
     let setup = RunSetup {
         transport: test.transport,
@@ -415,8 +429,7 @@ fn run_one(
         placement,
         concurrency: cfg.concurrency,
     };
-    let (mut run, detail) =
-        merge(setup, mine, PeerSide { report, histogram, samples, intervals, present: true });
+    let (mut run, detail) = merge(setup, mine, peer_side);
     run.shm_slots = shm_slots;
     run.shm_filesystem = shm_slots.map(|_| match test.transport {
         TransportKind::Memfd => "memfd".to_string(),

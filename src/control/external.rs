@@ -10,7 +10,7 @@ use super::progress::ProgressDisplay;
 use crate::analysis::merge::{merge, PeerSide, RunSetup};
 use crate::analysis::summary::{Placement, Summary};
 use crate::config::RunConfig;
-use crate::export::ExportManager;
+use crate::export::{ExportManager, RunLabel};
 use crate::pattern::{Pattern, Progress};
 use crate::transport::listener;
 use crate::transport::Endpoint;
@@ -45,7 +45,11 @@ pub fn run(
                 );
                 let progress = Arc::new(Progress::default());
                 let display = ProgressDisplay::start(cfg.outputs.quiet, &params, &label, progress.clone());
-                let mine = crate::pattern::initiate(&mut t, &params, &progress);
+                let run_label =
+                    RunLabel { transport, pattern: Pattern::RoundTrip, framing, size_bytes, repetition };
+                let (mine, streamed) = exporters.during_run(&run_label, |samples| {
+                    crate::pattern::initiate(&mut t, &params, &progress, samples)
+                });
                 display.finish();
                 let stalled = matches!(mine, Err(crate::transport::TransportError::Timeout(_)));
                 let mine = mine.with_context(|| {
@@ -59,6 +63,7 @@ pub fn run(
                     };
                     format!("{label} (repetition {repetition}){hint}")
                 })?;
+                streamed.with_context(|| format!("{label} (repetition {repetition})"))?;
                 let placement = Placement {
                     initiator_cpu: cfg.pins[0].map(|p| p.0),
                     peer_cpu: None,

@@ -12,12 +12,11 @@ use super::{ControlError, Message};
 use crate::analysis::merge::{merge_fan_out, PeerSide, RunDetail, RunSetup};
 use crate::analysis::summary::{Placement, RunResult};
 use crate::config::RunConfig;
-use crate::measure::histogram::LatencyHistogram;
+use crate::measure::sample_pool::SamplePool;
 use crate::pattern::{fan_out, Params, Progress};
 use crate::transport::fan::{mechanism, FanListener};
 use crate::transport::shm::notify::Notify;
 use crate::transport::{ChannelOptions, ChannelSpec, TransportKind, WaitStrategy};
-use crate::wire::Sample;
 
 /// What one test of N peer processes is (fan-out, fan-in, many-clients).
 pub struct FanTest<'a> {
@@ -79,13 +78,15 @@ impl FanTest<'_> {
     }
 }
 
-/// Runs `test` with `first` as subscriber 0 and `more[i - 1]` as subscriber `i`.
+/// Runs `test` with `first` as subscriber 0 and `more[i - 1]` as subscriber `i`; the publisher
+/// records every message's all-delivered time into `samples` when given.
 pub fn run_one(
     first: &mut Peer,
     more: &mut [Peer],
     cfg: &RunConfig,
     channels: &ChannelOptions,
     test: FanTest<'_>,
+    samples: Option<&SamplePool>,
 ) -> Result<(RunResult, RunDetail)> {
     let n = test.subscribers;
     let mut subs: Vec<&mut Peer> = std::iter::once(first).chain(more.iter_mut()).take(n).collect();
@@ -132,7 +133,7 @@ pub fn run_one(
 
     let progress = Arc::new(Progress::default());
     let display = ProgressDisplay::start(cfg.outputs.quiet, test.params, test.label, progress.clone());
-    let mine = fan_out::publish(&mut fan, test.params, &progress);
+    let mine = fan_out::publish(&mut fan, test.params, &progress, samples);
     let cpu = crate::sys::current_cpu();
     display.finish();
     let mut mine = match mine {
@@ -192,15 +193,6 @@ pub(super) fn explain(sub: &mut Peer, i: usize, err: anyhow::Error) -> anyhow::E
 
 /// A subscriber's `Done` and the blocks after it.
 pub(super) fn collect(sub: &mut Peer, test_id: u32) -> Result<PeerSide> {
-    let ch = &mut sub.channel;
-    let report = match ch.recv("done")? {
-        Message::Done { test_id: id, report } if id == test_id => report,
-        other => bail!(ControlError::Unexpected { who: "peer", expected: "done", got: other.kind().into() }),
-    };
-    let hist_bytes = ch.recv_block("histogram")?;
-    let _samples = Sample::decode_all(&ch.recv_block("samples")?)?;
-    let intervals = crate::measure::intervals::decode(&ch.recv_block("intervals")?)?;
-    let histogram =
-        if hist_bytes.is_empty() { None } else { Some(LatencyHistogram::from_bytes(&hist_bytes)?) };
-    Ok(PeerSide { report, histogram, samples: Vec::new(), intervals, present: true })
+    let done = sub.channel.recv("done")?;
+    super::sample_stream::collect(&mut sub.channel, test_id, done)
 }

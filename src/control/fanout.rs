@@ -2,6 +2,7 @@
 //! pinned one), the others on scoped threads that inherit its affinity; their results merged.
 //! The initiator and the peer share this.
 
+use crate::measure::sample_pool::SamplePool;
 use crate::pattern::{self, Params, Progress, SideResult};
 use crate::transport::{Connection, TransportError};
 
@@ -27,16 +28,21 @@ where
     })
 }
 
-/// The initiator's part of `params` on one connection.
+/// The initiator's part of `params` on one connection, its samples into `samples` if given.
 pub fn initiate(
     conn: &mut Connection,
     params: &Params,
     progress: &Progress,
+    samples: Option<&SamplePool>,
 ) -> Result<SideResult, TransportError> {
-    crate::with_transport!(conn, t => pattern::initiate(t, params, progress))
+    crate::with_transport!(conn, t => pattern::initiate(t, params, progress, samples))
 }
 
-/// The peer's part of `params` on one connection.
-pub fn take_part(conn: &mut Connection, params: &Params) -> Result<SideResult, TransportError> {
-    crate::with_transport!(conn, t => pattern::take_part(t, params))
+/// The peer's part of `params` on one connection, its samples into `samples` if given.
+pub fn take_part(
+    conn: &mut Connection,
+    params: &Params,
+    samples: Option<&SamplePool>,
+) -> Result<SideResult, TransportError> {
+    crate::with_transport!(conn, t => pattern::take_part(t, params, samples))
 }

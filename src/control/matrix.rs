@@ -1,6 +1,8 @@
 //! The matrix of one invocation: every (transport, framing, wait, pattern, size, placement,
 //! peer count, rate, repetition) in run order, each named for progress lines and errors.
+//! A `--rates auto` climb ends where its load curve saturates ([`Climbs`]).
 
+use crate::analysis::summary::Summary;
 use crate::config::RunConfig;
 use crate::format::format_rate;
 use crate::pattern::{Params, Pattern};
@@ -86,4 +88,32 @@ pub(super) fn tests(cfg: &RunConfig, skip_one_way: bool) -> Vec<Test> {
         }
     }
     out
+}
+
+/// The configurations of a `--rates auto` sweep whose climb is over: judged, after the last
+/// repetition of each rate, by the load curve itself (medians over repetitions, the same
+/// criterion as the knee), so the climb stops exactly where the curve saturates.
+#[derive(Default)]
+pub(super) struct Climbs {
+    stopped: std::collections::HashSet<usize>,
+}
+
+impl Climbs {
+    /// Whether `test` belongs to a climb that is over.
+    pub(super) fn skips(&self, test: &Test) -> bool {
+        test.climb.is_some_and(|c| self.stopped.contains(&c))
+    }
+
+    /// After `run` (of `test`) joined `summary`: ends the climb once its curve saturates.
+    pub(super) fn step(&mut self, test: &Test, repeat: u32, summary: &Summary) {
+        let (Some(climb), Some(run)) = (test.climb, summary.runs.last()) else { return };
+        if test.repetition + 1 < repeat {
+            return;
+        }
+        let mut config = crate::analysis::key::ConfigKey::of(run);
+        config.series.rate_per_s = None;
+        if summary.load_curves.iter().any(|c| c.config == config && c.saturated) {
+            self.stopped.insert(climb);
+        }
+    }
 }

@@ -11,7 +11,9 @@
 //!
 //! Both sides open with [`Message::Hello`] carrying [`MAGIC`] and [`PROTOCOL_VERSION`]; a
 //! mismatch ends the session naming both versions. Binary blocks follow only the message that
-//! announces them (`Done`: the HdrHistogram, the samples, then the interval histograms). Every read has a timeout.
+//! announces them (`Done`: the HdrHistogram, then the interval histograms), except the peer's
+//! sample blocks, which it streams between `Ready` and `Done` when it is the side that keeps
+//! samples ([`sample_stream`]). Every read has a timeout.
 
 mod channel;
 mod clock_sync;
@@ -24,6 +26,7 @@ mod matrix;
 pub mod peer;
 mod peer_process;
 mod progress;
+mod sample_stream;
 pub mod token;
 
 use std::io;
@@ -50,8 +53,11 @@ pub const MAGIC: &str = "ipcbench-control";
 /// futex nobody wakes; 5: `Clock` and `ClockReady` before the clock check: a version-4 peer
 /// would stamp with `CLOCK_MONOTONIC` while the initiator reads the TSC; 6: nonces,
 /// `Challenge` and `Proof` instead of a token in the hello, and the challenge on every data
-/// connection, see [`crate::auth`]).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// connection, see [`crate::auth`]; 7: the peer's samples stream as compact blocks between
+/// `Ready` and `Done` instead of one block after it, `Plan` places the peer's sample writer,
+/// `Done` counts dropped samples: a version-6 peer would send a third block after `Done` that
+/// nobody reads).
+pub const PROTOCOL_VERSION: u32 = 7;
 /// The largest JSON message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).
@@ -90,6 +96,10 @@ pub enum Message {
         /// CPU to pin the peer to.
         pin_cpu: Option<usize>,
         timeout_ms: u64,
+        /// CPU for the thread that sends the peer's samples during a run (absent: any CPU the
+        /// peer may use).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        writer_cpu: Option<usize>,
     },
     /// Initiator to peer, before the clock check: stamp with this clock, the TSC converted by
     /// the initiator's calibration (so that both sides' stamps are on one scale), or
@@ -119,11 +129,14 @@ pub enum Message {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pin_cpu: Option<usize>,
     },
-    /// Peer to initiator: connected and in its loop (the start barrier).
+    /// Peer to initiator: connected and in its loop (the start barrier). When the peer keeps the
+    /// samples (`keep_samples`, a one-way or throughput run), binary blocks of them follow
+    /// during the run, each at most [`crate::measure::sample_pool::BLOCK_BYTES`] of
+    /// [`crate::wire::block`] encoding, until `Done` (or `Error`).
     Ready { test_id: u32 },
-    /// Peer to initiator: its part is over. Followed by three blocks: its histogram (HdrHistogram
-    /// V2, empty when it recorded none), its samples (24 bytes each, empty unless kept) and its
-    /// interval histograms ([`crate::measure::intervals::encode`]).
+    /// Peer to initiator: its part is over. Followed by two blocks: its histogram (HdrHistogram
+    /// V2, empty when it recorded none) and its interval histograms
+    /// ([`crate::measure::intervals::encode`]).
     Done { test_id: u32, report: SideReport },
     /// Either way: the sender gives up, saying why.
     Error { message: String },

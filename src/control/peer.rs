@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::fanout::{on_every_pair, take_part};
-use super::{Channel, ControlError, Message};
+use super::{sample_stream, Channel, ControlError, Message};
+use crate::export::WriterPlace;
+use crate::measure::sample_pool::SamplePool;
+use crate::pattern::Side;
 use crate::transport::Endpoint;
 
 /// Where a test may want the peer to misbehave, asked at points between runs (never inside a
@@ -114,6 +117,8 @@ fn serve_inner(
     b: &mut dyn Behaviour,
     files: &mut Vec<PathBuf>,
 ) -> Result<()> {
+    // Before any pinning: where a sample shipper may run when it has no CPU of its own.
+    let anywhere = WriterPlace::Shared(crate::sys::allowed_cpus());
     act(ch, b.before_hello())?;
     ch.join_session()?;
     // The initiator names its clock and checks ours: take it up and answer the probes until
@@ -129,16 +134,18 @@ fn serve_inner(
             other => break other,
         }
     };
-    let timeout = match plan {
-        Message::Plan { pin_cpu, timeout_ms } => {
+    let (timeout, shipper) = match plan {
+        Message::Plan { pin_cpu, timeout_ms, writer_cpu } => {
             if let Some(cpu) = pin_cpu {
                 crate::sys::pin_current_thread(cpu)
                     .with_context(|| format!("pinning the peer to CPU {cpu}"))?;
             }
-            Duration::from_millis(timeout_ms)
+            (Duration::from_millis(timeout_ms), writer_cpu.map_or(anywhere.clone(), WriterPlace::Cpu))
         }
         other => bail!(ControlError::Unexpected { who: "host", expected: "plan", got: other.kind().into() }),
     };
+    // Made at the first test that streams this side's samples, before its clock starts.
+    let mut pool: Option<SamplePool> = None;
     loop {
         // Between tests the initiator may take a while (writing streams): wait generously.
         match ch.recv_within("prepare or bye", timeout * 6)? {
@@ -163,15 +170,23 @@ fn serve_inner(
                             .with_context(|| format!("connecting the {transport} data channel {ep}"))
                     })
                     .collect::<Result<Vec<_>>>()?;
+                let keeps = params.keep_samples && params.pattern.samples_kept_by() == Some(Side::Peer);
+                let pool = keeps.then(|| &*pool.get_or_insert_with(SamplePool::standard));
                 ch.send(&Message::Ready { test_id })?;
-                let r = on_every_pair(&mut conns, |_, c| take_part(c, &params)).with_context(|| {
+                let (r, shipped) = match pool {
+                    Some(pool) => sample_stream::ship(ch, pool, &shipper, &anywhere, |pool| {
+                        on_every_pair(&mut conns, |_, c| take_part(c, &params, Some(pool)))
+                    }),
+                    None => (on_every_pair(&mut conns, |_, c| take_part(c, &params, None)), Ok(())),
+                };
+                let r = r.with_context(|| {
                     format!("{} over {transport} with {} B messages", params.pattern, channel.size_bytes)
                 })?;
+                shipped.context("sending samples to the initiator")?;
                 drop(conns);
                 ch.send(&Message::Done { test_id, report: r.report(crate::sys::current_cpu()) })?;
                 let hist = if r.histogram.is_empty() { Vec::new() } else { r.histogram.to_bytes() };
                 ch.send_block(&hist)?;
-                ch.send_block(&crate::wire::Sample::encode_all(&r.samples))?;
                 ch.send_block(&crate::measure::intervals::encode(&r.intervals))?;
             }
             Message::Bye => return Ok(()),

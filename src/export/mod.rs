@@ -1,5 +1,7 @@
 //! Result sinks. Each output format is one [`Exporter`]; the [`ExportManager`] fans every
-//! finished run out to all of them. Exporters run between runs, never inside a timed loop.
+//! finished run out to all of them. Exporters run between runs, never inside a timed loop. The
+//! per-message streams are written during each run instead, by a thread of their own
+//! ([`stream`]), so that they take bounded memory whatever the run's length.
 
 pub mod csv;
 pub mod dashboards;
@@ -8,6 +10,7 @@ pub mod json;
 pub mod jsonl;
 pub mod notes;
 pub mod rewrite;
+pub mod stream;
 pub mod table;
 
 use std::fs::File;
@@ -18,6 +21,8 @@ use anyhow::{Context, Result};
 
 use crate::analysis::merge::RunDetail;
 use crate::analysis::summary::{RunResult, Summary};
+use crate::measure::sample_pool::SamplePool;
+pub use stream::{RunLabel, WriterPlace};
 
 /// Version of the per-message stream layouts (JSON lines and CSV).
 pub const STREAM_SCHEMA_VERSION: u32 = 1;
@@ -30,7 +35,7 @@ pub trait Exporter {
     }
 
     /// A run finished: `run` is also the last entry of `summary.runs`; `detail` has its
-    /// per-message records (empty unless streaming was asked for) and interval histograms.
+    /// interval histograms.
     fn run_finished(&mut self, _summary: &Summary, _run: &RunResult, _detail: &RunDetail) -> Result<()> {
         Ok(())
     }
@@ -56,6 +61,8 @@ pub struct Outputs {
     pub quiet: bool,
     /// `--each`: the table shows every repetition as its own row.
     pub each: bool,
+    /// Where the streams' writer thread runs.
+    pub writer: WriterPlace,
 }
 
 impl Outputs {
@@ -73,12 +80,14 @@ impl Outputs {
 /// Fans results out to every configured exporter.
 pub struct ExportManager {
     exporters: Vec<Box<dyn Exporter>>,
+    /// The per-message streams, when asked for.
+    streams: Option<stream::Streams>,
     /// The stream files, to report a stream that ended early.
-    streams: Vec<Stream>,
+    fates: Vec<StreamFate>,
 }
 
 /// A per-message stream file and what became of it.
-struct Stream {
+pub struct StreamFate {
     path: PathBuf,
     state: std::sync::Arc<std::sync::Mutex<rewrite::StreamState>>,
     /// Once it failed: the finished runs it holds.
@@ -90,13 +99,8 @@ impl ExportManager {
     /// unwritable path fails before any measuring.
     pub fn new(o: &Outputs) -> Result<ExportManager> {
         let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(json::JsonExporter::new(&o.out))];
-        let mut streams = Vec::new();
-        if let Some(p) = &o.stream_json {
-            exporters.push(Box::new(jsonl::JsonLinesExporter::new(open_stream(p, &mut streams)?)));
-        }
-        if let Some(p) = &o.stream_csv {
-            exporters.push(Box::new(csv::CsvExporter::new(open_stream(p, &mut streams)?)));
-        }
+        let mut fates = Vec::new();
+        let streams = stream::Streams::open(o, &mut fates)?;
         if let Some(p) = &o.hlog {
             exporters.push(Box::new(hlog::HlogExporter::new(p)));
         }
@@ -107,7 +111,26 @@ impl ExportManager {
                 .any(|p| p.as_os_str() == "-");
             exporters.push(Box::new(table::TableExporter::new(any_stdout, o.each)));
         }
-        Ok(ExportManager { exporters, streams })
+        Ok(ExportManager { exporters, streams, fates })
+    }
+
+    /// Runs the timed part of a run, `run`, handing it the pool to record samples into when
+    /// streams are on, while they are written; returns what `run` returned and whether the
+    /// streams were written.
+    pub fn during_run<R>(
+        &mut self,
+        label: &RunLabel,
+        run: impl FnOnce(Option<&SamplePool>) -> R,
+    ) -> (R, Result<()>) {
+        match self.streams.as_mut() {
+            Some(s) => s.during(label, |pool| run(Some(pool))),
+            None => (run(None), Ok(())),
+        }
+    }
+
+    /// Whether samples are streamed.
+    pub fn streaming(&self) -> bool {
+        self.streams.is_some()
     }
 
     pub fn started(&mut self, summary: &Summary) -> Result<()> {
@@ -117,7 +140,7 @@ impl ExportManager {
     pub fn run_finished(&mut self, summary: &Summary, detail: &RunDetail) -> Result<()> {
         let run = summary.runs.last().expect("run_finished follows a pushed run");
         self.exporters.iter_mut().try_for_each(|e| e.run_finished(summary, run, detail))?;
-        for s in self.streams.iter_mut().filter(|s| s.holds.is_none()) {
+        for s in self.fates.iter_mut().filter(|s| s.holds.is_none()) {
             if let Some(why) = &s.state.lock().unwrap_or_else(|e| e.into_inner()).failed {
                 // This run's samples did not all go in: the stream holds the runs before it.
                 s.holds = Some(summary.runs.len() - 1);
@@ -130,14 +153,16 @@ impl ExportManager {
     /// Every exporter finishes, even after another failed; every failure (an output that could
     /// not be written, a stream that ended early) is in the one error returned.
     pub fn finished(&mut self, summary: &Summary) -> Result<()> {
+        let streams = self.streams.as_mut().map_or(Ok(()), stream::Streams::flush);
         let mut failures: Vec<String> = self
             .exporters
             .iter_mut()
             .filter_map(|e| e.finished(summary).err())
+            .chain(streams.err())
             .map(|e| format!("{e:#}"))
             .collect();
         let runs = summary.runs.len();
-        for s in &self.streams {
+        for s in &self.fates {
             let state = s.state.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(why) = &state.failed {
                 let holds = s.holds.unwrap_or(runs);
@@ -155,20 +180,20 @@ impl ExportManager {
     }
 }
 
-/// A stream's sink: stdout for `-`, else a [`rewrite::StreamFile`] whose fate `streams` keeps.
-fn open_stream(path: &Path, streams: &mut Vec<Stream>) -> Result<BufWriter<Box<dyn Write>>> {
+/// A stream's sink: stdout for `-`, else a [`rewrite::StreamFile`] whose fate `fates` keeps.
+fn open_stream(path: &Path, fates: &mut Vec<StreamFate>) -> Result<BufWriter<Box<dyn Write + Send>>> {
     if path == Path::new("-") {
         return open_sink(path);
     }
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let (file, state) = rewrite::StreamFile::new(file, path);
-    streams.push(Stream { path: path.to_path_buf(), state, holds: None });
+    fates.push(StreamFate { path: path.to_path_buf(), state, holds: None });
     Ok(BufWriter::with_capacity(1 << 20, Box::new(file)))
 }
 
 /// A buffered writer to a file (created or truncated) or to stdout for `-`.
-pub fn open_sink(path: &Path) -> Result<BufWriter<Box<dyn Write>>> {
-    let w: Box<dyn Write> = if path == Path::new("-") {
+pub fn open_sink(path: &Path) -> Result<BufWriter<Box<dyn Write + Send>>> {
+    let w: Box<dyn Write + Send> = if path == Path::new("-") {
         Box::new(io::stdout())
     } else {
         Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)

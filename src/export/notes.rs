@@ -107,6 +107,15 @@ pub fn notes(summary: &Summary) -> Vec<String> {
             r.latency_ns.map_or(0, |l| l.clamped_samples)
         ));
     }
+    for r in summary.runs.iter().filter(|r| r.samples_dropped.is_some_and(|n| n > 0)) {
+        out.push(format!(
+            "note: {} (run {}): {} of its messages are missing from the streams (samples_dropped): \
+             the stream writer fell behind; its figures above still count every message",
+            label(r),
+            r.repetition,
+            r.samples_dropped.unwrap_or(0)
+        ));
+    }
     let extended = summary.runs.iter().filter(|r| r.extended_to_min_time).count();
     if extended > 0 {
         out.push(format!(

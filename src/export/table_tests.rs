@@ -147,3 +147,13 @@ fn runs_on_two_clocks_get_a_clock_column_and_one_clock_none() {
     let text = render(&summary(vec![monotonic]), false);
     assert!(!text.contains("clock monotonic") && !text.lines().next().unwrap().contains("clock"), "{text}");
 }
+
+#[test]
+fn a_run_whose_streams_missed_messages_gets_a_note_and_a_complete_one_none() {
+    let complete = RunResult { samples_dropped: Some(0), ..run(TransportKind::Shm, Pattern::RoundTrip, 300) };
+    let short = RunResult { samples_dropped: Some(4_321), ..run(TransportKind::Uds, Pattern::OneWay, 900) };
+    let notes = super::super::notes::notes(&summary(vec![complete, short]));
+    let dropped: Vec<&String> = notes.iter().filter(|l| l.contains("missing from the streams")).collect();
+    assert_eq!(dropped.len(), 1, "{notes:?}");
+    assert!(dropped[0].contains("4321 of its messages") && dropped[0].contains("uds"), "{notes:?}");
+}

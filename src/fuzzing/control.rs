@@ -14,7 +14,7 @@ use crate::measure::histogram::LatencyHistogram;
 use crate::measure::intervals;
 use crate::pattern::{Params, Pattern, SideReport, SideResult, Stop};
 use crate::transport::{ChannelSpec, TransportKind, WaitStrategy};
-use crate::wire::Sample;
+use crate::wire::block::decode;
 
 /// The token the `hello` target's host expects when its first byte asks for one.
 pub const HELLO_TOKEN: &str = "fuzz-token-0123456789abcdef";
@@ -75,20 +75,26 @@ pub fn hello(data: &[u8]) {
     }
 }
 
-/// What a peer sends after its part of a run, as the coordinator reads it: a `Done` message
-/// (when the first frame is no `Done`, an empty report stands in), then the histogram, sample
-/// and interval blocks. What decodes is merged into a result for each pattern whose figures come
-/// from the peer, and that result must be one the summary can write and read back.
+/// What a peer sends for its part of a run, as the coordinator reads it (protocol 7): compact
+/// sample blocks while the run goes on, then a `Done` message (when the first frame after the
+/// blocks is no `Done`, an empty report stands in), then the histogram and interval blocks.
+/// Every sample block must decode to samples or one error, never panic; what decodes is merged
+/// into a result for each pattern whose figures come from the peer, and that result must be
+/// one the summary can write and read back.
 pub fn peer_blocks(data: &[u8]) {
-    let mut frames = frames(data).map_while(Result::ok);
+    let mut frames = frames(data).map_while(Result::ok).peekable();
+    while let Some((_, block)) = frames.next_if(|(k, _)| *k == KIND_BLOCK) {
+        if let Some(Err(e)) = decode(block).find(Result::is_err) {
+            assert!(e.at < block.len(), "a cut sample is named inside its block");
+        }
+    }
     let Some((_, done)) = frames.next() else { return };
     let report = match decode_message(done, "peer") {
         Ok(Message::Done { report, .. }) => report,
         _ => SideReport::default(),
     };
     let mut block = || frames.next().filter(|(k, _)| *k == KIND_BLOCK).map(|(_, p)| p);
-    let (Some(hist), Some(samples), Some(slices)) = (block(), block(), block()) else { return };
-    let Ok(samples) = Sample::decode_all(samples) else { return };
+    let (Some(hist), Some(slices)) = (block(), block()) else { return };
     let Ok(intervals) = intervals::decode(slices) else { return };
     let histogram = match hist {
         [] => None,
@@ -105,7 +111,6 @@ pub fn peer_blocks(data: &[u8]) {
         let peer = PeerSide {
             report: report.clone(),
             histogram: histogram.clone(),
-            samples: samples.clone(),
             intervals: intervals.clone(),
             present: true,
         };

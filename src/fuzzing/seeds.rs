@@ -12,6 +12,7 @@ use crate::pattern::{Params, Pattern, SideReport, Stop};
 use crate::transport::endpoint::ShmEndpoint;
 use crate::transport::framing::encode_json_line;
 use crate::transport::{ChannelSpec, Endpoint, TransportKind, WaitStrategy};
+use crate::wire::block::{Encoder, MAX_SAMPLE_BYTES};
 use crate::wire::{Header, Sample};
 
 /// One seed: its target, its file name and its bytes.
@@ -161,7 +162,7 @@ fn messages() -> Vec<(&'static str, Message)> {
     let endpoints = vec![Endpoint::Unix(PathBuf::from("data-0.sock")), Endpoint::Shm(shm)];
     vec![
         ("hello", hello()),
-        ("plan", Message::Plan { pin_cpu: Some(1), timeout_ms: 10_000 }),
+        ("plan", Message::Plan { pin_cpu: Some(1), timeout_ms: 10_000, writer_cpu: None }),
         (
             "clock-tsc",
             Message::Clock { tsc: Some(Calibration { tsc0: 1 << 40, mono0_ns: 5_000, mult: 1 << 31 }) },
@@ -201,18 +202,25 @@ fn report() -> SideReport {
         clamped_samples: 2,
         cpu: Default::default(),
         max_rss_bytes: 12 << 20,
+        samples_dropped: 0,
     }
 }
 
-/// `Done`, then the histogram, sample and interval blocks, as a peer sends them.
+/// A compact sample block, then `Done`, then the histogram and interval blocks, as a peer
+/// sends them.
 fn peer_blocks() -> Vec<u8> {
-    let samples: Vec<Sample> = (0..4)
-        .map(|i| Sample { seq: i, send_ns: 1_000_000 + i * 500, recv_ns: 1_000_120 + i * 500 })
-        .collect();
+    let mut encoder = Encoder::new();
+    let mut samples = Vec::new();
+    for i in 0..4 {
+        let mut out = [0u8; MAX_SAMPLE_BYTES];
+        let s = Sample { seq: i, send_ns: 1_000_000 + i * 500, recv_ns: 1_000_120 + i * 500 };
+        let n = encoder.encode(s, &mut out);
+        samples.extend_from_slice(&out[..n]);
+    }
     [
+        frame(KIND_BLOCK, &samples),
         frame(KIND_JSON, &json(&Message::Done { test_id: 0, report: report() })),
         frame(KIND_BLOCK, &histogram().to_bytes()),
-        frame(KIND_BLOCK, &Sample::encode_all(&samples)),
         frame(KIND_BLOCK, &intervals::encode(&slices())),
     ]
     .concat()

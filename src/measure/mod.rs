@@ -10,4 +10,5 @@ pub mod histogram;
 pub mod inject;
 pub mod intervals;
 pub mod memory;
+pub mod sample_pool;
 pub mod topology;

@@ -2,11 +2,12 @@
 //! sender writes into a message, and the stop handshake.
 
 use super::pacer::Pacer;
-use super::samples::{expected_recording_ns, expected_samples, SampleBuf};
+use super::samples::{expected_recording_ns, SampleBuf};
 use super::{Params, Pattern, Progress, SideResult, Stop};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
 use crate::measure::intervals::IntervalRecorder;
+use crate::measure::sample_pool::SamplePool;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::{check_pattern, fill_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 
@@ -124,18 +125,19 @@ pub(super) enum Reply {
 }
 
 /// The initiator's loop for every pattern: warm-up, then recorded messages until the stop
-/// condition, then the stop message.
+/// condition, then the stop message. Round trips record every echo into `samples` when given.
 pub(super) fn drive<T: Transport>(
     t: &mut T,
     p: &Params,
     reply: Reply,
     progress: &Progress,
+    samples: Option<&SamplePool>,
 ) -> TransportResult<SideResult> {
     let mut r = SideResult::default();
-    let mut samples = SampleBuf::new(p.keep_samples && reply == Reply::Echo);
+    let mut samples = SampleBuf::new(samples.filter(|_| reply == Reply::Echo));
     let payload = Payload::of(p);
     let lossy = t.lossy();
-    // Sample storage and interval histograms are made before the clock starts: with a rate,
+    // Interval histograms are made before the clock starts: with a rate,
     // before the send schedule starts too (made at the end of the warm-up, they would make
     // the first recorded messages late for their intended times); closed loop, at the end of
     // the warm-up, whose rate says how many are needed.
@@ -147,9 +149,6 @@ pub(super) fn drive<T: Transport>(
         p.interval_ns,
         if open_loop && records { expected_recording_ns(p, 0) } else { 0 },
     );
-    if open_loop {
-        samples.prepare(expected_samples(p, 0));
-    }
     let pacer = Pacer::new(p.rate_per_s, p.spin_pacing);
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
@@ -160,7 +159,6 @@ pub(super) fn drive<T: Transport>(
             // Recording starts: everything it needs is ready (untimed), then the clock starts.
             if !open_loop && records {
                 let warmup_ns = now_ns() - warmup_start;
-                samples.prepare(expected_samples(p, warmup_ns));
                 rec = IntervalRecorder::new(0, p.interval_ns, expected_recording_ns(p, warmup_ns));
             }
             cpu_start = CpuUse::of_this_thread();
@@ -240,7 +238,7 @@ pub(super) fn drive<T: Transport>(
         // The peer answers the stop message too: once it has, it has seen every message.
         await_stop_answer(t)?;
     }
-    r.samples = samples.v;
+    r.samples_dropped = samples.finish();
     Ok(r)
 }
 
@@ -309,7 +307,7 @@ mod tests {
             min_duration_ns: 0,
             spin_pacing: false,
         };
-        let r = round_trip::initiate(&mut t, &p, &Progress::default()).unwrap();
+        let r = round_trip::initiate(&mut t, &p, &Progress::default(), None).unwrap();
         assert_eq!(r.sent, 100);
         assert_eq!(r.received, 75, "every 4th reply lost");
         assert_eq!(r.histogram.len(), 75);
@@ -372,26 +370,5 @@ mod tests {
         let t = p.next(20_000); // 20 ms after start: must wait
         assert_eq!(t, p.start_ns + 20_000_000);
         assert!(now_ns() >= t);
-    }
-
-    #[test]
-    fn duration_runs_preallocate_from_the_warmup_rate() {
-        let p = Params {
-            pattern: Pattern::RoundTrip,
-            stop: Stop::DurationNs(2_000_000_000),
-            warmup: 1000,
-            rate_per_s: None,
-            verify: false,
-            keep_samples: true,
-            interval_ns: 1_000_000,
-            min_duration_ns: 0,
-            spin_pacing: false,
-        };
-        // 1000 warm-up messages in 1 ms = 1M/s; 2 s -> 2M, plus half again.
-        assert_eq!(expected_samples(&p, 1_000_000), 3_000_000 + 1024);
-        assert_eq!(expected_samples(&Params { stop: Stop::Count(77), ..p.clone() }, 0), 77);
-        // A count extended to a minimum duration: at least what the duration would record.
-        let extended = Params { stop: Stop::Count(77), min_duration_ns: 1_000_000_000, ..p };
-        assert_eq!(expected_samples(&extended, 1_000_000), 1_500_000 + 1024);
     }
 }

@@ -15,12 +15,13 @@
 //! ([`super::one_way::receive`]): they check `--verify`, order and count, as one-way does.
 
 use super::drive::{fill, Payload};
-use super::samples::{expected_recording_ns, expected_samples, SampleBuf};
+use super::samples::{expected_recording_ns, SampleBuf};
 use super::{Params, Progress, SideResult, Stop};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::intervals::IntervalRecorder;
+use crate::measure::sample_pool::SamplePool;
 use crate::transport::fan::FanOut;
 use crate::transport::TransportError;
 use crate::wire::{Header, Sample, STOP_SEQ};
@@ -51,8 +52,14 @@ pub struct FanError {
     pub error: TransportError,
 }
 
-/// The publisher's side of a fan-out run.
-pub fn publish(f: &mut FanOut, p: &Params, progress: &Progress) -> Result<FanResult, FanError> {
+/// The publisher's side of a fan-out run; each message's all-delivered time goes into
+/// `samples` when given.
+pub fn publish(
+    f: &mut FanOut,
+    p: &Params,
+    progress: &Progress,
+    samples: Option<&SamplePool>,
+) -> Result<FanResult, FanError> {
     let n = f.subscribers();
     let mut out = FanResult {
         per_subscriber: vec![LatencyHistogram::new(); n],
@@ -60,7 +67,7 @@ pub fn publish(f: &mut FanOut, p: &Params, progress: &Progress) -> Result<FanRes
         ..Default::default()
     };
     let payload = Payload::of(p);
-    let mut samples = SampleBuf::new(p.keep_samples);
+    let mut samples = SampleBuf::new(samples);
     let mut rec = IntervalRecorder::new(0, p.interval_ns, 0);
     let warmup_start = now_ns();
     let mut deadline = u64::MAX;
@@ -70,7 +77,6 @@ pub fn publish(f: &mut FanOut, p: &Params, progress: &Progress) -> Result<FanRes
     loop {
         if seq == p.warmup {
             let warmup_ns = now_ns() - warmup_start;
-            samples.prepare(expected_samples(p, warmup_ns));
             rec = IntervalRecorder::new(0, p.interval_ns, expected_recording_ns(p, warmup_ns));
             cpu_start = CpuUse::of_this_thread();
             r.start_ns = now_ns();
@@ -127,7 +133,7 @@ pub fn publish(f: &mut FanOut, p: &Params, progress: &Progress) -> Result<FanRes
     r.cpu = CpuUse::of_this_thread().since(&cpu_start);
     (r.histogram, r.intervals) = rec.finish(r.end_ns);
     r.received = r.histogram.len();
-    r.samples = samples.v;
+    r.samples_dropped = samples.finish();
     // The stop: every subscriber acknowledges it, so each has seen every message before. After
     // a failure the others are stopped too, so that their results can be kept; an unknown
     // failure (not one subscriber's) ends the run as it is.

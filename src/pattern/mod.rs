@@ -14,15 +14,15 @@
 //! stall delays the schedule and shows up in the tail instead of being hidden (coordinated
 //! omission, as wrk2 corrects it). One-way then sends without waiting for acks.
 //!
-//! Nothing in a timed loop allocates, formats or logs: samples go to buffers sized and
-//! pre-faulted before the clock starts.
+//! Nothing in a timed loop allocates, formats or logs: samples go to a bounded pool of blocks
+//! pre-faulted before the clock starts, drained by another thread while the run goes on.
 //!
 //! | file | what |
 //! |---|---|
 //! | `drive.rs` | the initiator's loop shared by every pattern, the payload, the stop handshake |
 //! | `round_trip.rs`, `one_way.rs`, `throughput.rs` | each pattern's two sides |
 //! | `result.rs` | what one side measured |
-//! | `pacer.rs`, `samples.rs`, `progress.rs` | the open-loop schedule, sample storage, progress |
+//! | `pacer.rs`, `samples.rs`, `progress.rs` | the open-loop schedule, sample recording, progress |
 
 mod drive;
 pub mod fan_out;
@@ -40,12 +40,19 @@ use serde::{Deserialize, Serialize};
 pub use progress::Progress;
 pub use result::{SideReport, SideResult};
 
+use crate::measure::sample_pool::SamplePool;
 use crate::transport::{Transport, TransportResult};
 
-/// The initiator's part of `p.pattern`.
-pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
+/// The initiator's part of `p.pattern`; recorded samples go into `samples` when given (see
+/// [`Pattern::samples_kept_by`]).
+pub fn initiate<T: Transport>(
+    t: &mut T,
+    p: &Params,
+    progress: &Progress,
+    samples: Option<&SamplePool>,
+) -> TransportResult<SideResult> {
     match p.pattern {
-        Pattern::RoundTrip => round_trip::initiate(t, p, progress),
+        Pattern::RoundTrip => round_trip::initiate(t, p, progress, samples),
         Pattern::OneWay => one_way::send(t, p, progress),
         Pattern::Throughput => throughput::send(t, p, progress),
         // These run on N channels at once (`fan_out::publish`, `serve_many::serve`).
@@ -58,17 +65,43 @@ pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Tra
     }
 }
 
-/// The peer's part of `p.pattern`.
-pub fn take_part<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
+/// The peer's part of `p.pattern`; recorded samples go into `samples` when given (see
+/// [`Pattern::samples_kept_by`]).
+pub fn take_part<T: Transport>(
+    t: &mut T,
+    p: &Params,
+    samples: Option<&SamplePool>,
+) -> TransportResult<SideResult> {
     match p.pattern {
         Pattern::RoundTrip => round_trip::respond(t, p),
+        Pattern::OneWay => one_way::receive(t, p, samples),
         // A fan-out subscriber receives and acknowledges as a closed-loop one-way peer does.
-        Pattern::OneWay | Pattern::FanOut => one_way::receive(t, p),
-        Pattern::Throughput => throughput::receive(t, p),
+        Pattern::FanOut => one_way::receive(t, p, None),
+        Pattern::Throughput => throughput::receive(t, p, samples),
         // A publisher of a fan-in sends as a closed-loop one-way initiator does; a client of
         // many round trips as a round-trip initiator does.
         Pattern::FanIn => one_way::send(t, p, &Progress::default()),
-        Pattern::ManyClients => round_trip::initiate(t, p, &Progress::default()),
+        Pattern::ManyClients => round_trip::initiate(t, p, &Progress::default(), None),
+    }
+}
+
+/// The side of a run that records latency (or arrivals) message by message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Initiator,
+    Peer,
+}
+
+impl Pattern {
+    /// Which side keeps every message's sample for the per-message streams: the initiator for
+    /// round trips (echo arrival) and fan-out (the last subscriber's arrival), the peer for
+    /// one-way and throughput (arrival); fan-in and many-clients stream none.
+    pub fn samples_kept_by(self) -> Option<Side> {
+        match self {
+            Pattern::RoundTrip | Pattern::FanOut => Some(Side::Initiator),
+            Pattern::OneWay | Pattern::Throughput => Some(Side::Peer),
+            Pattern::FanIn | Pattern::ManyClients => None,
+        }
     }
 }
 
@@ -119,7 +152,8 @@ pub struct Params {
     pub rate_per_s: Option<u64>,
     /// Fill and check the payload pattern.
     pub verify: bool,
-    /// Keep every sample for the per-message streams.
+    /// Keep every sample for the per-message streams (the peer makes its pool when it is the
+    /// side that keeps them).
     pub keep_samples: bool,
     /// Length of the slices the recorded phase is cut into (interval histograms).
     #[serde(default = "default_interval_ns")]

@@ -3,11 +3,12 @@
 //! next leaves, so no queue builds up); open loop with `--rate`.
 
 use super::drive::{consume, drive, Reply, SeqCheck};
-use super::samples::{expected_recording_ns, expected_samples, SampleBuf};
+use super::samples::{expected_recording_ns, SampleBuf};
 use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
 use crate::measure::intervals::IntervalRecorder;
+use crate::measure::sample_pool::SamplePool;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::{check_pattern, Header, Sample, HEADER_BYTES, STOP_SEQ};
 
@@ -22,16 +23,20 @@ pub fn acked(p: &Params) -> bool {
 
 /// The initiator's side.
 pub fn send<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
-    drive(t, p, if acked(p) { Reply::Ack } else { Reply::Nothing }, progress)
+    drive(t, p, if acked(p) { Reply::Ack } else { Reply::Nothing }, progress, None)
 }
 
-/// The receiving peer's side (one-way and throughput): record every message until the stop.
-pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
+/// The receiving peer's side (one-way and throughput): record every message until the stop,
+/// each into `samples` when given.
+pub fn receive<T: Transport>(
+    t: &mut T,
+    p: &Params,
+    samples: Option<&SamplePool>,
+) -> TransportResult<SideResult> {
     let ack = acked(p);
     let touch = p.pattern == super::Pattern::Throughput;
     let mut r = SideResult::default();
-    let mut samples = SampleBuf::new(p.keep_samples);
-    samples.prepare(expected_samples(p, 0));
+    let mut samples = SampleBuf::new(samples);
     let mut order = SeqCheck { expected: 0 };
     r.start_ns = now_ns();
     // Loss timeouts in a row: on a lossy transport, a stream that fell silent after data ended
@@ -101,6 +106,6 @@ pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResul
     r.end_ns = now_ns();
     (r.histogram, r.intervals) = rec.finish(r.last_recv_ns.max(r.start_ns));
     r.cpu = cpu_start.map_or_else(CpuUse::default, |s| CpuUse::of_this_thread().since(&s));
-    r.samples = samples.v;
+    r.samples_dropped = samples.finish();
     Ok(r)
 }

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use crate::measure::cpu::CpuUse;
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::intervals::{self, IntervalHistogram};
-use crate::wire::Sample;
 
 /// What one side measured.
 #[derive(Clone, Debug, Default)]
@@ -26,8 +25,9 @@ pub struct SideResult {
     /// Start and end of the recorded phase on this side.
     pub start_ns: u64,
     pub end_ns: u64,
-    /// Every recorded message, when samples are kept.
-    pub samples: Vec<Sample>,
+    /// Samples the streams' pool had no room for (0 unless streaming and the writer fell
+    /// behind).
+    pub samples_dropped: u64,
     /// What this side's timed thread(s) used over the recorded phase.
     pub cpu: CpuUse,
     /// The recorded phase in slices of time (`histogram` is their sum).
@@ -55,7 +55,7 @@ impl SideResult {
         self.last_recv_ns = self.last_recv_ns.max(o.last_recv_ns);
         self.start_ns = earliest(self.start_ns, o.start_ns);
         self.end_ns = self.end_ns.max(o.end_ns);
-        self.samples.extend(o.samples);
+        self.samples_dropped += o.samples_dropped;
         self.cpu.add(&o.cpu);
         intervals::absorb(&mut self.intervals, o.intervals);
     }
@@ -86,6 +86,9 @@ pub struct SideReport {
     /// too old to say).
     #[serde(default)]
     pub max_rss_bytes: u64,
+    /// Samples this side could not keep for the streams (its pool was full).
+    #[serde(default)]
+    pub samples_dropped: u64,
 }
 
 impl SideResult {
@@ -105,6 +108,7 @@ impl SideResult {
             clamped_samples: self.histogram.clamped(),
             cpu: self.cpu,
             max_rss_bytes: crate::measure::memory::max_rss_bytes(),
+            samples_dropped: self.samples_dropped,
         }
     }
 }

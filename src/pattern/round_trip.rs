@@ -5,12 +5,18 @@ use super::drive::{drive, Reply, SeqCheck};
 use super::{Params, Progress, SideResult};
 use crate::measure::clock::now_ns;
 use crate::measure::cpu::CpuUse;
+use crate::measure::sample_pool::SamplePool;
 use crate::transport::{Transport, TransportError, TransportResult};
 use crate::wire::STOP_SEQ;
 
-/// The initiator's side.
-pub fn initiate<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> TransportResult<SideResult> {
-    drive(t, p, Reply::Echo, progress)
+/// The initiator's side; every recorded round trip goes into `samples` when given.
+pub fn initiate<T: Transport>(
+    t: &mut T,
+    p: &Params,
+    progress: &Progress,
+    samples: Option<&SamplePool>,
+) -> TransportResult<SideResult> {
+    drive(t, p, Reply::Echo, progress, samples)
 }
 
 /// The peer's side: echo every message until (and including) the stop message.

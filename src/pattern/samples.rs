@@ -1,33 +1,30 @@
-//! Per-message sample storage, sized and pre-faulted before the clock starts.
+//! Per-message sample recording for the streams, into a bounded pool made before the clock
+//! starts ([`crate::measure::sample_pool`]), and the sizing of what a run records ahead.
 
 use super::{Params, Stop};
+use crate::measure::sample_pool::{Recorder, SamplePool};
 use crate::wire::Sample;
 
-/// Sample storage sized and pre-faulted before the clock starts.
-pub(super) struct SampleBuf {
-    keep: bool,
-    pub(super) v: Vec<Sample>,
+/// A timed loop's sample recording: into a pool when the streams want samples, else nothing.
+pub(super) struct SampleBuf<'a> {
+    rec: Option<Recorder<'a>>,
 }
 
-impl SampleBuf {
-    pub(super) fn new(keep: bool) -> Self {
-        SampleBuf { keep, v: Vec::new() }
-    }
-
-    /// Makes room for `n` samples and touches every page, so recording never faults or grows.
-    pub(super) fn prepare(&mut self, n: u64) {
-        if self.keep {
-            let n = n.min(1 << 28) as usize;
-            self.v.resize(n, Sample::default());
-            self.v.clear();
-        }
+impl<'a> SampleBuf<'a> {
+    pub(super) fn new(pool: Option<&'a SamplePool>) -> Self {
+        SampleBuf { rec: pool.map(SamplePool::recorder) }
     }
 
     #[inline(always)]
     pub(super) fn push(&mut self, s: Sample) {
-        if self.keep {
-            self.v.push(s);
+        if let Some(r) = &mut self.rec {
+            r.push(s);
         }
+    }
+
+    /// Hands the last block on; how many samples the pool had no room for.
+    pub(super) fn finish(self) -> u64 {
+        self.rec.map_or(0, Recorder::finish)
     }
 }
 
@@ -49,16 +46,4 @@ pub(super) fn expected_recording_ns(p: &Params, warmup_ns: u64) -> u64 {
         }
     };
     d.saturating_add(d / 2)
-}
-
-/// How many samples a run will record: exact for a count (unless a minimum duration extends
-/// it), estimated from the warm-up rate (plus half again) for a duration.
-pub(super) fn expected_samples(p: &Params, warmup_ns: u64) -> u64 {
-    let per_s = expected_rate(p, warmup_ns);
-    let over = |d: u64| (per_s as u128 * d as u128 / 1_000_000_000 * 3 / 2) as u64 + 1024;
-    match p.stop {
-        Stop::Count(n) if p.min_duration_ns > 0 => n.max(over(p.min_duration_ns)),
-        Stop::Count(n) => n,
-        Stop::DurationNs(d) => over(d),
-    }
 }

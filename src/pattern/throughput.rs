@@ -2,6 +2,7 @@
 //! the peer counts them and reports messages/s and bytes/s as it saw them arrive.
 
 use super::{one_way, Params, Progress, SideResult};
+use crate::measure::sample_pool::SamplePool;
 use crate::transport::{Transport, TransportResult};
 
 /// The initiator's side: stream without waiting for replies.
@@ -9,9 +10,13 @@ pub fn send<T: Transport>(t: &mut T, p: &Params, progress: &Progress) -> Transpo
     one_way::send(t, p, progress)
 }
 
-/// The receiving peer's side.
-pub fn receive<T: Transport>(t: &mut T, p: &Params) -> TransportResult<SideResult> {
-    one_way::receive(t, p)
+/// The receiving peer's side; every arrival goes into `samples` when given.
+pub fn receive<T: Transport>(
+    t: &mut T,
+    p: &Params,
+    samples: Option<&SamplePool>,
+) -> TransportResult<SideResult> {
+    one_way::receive(t, p, samples)
 }
 
 /// Messages per second from the receiver's first to last recorded arrival.
