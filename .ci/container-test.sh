@@ -60,9 +60,11 @@ case "$engine" in
   *) echo "usage: $0 podman|docker" >&2; exit 2 ;;
 esac
 
-# Both sides built with iceoryx2 (the last phase uses it; the others do not care).
-cargo build --release --quiet --features iceoryx2 --bin ipcbench
-FEATURES=iceoryx2 ./run_container_server.sh build
+# Both sides built with iceoryx2 (the last phase uses it; the others do not care), or with
+# CI_FEATURES (.ci/run's features, so that the host's build is the one CI made already).
+features=${CI_FEATURES:-iceoryx2}
+cargo build --release --quiet --features "$features" --bin ipcbench
+FEATURES=$features ./run_container_server.sh build
 
 # What start changes, stop gives back: ./sockets' group and mode; ./output is never touched.
 sockets_before=$(stat -c '%a %g' sockets) output_before=$(stat -c '%a %g' output)
