@@ -22,8 +22,6 @@
 //!   joins libzmq's I/O and reaper threads. libzmq unlinks an `ipc://` file when its socket
 //!   closes; the file is also registered for Ctrl-C and removed on drop.
 
-#![allow(unsafe_code)] // `msg` calls libzmq's message functions directly
-
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
