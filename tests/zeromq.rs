@@ -17,19 +17,8 @@ fn every_pattern_and_wait_over_ipc_and_tcp_arrives_intact_names_libzmq_and_leave
         [("zeromq", "spin"), ("zeromq", "block"), ("zeromq-tcp", "spin"), ("zeromq-tcp", "hybrid")]
     {
         let s = Scratch::new();
-        let mut run = s.spawn_run(&[
-            "-t",
-            kind,
-            "-p",
-            "all",
-            "-s",
-            "16,64KiB",
-            "-n",
-            "300",
-            "--verify",
-            "--wait",
-            wait,
-        ]);
+        let mut run = s
+            .spawn_run(&["-t", kind, "-p", "all", "-s", "16,64KiB", "-n", "300", "--verify", "--wait", wait]);
         let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
         assert!(status.success(), "{kind} {wait}: {}", common::stderr_of(&mut run));
         let runs = common::assert_runs_intact(&s.summary(), 300, wait);

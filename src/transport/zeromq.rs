@@ -19,8 +19,9 @@
 //! - **Cleanup**: every socket has `ZMQ_LINGER` 0, so closing drops what is queued, except a
 //!   sending socket whose peer is alive, which may wait up to [`DRAIN_MS`] (so that a stream's
 //!   last messages, its stop among them, are not lost). The context is dropped last, which
-//!   joins libzmq's I/O and reaper threads. libzmq unlinks an `ipc://` file when its socket
-//!   closes; the file is also registered for Ctrl-C and removed on drop.
+//!   joins libzmq's I/O and reaper threads. libzmq leaves an `ipc://` file behind when its
+//!   socket closes (it unlinks only those of its own wildcard binds), so ours are registered
+//!   for Ctrl-C and removed once the context is gone.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -144,8 +145,9 @@ pub struct ZmqListener {
     endpoint: ZmqEndpoint,
     liveness: Listener,
     socket: zmq::Socket,
-    files: BoundFiles,
+    // The context closes before the files are removed (as in `ZmqTransport`).
     ctx: zmq::Context,
+    files: BoundFiles,
 }
 
 impl ZmqListener {
@@ -232,8 +234,8 @@ pub fn connect(
 
 /// One side of a zeromq channel.
 pub struct ZmqTransport {
-    // Fields drop in this order: messages, sockets, the context (joining libzmq's threads,
-    // which also unlink `ipc://` files), then our own removal of those files.
+    // Fields drop in this order: messages, sockets, the context (joining libzmq's threads),
+    // then the removal of the `ipc://` files this side bound.
     out: Vec<u8>,
     pending: Option<Msg>,
     inbox: Msg,

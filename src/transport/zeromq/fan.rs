@@ -31,8 +31,9 @@ pub struct ZmqFanListener {
     liveness: Vec<Listener>,
     xpub: zmq::Socket,
     acks: Vec<zmq::Socket>,
-    files: BoundFiles,
+    // The context closes before the files are removed (as in `super::ZmqTransport`).
     ctx: zmq::Context,
+    files: BoundFiles,
 }
 
 impl ZmqFanListener {
