@@ -430,6 +430,8 @@ pub fn fastest(summary: &Summary, each: bool) -> Vec<String> {
 fn comparable(key: &ConfigKey) -> ConfigKey {
     let mut k = key.clone();
     k.series.transport = crate::transport::TransportKind::Uds;
+    // The library goes with the transport: a library's rows are rivals of the mechanisms'.
+    k.series.library = None;
     k.series.shm = None;
     k.series.pipe_buffer_bytes = None;
     k
