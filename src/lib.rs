@@ -8,7 +8,8 @@
 //!
 //! `unsafe` lives only in `transport::shm` (the mapped region and the ring), `transport::uring`
 //! (buffers the kernel reads and writes), `transport::iox2` (handing iceoryx2's ports to a
-//! thread) and `measure::clock::tsc` (rdtscp and the installed conversion); each of those modules allows it, every other module is `deny(unsafe_code)`.
+//! thread), `transport::zeromq::msg` (libzmq's message calls) and `measure::clock::tsc` (rdtscp
+//! and the installed conversion); each of those modules allows it, every other module is `deny(unsafe_code)`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -26,7 +26,7 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
 #[test]
 fn fails_with_a_clear_error_for_each_bad_flag_value() {
     let s = Scratch::new();
-    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, default, all]";
+    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, zeromq, zeromq-tcp, default, all]";
     fails_with(
         &s,
         &["-t", "smoke-signals"],
@@ -398,4 +398,17 @@ fn iceoryx2_in_a_build_without_it_is_refused_naming_the_feature() {
     let out = s.run().args(["-t", "shm,iceoryx2", "-n", "10"]).output().unwrap();
     common::assert_one_error(&out, 2, "cargo build --release --features iceoryx2", "no feature");
     assert!(!s.out().exists(), "nothing ran");
+}
+
+/// A build without the zeromq feature says how to get one, for either zeromq kind, and runs
+/// nothing.
+#[cfg(not(feature = "zeromq"))]
+#[test]
+fn zeromq_in_a_build_without_it_is_refused_naming_the_feature() {
+    for kind in ["zeromq", "zeromq-tcp"] {
+        let s = Scratch::new();
+        let out = s.run().args(["-t", &format!("uds,{kind}"), "-n", "10"]).output().unwrap();
+        common::assert_one_error(&out, 2, "cargo build --release --features zeromq", kind);
+        assert!(!s.out().exists(), "{kind}: nothing ran");
+    }
 }

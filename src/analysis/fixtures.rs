@@ -14,6 +14,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
     let bytes_per_s = if latency { 0.0 } else { value as f64 };
     RunResult {
         transport,
+        library: None,
         pattern,
         size_bytes: 64,
         repetition: 0,

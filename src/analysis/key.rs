@@ -29,6 +29,7 @@ impl ConfigKey {
             size_bytes: r.size_bytes,
             series: SeriesKey {
                 transport: r.transport,
+                library: r.library.clone(),
                 framing: r.framing,
                 wait: r.wait,
                 pin,
@@ -70,12 +71,13 @@ impl ShmKey {
 }
 
 impl SeriesKey {
-    /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
-    /// pipe buffer, service, subscribers, publishers, clients, clock), in that order; empty for a
-    /// default that needs no mention.
-    fn details(&self) -> [String; 13] {
+    /// The label's parts after the transport (library, framing, wait, pin, rate, pairs, verify,
+    /// shm, pipe buffer, service, subscribers, publishers, clients, clock), in that order; empty
+    /// for a default that needs no mention.
+    fn details(&self) -> [String; 14] {
         let shm = self.shm.as_ref().map(ShmKey::describe);
         [
+            self.library.clone().unwrap_or_default(),
             if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
             self.wait.to_string(),
             self.pin.map(|(a, b)| format!("pin {a},{b}")).unwrap_or_default(),
@@ -102,11 +104,12 @@ impl SeriesKey {
 
     /// Every dimension besides the transport as a named table column, each with its value
     /// written out even where it is the default (a column that varies shows every row's value):
-    /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers,
-    /// publishers, clients, clock.
-    pub fn dimensions(&self) -> [(&'static str, String); 13] {
+    /// library, framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service,
+    /// subscribers, publishers, clients, clock.
+    pub fn dimensions(&self) -> [(&'static str, String); 14] {
         let shm = self.shm.as_ref().map_or_else(|| "-".to_string(), ShmKey::describe);
         [
+            ("library", self.library.clone().unwrap_or_else(|| "-".into())),
             ("framing", self.framing.to_string()),
             ("wait", self.wait.to_string()),
             ("pin", self.pin.map_or_else(|| "none".into(), |(a, b)| format!("{a},{b}"))),

@@ -93,6 +93,7 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
     let cpu = CpuCost { initiator: SideCpu::new(mine.cpu, mine.sent), peer: peer_cpu };
     let run = RunResult {
         transport: setup.transport,
+        library: setup.transport.library(),
         pattern: p.pattern,
         size_bytes,
         repetition: setup.repetition,

@@ -102,6 +102,10 @@ impl Topology {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     pub transport: TransportKind,
+    /// The library under the transport and its version (`libzmq 4.3.4`), for the transports
+    /// that are a library; absent for the mechanisms ipcbench drives itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
     pub pattern: Pattern,
     /// Message size including the 16-byte header.
     pub size_bytes: usize,

@@ -104,6 +104,8 @@ pub(super) fn groups(
                 TransportKind::UdsUring,
                 TransportKind::TcpUring,
                 TransportKind::Iceoryx2,
+                TransportKind::Zeromq,
+                TransportKind::ZeromqTcp,
             ],
             _ => &[
                 TransportKind::Uds,

@@ -111,7 +111,7 @@ pub fn render(summary: &Summary, each: bool) -> String {
         (("size".into(), true), rows.iter().map(|r| format_bytes(r.key.size_bytes as u64)).collect()),
     ];
     let mut shared = Vec::new();
-    let dims: Vec<[(&str, String); 13]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
+    let dims: Vec<[(&str, String); 14]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
     for i in 0..dims[0].len() {
         let name = dims[0][i].0;
         let values: Vec<String> = dims.iter().map(|d| d[i].1.clone()).collect();
@@ -430,6 +430,8 @@ pub fn fastest(summary: &Summary, each: bool) -> Vec<String> {
 fn comparable(key: &ConfigKey) -> ConfigKey {
     let mut k = key.clone();
     k.series.transport = crate::transport::TransportKind::Uds;
+    // The library goes with the transport: a library's rows are rivals of the mechanisms'.
+    k.series.library = None;
     k.series.shm = None;
     k.series.pipe_buffer_bytes = None;
     k

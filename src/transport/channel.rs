@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::framing::Framing;
 #[cfg(feature = "iceoryx2")]
 use super::iox2;
+#[cfg(feature = "zeromq")]
+use super::zeromq;
 use super::{
     dgram, listener, mqueue, pipe, shm, uring, Endpoint, Listener, SocketTransport, TransportKind,
     WaitStrategy,
@@ -70,6 +72,8 @@ pub enum DataListener {
     Pipe(pipe::PipeListener),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<iox2::Iox2Listener>),
+    #[cfg(feature = "zeromq")]
+    Zmq(Box<zeromq::ZmqListener>),
 }
 
 impl DataListener {
@@ -124,6 +128,19 @@ impl DataListener {
             TransportKind::Iceoryx2 => {
                 anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default())
             }
+            #[cfg(feature = "zeromq")]
+            TransportKind::Zeromq | TransportKind::ZeromqTcp => {
+                let data = zeromq::addr(
+                    kind == TransportKind::ZeromqTcp,
+                    &o.socket_dir.join(format!("{name}-zmq.sock")),
+                    o.data_ip,
+                );
+                DataListener::Zmq(Box::new(zeromq::ZmqListener::create(data, &sock, o.file_mode)?))
+            }
+            #[cfg(not(feature = "zeromq"))]
+            TransportKind::Zeromq | TransportKind::ZeromqTcp => {
+                anyhow::bail!("{}", kind.unavailable().unwrap_or_default())
+            }
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -140,6 +157,8 @@ impl DataListener {
             DataListener::Pipe(l) => Ok(Endpoint::Pipe(l.endpoint().clone())),
             #[cfg(feature = "iceoryx2")]
             DataListener::Iox2(l) => Ok(Endpoint::Iox2(l.endpoint().clone())),
+            #[cfg(feature = "zeromq")]
+            DataListener::Zmq(l) => Ok(Endpoint::Zmq(l.endpoint().clone())),
         }
     }
 
@@ -169,6 +188,8 @@ impl DataListener {
             DataListener::Pipe(l) => l.fd(),
             #[cfg(feature = "iceoryx2")]
             DataListener::Iox2(l) => l.liveness_fd(),
+            #[cfg(feature = "zeromq")]
+            DataListener::Zmq(l) => l.liveness_fd(),
         }
     }
 
@@ -199,6 +220,8 @@ impl DataListener {
             DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout, key)?),
             #[cfg(feature = "iceoryx2")]
             DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout, key)?)),
+            #[cfg(feature = "zeromq")]
+            DataListener::Zmq(l) => Connection::Zmq(Box::new(l.accept(size, wait, timeout, key)?)),
         })
     }
 }
@@ -226,6 +249,10 @@ pub fn connect(
         Endpoint::Iox2(x) => Connection::Iox2(Box::new(iox2::connect(x, wait, timeout, key)?)),
         #[cfg(not(feature = "iceoryx2"))]
         Endpoint::Iox2(_) => anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default()),
+        #[cfg(feature = "zeromq")]
+        Endpoint::Zmq(z) => Connection::Zmq(Box::new(zeromq::connect(z, size, wait, timeout, key)?)),
+        #[cfg(not(feature = "zeromq"))]
+        Endpoint::Zmq(_) => anyhow::bail!("{}", TransportKind::Zeromq.unavailable().unwrap_or_default()),
         Endpoint::Dgram(a) => {
             // Relaxed: a counter for unique names, nothing is published through it.
             let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -275,6 +302,11 @@ macro_rules! with_transport {
                 let $t = &mut **$t;
                 $body
             }
+            #[cfg(feature = "zeromq")]
+            $crate::transport::Connection::Zmq($t) => {
+                let $t = &mut **$t;
+                $body
+            }
         }
     };
 }
@@ -299,6 +331,11 @@ macro_rules! with_transport_ref {
                 let $t = &**$t;
                 $body
             }
+            #[cfg(feature = "zeromq")]
+            $crate::transport::Connection::Zmq($t) => {
+                let $t = &**$t;
+                $body
+            }
         }
     };
 }
@@ -317,4 +354,6 @@ pub enum Connection {
     Uring(Box<uring::UringTransport>),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<iox2::Iox2Transport>),
+    #[cfg(feature = "zeromq")]
+    Zmq(Box<zeromq::ZmqTransport>),
 }

@@ -45,6 +45,44 @@ pub struct Iox2Endpoint {
     pub events: bool,
 }
 
+/// Where a zeromq socket is bound: an `ipc://` socket file or a `tcp://` address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZmqAddr {
+    Ipc(PathBuf),
+    Tcp(SocketAddr),
+}
+
+/// Where a zeromq channel is: the creator's socket, and the liveness socket that proves the
+/// peer's session and tells either side the other is gone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZmqEndpoint {
+    /// The creator's `PAIR`, or a fan-out publisher's `XPUB`.
+    pub data: ZmqAddr,
+    /// A fan-out subscriber's acknowledgement `PAIR` (bound by the publisher); `None` for a pair.
+    pub ack: Option<ZmqAddr>,
+    pub liveness: PathBuf,
+}
+
+impl ZmqAddr {
+    fn map_path(self, f: impl Fn(PathBuf) -> Result<PathBuf>) -> Result<ZmqAddr> {
+        Ok(match self {
+            ZmqAddr::Ipc(p) => ZmqAddr::Ipc(f(p)?),
+            a => a,
+        })
+    }
+}
+
+impl ZmqEndpoint {
+    fn map_paths(self, f: impl Fn(PathBuf) -> Result<PathBuf>) -> Result<ZmqEndpoint> {
+        Ok(ZmqEndpoint {
+            data: self.data.map_path(&f)?,
+            ack: self.ack.map(|a| a.map_path(&f)).transpose()?,
+            liveness: f(self.liveness)?,
+        })
+    }
+}
+
 /// Where a datagram socket is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -64,6 +102,7 @@ pub enum Endpoint {
     Mqueue(super::mqueue::MqEndpoint),
     Pipe(super::pipe::PipeEndpoint),
     Iox2(Iox2Endpoint),
+    Zmq(ZmqEndpoint),
     /// One reader of a fan-out broadcast ring.
     Broadcast(BroadcastEndpoint),
 }
@@ -111,6 +150,9 @@ impl Endpoint {
             }),
             Endpoint::Iox2(x) => {
                 Endpoint::Iox2(Iox2Endpoint { root: rel(x.root), liveness: rel(x.liveness), ..x })
+            }
+            Endpoint::Zmq(z) => {
+                Endpoint::Zmq(z.map_paths(|p| Ok(rel(p))).expect("relative paths cannot fail"))
             }
             Endpoint::Broadcast(b) => Endpoint::Broadcast(BroadcastEndpoint {
                 mapping: rel(b.mapping),
@@ -163,6 +205,7 @@ impl Endpoint {
                 }
                 Endpoint::Iox2(Iox2Endpoint { root: abs(x.root)?, liveness: abs(x.liveness)?, ..x })
             }
+            Endpoint::Zmq(z) => Endpoint::Zmq(z.map_paths(abs)?),
             Endpoint::Broadcast(b) => Endpoint::Broadcast(BroadcastEndpoint {
                 mapping: abs(b.mapping)?,
                 liveness: abs(b.liveness)?,
@@ -183,6 +226,13 @@ impl Endpoint {
             Endpoint::Mqueue(m) => vec![&m.liveness],
             Endpoint::Pipe(p) => vec![&p.to_peer, &p.from_peer],
             Endpoint::Iox2(x) => vec![&x.liveness],
+            Endpoint::Zmq(z) => {
+                let ipc = [Some(&z.data), z.ack.as_ref()].into_iter().flatten().filter_map(|a| match a {
+                    ZmqAddr::Ipc(p) => Some(p.as_path()),
+                    ZmqAddr::Tcp(_) => None,
+                });
+                ipc.chain([z.liveness.as_path()]).collect()
+            }
             Endpoint::Broadcast(b) => vec![&b.mapping, &b.liveness],
         }
     }
@@ -200,6 +250,10 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Mqueue(m) => write!(f, "mqueue://{}", m.to_peer),
             Endpoint::Pipe(p) => write!(f, "fifo://{}", p.to_peer.display()),
             Endpoint::Iox2(x) => write!(f, "iceoryx2://{}", x.to_peer),
+            Endpoint::Zmq(z) => match &z.data {
+                ZmqAddr::Ipc(p) => write!(f, "zeromq ipc://{}", p.display()),
+                ZmqAddr::Tcp(a) => write!(f, "zeromq tcp://{a}"),
+            },
             Endpoint::Broadcast(b) if b.memfd => {
                 write!(f, "memfd broadcast reader {} of {} via {}", b.index, b.readers, b.liveness.display())
             }

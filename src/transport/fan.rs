@@ -15,6 +15,8 @@ use anyhow::Result;
 #[cfg(feature = "iceoryx2")]
 use super::iox2::{Iox2FanListener, Iox2FanOut};
 use super::shm::broadcast::{BroadcastListener, BroadcastWriter};
+#[cfg(feature = "zeromq")]
+use super::zeromq::{ZmqFanListener, ZmqFanOut};
 use super::{
     ChannelOptions, ChannelSpec, Connection, DataListener, Endpoint, TransportError, TransportKind,
     TransportResult,
@@ -27,6 +29,8 @@ pub fn mechanism(kind: TransportKind) -> &'static str {
         "broadcast ring (written once, read in place by every subscriber)"
     } else if kind == TransportKind::Iceoryx2 {
         "iceoryx2 publish-subscribe (one service, loaned and written once, read in place by every subscriber)"
+    } else if kind.is_zeromq() {
+        "zeromq publish-subscribe (one XPUB, copied once into a message every subscriber's queue shares)"
     } else {
         "one channel per subscriber (the publisher writes every copy)"
     }
@@ -37,6 +41,8 @@ pub enum FanListener {
     Broadcast(BroadcastListener),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<Iox2FanListener>),
+    #[cfg(feature = "zeromq")]
+    Zmq(Box<ZmqFanListener>),
     Each(Vec<DataListener>),
 }
 
@@ -74,6 +80,17 @@ impl FanListener {
                 o.file_mode,
             )?)));
         }
+        #[cfg(feature = "zeromq")]
+        if kind.is_zeromq() {
+            return Ok(FanListener::Zmq(Box::new(ZmqFanListener::create(
+                kind == TransportKind::ZeromqTcp,
+                &o.socket_dir,
+                o.data_ip,
+                &format!("ipcbench-{}-{test_id}-fan", std::process::id()),
+                subscribers as usize,
+                o.file_mode,
+            )?)));
+        }
         let each = (0..subscribers)
             .map(|i| DataListener::open(kind, o, test_id, i, spec))
             .collect::<Result<Vec<_>>>()?;
@@ -86,6 +103,8 @@ impl FanListener {
             FanListener::Broadcast(b) => Ok(b.endpoints().iter().cloned().map(Endpoint::Broadcast).collect()),
             #[cfg(feature = "iceoryx2")]
             FanListener::Iox2(x) => Ok(x.endpoints().iter().cloned().map(Endpoint::Iox2).collect()),
+            #[cfg(feature = "zeromq")]
+            FanListener::Zmq(x) => Ok(x.endpoints().iter().cloned().map(Endpoint::Zmq).collect()),
             FanListener::Each(v) => v.iter().map(DataListener::endpoint).collect(),
         }
     }
@@ -96,6 +115,8 @@ impl FanListener {
             FanListener::Broadcast(b) => b.liveness_fd(i),
             #[cfg(feature = "iceoryx2")]
             FanListener::Iox2(x) => x.liveness_fd(i),
+            #[cfg(feature = "zeromq")]
+            FanListener::Zmq(x) => x.liveness_fd(i),
             FanListener::Each(v) => v[i].fd(),
         }
     }
@@ -118,6 +139,10 @@ impl FanListener {
             FanListener::Iox2(x) => {
                 FanOut::Iox2(Box::new(x.accept(spec.size_bytes, spec.wait, timeout, keys)?))
             }
+            #[cfg(feature = "zeromq")]
+            FanListener::Zmq(x) => {
+                FanOut::Zmq(Box::new(x.accept(spec.size_bytes, spec.wait, timeout, keys)?))
+            }
             FanListener::Each(v) => FanOut::Each(
                 v.into_iter()
                     .zip(keys)
@@ -133,6 +158,8 @@ pub enum FanOut {
     Broadcast(BroadcastWriter),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<Iox2FanOut>),
+    #[cfg(feature = "zeromq")]
+    Zmq(Box<ZmqFanOut>),
     Each(Vec<Connection>),
 }
 
@@ -142,6 +169,8 @@ impl FanOut {
             FanOut::Broadcast(b) => b.readers(),
             #[cfg(feature = "iceoryx2")]
             FanOut::Iox2(x) => x.subscribers(),
+            #[cfg(feature = "zeromq")]
+            FanOut::Zmq(x) => x.subscribers(),
             FanOut::Each(v) => v.len(),
         }
     }
@@ -184,6 +213,9 @@ impl FanOut {
             // A dead subscriber's full buffer does not hold iceoryx2 back (see its module doc).
             #[cfg(feature = "iceoryx2")]
             FanOut::Iox2(x) => x.publish(whole),
+            // One message for all, as iceoryx2; a dead subscriber's queue holds nothing back.
+            #[cfg(feature = "zeromq")]
+            FanOut::Zmq(x) => x.publish(whole),
             FanOut::Each(v) => {
                 for (i, c) in v.iter_mut().enumerate().filter(|(i, _)| Some(*i) != skip) {
                     let sent: TransportResult<()> = crate::with_transport!(c, t => {
@@ -210,6 +242,8 @@ impl FanOut {
             FanOut::Broadcast(b) => b.ack(i),
             #[cfg(feature = "iceoryx2")]
             FanOut::Iox2(x) => x.ack(i),
+            #[cfg(feature = "zeromq")]
+            FanOut::Zmq(x) => x.ack(i),
             FanOut::Each(v) => crate::with_transport!(&mut v[i], t => {
                 let h = Header::read(super::Transport::recv(t)?);
                 super::Transport::release(t);

@@ -199,6 +199,7 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
             | Endpoint::Mqueue(_)
             | Endpoint::Pipe(_)
             | Endpoint::Iox2(_)
+            | Endpoint::Zmq(_)
             | Endpoint::Broadcast(_) => {
                 bail!("{endpoint} is not a stream socket")
             }

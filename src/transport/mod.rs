@@ -28,6 +28,8 @@ pub mod socket;
 mod stream_io;
 pub mod uring;
 pub mod wait;
+#[cfg(feature = "zeromq")]
+pub mod zeromq;
 
 use std::io;
 use std::time::Duration;
@@ -162,6 +164,12 @@ pub enum TransportKind {
     /// iceoryx2's zero-copy publish-subscribe, one service per direction (a build with
     /// `--features iceoryx2`; needs the socket directory and /dev/shm shared).
     Iceoryx2,
+    /// ZeroMQ `PAIR` sockets over `ipc://` in the socket directory, `XPUB`/`SUB` for fan-out
+    /// (a build with `--features zeromq`).
+    Zeromq,
+    /// ZeroMQ as `zeromq`, over `tcp://` on 127.0.0.1 (the liveness socket still needs the
+    /// socket directory).
+    ZeromqTcp,
 }
 
 impl TransportKind {
@@ -183,12 +191,32 @@ impl TransportKind {
         matches!(self, TransportKind::Tcp | TransportKind::TcpUring | TransportKind::Udp)
     }
 
-    /// Why this build cannot run the transport, if it cannot (iceoryx2 is a cargo feature).
+    /// Why this build cannot run the transport, if it cannot (a library behind a cargo
+    /// feature this build lacks).
     pub fn unavailable(self) -> Option<String> {
-        (self == TransportKind::Iceoryx2 && !cfg!(feature = "iceoryx2")).then(|| {
-            "--transport iceoryx2 needs a build with it: cargo install --path . --features iceoryx2 (or cargo build --release --features iceoryx2)"
-                .to_string()
+        let (feature, built) = match self {
+            TransportKind::Iceoryx2 => ("iceoryx2", cfg!(feature = "iceoryx2")),
+            TransportKind::Zeromq | TransportKind::ZeromqTcp => ("zeromq", cfg!(feature = "zeromq")),
+            _ => return None,
+        };
+        (!built).then(|| {
+            format!("--transport {self} needs a build with it: cargo install --path . --features {feature} (or cargo build --release --features {feature})")
         })
+    }
+
+    /// The library under the transport and its version, where it is one (part of the
+    /// configuration key: results of different library versions never compare).
+    pub fn library(self) -> Option<String> {
+        match self {
+            #[cfg(feature = "zeromq")]
+            TransportKind::Zeromq | TransportKind::ZeromqTcp => Some(zeromq::library()),
+            _ => None,
+        }
+    }
+
+    /// The zeromq kinds.
+    pub fn is_zeromq(self) -> bool {
+        matches!(self, TransportKind::Zeromq | TransportKind::ZeromqTcp)
     }
 
     /// The stream sockets driven by io_uring.

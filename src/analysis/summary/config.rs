@@ -23,6 +23,10 @@ pub struct ConfigKey {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct SeriesKey {
     pub transport: TransportKind,
+    /// The library and its version, where the transport is one: results of two versions are
+    /// never repetitions of each other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
     pub framing: Framing,
     pub wait: WaitStrategy,
     /// Requested (initiator, peer) CPUs.
