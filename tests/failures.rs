@@ -399,3 +399,13 @@ fn iceoryx2_in_a_build_without_it_is_refused_naming_the_feature() {
     common::assert_one_error(&out, 2, "cargo build --release --features iceoryx2", "no feature");
     assert!(!s.out().exists(), "nothing ran");
 }
+
+/// The same for gRPC.
+#[cfg(not(feature = "grpc"))]
+#[test]
+fn grpc_uds_in_a_build_without_it_is_refused_naming_the_feature() {
+    let s = Scratch::new();
+    let out = s.run().args(["-t", "uds,grpc-uds", "-n", "10"]).output().unwrap();
+    common::assert_one_error(&out, 2, "cargo build --release --features grpc", "no feature");
+    assert!(!s.out().exists(), "nothing ran");
+}

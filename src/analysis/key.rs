@@ -43,6 +43,7 @@ impl ConfigKey {
                 }),
                 pipe_buffer_bytes: r.pipe_buffer_bytes.filter(|&b| b != DEFAULT_PIPE_BUFFER_BYTES),
                 external_service: r.external_service.clone(),
+                library: r.library.clone(),
                 subscribers: r.fan_out.as_ref().map(|f| f.subscribers),
                 publishers: r.many.as_ref().filter(|_| r.pattern == Pattern::FanIn).map(|m| m.peers),
                 clients: r.many.as_ref().filter(|_| r.pattern == Pattern::ManyClients).map(|m| m.peers),
@@ -70,12 +71,13 @@ impl ShmKey {
 }
 
 impl SeriesKey {
-    /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
-    /// pipe buffer, service, subscribers, publishers, clients, clock), in that order; empty for a
-    /// default that needs no mention.
-    fn details(&self) -> [String; 13] {
+    /// The label's parts after the transport (library, framing, wait, pin, rate, pairs,
+    /// verify, shm, pipe buffer, service, subscribers, publishers, clients, clock), in that
+    /// order; empty for a default that needs no mention.
+    fn details(&self) -> [String; 14] {
         let shm = self.shm.as_ref().map(ShmKey::describe);
         [
+            self.library.clone().unwrap_or_default(),
             if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
             self.wait.to_string(),
             self.pin.map(|(a, b)| format!("pin {a},{b}")).unwrap_or_default(),
@@ -102,11 +104,12 @@ impl SeriesKey {
 
     /// Every dimension besides the transport as a named table column, each with its value
     /// written out even where it is the default (a column that varies shows every row's value):
-    /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers,
+    /// library, framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers,
     /// publishers, clients, clock.
-    pub fn dimensions(&self) -> [(&'static str, String); 13] {
+    pub fn dimensions(&self) -> [(&'static str, String); 14] {
         let shm = self.shm.as_ref().map_or_else(|| "-".to_string(), ShmKey::describe);
         [
+            ("library", self.library.clone().unwrap_or_else(|| "-".into())),
             ("framing", self.framing.to_string()),
             ("wait", self.wait.to_string()),
             ("pin", self.pin.map_or_else(|| "none".into(), |(a, b)| format!("{a},{b}"))),
@@ -217,6 +220,23 @@ mod tests {
         assert_ne!(ConfigKey::of(&old), ConfigKey::of(&big));
         assert_eq!(ConfigKey::of(&default).to_string(), "pipe round-trip 64 B spin pin 0,1");
         assert!(ConfigKey::of(&big).to_string().ends_with("buffer 1 MiB"), "{}", ConfigKey::of(&big));
+    }
+
+    #[test]
+    fn runs_over_different_versions_of_a_library_are_different_configurations_and_say_which() {
+        let old = RunResult {
+            library: Some("tonic 0.14.8".into()),
+            ..run(TransportKind::GrpcUds, Pattern::RoundTrip, 1000)
+        };
+        let new = RunResult { library: Some("tonic 0.14.9".into()), ..old.clone() };
+        assert_ne!(ConfigKey::of(&old), ConfigKey::of(&new));
+        assert_eq!(ConfigKey::of(&new).to_string(), "grpc-uds round-trip 64 B tonic 0.14.9 spin pin 0,1");
+        let key =
+            serde_json::to_value(ConfigKey::of(&run(TransportKind::Uds, Pattern::RoundTrip, 1000))).unwrap();
+        assert!(
+            key["series"].get("library").is_none(),
+            "our own mechanisms' keys stay as older results wrote them"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::framing::Framing;
+#[cfg(feature = "grpc")]
+use super::grpc;
 #[cfg(feature = "iceoryx2")]
 use super::iox2;
 use super::{
@@ -70,6 +72,8 @@ pub enum DataListener {
     Pipe(pipe::PipeListener),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<iox2::Iox2Listener>),
+    /// The Unix socket a gRPC server (the peer) connects to.
+    Grpc(Listener),
 }
 
 impl DataListener {
@@ -124,6 +128,12 @@ impl DataListener {
             TransportKind::Iceoryx2 => {
                 anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default())
             }
+            TransportKind::GrpcUds => {
+                if let Some(why) = kind.unavailable() {
+                    anyhow::bail!("{why}");
+                }
+                DataListener::Grpc(Listener::bind_unix(&sock, o.file_mode)?)
+            }
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -133,7 +143,7 @@ impl DataListener {
 
     pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
         match self {
-            DataListener::Socket(l) | DataListener::Uring(l) => l.endpoint(),
+            DataListener::Socket(l) | DataListener::Uring(l) | DataListener::Grpc(l) => l.endpoint(),
             DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
             DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
             DataListener::Mqueue(l) => Ok(Endpoint::Mqueue(l.endpoint().clone())),
@@ -162,7 +172,7 @@ impl DataListener {
     /// The fd that becomes readable when the peer connects.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
-            DataListener::Socket(l) | DataListener::Uring(l) => l.fd(),
+            DataListener::Socket(l) | DataListener::Uring(l) | DataListener::Grpc(l) => l.fd(),
             DataListener::Shm(l) => l.liveness_fd(),
             DataListener::Dgram(l) => l.fd(),
             DataListener::Mqueue(l) => l.liveness_fd(),
@@ -199,6 +209,18 @@ impl DataListener {
             DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout, key)?),
             #[cfg(feature = "iceoryx2")]
             DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout, key)?)),
+            DataListener::Grpc(l) => {
+                let fd = l.accept_proven(timeout, key)?;
+                drop(l);
+                #[cfg(feature = "grpc")]
+                let conn = Connection::Grpc(Box::new(grpc::client(fd, size, wait, timeout)?));
+                #[cfg(not(feature = "grpc"))]
+                let conn = {
+                    drop(fd);
+                    anyhow::bail!("{}", TransportKind::GrpcUds.unavailable().unwrap_or_default())
+                };
+                conn
+            }
         })
     }
 }
@@ -241,6 +263,14 @@ pub fn connect(
                 key,
             )?)
         }
+        #[cfg(feature = "grpc")]
+        ep if kind == TransportKind::GrpcUds => {
+            Connection::Grpc(Box::new(grpc::serve(ep, size, wait, timeout, key)?))
+        }
+        #[cfg(not(feature = "grpc"))]
+        _ if kind == TransportKind::GrpcUds => {
+            anyhow::bail!("{}", TransportKind::GrpcUds.unavailable().unwrap_or_default())
+        }
         ep if kind.is_uring() => {
             let fd = listener::connect_proven(ep, timeout, key)?;
             Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
@@ -275,6 +305,11 @@ macro_rules! with_transport {
                 let $t = &mut **$t;
                 $body
             }
+            #[cfg(feature = "grpc")]
+            $crate::transport::Connection::Grpc($t) => {
+                let $t = &mut **$t;
+                $body
+            }
         }
     };
 }
@@ -299,6 +334,11 @@ macro_rules! with_transport_ref {
                 let $t = &**$t;
                 $body
             }
+            #[cfg(feature = "grpc")]
+            $crate::transport::Connection::Grpc($t) => {
+                let $t = &**$t;
+                $body
+            }
         }
     };
 }
@@ -317,4 +357,6 @@ pub enum Connection {
     Uring(Box<uring::UringTransport>),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<iox2::Iox2Transport>),
+    #[cfg(feature = "grpc")]
+    Grpc(Box<grpc::GrpcTransport>),
 }

@@ -17,6 +17,8 @@ pub mod dgram;
 pub mod endpoint;
 pub mod fan;
 pub mod framing;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "iceoryx2")]
 pub mod iox2;
 pub mod listener;
@@ -162,6 +164,9 @@ pub enum TransportKind {
     /// iceoryx2's zero-copy publish-subscribe, one service per direction (a build with
     /// `--features iceoryx2`; needs the socket directory and /dev/shm shared).
     Iceoryx2,
+    /// gRPC (tonic) over a Unix socket in the socket directory: unary calls for round trips, a
+    /// client stream for throughput (a build with `--features grpc`).
+    GrpcUds,
 }
 
 impl TransportKind {
@@ -183,12 +188,27 @@ impl TransportKind {
         matches!(self, TransportKind::Tcp | TransportKind::TcpUring | TransportKind::Udp)
     }
 
-    /// Why this build cannot run the transport, if it cannot (iceoryx2 is a cargo feature).
+    /// Why this build cannot run the transport, if it cannot (iceoryx2 and grpc-uds are
+    /// cargo features).
     pub fn unavailable(self) -> Option<String> {
-        (self == TransportKind::Iceoryx2 && !cfg!(feature = "iceoryx2")).then(|| {
-            "--transport iceoryx2 needs a build with it: cargo install --path . --features iceoryx2 (or cargo build --release --features iceoryx2)"
-                .to_string()
-        })
+        let feature = match self {
+            TransportKind::Iceoryx2 if !cfg!(feature = "iceoryx2") => "iceoryx2",
+            TransportKind::GrpcUds if !cfg!(feature = "grpc") => "grpc",
+            _ => return None,
+        };
+        Some(format!(
+            "--transport {self} needs a build with it: cargo install --path . --features {feature} (or cargo build --release --features {feature})"
+        ))
+    }
+
+    /// The library the transport is built on and its version (`tonic 0.14.9`), for the
+    /// configuration key; `None` for ipcbench's own mechanisms.
+    pub fn library(self) -> Option<String> {
+        match self {
+            #[cfg(feature = "grpc")]
+            TransportKind::GrpcUds => Some(grpc::library()),
+            _ => None,
+        }
     }
 
     /// The stream sockets driven by io_uring.

@@ -36,6 +36,10 @@ pub struct SeriesKey {
     #[serde(default)]
     pub pipe_buffer_bytes: Option<usize>,
     pub external_service: Option<String>,
+    /// The library the transport is built on and its version (`tonic 0.14.9`): runs of
+    /// different versions are different configurations. Absent for ipcbench's own mechanisms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
     /// Fan-out: how many subscribers each message goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribers: Option<u32>,
