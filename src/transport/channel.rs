@@ -212,17 +212,32 @@ impl DataListener {
             DataListener::Grpc(l) => {
                 let fd = l.accept_proven(timeout, key)?;
                 drop(l);
-                #[cfg(feature = "grpc")]
-                let conn = Connection::Grpc(Box::new(grpc::client(fd, size, wait, timeout)?));
-                #[cfg(not(feature = "grpc"))]
-                let conn = {
-                    drop(fd);
-                    anyhow::bail!("{}", TransportKind::GrpcUds.unavailable().unwrap_or_default())
-                };
-                conn
+                grpc_client(fd, size, wait, timeout)?
             }
         })
     }
+}
+
+/// The gRPC client over the socket its server connected to.
+#[cfg(feature = "grpc")]
+fn grpc_client(
+    fd: std::os::fd::OwnedFd,
+    size: usize,
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> anyhow::Result<Connection> {
+    Ok(Connection::Grpc(Box::new(grpc::client(fd, size, wait, timeout)?)))
+}
+
+/// Never reached: a build without gRPC refuses the kind before it makes a listener.
+#[cfg(not(feature = "grpc"))]
+fn grpc_client(
+    _: std::os::fd::OwnedFd,
+    _: usize,
+    _: WaitStrategy,
+    _: Duration,
+) -> anyhow::Result<Connection> {
+    anyhow::bail!("{}", TransportKind::GrpcUds.unavailable().unwrap_or_default())
 }
 
 /// Connects the peer's side of a data channel of `kind`, proving `key` ([`crate::auth`]);
