@@ -8,7 +8,32 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// The libraries transports are built on: Cargo.lock's version of each becomes
+/// `IPCBENCH_<NAME>_VERSION` (`unknown` without a lock file), for the configuration key.
+const LIBRARIES: &[&str] = &["tonic", "iceoryx2"];
+
+fn locked_versions() {
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let lock = std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.lock")).unwrap_or_default();
+    for name in LIBRARIES {
+        let version = lock
+            .split("[[package]]")
+            .find_map(|block| {
+                let field = |key: &str| {
+                    block.lines().find_map(|l| {
+                        l.trim().strip_prefix(key)?.trim().strip_prefix("= \"")?.strip_suffix('"')
+                    })
+                };
+                (field("name") == Some(*name)).then(|| field("version")).flatten()
+            })
+            .unwrap_or("unknown");
+        println!("cargo:rustc-env=IPCBENCH_{}_VERSION={version}", name.to_uppercase().replace('-', "_"));
+    }
+}
+
 fn main() {
+    locked_versions();
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     if let Some(v) = output(&rustc, &["--version"]) {
         println!("cargo:rustc-env=IPCBENCH_RUSTC_VERSION={v}");

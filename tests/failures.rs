@@ -26,7 +26,7 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
 #[test]
 fn fails_with_a_clear_error_for_each_bad_flag_value() {
     let s = Scratch::new();
-    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, zeromq, zeromq-tcp, default, all]";
+    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, zeromq, zeromq-tcp, grpc-uds, default, all]";
     fails_with(
         &s,
         &["-t", "smoke-signals"],
@@ -411,4 +411,14 @@ fn zeromq_in_a_build_without_it_is_refused_naming_the_feature() {
         common::assert_one_error(&out, 2, "cargo build --release --features zeromq", kind);
         assert!(!s.out().exists(), "{kind}: nothing ran");
     }
+}
+
+/// The same for gRPC.
+#[cfg(not(feature = "grpc"))]
+#[test]
+fn grpc_uds_in_a_build_without_it_is_refused_naming_the_feature() {
+    let s = Scratch::new();
+    let out = s.run().args(["-t", "uds,grpc-uds", "-n", "10"]).output().unwrap();
+    common::assert_one_error(&out, 2, "cargo build --release --features grpc", "no feature");
+    assert!(!s.out().exists(), "nothing ran");
 }

@@ -223,6 +223,23 @@ mod tests {
     }
 
     #[test]
+    fn runs_over_different_versions_of_a_library_are_different_configurations_and_say_which() {
+        let old = RunResult {
+            library: Some("tonic 0.14.8".into()),
+            ..run(TransportKind::GrpcUds, Pattern::RoundTrip, 1000)
+        };
+        let new = RunResult { library: Some("tonic 0.14.9".into()), ..old.clone() };
+        assert_ne!(ConfigKey::of(&old), ConfigKey::of(&new));
+        assert_eq!(ConfigKey::of(&new).to_string(), "grpc-uds round-trip 64 B tonic 0.14.9 spin pin 0,1");
+        let key =
+            serde_json::to_value(ConfigKey::of(&run(TransportKind::Uds, Pattern::RoundTrip, 1000))).unwrap();
+        assert!(
+            key["series"].get("library").is_none(),
+            "our own mechanisms' keys stay as older results wrote them"
+        );
+    }
+
+    #[test]
     fn runs_on_different_clocks_are_different_configurations_and_the_tsc_says_so() {
         let monotonic = run(TransportKind::Uds, Pattern::RoundTrip, 1000);
         let tsc = RunResult { clock: ClockSource::Tsc, ..monotonic.clone() };

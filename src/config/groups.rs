@@ -93,6 +93,9 @@ pub(super) fn groups(
         if connect {
             bail!("--connect measures round trips only, not --pattern {pattern}");
         }
+        if transports.contains(&TransportKind::GrpcUds) {
+            bail!("--pattern {pattern} does not run over grpc-uds: gRPC has no publish-subscribe, and one server thread serving many channels waits on their descriptors, which tonic's runtime keeps to itself (grpc-uds runs round-trip, one-way and throughput)");
+        }
         let allowed: &[TransportKind] = match pattern {
             Pattern::FanOut => &[
                 TransportKind::Uds,

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::framing::Framing;
+#[cfg(feature = "grpc")]
+use super::grpc;
 #[cfg(feature = "iceoryx2")]
 use super::iox2;
 #[cfg(feature = "zeromq")]
@@ -74,6 +76,8 @@ pub enum DataListener {
     Iox2(Box<iox2::Iox2Listener>),
     #[cfg(feature = "zeromq")]
     Zmq(Box<zeromq::ZmqListener>),
+    /// The Unix socket a gRPC server (the peer) connects to.
+    Grpc(Listener),
 }
 
 impl DataListener {
@@ -141,6 +145,12 @@ impl DataListener {
             TransportKind::Zeromq | TransportKind::ZeromqTcp => {
                 anyhow::bail!("{}", kind.unavailable().unwrap_or_default())
             }
+            TransportKind::GrpcUds => {
+                if let Some(why) = kind.unavailable() {
+                    anyhow::bail!("{why}");
+                }
+                DataListener::Grpc(Listener::bind_unix(&sock, o.file_mode)?)
+            }
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -150,7 +160,7 @@ impl DataListener {
 
     pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
         match self {
-            DataListener::Socket(l) | DataListener::Uring(l) => l.endpoint(),
+            DataListener::Socket(l) | DataListener::Uring(l) | DataListener::Grpc(l) => l.endpoint(),
             DataListener::Shm(l) => Ok(Endpoint::Shm(l.endpoint().clone())),
             DataListener::Dgram(l) => Ok(Endpoint::Dgram(l.addr().clone())),
             DataListener::Mqueue(l) => Ok(Endpoint::Mqueue(l.endpoint().clone())),
@@ -181,7 +191,7 @@ impl DataListener {
     /// The fd that becomes readable when the peer connects.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
-            DataListener::Socket(l) | DataListener::Uring(l) => l.fd(),
+            DataListener::Socket(l) | DataListener::Uring(l) | DataListener::Grpc(l) => l.fd(),
             DataListener::Shm(l) => l.liveness_fd(),
             DataListener::Dgram(l) => l.fd(),
             DataListener::Mqueue(l) => l.liveness_fd(),
@@ -222,8 +232,35 @@ impl DataListener {
             DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout, key)?)),
             #[cfg(feature = "zeromq")]
             DataListener::Zmq(l) => Connection::Zmq(Box::new(l.accept(size, wait, timeout, key)?)),
+            DataListener::Grpc(l) => {
+                let fd = l.accept_proven(timeout, key)?;
+                drop(l);
+                grpc_client(fd, size, wait, timeout)?
+            }
         })
     }
+}
+
+/// The gRPC client over the socket its server connected to.
+#[cfg(feature = "grpc")]
+fn grpc_client(
+    fd: std::os::fd::OwnedFd,
+    size: usize,
+    wait: WaitStrategy,
+    timeout: Duration,
+) -> anyhow::Result<Connection> {
+    Ok(Connection::Grpc(Box::new(grpc::client(fd, size, wait, timeout)?)))
+}
+
+/// Never reached: a build without gRPC refuses the kind before it makes a listener.
+#[cfg(not(feature = "grpc"))]
+fn grpc_client(
+    _: std::os::fd::OwnedFd,
+    _: usize,
+    _: WaitStrategy,
+    _: Duration,
+) -> anyhow::Result<Connection> {
+    anyhow::bail!("{}", TransportKind::GrpcUds.unavailable().unwrap_or_default())
 }
 
 /// Connects the peer's side of a data channel of `kind`, proving `key` ([`crate::auth`]);
@@ -268,6 +305,14 @@ pub fn connect(
                 key,
             )?)
         }
+        #[cfg(feature = "grpc")]
+        ep if kind == TransportKind::GrpcUds => {
+            Connection::Grpc(Box::new(grpc::serve(ep, size, wait, timeout, key)?))
+        }
+        #[cfg(not(feature = "grpc"))]
+        _ if kind == TransportKind::GrpcUds => {
+            anyhow::bail!("{}", TransportKind::GrpcUds.unavailable().unwrap_or_default())
+        }
         ep if kind.is_uring() => {
             let fd = listener::connect_proven(ep, timeout, key)?;
             Connection::Uring(Box::new(uring::UringTransport::new(fd, size, wait, timeout)?))
@@ -307,6 +352,11 @@ macro_rules! with_transport {
                 let $t = &mut **$t;
                 $body
             }
+            #[cfg(feature = "grpc")]
+            $crate::transport::Connection::Grpc($t) => {
+                let $t = &mut **$t;
+                $body
+            }
         }
     };
 }
@@ -336,6 +386,11 @@ macro_rules! with_transport_ref {
                 let $t = &**$t;
                 $body
             }
+            #[cfg(feature = "grpc")]
+            $crate::transport::Connection::Grpc($t) => {
+                let $t = &**$t;
+                $body
+            }
         }
     };
 }
@@ -356,4 +411,6 @@ pub enum Connection {
     Iox2(Box<iox2::Iox2Transport>),
     #[cfg(feature = "zeromq")]
     Zmq(Box<zeromq::ZmqTransport>),
+    #[cfg(feature = "grpc")]
+    Grpc(Box<grpc::GrpcTransport>),
 }

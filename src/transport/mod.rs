@@ -17,6 +17,8 @@ pub mod dgram;
 pub mod endpoint;
 pub mod fan;
 pub mod framing;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "iceoryx2")]
 pub mod iox2;
 pub mod listener;
@@ -170,6 +172,9 @@ pub enum TransportKind {
     /// ZeroMQ as `zeromq`, over `tcp://` on 127.0.0.1 (the liveness socket still needs the
     /// socket directory).
     ZeromqTcp,
+    /// gRPC (tonic) over a Unix socket in the socket directory: unary calls for round trips, a
+    /// client stream for throughput (a build with `--features grpc`).
+    GrpcUds,
 }
 
 impl TransportKind {
@@ -197,6 +202,7 @@ impl TransportKind {
         let (feature, built) = match self {
             TransportKind::Iceoryx2 => ("iceoryx2", cfg!(feature = "iceoryx2")),
             TransportKind::Zeromq | TransportKind::ZeromqTcp => ("zeromq", cfg!(feature = "zeromq")),
+            TransportKind::GrpcUds => ("grpc", cfg!(feature = "grpc")),
             _ => return None,
         };
         (!built).then(|| {
@@ -210,6 +216,10 @@ impl TransportKind {
         match self {
             #[cfg(feature = "zeromq")]
             TransportKind::Zeromq | TransportKind::ZeromqTcp => Some(zeromq::library()),
+            #[cfg(feature = "grpc")]
+            TransportKind::GrpcUds => Some(grpc::library()),
+            #[cfg(feature = "iceoryx2")]
+            TransportKind::Iceoryx2 => Some(format!("iceoryx2 {}", env!("IPCBENCH_ICEORYX2_VERSION"))),
             _ => None,
         }
     }
