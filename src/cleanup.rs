@@ -102,6 +102,14 @@ pub fn run_all() {
         let _ = nix::mqueue::mq_unlink(name.as_str());
     }
     remove_all_iox2();
+    at_exit();
+}
+
+/// What a library keeps for the life of the process, removed as it ends (normally or not):
+/// zenoh's shared-memory segments.
+pub fn at_exit() {
+    #[cfg(feature = "zenoh")]
+    crate::transport::zenoh::remove_own_segments();
 }
 
 /// On SIGINT/SIGTERM: clean up, record the interruption with the results so far (the summary

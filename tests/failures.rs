@@ -399,3 +399,16 @@ fn iceoryx2_in_a_build_without_it_is_refused_naming_the_feature() {
     common::assert_one_error(&out, 2, "cargo build --release --features iceoryx2", "no feature");
     assert!(!s.out().exists(), "nothing ran");
 }
+
+/// The same for zenoh: each of its kinds names the feature.
+#[cfg(not(feature = "zenoh"))]
+#[test]
+fn zenoh_in_a_build_without_it_is_refused_naming_the_feature() {
+    for kind in ["zenoh", "zenoh-tcp", "zenoh-shm"] {
+        let s = Scratch::new();
+        let out = s.run().args(["-t", &format!("uds,{kind}"), "-n", "10"]).output().unwrap();
+        common::assert_one_error(&out, 2, &format!("--transport {kind} needs a build with it"), kind);
+        common::assert_one_error(&out, 2, "cargo build --release --features zenoh", kind);
+        assert!(!s.out().exists(), "nothing ran");
+    }
+}

@@ -43,6 +43,7 @@ pub fn run(transport: TransportKind, pattern: Pattern, value: u64) -> RunResult 
         integrity: Integrity::default(),
         framing: Default::default(),
         external_service: None,
+        library: None,
         cpu: None,
         max_rss_bytes: None,
         intervals: vec![],

@@ -43,6 +43,7 @@ impl ConfigKey {
                 }),
                 pipe_buffer_bytes: r.pipe_buffer_bytes.filter(|&b| b != DEFAULT_PIPE_BUFFER_BYTES),
                 external_service: r.external_service.clone(),
+                library: r.library.clone(),
                 subscribers: r.fan_out.as_ref().map(|f| f.subscribers),
                 publishers: r.many.as_ref().filter(|_| r.pattern == Pattern::FanIn).map(|m| m.peers),
                 clients: r.many.as_ref().filter(|_| r.pattern == Pattern::ManyClients).map(|m| m.peers),
@@ -71,9 +72,9 @@ impl ShmKey {
 
 impl SeriesKey {
     /// The label's parts after the transport (framing, wait, pin, rate, pairs, verify, shm,
-    /// pipe buffer, service, subscribers, publishers, clients, clock), in that order; empty for a
-    /// default that needs no mention.
-    fn details(&self) -> [String; 13] {
+    /// pipe buffer, service, subscribers, publishers, clients, clock, library), in that order;
+    /// empty for a default that needs no mention.
+    fn details(&self) -> [String; 14] {
         let shm = self.shm.as_ref().map(ShmKey::describe);
         [
             if self.framing == Framing::Raw { String::new() } else { self.framing.to_string() },
@@ -97,14 +98,15 @@ impl SeriesKey {
             } else {
                 format!("clock {}", self.clock)
             },
+            self.library.clone().unwrap_or_default(),
         ]
     }
 
     /// Every dimension besides the transport as a named table column, each with its value
     /// written out even where it is the default (a column that varies shows every row's value):
     /// framing, wait, pin, rate, pairs, verify, shm ring, pipe buffer, service, subscribers,
-    /// publishers, clients, clock.
-    pub fn dimensions(&self) -> [(&'static str, String); 13] {
+    /// publishers, clients, clock, library.
+    pub fn dimensions(&self) -> [(&'static str, String); 14] {
         let shm = self.shm.as_ref().map_or_else(|| "-".to_string(), ShmKey::describe);
         [
             ("framing", self.framing.to_string()),
@@ -133,6 +135,7 @@ impl SeriesKey {
             ("publishers", self.publishers.map_or_else(|| "-".into(), |n| n.to_string())),
             ("clients", self.clients.map_or_else(|| "-".into(), |n| n.to_string())),
             ("clock", self.clock.to_string()),
+            ("library", self.library.clone().unwrap_or_else(|| "-".into())),
         ]
     }
 

@@ -130,6 +130,7 @@ pub fn merge(setup: RunSetup<'_>, mine: SideResult, peer: PeerSide) -> (RunResul
         },
         framing: setup.channel.framing,
         external_service: None,
+        library: setup.transport.library(),
         cpu: Some(cpu),
         // Read now, as the run's sides are merged on the initiator: the end of the run.
         max_rss_bytes: Some(MaxRss {

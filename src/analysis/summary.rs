@@ -156,6 +156,10 @@ pub struct RunResult {
     /// The user's service this was measured against (`--connect`), if any.
     #[serde(default)]
     pub external_service: Option<String>,
+    /// The library a library transport measured and its version (`zenoh 1.10.2`); absent for
+    /// ipcbench's own mechanisms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
     /// CPU time and context switches of each side's timed thread(s), in total and per message.
     #[serde(default)]
     pub cpu: Option<crate::measure::cpu::CpuCost>,

@@ -104,6 +104,9 @@ pub(super) fn groups(
                 TransportKind::UdsUring,
                 TransportKind::TcpUring,
                 TransportKind::Iceoryx2,
+                TransportKind::Zenoh,
+                TransportKind::ZenohTcp,
+                TransportKind::ZenohShm,
             ],
             _ => &[
                 TransportKind::Uds,

@@ -111,7 +111,7 @@ pub fn render(summary: &Summary, each: bool) -> String {
         (("size".into(), true), rows.iter().map(|r| format_bytes(r.key.size_bytes as u64)).collect()),
     ];
     let mut shared = Vec::new();
-    let dims: Vec<[(&str, String); 13]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
+    let dims: Vec<[(&str, String); 14]> = rows.iter().map(|r| r.key.series.dimensions()).collect();
     for i in 0..dims[0].len() {
         let name = dims[0][i].0;
         let values: Vec<String> = dims.iter().map(|d| d[i].1.clone()).collect();

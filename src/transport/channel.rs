@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::framing::Framing;
 #[cfg(feature = "iceoryx2")]
 use super::iox2;
+#[cfg(feature = "zenoh")]
+use super::zenoh;
 use super::{
     dgram, listener, mqueue, pipe, shm, uring, Endpoint, Listener, SocketTransport, TransportKind,
     WaitStrategy,
@@ -70,6 +72,8 @@ pub enum DataListener {
     Pipe(pipe::PipeListener),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<iox2::Iox2Listener>),
+    #[cfg(feature = "zenoh")]
+    Zenoh(Box<zenoh::ZenohListener>),
 }
 
 impl DataListener {
@@ -124,6 +128,24 @@ impl DataListener {
             TransportKind::Iceoryx2 => {
                 anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default())
             }
+            #[cfg(feature = "zenoh")]
+            TransportKind::Zenoh | TransportKind::ZenohTcp | TransportKind::ZenohShm => {
+                DataListener::Zenoh(Box::new(zenoh::ZenohListener::create(
+                    &o.socket_dir,
+                    &name,
+                    &sock,
+                    (kind == TransportKind::ZenohTcp).then_some(o.data_ip),
+                    kind == TransportKind::ZenohShm,
+                    spec.size_bytes,
+                    spec.shm_slots,
+                    o.timeout,
+                    o.file_mode,
+                )?))
+            }
+            #[cfg(not(feature = "zenoh"))]
+            TransportKind::Zenoh | TransportKind::ZenohTcp | TransportKind::ZenohShm => {
+                anyhow::bail!("{}", kind.unavailable().unwrap_or_default())
+            }
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -140,6 +162,8 @@ impl DataListener {
             DataListener::Pipe(l) => Ok(Endpoint::Pipe(l.endpoint().clone())),
             #[cfg(feature = "iceoryx2")]
             DataListener::Iox2(l) => Ok(Endpoint::Iox2(l.endpoint().clone())),
+            #[cfg(feature = "zenoh")]
+            DataListener::Zenoh(l) => Ok(Endpoint::Zenoh(l.endpoint().clone())),
         }
     }
 
@@ -169,6 +193,8 @@ impl DataListener {
             DataListener::Pipe(l) => l.fd(),
             #[cfg(feature = "iceoryx2")]
             DataListener::Iox2(l) => l.liveness_fd(),
+            #[cfg(feature = "zenoh")]
+            DataListener::Zenoh(l) => l.liveness_fd(),
         }
     }
 
@@ -199,6 +225,8 @@ impl DataListener {
             DataListener::Pipe(l) => Connection::Pipe(l.accept(size, wait, timeout, key)?),
             #[cfg(feature = "iceoryx2")]
             DataListener::Iox2(l) => Connection::Iox2(Box::new(l.accept(wait, timeout, key)?)),
+            #[cfg(feature = "zenoh")]
+            DataListener::Zenoh(l) => Connection::Zenoh(Box::new(l.accept(wait, timeout, key)?)),
         })
     }
 }
@@ -226,6 +254,10 @@ pub fn connect(
         Endpoint::Iox2(x) => Connection::Iox2(Box::new(iox2::connect(x, wait, timeout, key)?)),
         #[cfg(not(feature = "iceoryx2"))]
         Endpoint::Iox2(_) => anyhow::bail!("{}", TransportKind::Iceoryx2.unavailable().unwrap_or_default()),
+        #[cfg(feature = "zenoh")]
+        Endpoint::Zenoh(z) => Connection::Zenoh(Box::new(zenoh::connect(z, wait, timeout, key)?)),
+        #[cfg(not(feature = "zenoh"))]
+        Endpoint::Zenoh(_) => anyhow::bail!("{}", kind.unavailable().unwrap_or_default()),
         Endpoint::Dgram(a) => {
             // Relaxed: a counter for unique names, nothing is published through it.
             let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -275,6 +307,11 @@ macro_rules! with_transport {
                 let $t = &mut **$t;
                 $body
             }
+            #[cfg(feature = "zenoh")]
+            $crate::transport::Connection::Zenoh($t) => {
+                let $t = &mut **$t;
+                $body
+            }
         }
     };
 }
@@ -299,6 +336,11 @@ macro_rules! with_transport_ref {
                 let $t = &**$t;
                 $body
             }
+            #[cfg(feature = "zenoh")]
+            $crate::transport::Connection::Zenoh($t) => {
+                let $t = &**$t;
+                $body
+            }
         }
     };
 }
@@ -317,4 +359,6 @@ pub enum Connection {
     Uring(Box<uring::UringTransport>),
     #[cfg(feature = "iceoryx2")]
     Iox2(Box<iox2::Iox2Transport>),
+    #[cfg(feature = "zenoh")]
+    Zenoh(Box<zenoh::ZenohTransport>),
 }

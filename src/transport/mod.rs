@@ -28,6 +28,8 @@ pub mod socket;
 mod stream_io;
 pub mod uring;
 pub mod wait;
+#[cfg(feature = "zenoh")]
+pub mod zenoh;
 
 use std::io;
 use std::time::Duration;
@@ -162,6 +164,14 @@ pub enum TransportKind {
     /// iceoryx2's zero-copy publish-subscribe, one service per direction (a build with
     /// `--features iceoryx2`; needs the socket directory and /dev/shm shared).
     Iceoryx2,
+    /// zenoh publish-subscribe between two sessions in peer mode over a Unix socket in the
+    /// socket directory (a build with `--features zenoh`).
+    Zenoh,
+    /// zenoh as `zenoh`, over TCP loopback.
+    ZenohTcp,
+    /// zenoh as `zenoh`, each payload allocated in zenoh's shared-memory provider and read in
+    /// place (needs the socket directory and /dev/shm shared).
+    ZenohShm,
 }
 
 impl TransportKind {
@@ -183,12 +193,32 @@ impl TransportKind {
         matches!(self, TransportKind::Tcp | TransportKind::TcpUring | TransportKind::Udp)
     }
 
-    /// Why this build cannot run the transport, if it cannot (iceoryx2 is a cargo feature).
+    /// Why this build cannot run the transport, if it cannot (iceoryx2 and zenoh are cargo
+    /// features).
     pub fn unavailable(self) -> Option<String> {
-        (self == TransportKind::Iceoryx2 && !cfg!(feature = "iceoryx2")).then(|| {
-            "--transport iceoryx2 needs a build with it: cargo install --path . --features iceoryx2 (or cargo build --release --features iceoryx2)"
-                .to_string()
-        })
+        let feature = match self {
+            TransportKind::Iceoryx2 if !cfg!(feature = "iceoryx2") => "iceoryx2",
+            k if k.is_zenoh() && !cfg!(feature = "zenoh") => "zenoh",
+            _ => return None,
+        };
+        Some(format!(
+            "--transport {self} needs a build with it: cargo install --path . --features {feature} (or cargo build --release --features {feature})"
+        ))
+    }
+
+    /// The zenoh kinds.
+    pub fn is_zenoh(self) -> bool {
+        matches!(self, TransportKind::Zenoh | TransportKind::ZenohTcp | TransportKind::ZenohShm)
+    }
+
+    /// The library a library transport measures, with its version (`zenoh 1.10.2`): part of
+    /// the configuration key, so results of two versions are never compared as the same thing.
+    pub fn library(self) -> Option<String> {
+        match self {
+            #[cfg(feature = "zenoh")]
+            k if k.is_zenoh() => Some(zenoh::library()),
+            _ => None,
+        }
     }
 
     /// The stream sockets driven by io_uring.

@@ -36,6 +36,10 @@ pub struct SeriesKey {
     #[serde(default)]
     pub pipe_buffer_bytes: Option<usize>,
     pub external_service: Option<String>,
+    /// The library behind a library transport, with its version: runs of two versions are
+    /// different configurations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
     /// Fan-out: how many subscribers each message goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribers: Option<u32>,
