@@ -49,6 +49,8 @@ use session::{Listen, Provider, Sub};
 const SPIN_CHECK: Duration = Duration::from_millis(1);
 /// The longest single sleep in the FIFO; then liveness and the timeout are checked.
 const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// How long a receiver whose peer has closed waits for messages still on their way.
+const DRAIN: Duration = Duration::from_millis(500);
 /// The peer's word on the liveness socket that its publisher and subscriber are declared.
 const READY: u8 = b'R';
 
@@ -65,38 +67,46 @@ pub fn cleanup() {
     ::zenoh::shm::cleanup_orphaned_shm_segments();
 }
 
-/// Before this process exits: removes the zenoh segments that only it holds. zenoh keeps some
-/// for the life of the process (its metadata and watchdog segments, the peer's segments it
-/// mapped) and removes them only when no one holds them, which at exit is never; the mappings
-/// stay valid after the names are gone. Segments another process holds are left alone.
+/// Before this process exits: removes the zenoh segments that only it holds (and orphans).
+/// zenoh keeps some for the life of the process (its metadata and watchdog segments, the
+/// peer's segments it mapped) and removes them only when no one holds them, which at exit is
+/// never; the mappings stay valid after the names are gone.
 pub fn remove_own_segments() {
     cleanup();
-    let me = std::process::id().to_string();
-    let Ok(locks) = std::fs::read_to_string("/proc/locks") else { return };
+    for path in own_segments(&[]) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The zenoh segments in /dev/shm held by this process, by the processes `also` (children
+/// about to be killed) or by processes that have exited, and by no one else: segments another
+/// process still uses are never among them.
+pub fn own_segments(also: &[i32]) -> Vec<std::path::PathBuf> {
+    let me = std::process::id() as i32;
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else { return Vec::new() };
     // `1: FLOCK  ADVISORY  READ  <pid> <major>:<minor>:<inode> 0 EOF`; `->` lines are waiters.
-    let holders = |inode: u64| -> Vec<&str> {
+    let holders = |inode: u64| -> Vec<i32> {
         let tail = format!(":{inode}");
         locks
             .lines()
             .filter(|l| !l.contains("->"))
             .filter_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() > 5 && f[5].ends_with(&tail)).then_some(f[4])
+                (f.len() > 5 && f[5].ends_with(&tail)).then(|| f[4].parse().ok()).flatten()
             })
             .collect()
     };
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return };
-    for e in dir.flatten() {
-        let path = e.path();
-        if path.extension() != Some(std::ffi::OsStr::new("zenoh")) {
-            continue;
-        }
-        let Ok(meta) = e.metadata() else { continue };
-        let held = holders(std::os::unix::fs::MetadataExt::ino(&meta));
-        if !held.is_empty() && held.iter().all(|p| *p == me) {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
+    let ours = |pid: i32| pid == me || also.contains(&pid) || !Path::new(&format!("/proc/{pid}")).exists();
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return Vec::new() };
+    dir.flatten()
+        .filter(|e| e.path().extension() == Some(std::ffi::OsStr::new("zenoh")))
+        .filter(|e| {
+            let held =
+                e.metadata().map(|m| holders(std::os::unix::fs::MetadataExt::ino(&m))).unwrap_or_default();
+            !held.is_empty() && held.into_iter().all(ours)
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 /// One side's session and its two declarations.
@@ -301,10 +311,10 @@ impl ZenohTransport {
             }
             match w.step() {
                 Step::Again => {}
-                Step::Check => self.check_peer(&mut w)?,
+                Step::Check => self.check_alive(&mut w)?,
                 Step::Sleep(_) => {
                     std::thread::sleep(Duration::from_micros(50));
-                    self.check_peer(&mut w)?;
+                    self.check_alive(&mut w)?;
                 }
                 Step::Elapsed => return Err(TransportError::Timeout(w.limit())),
             }
@@ -330,30 +340,54 @@ impl ZenohTransport {
             }
             match w.step() {
                 Step::Again => {}
-                Step::Check => self.check_peer(&mut w)?,
+                Step::Check => {
+                    if let Some(s) = self.check_peer(&mut w)? {
+                        return Ok(s);
+                    }
+                }
                 Step::Sleep(left) => {
                     let slice = left.min(SLEEP_SLICE);
                     match self.ports.rx.recv_timeout(slice) {
                         Ok(Some(s)) => return Ok(s),
-                        Ok(None) => self.check_peer(&mut w)?,
+                        Ok(None) => {
+                            if let Some(s) = self.check_peer(&mut w)? {
+                                return Ok(s);
+                            }
+                        }
                         Err(e) => return Err(io_err(format!("zenoh subscriber: {e}"))),
                     }
                 }
                 Step::Elapsed => {
-                    self.check_peer(&mut w)?;
+                    if let Some(s) = self.check_peer(&mut w)? {
+                        return Ok(s);
+                    }
                     return Err(TransportError::Timeout(w.limit()));
                 }
             }
         }
     }
 
+    /// Whether the wait may go on: an error once the peer is gone or the limit has passed.
+    /// A peer that sent its last messages and closed (its session flushes them first) may
+    /// have some still on their way through zenoh's receiving thread: they are waited for, up
+    /// to [`DRAIN`], and the first is returned.
     #[cold]
-    fn check_peer(&self, w: &mut SpinThenWait) -> TransportResult<()> {
+    fn check_peer(&self, w: &mut SpinThenWait) -> TransportResult<Option<Sample>> {
         if self.peer_gone() {
-            // A peer that sent and then exited: its message may still be on its way.
-            if !self.ports.rx.is_empty() {
-                return Ok(());
-            }
+            return match self.ports.rx.recv_timeout(DRAIN) {
+                Ok(Some(s)) => Ok(Some(s)),
+                _ => Err(TransportError::PeerClosed),
+            };
+        }
+        if w.waited_ns() >= w.limit().as_nanos() as u64 {
+            return Err(TransportError::Timeout(w.limit()));
+        }
+        Ok(None)
+    }
+
+    /// [`check_peer`](Self::check_peer) for a sender waiting for a buffer.
+    fn check_alive(&self, w: &mut SpinThenWait) -> TransportResult<()> {
+        if self.peer_gone() {
             return Err(TransportError::PeerClosed);
         }
         if w.waited_ns() >= w.limit().as_nanos() as u64 {
