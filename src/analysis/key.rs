@@ -183,6 +183,19 @@ mod tests {
     use crate::pattern::Pattern;
 
     #[test]
+    fn runs_of_two_versions_of_a_library_are_different_configurations_named_so() {
+        let old = RunResult {
+            library: Some("zenoh 1.10.2".into()),
+            ..run(TransportKind::Uds, Pattern::RoundTrip, 1000)
+        };
+        let new = RunResult { library: Some("zenoh 1.11.0".into()), ..old.clone() };
+        assert_ne!(ConfigKey::of(&old), ConfigKey::of(&new));
+        assert!(ConfigKey::of(&new).to_string().ends_with(" zenoh 1.11.0"), "{}", ConfigKey::of(&new));
+        let none = run(TransportKind::Uds, Pattern::RoundTrip, 1000);
+        assert!(!ConfigKey::of(&none).to_string().contains("zenoh"), "no library, no mention");
+    }
+
+    #[test]
     fn runs_differing_in_concurrency_verify_or_framing_are_different_configurations() {
         let base = run(TransportKind::Uds, Pattern::RoundTrip, 1000);
         let mut pairs = base.clone();
