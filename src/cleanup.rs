@@ -90,7 +90,11 @@ pub fn forget_child(pid: u32) {
 
 /// Kills registered children and removes registered files. Safe to call more than once.
 pub fn run_all() {
-    for pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+    let children: Vec<i32> = CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+    // Found before the children die (and this process exits): only theirs and ours.
+    #[cfg(feature = "zenoh")]
+    let zenoh_segments = crate::transport::zenoh::own_segments(&children);
+    for pid in children {
         if let Some(pid) = Pid::from_raw(pid) {
             let _ = kill_process(pid, Signal::KILL);
         }
@@ -102,6 +106,17 @@ pub fn run_all() {
         let _ = nix::mqueue::mq_unlink(name.as_str());
     }
     remove_all_iox2();
+    #[cfg(feature = "zenoh")]
+    for path in zenoh_segments {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// What a library keeps for the life of the process, removed as it ends normally (`run_all`
+/// does it on an error or a signal): zenoh's shared-memory segments.
+pub fn at_exit() {
+    #[cfg(feature = "zenoh")]
+    crate::transport::zenoh::remove_own_segments();
 }
 
 /// On SIGINT/SIGTERM: clean up, record the interruption with the results so far (the summary

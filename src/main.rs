@@ -59,7 +59,10 @@ fn main() {
         return;
     }
     match run(cli) {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => {
+            ipcbench::cleanup::at_exit();
+            std::process::exit(code)
+        }
         Err(e) => {
             ipcbench::cleanup::run_all();
             eprintln!("Error: {e:#}");

@@ -26,7 +26,7 @@ fn fails_with(s: &Scratch, args: &[&str], needle: &str) {
 #[test]
 fn fails_with_a_clear_error_for_each_bad_flag_value() {
     let s = Scratch::new();
-    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, zeromq, zeromq-tcp, grpc-uds, default, all]";
+    let possible = "[possible values: uds, tcp, shm, memfd, udp, mqueue, pipe, uds-dgram, uds-uring, tcp-uring, iceoryx2, zeromq, zeromq-tcp, grpc-uds, zenoh, zenoh-tcp, zenoh-shm, default, all]";
     fails_with(
         &s,
         &["-t", "smoke-signals"],
@@ -421,4 +421,16 @@ fn grpc_uds_in_a_build_without_it_is_refused_naming_the_feature() {
     let out = s.run().args(["-t", "uds,grpc-uds", "-n", "10"]).output().unwrap();
     common::assert_one_error(&out, 2, "cargo build --release --features grpc", "no feature");
     assert!(!s.out().exists(), "nothing ran");
+}
+/// The same for zenoh: each of its kinds names the feature.
+#[cfg(not(feature = "zenoh"))]
+#[test]
+fn zenoh_in_a_build_without_it_is_refused_naming_the_feature() {
+    for kind in ["zenoh", "zenoh-tcp", "zenoh-shm"] {
+        let s = Scratch::new();
+        let out = s.run().args(["-t", &format!("uds,{kind}"), "-n", "10"]).output().unwrap();
+        common::assert_one_error(&out, 2, &format!("--transport {kind} needs a build with it"), kind);
+        common::assert_one_error(&out, 2, "cargo build --release --features zenoh", kind);
+        assert!(!s.out().exists(), "nothing ran");
+    }
 }

@@ -109,6 +109,9 @@ pub(super) fn groups(
                 TransportKind::Iceoryx2,
                 TransportKind::Zeromq,
                 TransportKind::ZeromqTcp,
+                TransportKind::Zenoh,
+                TransportKind::ZenohTcp,
+                TransportKind::ZenohShm,
             ],
             _ => &[
                 TransportKind::Uds,

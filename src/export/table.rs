@@ -426,7 +426,7 @@ pub fn fastest(summary: &Summary, each: bool) -> Vec<String> {
 }
 
 /// What makes rows comparable: their key with the transport and what only one transport has
-/// (the shm ring, the pipe buffer) taken out.
+/// (the shm ring, the pipe buffer, the library) taken out.
 fn comparable(key: &ConfigKey) -> ConfigKey {
     let mut k = key.clone();
     k.series.transport = crate::transport::TransportKind::Uds;
@@ -434,6 +434,7 @@ fn comparable(key: &ConfigKey) -> ConfigKey {
     k.series.library = None;
     k.series.shm = None;
     k.series.pipe_buffer_bytes = None;
+    k.series.library = None;
     k
 }
 

@@ -11,6 +11,8 @@ use super::framing::Framing;
 use super::grpc;
 #[cfg(feature = "iceoryx2")]
 use super::iox2;
+#[cfg(feature = "zenoh")]
+use super::zenoh;
 #[cfg(feature = "zeromq")]
 use super::zeromq;
 use super::{
@@ -78,6 +80,8 @@ pub enum DataListener {
     Zmq(Box<zeromq::ZmqListener>),
     /// The Unix socket a gRPC server (the peer) connects to.
     Grpc(Listener),
+    #[cfg(feature = "zenoh")]
+    Zenoh(Box<zenoh::ZenohListener>),
 }
 
 impl DataListener {
@@ -151,6 +155,24 @@ impl DataListener {
                 }
                 DataListener::Grpc(Listener::bind_unix(&sock, o.file_mode)?)
             }
+            #[cfg(feature = "zenoh")]
+            TransportKind::Zenoh | TransportKind::ZenohTcp | TransportKind::ZenohShm => {
+                DataListener::Zenoh(Box::new(zenoh::ZenohListener::create(
+                    &o.socket_dir,
+                    &name,
+                    &sock,
+                    (kind == TransportKind::ZenohTcp).then_some(o.data_ip),
+                    kind == TransportKind::ZenohShm,
+                    spec.size_bytes,
+                    spec.shm_slots,
+                    o.timeout,
+                    o.file_mode,
+                )?))
+            }
+            #[cfg(not(feature = "zenoh"))]
+            TransportKind::Zenoh | TransportKind::ZenohTcp | TransportKind::ZenohShm => {
+                anyhow::bail!("{}", kind.unavailable().unwrap_or_default())
+            }
             TransportKind::Udp => DataListener::Dgram(dgram::DgramListener::bind_udp(o.data_ip)?),
             TransportKind::UdsDgram => {
                 DataListener::Dgram(dgram::DgramListener::bind_unix(&sock, o.file_mode)?)
@@ -169,6 +191,8 @@ impl DataListener {
             DataListener::Iox2(l) => Ok(Endpoint::Iox2(l.endpoint().clone())),
             #[cfg(feature = "zeromq")]
             DataListener::Zmq(l) => Ok(Endpoint::Zmq(l.endpoint().clone())),
+            #[cfg(feature = "zenoh")]
+            DataListener::Zenoh(l) => Ok(Endpoint::Zenoh(l.endpoint().clone())),
         }
     }
 
@@ -200,6 +224,8 @@ impl DataListener {
             DataListener::Iox2(l) => l.liveness_fd(),
             #[cfg(feature = "zeromq")]
             DataListener::Zmq(l) => l.liveness_fd(),
+            #[cfg(feature = "zenoh")]
+            DataListener::Zenoh(l) => l.liveness_fd(),
         }
     }
 
@@ -237,6 +263,8 @@ impl DataListener {
                 drop(l);
                 grpc_client(fd, size, wait, timeout)?
             }
+            #[cfg(feature = "zenoh")]
+            DataListener::Zenoh(l) => Connection::Zenoh(Box::new(l.accept(wait, timeout, key)?)),
         })
     }
 }
@@ -290,6 +318,10 @@ pub fn connect(
         Endpoint::Zmq(z) => Connection::Zmq(Box::new(zeromq::connect(z, size, wait, timeout, key)?)),
         #[cfg(not(feature = "zeromq"))]
         Endpoint::Zmq(_) => anyhow::bail!("{}", TransportKind::Zeromq.unavailable().unwrap_or_default()),
+        #[cfg(feature = "zenoh")]
+        Endpoint::Zenoh(z) => Connection::Zenoh(Box::new(zenoh::connect(z, wait, timeout, key)?)),
+        #[cfg(not(feature = "zenoh"))]
+        Endpoint::Zenoh(_) => anyhow::bail!("{}", kind.unavailable().unwrap_or_default()),
         Endpoint::Dgram(a) => {
             // Relaxed: a counter for unique names, nothing is published through it.
             let n = OWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -357,6 +389,11 @@ macro_rules! with_transport {
                 let $t = &mut **$t;
                 $body
             }
+            #[cfg(feature = "zenoh")]
+            $crate::transport::Connection::Zenoh($t) => {
+                let $t = &mut **$t;
+                $body
+            }
         }
     };
 }
@@ -391,6 +428,11 @@ macro_rules! with_transport_ref {
                 let $t = &**$t;
                 $body
             }
+            #[cfg(feature = "zenoh")]
+            $crate::transport::Connection::Zenoh($t) => {
+                let $t = &**$t;
+                $body
+            }
         }
     };
 }
@@ -413,4 +455,6 @@ pub enum Connection {
     Zmq(Box<zeromq::ZmqTransport>),
     #[cfg(feature = "grpc")]
     Grpc(Box<grpc::GrpcTransport>),
+    #[cfg(feature = "zenoh")]
+    Zenoh(Box<zenoh::ZenohTransport>),
 }

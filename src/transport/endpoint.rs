@@ -83,6 +83,26 @@ impl ZmqEndpoint {
     }
 }
 
+/// Where a zenoh channel is: the locator the creator's session listens on, the key expressions
+/// each side publishes on, and the liveness socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZenohEndpoint {
+    /// A Unix socket in the socket directory (`unixsock-stream/<path>`); `None` over TCP.
+    pub socket: Option<PathBuf>,
+    /// The TCP address the creator listens on, over TCP.
+    pub tcp: Option<SocketAddr>,
+    /// The key expression the creator publishes on.
+    pub to_peer: String,
+    /// The key expression the peer publishes on.
+    pub from_peer: String,
+    pub liveness: PathBuf,
+    pub size_bytes: usize,
+    /// Subscriber queue length (and shared-memory buffers in flight).
+    pub slots: usize,
+    /// Payloads travel in zenoh's shared memory (`zenoh-shm`).
+    pub shm: bool,
+}
+
 /// Where a datagram socket is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -103,6 +123,7 @@ pub enum Endpoint {
     Pipe(super::pipe::PipeEndpoint),
     Iox2(Iox2Endpoint),
     Zmq(ZmqEndpoint),
+    Zenoh(ZenohEndpoint),
     /// One reader of a fan-out broadcast ring.
     Broadcast(BroadcastEndpoint),
 }
@@ -153,6 +174,9 @@ impl Endpoint {
             }
             Endpoint::Zmq(z) => {
                 Endpoint::Zmq(z.map_paths(|p| Ok(rel(p))).expect("relative paths cannot fail"))
+            }
+            Endpoint::Zenoh(z) => {
+                Endpoint::Zenoh(ZenohEndpoint { socket: z.socket.map(rel), liveness: rel(z.liveness), ..z })
             }
             Endpoint::Broadcast(b) => Endpoint::Broadcast(BroadcastEndpoint {
                 mapping: rel(b.mapping),
@@ -206,6 +230,17 @@ impl Endpoint {
                 Endpoint::Iox2(Iox2Endpoint { root: abs(x.root)?, liveness: abs(x.liveness)?, ..x })
             }
             Endpoint::Zmq(z) => Endpoint::Zmq(z.map_paths(abs)?),
+            Endpoint::Zenoh(z) => {
+                let ours = |n: &str| n.starts_with("ipcbench/") && !n.contains(['*', '$', '?', '#']);
+                if !ours(&z.to_peer) || !ours(&z.from_peer) {
+                    bail!("zenoh key expressions {} and {} are not ipcbench's", z.to_peer, z.from_peer);
+                }
+                Endpoint::Zenoh(ZenohEndpoint {
+                    socket: z.socket.map(abs).transpose()?,
+                    liveness: abs(z.liveness)?,
+                    ..z
+                })
+            }
             Endpoint::Broadcast(b) => Endpoint::Broadcast(BroadcastEndpoint {
                 mapping: abs(b.mapping)?,
                 liveness: abs(b.liveness)?,
@@ -233,6 +268,9 @@ impl Endpoint {
                 });
                 ipc.chain([z.liveness.as_path()]).collect()
             }
+            Endpoint::Zenoh(z) => {
+                z.socket.iter().map(PathBuf::as_path).chain([z.liveness.as_path()]).collect()
+            }
             Endpoint::Broadcast(b) => vec![&b.mapping, &b.liveness],
         }
     }
@@ -253,6 +291,11 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Zmq(z) => match &z.data {
                 ZmqAddr::Ipc(p) => write!(f, "zeromq ipc://{}", p.display()),
                 ZmqAddr::Tcp(a) => write!(f, "zeromq tcp://{a}"),
+            },
+            Endpoint::Zenoh(z) => match (&z.socket, z.tcp) {
+                (Some(p), _) => write!(f, "zenoh unixsock-stream/{}", p.display()),
+                (None, Some(a)) => write!(f, "zenoh tcp/{a}"),
+                (None, None) => write!(f, "zenoh (no locator)"),
             },
             Endpoint::Broadcast(b) if b.memfd => {
                 write!(f, "memfd broadcast reader {} of {} via {}", b.index, b.readers, b.liveness.display())

@@ -171,12 +171,14 @@ pub fn remove_stale_files(dir: &Path) {
         let stale_socket = kind.is_socket() && ext == Some("sock") && UnixStream::connect(&path).is_err();
         let stale_mapping = kind.is_file() && ext == Some("shm");
         let stale_fifo = kind.is_fifo() && matches!(ext, Some("fifo-i" | "fifo-p"));
+        // zenoh's Unix socket listener keeps a lock file beside its socket.
+        let stale_lock = kind.is_file() && ext == Some("lock");
         if kind.is_dir() && name.to_str().is_some_and(|n| n.ends_with("-iox2")) {
             eprintln!("note: removed stale {} left by an earlier run", path.display());
             crate::cleanup::remove_iox2(&path, &format!("ipcbench_{pid}_"));
             continue;
         }
-        if stale_socket || stale_mapping || stale_fifo {
+        if stale_socket || stale_mapping || stale_fifo || stale_lock {
             eprintln!("note: removed stale {} left by an earlier run", path.display());
             let _ = std::fs::remove_file(&path);
         }
@@ -200,6 +202,7 @@ pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<OwnedFd> {
             | Endpoint::Pipe(_)
             | Endpoint::Iox2(_)
             | Endpoint::Zmq(_)
+            | Endpoint::Zenoh(_)
             | Endpoint::Broadcast(_) => {
                 bail!("{endpoint} is not a stream socket")
             }

@@ -30,6 +30,8 @@ pub mod socket;
 mod stream_io;
 pub mod uring;
 pub mod wait;
+#[cfg(feature = "zenoh")]
+pub mod zenoh;
 #[cfg(feature = "zeromq")]
 pub mod zeromq;
 
@@ -175,6 +177,14 @@ pub enum TransportKind {
     /// gRPC (tonic) over a Unix socket in the socket directory: unary calls for round trips, a
     /// client stream for throughput (a build with `--features grpc`).
     GrpcUds,
+    /// zenoh publish-subscribe between two sessions in peer mode over a Unix socket in the
+    /// socket directory (a build with `--features zenoh`).
+    Zenoh,
+    /// zenoh as `zenoh`, over TCP loopback.
+    ZenohTcp,
+    /// zenoh as `zenoh`, each payload allocated in zenoh's shared-memory provider and read in
+    /// place (needs the socket directory and /dev/shm shared).
+    ZenohShm,
 }
 
 impl TransportKind {
@@ -203,6 +213,7 @@ impl TransportKind {
             TransportKind::Iceoryx2 => ("iceoryx2", cfg!(feature = "iceoryx2")),
             TransportKind::Zeromq | TransportKind::ZeromqTcp => ("zeromq", cfg!(feature = "zeromq")),
             TransportKind::GrpcUds => ("grpc", cfg!(feature = "grpc")),
+            k if k.is_zenoh() => ("zenoh", cfg!(feature = "zenoh")),
             _ => return None,
         };
         (!built).then(|| {
@@ -220,8 +231,15 @@ impl TransportKind {
             TransportKind::GrpcUds => Some(grpc::library()),
             #[cfg(feature = "iceoryx2")]
             TransportKind::Iceoryx2 => Some(format!("iceoryx2 {}", env!("IPCBENCH_ICEORYX2_VERSION"))),
+            #[cfg(feature = "zenoh")]
+            k if k.is_zenoh() => Some(zenoh::library()),
             _ => None,
         }
+    }
+
+    /// The zenoh kinds.
+    pub fn is_zenoh(self) -> bool {
+        matches!(self, TransportKind::Zenoh | TransportKind::ZenohTcp | TransportKind::ZenohShm)
     }
 
     /// The zeromq kinds.

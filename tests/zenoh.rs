@@ -1,0 +1,170 @@
+//! zenoh as a transport through the real binary (built with `--features zenoh`): every pattern
+//! and wait over its Unix socket, TCP and shared memory arrives intact, host and client find
+//! each other through the socket directory, a dead peer is noticed at once, the results name
+//! the library and its version, and nothing of zenoh's is left (its socket and lock files in
+//! the socket directory, its segments in /dev/shm) after a normal run, a dead peer or Ctrl-C.
+#![cfg(feature = "zenoh")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::Scratch;
+
+/// zenoh shared-memory segments (`/dev/shm/<id>.zenoh`) that no process holds: leaked. zenoh
+/// holds a shared lock on every segment in use, so one that can be locked exclusively is an
+/// orphan (segments of other tests running at the same time are held, and not counted). A
+/// peer killed by another test leaves orphans until its survivor removes them as it ends: what
+/// is still there after 3 s is a leak.
+fn orphan_segments() -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let found = orphans_now();
+        if found.is_empty() || start.elapsed() > Duration::from_secs(3) {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn orphans_now() -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "zenoh"))
+        .filter(|e| {
+            std::fs::File::open(e.path()).is_ok_and(|f| {
+                rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+            })
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn every_pattern_and_wait_arrives_intact_over_zenoh_and_its_shared_memory() {
+    for (transport, wait) in [("zenoh", "spin"), ("zenoh-shm", "block"), ("zenoh-tcp", "hybrid")] {
+        let s = Scratch::new();
+        let mut run = s.spawn_run(&[
+            "-t",
+            transport,
+            "-p",
+            "round-trip,one-way,throughput",
+            "-s",
+            "16,64KiB",
+            "-n",
+            "300",
+            "--verify",
+            "--wait",
+            wait,
+        ]);
+        let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
+        assert!(status.success(), "{transport} {wait}: {}", common::stderr_of(&mut run));
+        let runs = common::assert_runs_intact(&s.summary(), 300, wait);
+        assert_eq!(runs.len(), 3 * 2, "{transport} {wait}");
+        for r in &runs {
+            assert_eq!(r["transport"], transport);
+            let library = r["library"].as_str().unwrap();
+            assert!(library.starts_with("zenoh 1."), "{library}");
+        }
+        assert!(s.leftovers().is_empty(), "{transport} {wait}: {:?}", s.leftovers());
+    }
+    assert!(orphan_segments().is_empty(), "{:?}", orphan_segments());
+}
+
+#[test]
+fn zenoh_shm_runs_between_host_and_client_with_two_pairs() {
+    let s = Scratch::new();
+    let (st, _) = s.host_with_client(&[
+        "-t",
+        "zenoh-shm,zenoh",
+        "-p",
+        "round-trip,throughput",
+        "-s",
+        "64,64KiB",
+        "-n",
+        "500",
+        "--verify",
+        "--wait",
+        "hybrid",
+        "--concurrency",
+        "2",
+    ]);
+    assert!(st.success());
+    assert_eq!(common::assert_runs_intact(&s.summary(), 1000, "two pairs of 500").len(), 2 * 2 * 2);
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    assert!(orphan_segments().is_empty(), "{:?}", orphan_segments());
+}
+
+#[test]
+fn a_dead_zenoh_peer_is_noticed_at_once_and_ctrl_c_leaves_nothing() {
+    for (transport, wait, pattern, signal) in [
+        ("zenoh", "block", "round-trip", "peer"),
+        ("zenoh-shm", "spin", "throughput", "peer"),
+        ("zenoh-shm", "hybrid", "round-trip", "ctrl-c"),
+    ] {
+        let s = Scratch::new();
+        let mut run = s.spawn_run(&[
+            "-t",
+            transport,
+            "-p",
+            pattern,
+            "-s",
+            "4KiB",
+            "-d",
+            "60s",
+            "--timeout-s",
+            "30",
+            "--wait",
+            wait,
+        ]);
+        eprintln!("case: {transport} {wait} {pattern} {signal}");
+        let peer = common::wait_for_peer(run.id());
+        // Let the first test get going.
+        std::thread::sleep(Duration::from_millis(500));
+        let test = format!("{pattern} over {transport} with 4096 B messages");
+        common::assert_stops_mid_run(&mut run, peer, signal, &test);
+        assert!(s.leftovers().is_empty(), "{transport} {pattern} {signal}: {:?}", s.leftovers());
+        assert!(orphan_segments().is_empty(), "{transport} {signal}: {:?}", orphan_segments());
+    }
+}
+
+#[test]
+fn a_fan_out_over_zenoh_delivers_every_message_to_every_subscriber_and_leaves_nothing() {
+    let s = Scratch::new();
+    let mut run = s.spawn_run(&[
+        "-t",
+        "zenoh,zenoh-shm",
+        "-p",
+        "fan-out",
+        "--subscribers",
+        "1,3",
+        "-s",
+        "4KiB",
+        "-n",
+        "300",
+        "--warmup",
+        "20",
+        "--verify",
+        "--wait",
+        "block",
+    ]);
+    let status = common::wait_for_exit(&mut run, Duration::from_secs(60));
+    assert!(status.success(), "{}", common::stderr_of(&mut run));
+    let sum = s.summary();
+    let runs = sum["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2 * 2, "transports times subscriber counts");
+    for r in runs {
+        let n = r["fan_out"]["subscribers"].as_u64().unwrap();
+        common::check_every_delivery(r, n, 300, &format!("{} to {n}", r["transport"]));
+    }
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    assert!(orphan_segments().is_empty(), "{:?}", orphan_segments());
+}
+
+#[test]
+fn zenoh_is_refused_for_fan_in_naming_the_transports_that_can() {
+    let s = Scratch::new();
+    let out = s.run().args(["-t", "zenoh", "-p", "fan-in", "-n", "10"]).output().unwrap();
+    common::assert_one_error(&out, 2, "not zenoh", "fan-in over zenoh");
+}
