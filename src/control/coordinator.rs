@@ -17,7 +17,7 @@ use crate::analysis::merge::{merge, RunDetail, RunSetup};
 use crate::analysis::summary::{CpuPair, Placement, RunFloor, RunResult, Summary, Topology, SCHEMA_VERSION};
 use crate::cleanup;
 use crate::config::RunConfig;
-use crate::export::{ExportManager, RunLabel};
+use crate::export::ExportManager;
 use crate::measure::clock::{self, ClockInfo};
 use crate::measure::env::Environment;
 use crate::measure::floor;
@@ -236,38 +236,32 @@ fn run_matrix(
                 .with_context(|| format!("{} (repetition {})", test.label, test.repetition))?,
             Some(_) => None,
         };
-        let label = RunLabel {
-            transport: test.transport,
-            pattern: test.params.pattern,
-            framing: test.channel.framing,
-            size_bytes: test.channel.size_bytes,
-            repetition: test.repetition,
-        };
-        let (outcome, streamed) = exporters.during_run(&label, |samples| match test.subscribers {
-            Some(n) => {
-                let group = super::fan_run::FanTest {
-                    id: test.id,
-                    transport: test.transport,
-                    channel: &test.channel,
-                    params: &test.params,
-                    repetition: test.repetition,
-                    label: &test.label,
-                    pin: test.pin,
-                    subscribers: n as usize,
-                };
-                if test.params.pattern == Pattern::FanOut {
-                    super::fan_run::run_one(&mut peer, &mut more, cfg, &channels, group, samples)
-                } else {
-                    super::many_run::run_one(&mut peer, &mut more, cfg, &channels, group)
+        let (outcome, streamed) =
+            exporters.during_run(&test.stream_label(), |samples| match test.subscribers {
+                Some(n) => {
+                    let group = super::fan_run::FanTest {
+                        id: test.id,
+                        transport: test.transport,
+                        channel: &test.channel,
+                        params: &test.params,
+                        repetition: test.repetition,
+                        label: &test.label,
+                        pin: test.pin,
+                        subscribers: n as usize,
+                    };
+                    if test.params.pattern == Pattern::FanOut {
+                        super::fan_run::run_one(&mut peer, &mut more, cfg, &channels, group, samples)
+                    } else {
+                        super::many_run::run_one(&mut peer, &mut more, cfg, &channels, group)
+                    }
                 }
-            }
-            None => {
-                let (mut run, detail) =
-                    run_one(&mut peer, cfg, &channels, &test, samples).map_err(|e| peer.explain(e))?;
-                run.floor = floor_ns.map(|ns| RunFloor::of(&run, ns));
-                Ok((run, detail))
-            }
-        });
+                None => {
+                    let (mut run, detail) =
+                        run_one(&mut peer, cfg, &channels, &test, samples).map_err(|e| peer.explain(e))?;
+                    run.floor = floor_ns.map(|ns| RunFloor::of(&run, ns));
+                    Ok((run, detail))
+                }
+            });
         let (run, detail) = outcome
             .and_then(|r| streamed.map(|()| r))
             .with_context(|| format!("{} (repetition {})", test.label, test.repetition))

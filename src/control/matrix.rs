@@ -4,6 +4,7 @@
 
 use crate::analysis::summary::Summary;
 use crate::config::RunConfig;
+use crate::export::RunLabel;
 use crate::format::format_rate;
 use crate::pattern::{Params, Pattern};
 use crate::transport::framing::Framing;
@@ -29,6 +30,19 @@ pub(super) struct Test {
     pub(super) climb: Option<usize>,
     /// Fan-out: how many subscribers.
     pub(super) subscribers: Option<u32>,
+}
+
+impl Test {
+    /// What every stream line of this test's run names.
+    pub(super) fn stream_label(&self) -> RunLabel {
+        RunLabel {
+            transport: self.transport,
+            pattern: self.params.pattern,
+            framing: self.channel.framing,
+            size_bytes: self.channel.size_bytes,
+            repetition: self.repetition,
+        }
+    }
 }
 
 /// Every test of the matrix in run order (one-way left out when the clocks differ).

@@ -13,6 +13,7 @@
 //! [`ChannelSpec`].
 
 mod channel;
+mod connection;
 pub mod dgram;
 pub mod endpoint;
 pub mod fan;
@@ -40,7 +41,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use channel::{connect, ChannelOptions, ChannelSpec, Connection, DataListener};
+pub use channel::{connect, ChannelOptions, ChannelSpec, DataListener};
+pub use connection::Connection;
 pub use endpoint::Endpoint;
 pub use listener::Listener;
 pub use socket::SocketTransport;

@@ -42,7 +42,11 @@ use crate::auth::Key;
 use crate::cleanup;
 use crate::wire::{Header, HEADER_BYTES};
 
+mod segments;
 mod session;
+mod waiting;
+
+pub use segments::{cleanup, own_segments, remove_own_segments};
 use session::{Listen, Provider, Sub};
 
 /// How often a spinning waiter checks that the peer is alive.
@@ -59,54 +63,6 @@ pub fn library() -> String {
     // GIT_VERSION is `v<crate version>-<commit or "release">`.
     let v = ::zenoh::GIT_VERSION.trim_start_matches('v');
     format!("zenoh {}", v.split('-').next().unwrap_or(v))
-}
-
-/// Removes zenoh shared-memory segments in /dev/shm that no live process holds (a killed
-/// peer's): zenoh names them `<id>.zenoh` and holds a lock on each while it is in use.
-pub fn cleanup() {
-    ::zenoh::shm::cleanup_orphaned_shm_segments();
-}
-
-/// Before this process exits: removes the zenoh segments that only it holds (and orphans).
-/// zenoh keeps some for the life of the process (its metadata and watchdog segments, the
-/// peer's segments it mapped) and removes them only when no one holds them, which at exit is
-/// never; the mappings stay valid after the names are gone.
-pub fn remove_own_segments() {
-    cleanup();
-    for path in own_segments(&[]) {
-        let _ = std::fs::remove_file(path);
-    }
-}
-
-/// The zenoh segments in /dev/shm held by this process, by the processes `also` (children
-/// about to be killed) or by processes that have exited, and by no one else: segments another
-/// process still uses are never among them.
-pub fn own_segments(also: &[i32]) -> Vec<std::path::PathBuf> {
-    let me = std::process::id() as i32;
-    let Ok(locks) = std::fs::read_to_string("/proc/locks") else { return Vec::new() };
-    // `1: FLOCK  ADVISORY  READ  <pid> <major>:<minor>:<inode> 0 EOF`; `->` lines are waiters.
-    let holders = |inode: u64| -> Vec<i32> {
-        let tail = format!(":{inode}");
-        locks
-            .lines()
-            .filter(|l| !l.contains("->"))
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() > 5 && f[5].ends_with(&tail)).then(|| f[4].parse().ok()).flatten()
-            })
-            .collect()
-    };
-    let ours = |pid: i32| pid == me || also.contains(&pid) || !Path::new(&format!("/proc/{pid}")).exists();
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return Vec::new() };
-    dir.flatten()
-        .filter(|e| e.path().extension() == Some(std::ffi::OsStr::new("zenoh")))
-        .filter(|e| {
-            let held =
-                e.metadata().map(|m| holders(std::os::unix::fs::MetadataExt::ino(&m))).unwrap_or_default();
-            !held.is_empty() && held.into_iter().all(ours)
-        })
-        .map(|e| e.path())
-        .collect()
 }
 
 /// One side's session and its two declarations.
@@ -329,71 +285,6 @@ impl ZenohTransport {
             Ok(None) => self.next_sample_slow(),
             Err(e) => Err(io_err(format!("zenoh subscriber: {e}"))),
         }
-    }
-
-    #[inline(never)]
-    fn next_sample_slow(&mut self) -> TransportResult<Sample> {
-        let mut w = SpinThenWait::new(self.wait, self.timeout).checking_every(SPIN_CHECK);
-        loop {
-            if let Some(s) = self.ports.rx.try_recv().map_err(|e| io_err(format!("zenoh subscriber: {e}")))? {
-                return Ok(s);
-            }
-            match w.step() {
-                Step::Again => {}
-                Step::Check => {
-                    if let Some(s) = self.check_peer(&mut w)? {
-                        return Ok(s);
-                    }
-                }
-                Step::Sleep(left) => {
-                    let slice = left.min(SLEEP_SLICE);
-                    match self.ports.rx.recv_timeout(slice) {
-                        Ok(Some(s)) => return Ok(s),
-                        Ok(None) => {
-                            if let Some(s) = self.check_peer(&mut w)? {
-                                return Ok(s);
-                            }
-                        }
-                        Err(e) => return Err(io_err(format!("zenoh subscriber: {e}"))),
-                    }
-                }
-                Step::Elapsed => {
-                    if let Some(s) = self.check_peer(&mut w)? {
-                        return Ok(s);
-                    }
-                    return Err(TransportError::Timeout(w.limit()));
-                }
-            }
-        }
-    }
-
-    /// Whether the wait may go on: an error once the peer is gone or the limit has passed.
-    /// A peer that sent its last messages and closed (its session flushes them first) may
-    /// have some still on their way through zenoh's receiving thread: they are waited for, up
-    /// to [`DRAIN`], and the first is returned.
-    #[cold]
-    fn check_peer(&self, w: &mut SpinThenWait) -> TransportResult<Option<Sample>> {
-        if self.peer_gone() {
-            return match self.ports.rx.recv_timeout(DRAIN) {
-                Ok(Some(s)) => Ok(Some(s)),
-                _ => Err(TransportError::PeerClosed),
-            };
-        }
-        if w.waited_ns() >= w.limit().as_nanos() as u64 {
-            return Err(TransportError::Timeout(w.limit()));
-        }
-        Ok(None)
-    }
-
-    /// [`check_peer`](Self::check_peer) for a sender waiting for a buffer.
-    fn check_alive(&self, w: &mut SpinThenWait) -> TransportResult<()> {
-        if self.peer_gone() {
-            return Err(TransportError::PeerClosed);
-        }
-        if w.waited_ns() >= w.limit().as_nanos() as u64 {
-            return Err(TransportError::Timeout(w.limit()));
-        }
-        Ok(())
     }
 }
 
