@@ -56,8 +56,9 @@ pub const MAGIC: &str = "ipcbench-control";
 /// connection, see [`crate::auth`]; 7: the peer's samples stream as compact blocks between
 /// `Ready` and `Done` instead of one block after it, `Plan` places the peer's sample writer,
 /// `Done` counts dropped samples: a version-6 peer would send a third block after `Done` that
-/// nobody reads).
-pub const PROTOCOL_VERSION: u32 = 7;
+/// nobody reads; 8: a side's CPU use carries its whole process's CPU time: a version-7 peer
+/// would report none, and a library's own threads would go uncounted).
+pub const PROTOCOL_VERSION: u32 = 8;
 /// The largest JSON message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The largest binary block accepted (samples of a long run).

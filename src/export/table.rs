@@ -224,6 +224,12 @@ pub fn render(summary: &Summary, each: bool) -> String {
     }
     if summary.runs.iter().any(|r| r.cpu.is_some()) {
         columns.push(time_column("cpu/msg", &rows, |x| x.cpu.map(|c| c.cpu_ns_per_message())));
+        // A library works on threads of its own too: its cost is the whole processes' CPU.
+        if summary.runs.iter().any(|r| r.library.is_some()) {
+            columns.push(time_column("process cpu/msg", &rows, |x| {
+                x.cpu.map(|c| c.process_cpu_ns_per_message())
+            }));
+        }
         columns.push((
             ("csw/msg".into(), true),
             rows.iter()
@@ -301,11 +307,15 @@ fn legend(summary: &Summary, repeated: bool) -> String {
             p.initiator_cpu_observed, p.peer_cpu_observed
         ),
     };
-    let cpu = if external {
+    let mut cpu = if external {
         "cpu/msg, csw/msg: this side's CPU time and sleeps per message (the service's are not measured)"
     } else {
         "cpu/msg, csw/msg: both sides' CPU time and sleeps (voluntary context switches) per message"
-    };
+    }
+    .to_string();
+    if summary.runs.iter().any(|r| r.library.is_some()) {
+        cpu += " on the timed threads; process cpu/msg: every thread, the library's own too";
+    }
     let clock = summary.environment.clock.as_ref().map(|c| c.source).unwrap_or_default();
     out.push_str(&format!(
         "{place}; latency includes one clock read of ~{} ns ({clock}); {cpu}\n",

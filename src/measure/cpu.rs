@@ -5,6 +5,11 @@
 //! kernel's tick-sampled estimate, and lags by up to a tick, so trust it only for runs of many
 //! ticks). Spinning shows as a busy core with next to no voluntary switches; blocking as about
 //! one voluntary switch per message.
+//!
+//! Beside the timed thread, each reading takes the whole process's CPU time
+//! (`CLOCK_PROCESS_CPUTIME_ID`): a middleware library works on threads of its own (ZeroMQ's I/O
+//! thread, zenoh's and tokio's runtimes), and what it costs is the process's figure, not the
+//! timed thread's.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +27,10 @@ pub struct CpuUse {
     pub voluntary_switches: u64,
     /// The scheduler took the CPU away (preemption: another task wanted it).
     pub involuntary_switches: u64,
+    /// On-CPU time of the whole process over the same interval: the timed thread(s), a
+    /// library's own threads, and ipcbench's helpers (the stream writer, when streams are on).
+    #[serde(default)]
+    pub process_cpu_ns: u64,
 }
 
 impl CpuUse {
@@ -30,7 +39,11 @@ impl CpuUse {
         use nix::sys::resource::{getrusage, UsageWho};
         let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
         let cpu_ns = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
-        let Ok(u) = getrusage(UsageWho::RUSAGE_THREAD) else { return CpuUse { cpu_ns, ..CpuUse::default() } };
+        let p = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        let process_cpu_ns = p.tv_sec as u64 * 1_000_000_000 + p.tv_nsec as u64;
+        let Ok(u) = getrusage(UsageWho::RUSAGE_THREAD) else {
+            return CpuUse { cpu_ns, process_cpu_ns, ..CpuUse::default() };
+        };
         let ns =
             |t: nix::sys::time::TimeVal| (t.tv_sec() as u64) * 1_000_000_000 + (t.tv_usec() as u64) * 1_000;
         CpuUse {
@@ -39,6 +52,7 @@ impl CpuUse {
             system_ns: ns(u.system_time()),
             voluntary_switches: u.voluntary_context_switches() as u64,
             involuntary_switches: u.involuntary_context_switches() as u64,
+            process_cpu_ns,
         }
     }
 
@@ -50,16 +64,25 @@ impl CpuUse {
             system_ns: self.system_ns.saturating_sub(start.system_ns),
             voluntary_switches: self.voluntary_switches.saturating_sub(start.voluntary_switches),
             involuntary_switches: self.involuntary_switches.saturating_sub(start.involuntary_switches),
+            process_cpu_ns: self.process_cpu_ns.saturating_sub(start.process_cpu_ns),
         }
     }
 
-    /// Adds another thread's use (concurrent pairs).
+    /// Adds another process's use (a subscriber, a client).
     pub fn add(&mut self, o: &CpuUse) {
+        self.add_thread(o);
+        self.process_cpu_ns += o.process_cpu_ns;
+    }
+
+    /// Adds the use of another thread of this process over the same phase (concurrent pairs):
+    /// both read the one process clock, so the process's time is the larger reading, not the sum.
+    pub fn add_thread(&mut self, o: &CpuUse) {
         self.cpu_ns += o.cpu_ns;
         self.user_ns += o.user_ns;
         self.system_ns += o.system_ns;
         self.voluntary_switches += o.voluntary_switches;
         self.involuntary_switches += o.involuntary_switches;
+        self.process_cpu_ns = self.process_cpu_ns.max(o.process_cpu_ns);
     }
 
     pub fn cpu_ns(&self) -> u64 {
@@ -74,6 +97,10 @@ pub struct SideCpu {
     /// Recorded messages the total is divided by.
     pub messages: u64,
     pub cpu_ns_per_message: f64,
+    /// The whole process's CPU per message (`CpuUse::process_cpu_ns`): with a library's own
+    /// threads, what the library costs.
+    #[serde(default)]
+    pub process_cpu_ns_per_message: f64,
     pub voluntary_switches_per_message: f64,
     pub involuntary_switches_per_message: f64,
 }
@@ -85,6 +112,7 @@ impl SideCpu {
             total,
             messages,
             cpu_ns_per_message: per(total.cpu_ns()),
+            process_cpu_ns_per_message: per(total.process_cpu_ns),
             voluntary_switches_per_message: per(total.voluntary_switches),
             involuntary_switches_per_message: per(total.involuntary_switches),
         }
@@ -103,6 +131,11 @@ impl CpuCost {
     /// CPU ns per message, both sides together.
     pub fn cpu_ns_per_message(&self) -> f64 {
         self.initiator.cpu_ns_per_message + self.peer.map_or(0.0, |p| p.cpu_ns_per_message)
+    }
+
+    /// Both processes' CPU ns per message, every thread counted.
+    pub fn process_cpu_ns_per_message(&self) -> f64 {
+        self.initiator.process_cpu_ns_per_message + self.peer.map_or(0.0, |p| p.process_cpu_ns_per_message)
     }
 }
 
@@ -131,5 +164,32 @@ mod tests {
         let per = SideCpu::new(slept, 20);
         assert!(per.voluntary_switches_per_message >= 1.0);
         assert_eq!(SideCpu::new(slept, 0).cpu_ns_per_message, 0.0);
+    }
+
+    #[test]
+    fn another_threads_work_is_the_processs_not_the_timed_threads() {
+        let start = CpuUse::of_this_thread();
+        // A library's background thread, busy while the timed thread sleeps.
+        std::thread::spawn(|| {
+            let t = std::time::Instant::now();
+            while t.elapsed() < std::time::Duration::from_millis(40) {
+                std::hint::spin_loop();
+            }
+        })
+        .join()
+        .unwrap();
+        let used = CpuUse::of_this_thread().since(&start);
+        assert!(used.cpu_ns() < 4_000_000, "the timed thread only waited: {used:?}");
+        assert!(used.process_cpu_ns >= 4_000_000, "the process did the other thread's work: {used:?}");
+        assert!(used.process_cpu_ns >= used.cpu_ns());
+        assert_eq!(SideCpu::new(used, 4).process_cpu_ns_per_message, used.process_cpu_ns as f64 / 4.0);
+
+        let one = CpuUse { cpu_ns: 10, process_cpu_ns: 100, ..CpuUse::default() };
+        let mut pairs = one;
+        pairs.add_thread(&CpuUse { cpu_ns: 20, process_cpu_ns: 90, ..CpuUse::default() });
+        assert_eq!((pairs.cpu_ns(), pairs.process_cpu_ns), (30, 100), "one process, read twice");
+        let mut peers = one;
+        peers.add(&CpuUse { cpu_ns: 20, process_cpu_ns: 90, ..CpuUse::default() });
+        assert_eq!((peers.cpu_ns(), peers.process_cpu_ns), (30, 190), "two processes");
     }
 }

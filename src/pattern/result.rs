@@ -56,7 +56,7 @@ impl SideResult {
         self.start_ns = earliest(self.start_ns, o.start_ns);
         self.end_ns = self.end_ns.max(o.end_ns);
         self.samples_dropped += o.samples_dropped;
-        self.cpu.add(&o.cpu);
+        self.cpu.add_thread(&o.cpu);
         intervals::absorb(&mut self.intervals, o.intervals);
     }
 }
