@@ -18,6 +18,7 @@ use ipcbench::transport::Endpoint;
 use ipcbench::exit::{self, usage};
 
 fn main() {
+    ipcbench::sys::note_start_cpus();
     let cmd = Cli::command();
     let parsed = cmd.clone().try_get_matches().and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
     let (cli, matches) = match parsed {

@@ -76,6 +76,28 @@ pub fn allow_current_thread(cpus: &[usize]) -> io::Result<()> {
     sched_setaffinity(None, &set).map_err(io::Error::from)
 }
 
+/// The CPUs the process was allowed when it started, before any thread was pinned.
+static START_CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+
+/// Notes the CPUs the process may use; `main` calls it before anything pins a thread.
+pub fn note_start_cpus() {
+    START_CPUS.get_or_init(allowed_cpus);
+}
+
+/// Runs `f` with the calling thread allowed every CPU the process started with, then gives the
+/// thread back its own set. Threads a library starts inside `f` (ZeroMQ's I/O thread, zenoh's
+/// runtimes) inherit the wide set, so they are not stacked on the pinned CPU of the thread that
+/// happened to open the library, where a busy-polling timed thread would starve them.
+pub fn with_start_cpus<T>(f: impl FnOnce() -> T) -> T {
+    let mine = sched_getaffinity(None).ok();
+    let _ = allow_current_thread(START_CPUS.get_or_init(allowed_cpus));
+    let out = f();
+    if let Some(set) = mine {
+        let _ = sched_setaffinity(None, &set);
+    }
+    out
+}
+
 /// The CPUs this process may run on.
 pub fn allowed_cpus() -> Vec<usize> {
     match sched_getaffinity(None) {

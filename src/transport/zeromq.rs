@@ -64,9 +64,10 @@ fn zio(what: &str, e: zmq::Error) -> TransportError {
     TransportError::Io(std::io::Error::other(format!("zeromq {what}: {e}")))
 }
 
-/// A socket of `kind` in `ctx`, with linger 0 and the blocking slices.
+/// A socket of `kind` in `ctx`, with linger 0 and the blocking slices. A context's first
+/// socket starts its I/O thread: on any CPU the process started with, not the caller's pinned one.
 fn socket(ctx: &zmq::Context, kind: zmq::SocketType) -> Result<zmq::Socket> {
-    let s = ctx.socket(kind).context("creating a zeromq socket")?;
+    let s = crate::sys::with_start_cpus(|| ctx.socket(kind)).context("creating a zeromq socket")?;
     s.set_linger(0)?;
     s.set_rcvtimeo(SLICE_MS)?;
     s.set_sndtimeo(SLICE_MS)?;

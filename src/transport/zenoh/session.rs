@@ -61,7 +61,9 @@ pub(super) fn open(
         set(&mut c, "connect/exit_on_failure", "true")?;
     }
     let what = locator.as_deref().or(connect).unwrap_or("nowhere");
-    ::zenoh::open(c).wait().map_err(|e| anyhow!("opening a zenoh session on {what}: {e}"))
+    // zenoh's runtimes start with the first session: on any CPU the process started with.
+    crate::sys::with_start_cpus(|| ::zenoh::open(c).wait())
+        .map_err(|e| anyhow!("opening a zenoh session on {what}: {e}"))
 }
 
 /// The TCP address a session listens on.
