@@ -402,12 +402,15 @@ fn run_one(
         (Err(e), Some(_)) => return Err(e.into()),
         (Err(e), None) => return Err(peer.transport_failure(e)),
     };
-    drop(conns); // the shm creator removes its mapping files here
-
+    // The data side stays open until the peer has said it is done: a stream's last messages
+    // may still be on their way (in a library's queues: zenoh, ZeroMQ) when the sender has
+    // sent its stop, and closing would discard them or tell the receiver its peer is gone.
     let done = match ended {
-        Some(done) => done?,
-        None => peer.channel.recv("done")?,
+        Some(done) => done,
+        None => peer.channel.recv("done"),
     };
+    drop(conns); // the shm creator removes its mapping files here
+    let done = done?;
     let peer_side = sample_stream::collect(&mut peer.channel, test.id, done)?;
     let placement = Placement {
         initiator_cpu: test.pin.map(|p| p.0),

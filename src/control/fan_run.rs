@@ -152,7 +152,9 @@ pub fn run_one(
             });
         }
     };
-    drop(fan); // the creator removes the mapping file here
+    // The channels stay open until every subscriber has said it is done: the stop may still
+    // be on its way to one (in a library's queues: zenoh, ZeroMQ), and closing would discard it
+    // or tell that subscriber its publisher is gone.
 
     // A subscriber that failed mid-run: why, in its own words if it sent any.
     let failed = mine.failed.take().map(|e| {
@@ -169,6 +171,7 @@ pub fn run_one(
         let side = collect(sub, test.id).with_context(|| format!("subscriber {i}"));
         sides.push(side.map_err(|e| sub.explain(e))?);
     }
+    drop(fan); // the creator removes the mapping file here
     let pins = test.pins(cfg);
     let setup = test.setup(cpu, sides[0].report.cpu_observed);
     let (mut run, detail) = merge_fan_out(setup, mine, sides, &pins, mechanism(test.transport));
