@@ -54,5 +54,4 @@ fn main() {
         println!("cargo:rerun-if-changed={index}");
     }
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=IPCBENCH_INJECT_NS");
 }

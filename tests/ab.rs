@@ -1,7 +1,8 @@
 //! `ipcbench ab` through the real binary: a build against itself passes, a build with an injected
 //! delay fails naming what regressed, bad usage exits 2, a build that fails mid-gate keeps the
-//! rounds done. The slowed build is this crate compiled once more with the `inject-delay`
-//! feature (its own target directory), so nothing test-only is in the binary under test.
+//! rounds done. The slowed build is the test build's own binary run with `IPCBENCH_INJECT_NS`
+//! (a hook only builds with debug assertions or the `inject-delay` feature have), so no second
+//! build is needed and nothing test-only is in a release binary.
 
 mod common;
 
@@ -18,22 +19,20 @@ fn ipcbench() -> PathBuf {
 /// The delay the slowed build adds to every send: far beyond any noise of a test machine.
 const INJECTED_NS: &str = "200000";
 
-/// This crate built with `inject-delay` (once per test run).
+/// The slowed build: this test build's binary under `IPCBENCH_INJECT_NS` (a build with debug
+/// assertions reads it, src/measure/inject.rs), as a script `ab` runs like any binary.
 fn slowed_build() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target = root.join("target").join("inject-delay-test");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args(["build", "--quiet", "--features", "inject-delay", "--bin", "ipcbench", "--target-dir"])
-            .arg(&target)
-            .env("IPCBENCH_INJECT_NS", INJECTED_NS)
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "building the inject-delay binary");
-        target.join("debug").join("ipcbench")
+    static MADE: OnceLock<PathBuf> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ipcbench-slowed");
+        let script =
+            format!("#!/bin/sh\nIPCBENCH_INJECT_NS={INJECTED_NS} exec '{}' \"$@\"\n", ipcbench().display());
+        // Written aside and renamed: another test binary may be running it.
+        let aside = path.with_extension(format!("{}", std::process::id()));
+        std::fs::write(&aside, script).unwrap();
+        std::fs::set_permissions(&aside, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::rename(&aside, &path).unwrap();
+        path
     })
 }
 

@@ -6,9 +6,9 @@
 #
 #   tools/gate_power.sh [TRIALS] [ROUNDS] [COUNT]      (defaults 20, 10, 10000)
 #
-# 1. Builds ipcbench (release) and, with the test-only `inject-delay` feature, two slowed
-#    builds: one adding 10% of the shm round-trip p50 to every send, one 10% of the uds p50
-#    (both p50s measured here first, under the same load).
+# 1. Builds ipcbench (release) and, with the test-only `inject-delay` feature, a build run as
+#    two slowed ones (IPCBENCH_INJECT_NS): one adding 10% of the shm round-trip p50 to every
+#    send, one 10% of the uds p50 (both p50s measured here first, under the same load).
 # 2. Starts a CPU-hungry background load (one busy loop, by pid, stopped at the end).
 # 3. Each trial runs, interleaved: ab A/A, ab A/shm-slowed, ab A/uds-slowed, and the same three
 #    as sequential compares (run --repeat ROUNDS twice, then compare). Matrix: uds, tcp, shm;
@@ -54,10 +54,12 @@ uds_ns=$(( $(p50_of uds) / 10 ))
 [ "$shm_ns" -ge 1 ] || shm_ns=1
 echo "calibration under load: shm p50 $(p50_of shm) ns -> inject $shm_ns ns; uds p50 $(p50_of uds) ns -> inject $uds_ns ns"
 kill "$load_pid"; load_pid=""   # builds run without the load, so it does not slow them
+cargo build --release --quiet --features inject-delay --target-dir target/gate-slow
+cp target/gate-slow/release/ipcbench "$work/hooked"
 for t in shm uds; do
   ns=$shm_ns; [ "$t" = uds ] && ns=$uds_ns
-  IPCBENCH_INJECT_NS=$ns cargo build --release --quiet --features inject-delay --target-dir "target/gate-$t"
-  cp "target/gate-$t/release/ipcbench" "$work/slow-$t"
+  printf '#!/bin/sh\nIPCBENCH_INJECT_NS=%s exec "%s" "$@"\n' "$ns" "$work/hooked" >"$work/slow-$t"
+  chmod +x "$work/slow-$t"
 done
 (while :; do :; done) &
 load_pid=$!

@@ -51,8 +51,9 @@ pub struct Environment {
     /// The machine's measurement-relevant settings (governor, SMT, THP, cgroup limits, ...).
     #[serde(default)]
     pub fingerprint: super::fingerprint::Fingerprint,
-    /// Set only in a test build with the `inject-delay` feature: the nanoseconds it adds to
-    /// every initiator send. Such numbers are deliberately slow.
+    /// Set only when a build with the test-only delay hook (a dev build, or the `inject-delay`
+    /// feature) ran with `IPCBENCH_INJECT_NS`: the nanoseconds it added to every initiator send.
+    /// Such numbers are deliberately slow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected_delay_ns: Option<u64>,
 }
@@ -86,7 +87,7 @@ impl Environment {
             node_name: std::env::var("NODE_NAME").ok().filter(|v| !v.is_empty()),
             pod_resources: PodResources::from_vars(|name| std::env::var(name).ok()),
             fingerprint: super::fingerprint::Fingerprint::detect(),
-            injected_delay_ns: super::inject::INJECTED_NS,
+            injected_delay_ns: super::inject::injected_ns(),
         }
     }
 }
