@@ -9,7 +9,7 @@
 # Every round runs each kind once, the kinds in a different order each round (rotated by one),
 # so that a slow phase of the VM falls on a different kind each time:
 #   - round trip, 64 B and 4 KiB, spin and block, pinned 0,1 (p50, p99, CPU per message of both
-#     sides together);
+#     processes together, every thread counted: a library's own threads are not pinned);
 #   - throughput, 64 KiB, spin, pinned 0,1 (bytes/s);
 #   - fan-out to 1, 4 and 16 subscribers, 64 B, block (p50 of a subscriber's delivery), for the
 #     kinds with publish-subscribe (FANOUT_KINDS).
@@ -30,32 +30,48 @@ ib="$(realpath "${CARGO_TARGET_DIR:-target}")/release/ipcbench"
 common=(-q --socket-dir "$work/s" --shm-dir /dev/shm --warmup 1000)
 mkdir -p "$work/s" "$work/r"
 
+# A run that fails is counted and reported, not fatal: the table's rounds column then shows it,
+# and the runs of that invocation that finished before the failure are still in its file.
+failed=()
+measure() {
+  local name=$1
+  shift
+  if ! "$ib" run "${common[@]}" "$@" --out "$work/r/$name.json"; then
+    failed+=("$name")
+  fi
+}
+
 read -r -a list <<<"$kinds"
 n=${#list[@]}
 for ((r = 0; r < rounds; r++)); do
   for ((i = 0; i < n; i++)); do
     k=${list[$(((i + r) % n))]}
     echo "round $((r + 1))/$rounds: $k" >&2
-    "$ib" run "${common[@]}" -t "$k" -p round-trip -s 64,4KiB -n "$count" --wait spin,block --pin 0,1 \
-      --out "$work/r/$k-$r-rt.json"
-    "$ib" run "${common[@]}" -t "$k" -p throughput -s 64KiB -n "$count" --wait spin --pin 0,1 \
-      --out "$work/r/$k-$r-bw.json"
+    measure "$k-$r-rt" -t "$k" -p round-trip -s 64,4KiB -n "$count" --wait spin,block --pin 0,1
+    measure "$k-$r-bw" -t "$k" -p throughput -s 64KiB -n "$count" --wait spin --pin 0,1
     if [[ " $fanout_kinds " == *" $k "* ]]; then
-      "$ib" run "${common[@]}" -t "$k" -p fan-out --subscribers 1,4,16 -s 64 -n $((count / 4)) --wait block \
-        --out "$work/r/$k-$r-fan.json"
+      measure "$k-$r-fan" -t "$k" -p fan-out --subscribers 1,4,16 -s 64 -n $((count / 4)) --wait block
     fi
   done
 done
 
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed runs (${#failed[@]}): ${failed[*]}" >&2
+fi
 MECH="$mech" KINDS="$kinds" python3 - "$work/r" <<'EOF'
 import json, os, sys, statistics
 from collections import defaultdict
 
 rows = defaultdict(list)
 for name in sorted(n for n in os.listdir(sys.argv[1]) if n.endswith(".json")):
-    for r in json.load(open(os.path.join(sys.argv[1], name)))["runs"]:
+    try:
+        runs = json.load(open(os.path.join(sys.argv[1], name)))["runs"]
+    except (OSError, ValueError, KeyError):
+        continue
+    for r in runs:
         cpu = r.get("cpu") or {}
-        cpu_ns = sum((cpu.get(s) or {}).get("cpu_ns_per_message", 0) for s in ("initiator", "peer"))
+        # Both processes, every thread: a library's own threads are part of what it costs.
+        cpu_ns = sum((cpu.get(s) or {}).get("process_cpu_ns_per_message", 0) for s in ("initiator", "peer"))
         subs = (r.get("fan_out") or {}).get("subscribers")
         key = (r["transport"], r["pattern"], r["size_bytes"], r["wait"], subs)
         lat = r.get("latency_ns") or {}
@@ -77,7 +93,7 @@ size = lambda b: f"{b // 1024} KiB" if b >= 1024 else f"{b} B"
 fmt = lambda x: "-" if x is None else f"{x:,.0f}"
 ratio = lambda a, b: "-" if a is None or b in (None, 0) else f"{a / b:.2f}"
 
-print("| kind | under it | size | wait | p50 ns | p99 ns | CPU/msg ns | p50 / mechanism | rounds |")
+print("| kind | under it | size | wait | p50 ns | p99 ns | process CPU/msg ns | p50 / mechanism | rounds |")
 print("|---|---|---|---|---:|---:|---:|---:|---:|")
 for k in kinds:
     for s in (64, 4096):
