@@ -61,10 +61,13 @@ case "$engine" in
 esac
 
 # Both sides built with iceoryx2 (the last phase uses it; the others do not care), or with
-# CI_FEATURES (.ci/run's features, so that the host's build is the one CI made already).
+# CI_FEATURES (.ci/run's features). The image's binary is linked statically; the host runs
+# that same binary (IPCBENCH_BIN, which .ci/run sets to the one it built), so one build serves
+# both sides.
 features=${CI_FEATURES:-iceoryx2}
-cargo build --release --quiet --features "$features" --bin ipcbench
 FEATURES=$features ./run_container_server.sh build
+triple=$(rustc -vV | sed -n 's/^host: //p')
+export IPCBENCH_BIN=${IPCBENCH_BIN:-$PWD/target/$triple/release/ipcbench}
 
 # What start changes, stop gives back: ./sockets' group and mode; ./output is never touched.
 sockets_before=$(stat -c '%a %g' sockets) output_before=$(stat -c '%a %g' output)
@@ -85,7 +88,7 @@ host_dirs_as_before "after a failed start"
 # The default result name is the binary's own, with -host; and the sides are pinned apart.
 TRANSPORT=uds,tcp,shm,mqueue PATTERN=round-trip,one-way ./run_host_client.sh 500 64 1 >"$work_dir/host.out"
 made=$(sed -n 's/^summary: //p' "$work_dir/host.out")
-bin=$PWD/target/release/ipcbench
+bin=$IPCBENCH_BIN
 (cd "$work_dir" && "$bin" run -q -t uds -p round-trip -s 64 -n 10 --min-time 0s --socket-dir "$work_dir")
 own=$(cd "$work_dir" && ls output/ipcbench-*.json)
 stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}'
@@ -220,25 +223,37 @@ assert all(r["ring_notify"] == "eventfd" for r in d["runs"] if r["transport"] ==
 print("container-test: uds-uring (seccomp unconfined) and memfd with eventfd wake-ups cross an isolated container")
 PY
 ./run_container_server.sh stop
-# iceoryx2 (a build with the feature on both sides) crosses with /dev/shm shared (--ipc host)
-# and the host's own user in the container: its files are for their owner only.
-CONTAINER_USER="$(id -u):$(id -g)" ./run_container_server.sh start
-OUTPUT_FILE=output/ci-$engine-iceoryx2.json TRANSPORT=iceoryx2 \
-  PATTERN=round-trip,one-way WAIT=spin ./run_host_client.sh 300 4096 1 >/dev/null
-python3 - "output/ci-$engine-iceoryx2.json" <<'PY'
+# The middleware in the build: iceoryx2 and zenoh's shared memory cross with /dev/shm shared
+# (--ipc host) and the host's own user in the container (their files are for their owner
+# only); ZeroMQ's ipc:// and gRPC's Unix socket are files in the shared ./sockets, as uds is.
+has() { [[ ",$features," == *",$1,"* || ",$features," == *",middleware,"* ]]; }
+middleware=()
+has iceoryx2 && middleware+=(iceoryx2)
+has zeromq && middleware+=(zeromq)
+has grpc && middleware+=(grpc-uds)
+has zenoh && middleware+=(zenoh zenoh-shm)
+if [ ${#middleware[@]} -gt 0 ]; then
+  kinds=$(IFS=,; echo "${middleware[*]}")
+  CONTAINER_USER="$(id -u):$(id -g)" ./run_container_server.sh start
+  OUTPUT_FILE=output/ci-$engine-middleware.json TRANSPORT=$kinds \
+    PATTERN=round-trip,one-way WAIT=spin ./run_host_client.sh 300 4096 1 >/dev/null
+  python3 - "output/ci-$engine-middleware.json" "$kinds" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["error"] is None, d["error"]
-assert sorted(r["pattern"] for r in d["runs"]) == ["one-way", "round-trip"], d["runs"]
+kinds = sys.argv[2].split(",")
+got = sorted((r["transport"], r["pattern"]) for r in d["runs"])
+assert got == sorted((k, p) for k in kinds for p in ("round-trip", "one-way")), got
 for r in d["runs"]:
     i = r["integrity"]
-    assert r["transport"] == "iceoryx2" and i["received"] == 300 and i["corrupt"] == 0, i
+    assert i["received"] == 300 and i["corrupt"] == 0 and i["out_of_order"] == 0, (r["transport"], i)
 assert d["peer_environment"]["in_container"]
-print("container-test: iceoryx2 crosses with /dev/shm and the user shared")
+print(f"container-test: {', '.join(kinds)} cross with /dev/shm, ./sockets and the user shared")
 PY
-./run_container_server.sh stop
-leftover=$(find /dev/shm -maxdepth 1 -name 'ipcbench_*' | head -3)
-[ -z "$leftover" ] || { echo "container-test: iceoryx2 shared memory left: $leftover" >&2; exit 1; }
+  ./run_container_server.sh stop
+fi
+leftover=$(find /dev/shm -maxdepth 1 \( -name 'ipcbench_*' -o -name '*.zenoh' \) | head -3)
+[ -z "$leftover" ] || { echo "container-test: shared memory left: $leftover" >&2; exit 1; }
 left=$("$engine" ps -a -q --filter "name=$IPCBENCH_CONTAINER")
 [ -z "$left" ] || { echo "container-test: container left behind: $left" >&2; exit 1; }
 files=$(find sockets -mindepth 1 ! -name .gitkeep)

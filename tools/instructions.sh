@@ -15,8 +15,11 @@ baseline=${INSTR_BASELINE:-benches/instructions-baseline.txt}
 tolerance=${INSTR_TOLERANCE:-2}
 n=${INSTR_N:-20000}
 command -v valgrind >/dev/null || { echo "instructions: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
-cargo build --release --quiet --example instructions
-bin=target/release/examples/instructions
+# Built as the build beside it is when the environment says so: CARGO_BUILD_TARGET and
+# RUSTFLAGS (cargo's own) and INSTR_FEATURES (cargo features), as .ci/run does to share its
+# static release build's compiled dependencies.
+cargo build --release --quiet --example instructions ${INSTR_FEATURES:+--features "$INSTR_FEATURES"}
+bin=target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/examples/instructions
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ir() { valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" "$1" 2>&1 | awk '/Collected/ {print $NF}'; }
