@@ -22,9 +22,9 @@ if ! { command -v podman >/dev/null && command -v runc >/dev/null; }; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null
 fi
 
-# The image container-test.sh built (with iceoryx2): the static build is cached. It is the tag
-# the manifest names.
-ENGINE=podman FEATURES=iceoryx2 ./run_container_server.sh build
+# The image container-test.sh built (with iceoryx2, or CI_FEATURES, .ci/run's features): the
+# static build is cached, so only the image is made again. It is the tag the manifest names.
+ENGINE=podman FEATURES=${CI_FEATURES:-iceoryx2} ./run_container_server.sh build
 image=$(sed -n 's/^ *image: //p' "$manifest" | sort -u)
 podman image exists "$image" || { echo "kube-test: the manifest's image $image was not built" >&2; exit 1; }
 container/kube/play.sh down "$manifest" >/dev/null 2>&1 || true
