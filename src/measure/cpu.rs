@@ -70,19 +70,23 @@ impl CpuUse {
 
     /// Adds another process's use (a subscriber, a client).
     pub fn add(&mut self, o: &CpuUse) {
-        self.add_thread(o);
+        self.add_thread_fields(o);
         self.process_cpu_ns += o.process_cpu_ns;
     }
 
     /// Adds the use of another thread of this process over the same phase (concurrent pairs):
     /// both read the one process clock, so the process's time is the larger reading, not the sum.
     pub fn add_thread(&mut self, o: &CpuUse) {
+        self.add_thread_fields(o);
+        self.process_cpu_ns = self.process_cpu_ns.max(o.process_cpu_ns);
+    }
+
+    fn add_thread_fields(&mut self, o: &CpuUse) {
         self.cpu_ns += o.cpu_ns;
         self.user_ns += o.user_ns;
         self.system_ns += o.system_ns;
         self.voluntary_switches += o.voluntary_switches;
         self.involuntary_switches += o.involuntary_switches;
-        self.process_cpu_ns = self.process_cpu_ns.max(o.process_cpu_ns);
     }
 
     pub fn cpu_ns(&self) -> u64 {
@@ -191,5 +195,9 @@ mod tests {
         let mut peers = one;
         peers.add(&CpuUse { cpu_ns: 20, process_cpu_ns: 90, ..CpuUse::default() });
         assert_eq!((peers.cpu_ns(), peers.process_cpu_ns), (30, 190), "two processes");
+        // The larger process second: still the sum, not the larger plus the second.
+        let mut peers = CpuUse { process_cpu_ns: 50, ..CpuUse::default() };
+        peers.add(&CpuUse { process_cpu_ns: 90, ..CpuUse::default() });
+        assert_eq!(peers.process_cpu_ns, 140, "two processes, the larger second");
     }
 }
