@@ -20,8 +20,11 @@
 //!   process) read the socket and fill the FIFO: they share the CPUs with the timed threads.
 //! - **Liveness and cleanup**: as for iceoryx2, a Unix liveness socket (which also proves the
 //!   test's key) tells a waiter at once that its peer is gone. Closing the session removes
-//!   zenoh's socket and lock file; [`cleanup`] removes what a killed peer's provider left in
-//!   `/dev/shm`. zenoh's runtime threads belong to the process and outlive the session, parked.
+//!   zenoh's socket and lock file. A `zenoh-shm` side keeps its provider until the peer has
+//!   let go of every buffer it sent (or is gone): the provider's end invalidates its buffers,
+//!   and zenoh silently drops a message whose buffer is invalid. [`remove_own_segments`]
+//!   removes, as the process ends, what zenoh and a killed peer left in `/dev/shm`. zenoh's
+//!   runtime threads belong to the process and outlive the session, parked.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -55,6 +58,9 @@ const SPIN_CHECK: Duration = Duration::from_millis(1);
 const SLEEP_SLICE: Duration = Duration::from_millis(20);
 /// How long a receiver whose peer has closed waits for messages still on their way.
 const DRAIN: Duration = Duration::from_millis(500);
+/// Every how many puts a sender looks whether its peer is still there (a `poll`, well under
+/// a nanosecond a message).
+const LIVENESS_EVERY: u64 = 1024;
 /// The peer's word on the liveness socket that its publisher and subscriber are declared.
 const READY: u8 = b'R';
 
@@ -71,6 +77,9 @@ struct Ports {
     rx: Sub,
     /// `zenoh-shm`: where outgoing messages are allocated.
     provider: Option<Provider>,
+    /// `zenoh-shm`: how many message buffers the provider holds, all free before the first
+    /// message.
+    provider_buffers: usize,
     session: Session,
 }
 
@@ -79,7 +88,8 @@ fn open_ports(session: Session, ep: &ZenohEndpoint, creator: bool) -> Result<Por
     let rx = session::subscriber(&session, rx_key, ep.slots)?;
     let tx = session::publisher(&session, tx_key)?;
     let provider = if ep.shm { Some(session::provider(ep.size_bytes, ep.slots)?) } else { None };
-    Ok(Ports { tx, rx, provider, session })
+    let provider_buffers = provider.as_ref().map_or(0, |p| free_buffers(p, ep.size_bytes));
+    Ok(Ports { tx, rx, provider, provider_buffers, session })
 }
 
 /// The creator's side before the peer has connected: its session listens, its publisher and
@@ -216,6 +226,8 @@ pub struct ZenohTransport {
     joined: Vec<u8>,
     ports: Ports,
     size: usize,
+    /// Messages put, for the liveness check.
+    puts: u64,
     wait: WaitStrategy,
     timeout: Duration,
     liveness: OwnedFd,
@@ -236,6 +248,7 @@ impl ZenohTransport {
             joined: Vec::with_capacity(ep.size_bytes),
             ports,
             size: ep.size_bytes,
+            puts: 0,
             wait,
             timeout,
             liveness,
@@ -247,6 +260,12 @@ impl ZenohTransport {
     }
 
     fn put(&mut self, bytes: ZBytes) -> TransportResult<()> {
+        // A put with no subscriber left is dropped without an error, so a sender that never
+        // waits (throughput) would not notice a dead peer: it looks every so many messages.
+        self.puts = self.puts.wrapping_add(1);
+        if self.puts % LIVENESS_EVERY == 0 && self.peer_gone() {
+            return Err(TransportError::PeerClosed);
+        }
         self.ports.tx.put(bytes).wait().map_err(|e| {
             if self.peer_gone() {
                 TransportError::PeerClosed
@@ -293,12 +312,42 @@ impl Drop for ZenohTransport {
         self.sample = None;
         self.out = Out::Heap(Vec::new());
         // Closing undeclares, flushes and closes the link; zenoh removes its socket files.
+        // It also lets go of every buffer of the peer's that this side still held.
         let _ = self.ports.session.close().wait();
-        if self.ports.provider.take().is_some() {
-            // Our segments went with the provider; a killed peer's are left for us to remove.
-            cleanup();
+        // Our segments go with the provider. A killed peer's are removed as the process ends
+        // (`cleanup::at_exit`, `run_all`), not here: finding them takes an exclusive lock on
+        // every segment for a moment, and a process opening one at that moment (another run's,
+        // on the same machine) would fail to, and lose the message it came with.
+        if let Some(provider) = self.ports.provider.take() {
+            self.linger(&provider);
         }
     }
+}
+
+impl ZenohTransport {
+    /// `zenoh-shm`: waits until the peer has let go of every buffer this side sent, or has
+    /// gone, or the timeout has passed. Dropping the provider invalidates the buffers still
+    /// out, and zenoh drops a message whose buffer is invalid without a word: the last
+    /// messages (the stop, its answer) would be lost on a peer that has not read them yet.
+    fn linger(&self, provider: &Provider) {
+        let deadline = std::time::Instant::now() + self.timeout;
+        while free_buffers(provider, self.size) < self.ports.provider_buffers
+            && !self.peer_gone()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// How many message buffers `provider` gives out now: with none in use, as many as when it was
+/// made. (zenoh's default provider does not count its free bytes.)
+fn free_buffers(provider: &Provider, size: usize) -> usize {
+    let mut held = Vec::new();
+    while let Ok(b) = provider.alloc(size).with_policy::<GarbageCollect>().wait() {
+        held.push(b);
+    }
+    held.len()
 }
 
 fn io_err(text: String) -> TransportError {
