@@ -107,16 +107,35 @@ pub fn run_all() {
     }
     remove_all_iox2();
     #[cfg(feature = "zenoh")]
-    for path in zenoh_segments {
-        let _ = std::fs::remove_file(path);
+    {
+        for path in zenoh_segments {
+            let _ = std::fs::remove_file(path);
+        }
+        // And a killed child's that no one ever opened.
+        crate::transport::zenoh::cleanup();
     }
 }
 
+/// Set once this process has said goodbye to its peers (the initiator, at the end).
+static OUTLIVE_PEERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The initiator has sent its peers their goodbye: as it ends, it waits a moment for them to
+/// let go of what they share (see `at_exit`).
+pub fn outlive_peers() {
+    OUTLIVE_PEERS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// What a library keeps for the life of the process, removed as it ends normally (`run_all`
-/// does it on an error or a signal): zenoh's shared-memory segments.
+/// does it on an error or a signal): zenoh's shared-memory segments. A segment shared with a
+/// peer that ends at the same time is removed by the initiator, which waits up to a second
+/// for its peers to let go.
 pub fn at_exit() {
     #[cfg(feature = "zenoh")]
-    crate::transport::zenoh::remove_own_segments();
+    {
+        let outlive = OUTLIVE_PEERS.load(std::sync::atomic::Ordering::Relaxed);
+        let wait = if outlive { std::time::Duration::from_secs(1) } else { std::time::Duration::ZERO };
+        crate::transport::zenoh::remove_own_segments(wait);
+    }
 }
 
 /// On SIGINT/SIGTERM: clean up, record the interruption with the results so far (the summary

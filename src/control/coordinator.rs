@@ -295,6 +295,7 @@ fn run_matrix(
         sub.channel.send(&Message::Bye).with_context(|| format!("subscriber {}", i + 1))?;
         sub.finish().with_context(|| format!("subscriber {}", i + 1))?;
     }
+    crate::cleanup::outlive_peers();
     if one_way_refused {
         // Everything that could run did; the refusal is still an error for the caller.
         bail!(
