@@ -176,3 +176,32 @@ fn zenoh_is_refused_for_fan_in_naming_the_transports_that_can() {
     let out = s.run().args(["-t", "zenoh", "-p", "fan-in", "-n", "10"]).output().unwrap();
     common::assert_one_error(&out, 2, "not zenoh", "fan-in over zenoh");
 }
+
+#[test]
+fn a_serving_client_stopped_by_sigterm_leaves_no_zenoh_segment() {
+    // `ipcbench client --serve` (the container side) outlives each host: zenoh's segments it
+    // holds for the life of the process are removed when `podman stop` sends it SIGTERM.
+    let s = Scratch::new();
+    let bin = assert_cmd::cargo::cargo_bin("ipcbench");
+    let mut client = std::process::Command::new(&bin)
+        .args(["client", "--serve", "--timeout-s", "5", "--socket-dir"])
+        .arg(s.sockets())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut host = std::process::Command::new(&bin)
+        .args(["host", "-t", "zenoh-shm", "-p", "round-trip", "-s", "4KiB", "-n", "200", "--quiet"])
+        .args(["--min-time", "0s", "--timeout-s", "5", "--client-timeout-s", "10", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .spawn()
+        .unwrap();
+    assert!(common::wait_for_exit(&mut host, Duration::from_secs(60)).success());
+    assert!(client.try_wait().unwrap().is_none(), "the client serves on");
+    std::process::Command::new("kill").args(["-TERM", &client.id().to_string()]).status().unwrap();
+    let status = common::wait_for_exit(&mut client, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{}", common::stderr_of(&mut client));
+    let orphans = orphan_segments();
+    assert!(orphans.is_empty(), "{orphans:?}");
+}

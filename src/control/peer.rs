@@ -227,6 +227,9 @@ pub fn run_client(
     timeout: Duration,
     serve_forever: bool,
 ) -> Result<()> {
+    // Stopped by a signal (`podman stop`, Ctrl-C), a serving client removes what it holds
+    // for the life of the process (zenoh's shared-memory segments) before it exits.
+    crate::cleanup::install_signal_handler("ipcbench client");
     let env = crate::measure::env::Environment::detect();
     eprintln!(
         "ipcbench client {}: waiting for a host on {}{}",
