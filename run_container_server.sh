@@ -92,6 +92,9 @@ restore_sockets() {
 remove_container() {
   local saved others
   saved=$(label "$name" ipcbench.sockets-saved)
+  # SIGTERM first (through --init), so the client removes what it holds for the life of the
+  # process (zenoh's shared-memory segments); it exits at once, the 5 s are a bound.
+  "$engine" stop -t 5 "$name" >/dev/null 2>&1 || true
   "$engine" rm -f -t 0 "$name" >/dev/null 2>&1 || "$engine" rm -f "$name" >/dev/null
   others=$(others_on_sockets)
   if [ -n "$others" ]; then
