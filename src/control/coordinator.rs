@@ -9,18 +9,18 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::clock_sync::{check_clock, send_clock, share_clock};
 use super::fanout::{initiate, on_every_pair};
+use super::floors::{measure_pair, ring_floor};
 use super::matrix::{needs_one_clock, tests, Climbs, Test};
 use super::peer_process::Peer;
 use super::progress::ProgressDisplay;
 use super::{sample_stream, Channel, ControlError, Message};
 use crate::analysis::merge::{merge, RunDetail, RunSetup};
-use crate::analysis::summary::{CpuPair, Placement, RunFloor, RunResult, Summary, Topology, SCHEMA_VERSION};
+use crate::analysis::summary::{Placement, RunFloor, RunResult, Summary, Topology, SCHEMA_VERSION};
 use crate::cleanup;
 use crate::config::RunConfig;
 use crate::export::ExportManager;
 use crate::measure::clock::{self, ClockInfo};
 use crate::measure::env::Environment;
-use crate::measure::floor;
 use crate::measure::sample_pool::SamplePool;
 use crate::pattern::{Pattern, Progress, Side};
 use crate::transport::{ChannelOptions, DataListener, Endpoint, TransportKind, WaitStrategy};
@@ -304,32 +304,6 @@ fn run_matrix(
         );
     }
     Ok(())
-}
-
-/// What CPUs `a` and `b` share (sysfs) and their cache-line floor, measured on two threads of
-/// this process.
-fn measure_pair(a: usize, b: usize, timeout: std::time::Duration) -> Result<CpuPair> {
-    Ok(CpuPair {
-        initiator_cpu: a,
-        peer_cpu: b,
-        relation: crate::measure::topology::relation(a, b),
-        cache_line_round_trip_ns: floor::cache_line_round_trip_ns(a, b, floor::Length::SWEEP, timeout)
-            .with_context(|| format!("measuring the cache-line floor of CPUs {a}:{b}"))?,
-    })
-}
-
-/// The cache-line floor of `test`'s two CPUs, measured now, right before its run, when it is a
-/// ring run pinned to two CPUs: a VM's speed can change between runs (its vCPUs moved to other
-/// host cores), and a floor taken beside each run changes with it. `None` for anything else.
-fn ring_floor(test: &Test, cfg: &RunConfig) -> Result<Option<u64>> {
-    match test.pin {
-        Some((a, b)) if a != b && test.transport.is_ring() => {
-            let ns = floor::cache_line_round_trip_ns(a, b, floor::Length::PER_RUN, cfg.timeout)
-                .with_context(|| format!("measuring the cache-line floor of CPUs {a}:{b}"))?;
-            Ok(Some(ns))
-        }
-        _ => Ok(None),
-    }
 }
 
 /// One run: data channels up, barrier, timed loops (one thread per pair), both sides'

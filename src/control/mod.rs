@@ -21,6 +21,7 @@ pub mod coordinator;
 mod external;
 mod fan_run;
 mod fanout;
+mod floors;
 mod many_run;
 mod matrix;
 pub mod peer;
