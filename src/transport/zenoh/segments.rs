@@ -24,17 +24,13 @@ pub fn cleanup() {
 pub fn remove_own_segments(outlive: Duration) {
     cleanup();
     let deadline = Instant::now() + outlive;
+    let me = std::process::id() as i32;
     loop {
-        let held = held_segments();
-        let me = std::process::id() as i32;
-        let mut shared = false;
-        for (path, holders) in held {
-            if holders.iter().all(|&pid| pid == me || !alive(pid)) {
-                let _ = std::fs::remove_file(path);
-            } else if holders.contains(&me) {
-                shared = true;
-            }
+        for path in own_segments(&[]) {
+            let _ = std::fs::remove_file(path);
         }
+        // What this process still holds, a live peer holds too.
+        let shared = held_segments().iter().any(|(_, holders)| holders.contains(&me));
         if !shared || Instant::now() >= deadline {
             return;
         }
