@@ -80,19 +80,24 @@ fn listening_ports(pid: u32) -> Vec<u16> {
         .collect()
 }
 
-/// A stranger that speaks the protocol: reads the challenge and answers it with a made-up
-/// tag, then holds the connection open. Returns how many connections it made.
-fn intrude(
-    mut find: impl FnMut() -> Option<Box<dyn FnOnce() -> std::io::Result<Box<dyn ReadWrite>>>>,
+/// A stranger that speaks the protocol: connects to every new candidate `find` offers (one it
+/// has not yet got into), reads the challenge and answers it with a made-up tag, then holds the
+/// connection open. A candidate it could not connect to (a Unix socket file appears at bind,
+/// a moment before listen) is tried again. Returns how many connections it made.
+fn intrude<K: PartialEq>(
+    mut find: impl FnMut(&[K]) -> Option<K>,
+    connect: impl Fn(&K) -> std::io::Result<Box<dyn ReadWrite>>,
+    mut got_into: Vec<K>,
     stop: Arc<AtomicBool>,
 ) -> usize {
     let mut made = 0;
     let mut held = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        if let Some(connect) = find() {
-            if let Ok(mut c) = connect() {
+        if let Some(k) = find(&got_into) {
+            if let Ok(mut c) = connect(&k) {
                 made += 1;
+                got_into.push(k);
                 let mut challenge = [0u8; 32];
                 if c.read_exact(&mut challenge).is_ok() {
                     let _ = c.write_all(&[0x5a; 32]);
@@ -109,10 +114,10 @@ fn intrude(
 trait ReadWrite: Read + Write + Send {}
 impl<T: Read + Write + Send> ReadWrite for T {}
 
-fn data_socket(dir: &Path, seen: &[PathBuf]) -> Option<PathBuf> {
+fn data_socket(dir: &Path, got_into: &[PathBuf]) -> Option<PathBuf> {
     std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
         let n = p.file_name().unwrap().to_string_lossy().into_owned();
-        n.starts_with("ipcbench-") && n.ends_with(".sock") && !seen.contains(p)
+        n.starts_with("ipcbench-") && n.ends_with(".sock") && !got_into.contains(p)
     })
 }
 
@@ -147,13 +152,10 @@ fn a_stranger_first_on_a_unix_data_socket_is_refused_and_the_real_client_complet
     let dir = s.sockets();
     let st = stop.clone();
     let stranger = std::thread::spawn(move || {
-        let mut seen = Vec::new();
         intrude(
-            move || {
-                let p = data_socket(&dir, &seen)?;
-                seen.push(p.clone());
-                Some(Box::new(move || UnixStream::connect(&p).map(|c| Box::new(c) as Box<dyn ReadWrite>)))
-            },
+            |got_into: &[PathBuf]| data_socket(&dir, got_into),
+            |p| UnixStream::connect(p).map(|c| Box::new(c) as Box<dyn ReadWrite>),
+            Vec::new(),
             st,
         )
     });
@@ -172,15 +174,10 @@ fn a_stranger_first_on_a_tcp_data_port_is_refused_and_the_real_client_completes(
     let stop = Arc::new(AtomicBool::new(false));
     let st = stop.clone();
     let stranger = std::thread::spawn(move || {
-        let mut seen = vec![port];
         intrude(
-            move || {
-                let p = listening_ports(pid).into_iter().find(|p| !seen.contains(p))?;
-                seen.push(p);
-                Some(Box::new(move || {
-                    TcpStream::connect(("127.0.0.1", p)).map(|c| Box::new(c) as Box<dyn ReadWrite>)
-                }))
-            },
+            |got_into: &[u16]| listening_ports(pid).into_iter().find(|p| !got_into.contains(p)),
+            |p| TcpStream::connect(("127.0.0.1", *p)).map(|c| Box::new(c) as Box<dyn ReadWrite>),
+            vec![port],
             st,
         )
     });
