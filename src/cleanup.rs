@@ -116,6 +116,21 @@ pub fn run_all() {
     }
 }
 
+/// Set as a signal's handler starts; it ends the process.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// When a signal is being handled, waits for the handler to end the process (exit 130, the
+/// summary marked interrupted) instead of going on to an exit or a summary of its own; at
+/// most 10 s, should the handler be stuck. Returns at once otherwise.
+pub fn defer_to_interrupt() {
+    let start = std::time::Instant::now();
+    while INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Set once this process has said goodbye to its peers (the initiator, at the end).
 static OUTLIVE_PEERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -141,8 +156,13 @@ pub fn at_exit() {
 /// On SIGINT/SIGTERM: clean up, record the interruption with the results so far (the summary
 /// is rewritten after every run; the hook marks it interrupted), say so on one line, and exit
 /// 130.
+///
+/// The handler kills the children first, and the main thread may then see its peer die and
+/// head for an exit of its own: [`defer_to_interrupt`] on every such path keeps it from
+/// ending the process (exit 1, a summary that says error) before the handler has.
 pub fn install_signal_handler(what: &'static str) {
     let _ = ctrlc::set_handler(move || {
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         run_all();
         if let Some(hook) = ON_INTERRUPT.lock().unwrap_or_else(|e| e.into_inner()).take() {
             hook();

@@ -59,7 +59,9 @@ fn main() {
         print!("{}", ipcbench::kube::to_yaml(&pod));
         return;
     }
-    match run(cli) {
+    let result = run(cli);
+    ipcbench::cleanup::defer_to_interrupt();
+    match result {
         Ok(code) => {
             ipcbench::cleanup::at_exit();
             std::process::exit(code)

@@ -304,6 +304,44 @@ fn a_peer_killed_mid_run_is_reported_within_the_timeout() {
     }
 }
 
+/// The handler of Ctrl-C kills the peer first, so the main thread may see its peer die and end
+/// the process itself: exit 1, "peer process exited", a summary saying error. A busy runner
+/// did that once; strace makes it happen every time, holding the handler 500 ms after its
+/// kill() (.ci/run installs strace).
+#[test]
+fn ctrl_c_exits_130_even_when_the_main_thread_sees_the_killed_peer_first() {
+    let s = Scratch::new();
+    let mut traced = std::process::Command::new("strace")
+        .args(["-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-e", "trace=kill"])
+        .args(["-e", "inject=kill:delay_exit=500000"])
+        .arg(assert_cmd::cargo::cargo_bin("ipcbench"))
+        .args(["run", "-t", "uds", "-p", "round-trip", "-s", "64", "-d", "60s", "--timeout-s", "2"])
+        .args(["--quiet", "--wait", "block", "--socket-dir"])
+        .arg(s.sockets())
+        .arg("--out")
+        .arg(s.out())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("strace (apt-get install strace; .ci/run does)");
+    let start = Instant::now();
+    let host = loop {
+        if let Some(pid) = common::child_of(traced.id()) {
+            break pid;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "strace never started ipcbench");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    wait_for_peer(host);
+    std::process::Command::new("kill").args(["-INT", &host.to_string()]).status().unwrap();
+    let status = wait_for_exit(&mut traced, Duration::from_secs(20));
+    let err = common::stderr_of(&mut traced);
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(!err.contains("peer process exited"), "{err}");
+    assert_eq!(s.summary()["interrupted"], "stopped by a signal (Ctrl-C or SIGTERM)");
+    assert!(s.summary()["error"].is_null(), "{}", s.summary());
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+}
+
 #[test]
 fn ctrl_c_stops_the_run_kills_the_peer_and_leaves_nothing_behind() {
     let s = Scratch::new();

@@ -56,6 +56,9 @@ impl Exporter for JsonExporter {
     }
 
     fn finished(&mut self, summary: &Summary) -> Result<()> {
+        // A run cut short by the signal's handler killing the peer: the handler writes the
+        // summary (interrupted), not this.
+        cleanup::defer_to_interrupt();
         cleanup::clear_on_interrupt();
         if self.path.as_os_str() == "-" {
             return summary.write(&self.path);
