@@ -206,17 +206,17 @@ fn a_peer_that_never_says_hello_times_out() {
     let s = Scratch::new();
     let started = Instant::now();
     let script = Scripted { at_hello: Act::Stall, at_test: None };
-    let (status, stderr) = host_against(&s, &["-n", "5", "--client-timeout-s", "3"], script);
+    let (status, stderr) = host_against(&s, &["-n", "5", "--client-timeout-s", "6"], script);
     assert_eq!(status.code(), Some(1));
     // The silent connection is dropped after the hello timeout; the host waits on for another
     // client until its own timeout, and then says why it has none.
     let line = the_error_line(&stderr);
-    assert!(line.contains("no ipcbench client connected to") && line.contains("within 3s"), "{line}");
+    assert!(line.contains("no ipcbench client connected to") && line.contains("within 6s"), "{line}");
     assert!(
         line.contains("dropped 1 connection(s) that failed the hello; the last: no message from the client within 1s while waiting for hello"),
         "{line}"
     );
-    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(started.elapsed() < Duration::from_secs(15));
 }
 
 #[test]
@@ -349,7 +349,7 @@ fn ctrl_c_stops_the_run_kills_the_peer_and_leaves_nothing_behind() {
     let peer = wait_for_peer(host.id());
     std::process::Command::new("kill").args(["-INT", &host.id().to_string()]).status().unwrap();
     let status = wait_for_exit(&mut host, Duration::from_secs(10));
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(130), "{}", common::stderr_of(&mut host));
     let start = Instant::now();
     while std::path::Path::new(&format!("/proc/{peer}")).exists() && start.elapsed() < Duration::from_secs(5)
     {

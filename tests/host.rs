@@ -241,8 +241,21 @@ fn a_client_that_dies_mid_run_fails_the_host_naming_the_run_and_keeping_earlier_
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The first run (64 B) takes 1.5 s; kill the client during the second.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Kill the client during the second run (128 B): once the first is written, and the
+    // client is in the second's timed loop.
+    let start = Instant::now();
+    let first_written = || {
+        std::fs::read_to_string(s.out())
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["runs"].as_array().is_some_and(|r| r.len() == 1))
+    };
+    while !first_written() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the first run was never written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let at_first = common::progress(c.id()).unwrap();
+    common::wait_for_progress(c.id(), at_first, 1000, 300, "the client");
     c.kill().unwrap();
     let _ = c.wait();
     let st = wait_for_exit(&mut h, Duration::from_secs(10));
@@ -302,7 +315,14 @@ fn a_group_shared_socket_directory_gets_group_files_and_a_private_one_owner_file
             assert!(start.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(5));
         };
-        let mode = std::fs::metadata(&mapping).unwrap().permissions().mode() & 0o777;
+        // The file is made with the umask's mode, then given its own: look until it has it.
+        let mode = loop {
+            let mode = std::fs::metadata(&mapping).unwrap().permissions().mode() & 0o777;
+            if mode == want || start.elapsed() > Duration::from_secs(10) {
+                break mode;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         assert_eq!(mode, want, "dir {dir_mode:o}");
         h.kill().unwrap();
         let _ = h.wait();

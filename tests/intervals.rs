@@ -66,9 +66,11 @@ fn the_interval_log_reads_back_with_hdrhistograms_reader_and_matches_the_summary
         assert_eq!(max, l["max"].as_u64().unwrap(), "{what}");
         let intervals = r["intervals"].as_array().unwrap();
         assert_eq!(slices, intervals.len(), "{what}");
-        // 300 ms in 50 ms slices: about six, the last one cut short.
-        assert!((5..=8).contains(&slices), "{what}: {slices} slices");
-        assert!((0.25..0.4).contains(&seconds), "{what}: slices cover {seconds} s");
+        // 300 ms in 50 ms slices: about six, the last one cut short (both sides spin on two
+        // vCPUs: a stall on a busy runner may stretch the last slice, or fold slices that saw
+        // no message into one).
+        assert!((4..=10).contains(&slices), "{what}: {slices} slices");
+        assert!((0.25..1.0).contains(&seconds), "{what}: slices cover {seconds} s");
         let in_summary: u64 = intervals.iter().map(|i| i["messages"].as_u64().unwrap()).sum();
         assert_eq!(in_summary, count, "{what}");
         let spread = &r["interval_spread"];
@@ -119,8 +121,9 @@ fn a_throughput_run_with_a_count_measures_for_at_least_min_time_and_says_so() {
     let sent = tp["integrity"]["sent"].as_u64().unwrap();
     assert!(sent > 100, "sent {sent}");
     assert_eq!(tp["integrity"]["received"].as_u64().unwrap(), sent);
-    // The receiver's first to last arrival: the recorded phase, at least the minimum.
-    assert!(tp["duration_ns"].as_u64().unwrap() >= 290_000_000, "{}", tp["duration_ns"]);
+    // The receiver's first to last arrival: the recorded phase, at least the minimum (less the
+    // time the receiver may take to see the first message on a busy runner).
+    assert!(tp["duration_ns"].as_u64().unwrap() >= 250_000_000, "{}", tp["duration_ns"]);
     assert!(tp["interval_spread"]["slices"].as_u64().unwrap() >= 2, "{}", tp["interval_spread"]);
     // Latency patterns keep their count.
     let rt = runs.iter().find(|r| r["pattern"] == "round-trip").unwrap();

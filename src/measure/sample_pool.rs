@@ -276,8 +276,10 @@ mod tests {
 
     #[test]
     fn a_consumer_that_keeps_up_gets_every_sample_in_order() {
-        // 8 blocks of about 800 samples: far more than the loop records between two looks of
-        // the consumer (every 5 ms), so no block is ever missing.
+        // 8 blocks of about 800 samples, each used about three times over. The loop records
+        // far less between two looks of the consumer (every 5 ms) than the free blocks hold, and
+        // waits for one to come back before recording into an empty queue: a consumer kept off
+        // the CPU by a busy runner is late, which is not what this test is about.
         let pool = SamplePool::new(8, 4096);
         let done = AtomicBool::new(false);
         let mut got = Vec::new();
@@ -290,6 +292,9 @@ mod tests {
             });
             let mut r = pool.recorder();
             for i in 0..20_000 {
+                while pool.free.is_empty() {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
                 r.push(sample(i));
                 if i % 40 == 0 {
                     std::thread::sleep(Duration::from_micros(200));

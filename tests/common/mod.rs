@@ -107,12 +107,53 @@ pub fn child_of(parent: u32) -> Option<u32> {
     })
 }
 
-/// The peer `host` started, once it has had half a second to get into its timed loop.
+/// How far process `pid` has got: the context switches its threads made of their own accord
+/// (a blocking wait gives the CPU up once a message), and its CPU time in ms (a spinning wait
+/// burns it). Starting, connecting and the clock check make a few dozen switches and take a few
+/// ms of CPU; a timed loop passes either mark below within its warm-up.
+pub fn progress(pid: u32) -> Option<(u64, u64)> {
+    let mut switches = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        switches += status
+            .lines()
+            .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    // utime and stime, fields 14 and 15 of the line (11 and 12 after the command name), in
+    // clock ticks of 10 ms (USER_HZ is 100 on Linux).
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((switches, ticks * 10))
+}
+
+/// Until process `pid` has made `switches` more voluntary context switches or used `cpu_ms`
+/// more CPU than at `from` (see [`progress`]), for at most 30 s.
+pub fn wait_for_progress(pid: u32, from: (u64, u64), switches: u64, cpu_ms: u64, what: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let (s, c) = progress(pid).unwrap_or_else(|| panic!("{what}: process {pid} is gone"));
+        if s >= from.0 + switches || c >= from.1 + cpu_ms {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{what}: process {pid} made no progress in 30 s ({s} switches, {c} ms of CPU)"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The peer `host` started, once it is in its timed loop: a thousand waits for a message, or
+/// 300 ms of CPU spinning for one (a fixed wait after the fork was not enough on a busy
+/// runner: the peer was sometimes still connecting, and its death was no test's).
 pub fn wait_for_peer(host: u32) -> u32 {
     let start = std::time::Instant::now();
     loop {
         if let Some(pid) = child_of(host) {
-            std::thread::sleep(std::time::Duration::from_millis(500));
+            wait_for_progress(pid, (0, 0), 1000, 300, "the peer");
             return pid;
         }
         assert!(start.elapsed() < std::time::Duration::from_secs(10), "peer never started");
@@ -334,8 +375,10 @@ pub fn assert_a_killed_subscriber_is_named(s: &Scratch, transport: &str, wait: &
         assert!(start.elapsed() < Duration::from_secs(20), "{transport}: subscribers never ran");
         std::thread::sleep(Duration::from_millis(10));
     };
-    // Past the second run's warm-up (10 messages), inside its recorded two seconds.
-    std::thread::sleep(Duration::from_millis(800));
+    // Past the second run's warm-up (10 messages), inside its recorded two seconds: the
+    // subscriber that only the second run has is taking messages.
+    let at_first = progress(peers[2]).unwrap_or_else(|| panic!("{transport}: subscriber 2 is gone"));
+    wait_for_progress(peers[2], at_first, 200, 100, &format!("{transport}: subscriber 2"));
     std::process::Command::new("kill").args(["-9", &peers[2].to_string()]).status().unwrap();
     let killed = Instant::now();
     let status = loop {
