@@ -4,6 +4,7 @@
 #
 #   tools/compare_middleware.sh [ROUNDS] [COUNT]        (default 5 rounds of 20,000 messages)
 #   KINDS="uds zeromq" tools/compare_middleware.sh 3     some kinds only
+#   PARTS=fan tools/compare_middleware.sh                  some parts only (rt, bw, fan)
 #
 # Builds the release binary with every middleware feature (FEATURES, default `middleware`).
 # Every round runs each kind once, the kinds in a different order each round (rotated by one),
@@ -21,6 +22,10 @@ count=${2:-20000}
 features=${FEATURES-middleware}
 kinds=${KINDS:-"uds zeromq grpc-uds zenoh tcp zeromq-tcp zenoh-tcp shm zenoh-shm iceoryx2"}
 fanout_kinds=${FANOUT_KINDS:-"uds zeromq zenoh shm zenoh-shm iceoryx2"}
+parts=${PARTS:-"rt bw fan"}
+for p in $parts; do
+  case $p in rt | bw | fan) ;; *) echo "error: PARTS: unknown part '$p' (rt, bw, fan)" >&2 && exit 2 ;; esac
+done
 mech=${MECH:-"zeromq=uds grpc-uds=uds zenoh=uds zeromq-tcp=tcp zenoh-tcp=tcp zenoh-shm=shm iceoryx2=shm"}
 
 work=$(mktemp -d)
@@ -47,9 +52,13 @@ for ((r = 0; r < rounds; r++)); do
   for ((i = 0; i < n; i++)); do
     k=${list[$(((i + r) % n))]}
     echo "round $((r + 1))/$rounds: $k" >&2
-    measure "$k-$r-rt" -t "$k" -p round-trip -s 64,4KiB -n "$count" --wait spin,block --pin 0,1
-    measure "$k-$r-bw" -t "$k" -p throughput -s 64KiB -n "$count" --wait spin --pin 0,1
-    if [[ " $fanout_kinds " == *" $k "* ]]; then
+    if [[ " $parts " == *" rt "* ]]; then
+      measure "$k-$r-rt" -t "$k" -p round-trip -s 64,4KiB -n "$count" --wait spin,block --pin 0,1
+    fi
+    if [[ " $parts " == *" bw "* ]]; then
+      measure "$k-$r-bw" -t "$k" -p throughput -s 64KiB -n "$count" --wait spin --pin 0,1
+    fi
+    if [[ " $parts " == *" fan "* && " $fanout_kinds " == *" $k "* ]]; then
       measure "$k-$r-fan" -t "$k" -p fan-out --subscribers 1,4,16 -s 64 -n $((count / 4)) --wait block
     fi
   done
@@ -115,10 +124,11 @@ for k in kinds:
     b = agg((m, "throughput", 65536, "spin", None)) if m else None
     print(f"| {k} | {m or '-'} | {fmt(a[3] / 1e6)} | {ratio(a[3], b and b[3])} |")
 print()
-print("| kind | fan-out p50 ns, N=1 | N=4 | N=16 |")
-print("|---|---:|---:|---:|")
+print("| kind | fan-out p50 ns, N=1 | N=4 | N=16 | rounds (N=1, 4, 16) |")
+print("|---|---:|---:|---:|---:|")
 for k in kinds:
     cells = [agg((k, "fan-out", 64, "block", n)) for n in (1, 4, 16)]
     if any(cells):
-        print(f"| {k} | " + " | ".join(fmt(c and c[0]) for c in cells) + " |")
+        done = ", ".join(str(c[4] if c else 0) for c in cells)
+        print(f"| {k} | " + " | ".join(fmt(c and c[0]) for c in cells) + f" | {done} |")
 EOF
