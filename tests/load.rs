@@ -106,3 +106,21 @@ fn bad_rate_sweep_flags_get_one_clear_error_and_exit_2() {
     }
     assert!(s.leftovers().is_empty());
 }
+
+#[test]
+fn an_open_loop_run_sends_rate_times_duration_even_when_its_warm_up_ends_late() {
+    // Each send takes 1.5 ms (the dev build's injected delay) against a schedule of one per
+    // ms: the warm-up of 100 ends 50 ms behind. The recorded phase is the schedule's 100 ms
+    // from the first recorded message's due time: 100 messages, not 150 (it used to run 100 ms
+    // from the moment the late warm-up ended; on a busy machine that gave 105 now and then).
+    let s = Scratch::new();
+    s.run()
+        .env("IPCBENCH_INJECT_NS", "1500000")
+        .args(["-t", "uds", "-p", "one-way", "-s", "64", "--rate", "1000", "-d", "100ms", "--warmup", "100"])
+        .assert()
+        .success();
+    let sum = s.summary();
+    let r = &sum["runs"][0];
+    assert_eq!(r["integrity"]["sent"], 100, "{r}");
+    assert_eq!(r["integrity"]["received"], 100, "{r}");
+}

@@ -165,7 +165,10 @@ pub(super) fn drive<T: Transport>(
             r.start_ns = now_ns();
             rec.restart(r.start_ns);
             if let Stop::DurationNs(d) = p.stop {
-                deadline = r.start_ns.saturating_add(d);
+                // Open loop: the schedule's `d` from the first recorded message's due time, so
+                // that a warm-up ending late on a busy machine sends no extra messages (rate
+                // x duration, exactly); closed loop: `d` from now.
+                deadline = pacer.due(p.warmup).unwrap_or(r.start_ns).saturating_add(d);
             }
         }
         let recorded = seq >= p.warmup;

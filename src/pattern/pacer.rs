@@ -17,6 +17,11 @@ impl Pacer {
         Pacer { interval_ns: rate_per_s.map(|r| (1_000_000_000 / r).max(1)), start_ns: now_ns(), spin }
     }
 
+    /// When message `k` is due in open loop, without waiting; `None` in closed loop.
+    pub(super) fn due(&self, k: u64) -> Option<u64> {
+        self.interval_ns.map(|iv| self.start_ns + k * iv)
+    }
+
     /// Waits until message `k` is due and returns its send time: now in closed loop, the
     /// intended time in open loop (already past when the run is behind schedule).
     #[inline(always)]
