@@ -86,8 +86,9 @@ fn a_host_killed_mid_run_ends_its_client_within_the_timeout_and_leaves_nothing()
     }
 }
 
-fn long_run(s: &Scratch, timeout_s: &str, duration: &str) -> Child {
-    s.spawn_run(&["-t", "uds", "-p", "round-trip", "-s", "64", "-d", duration, "--timeout-s", timeout_s])
+fn long_run(s: &Scratch, timeout_s: &str, duration: &str, more: &[&str]) -> Child {
+    let args = ["-t", "uds", "-p", "round-trip", "-s", "64", "-d", duration, "--timeout-s", timeout_s];
+    s.spawn_run(&[&args[..], more].concat())
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -99,20 +100,7 @@ fn a_peer_stopped_and_resumed_inside_its_timeout_completes_the_run() {
     let s = Scratch::new();
     // No warm-up: once the peer is in its timed loop, it is recording; and long enough that the
     // second stopped falls inside the recorded phase, however late this thread sends the signal.
-    let mut run = s.spawn_run(&[
-        "-t",
-        "uds",
-        "-p",
-        "round-trip",
-        "-s",
-        "64",
-        "-d",
-        "4s",
-        "--warmup",
-        "0",
-        "--timeout-s",
-        "3",
-    ]);
+    let mut run = long_run(&s, "3", "4s", &["--warmup", "0"]);
     let peer = wait_for_peer(run.id());
     signal(peer, "-STOP");
     std::thread::sleep(Duration::from_millis(1000));
@@ -130,7 +118,7 @@ fn a_peer_stopped_and_resumed_inside_its_timeout_completes_the_run() {
 #[test]
 fn a_peer_stopped_past_its_timeout_fails_naming_the_stop_and_is_killed() {
     let s = Scratch::new();
-    let mut run = long_run(&s, "1", "30s");
+    let mut run = long_run(&s, "1", "30s", &[]);
     let peer = wait_for_peer(run.id());
     signal(peer, "-STOP");
     let stopped = Instant::now();
