@@ -18,6 +18,7 @@ impl Pacer {
     }
 
     /// When message `k` is due in open loop, without waiting; `None` in closed loop.
+    #[inline(always)]
     pub(super) fn due(&self, k: u64) -> Option<u64> {
         self.interval_ns.map(|iv| self.start_ns + k * iv)
     }
@@ -26,22 +27,19 @@ impl Pacer {
     /// intended time in open loop (already past when the run is behind schedule).
     #[inline(always)]
     pub(super) fn next(&self, k: u64) -> u64 {
-        match self.interval_ns {
+        match self.due(k) {
             None => now_ns(),
-            Some(iv) => {
-                let due = self.start_ns + k * iv;
-                loop {
-                    let now = now_ns();
-                    if now >= due {
-                        return due;
-                    }
-                    if !self.spin && due - now > 200_000 {
-                        std::thread::sleep(std::time::Duration::from_nanos(due - now - 100_000));
-                    } else {
-                        std::hint::spin_loop();
-                    }
+            Some(due) => loop {
+                let now = now_ns();
+                if now >= due {
+                    return due;
                 }
-            }
+                if !self.spin && due - now > 200_000 {
+                    std::thread::sleep(std::time::Duration::from_nanos(due - now - 100_000));
+                } else {
+                    std::hint::spin_loop();
+                }
+            },
         }
     }
 }
