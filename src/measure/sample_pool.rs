@@ -292,7 +292,10 @@ mod tests {
             });
             let mut r = pool.recorder();
             for i in 0..20_000 {
+                let waiting = std::time::Instant::now();
                 while pool.free.is_empty() {
+                    // A consumer that never gives blocks back fails here, not hangs.
+                    assert!(waiting.elapsed() < Duration::from_secs(10), "no block came back in 10 s");
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 r.push(sample(i));
